@@ -1,0 +1,108 @@
+//! Passwords, session tokens and the sign-in throttle. No HTTP here: `http/auth.rs` uses it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use sha2::{Digest, Sha256};
+
+pub const MIN_PASSWORD: usize = 8;
+/// Sessions last this long after sign-in.
+pub const SESSION_DAYS: u64 = 30;
+
+/// An argon2id PHC string with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// A new random session (or setup) token and the hash under which it is stored.
+pub fn new_token() -> (String, [u8; 32]) {
+    let bytes: [u8; 32] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Failures allowed before sign-in for a name is slowed down.
+const FREE_FAILURES: u32 = 5;
+const MAX_LOCKOUT: Duration = Duration::from_secs(300);
+
+/// Slows down password guessing: after a few failures for a name, each further attempt must
+/// wait 1 s, 2 s, 4 s ... up to 5 minutes after the last failure. A success clears it.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Throttle {
+    /// `Err(seconds to wait)` while the name is locked out.
+    pub fn check(&self, name: &str) -> Result<(), u64> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match failures.get(name) {
+            Some(&(count, last)) if count >= FREE_FAILURES => {
+                let wait = lockout(count);
+                let elapsed = last.elapsed();
+                if elapsed < wait { Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1)) } else { Ok(()) }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, name: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Bound memory against a flood of made-up names.
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, last)| last.elapsed() < MAX_LOCKOUT);
+        }
+        let entry = failures.entry(name.to_string()).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
+}
+
+fn lockout(count: u32) -> Duration {
+    let exponent = (count - FREE_FAILURES).min(16);
+    Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_only_against_its_own_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+    }
+
+    #[test]
+    fn repeated_failures_lock_a_name_out_for_longer_each_time() {
+        let throttle = Throttle::default();
+        for _ in 0..FREE_FAILURES {
+            assert!(throttle.check("bob").is_ok());
+            throttle.failed("bob");
+        }
+        assert_eq!(throttle.check("bob"), Err(1));
+        throttle.failed("bob");
+        assert_eq!(throttle.check("bob"), Err(2));
+        assert!(throttle.check("alice").is_ok(), "other names are not affected");
+        throttle.succeeded("bob");
+        assert!(throttle.check("bob").is_ok());
+    }
+}

@@ -1,0 +1,224 @@
+//! The command line: `hallway` serves; `hallway user ...` manages accounts while the server
+//! is stopped. Each option is declared once here with its environment variable; defaults
+//! live in `config.rs`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::core::Hub;
+use crate::http::auth_new_account;
+use crate::model::Role;
+use crate::server::Server;
+use crate::store::writer::Writer;
+use crate::store::{Change, Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(name = "hallway", version, about = "The office chat appliance: one binary, one data file.")]
+pub struct Cli {
+    /// The data file (created if missing).
+    #[arg(long, global = true, env = "HALLWAY_DATA", default_value = config::DEFAULT_DATA)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "HALLWAY_LISTEN", default_value_t = config::default_listen())]
+    pub listen: SocketAddr,
+    /// Do not announce the server on the LAN over mDNS.
+    #[arg(long, env = "HALLWAY_NO_MDNS")]
+    pub no_mdns: bool,
+    /// Largest WebSocket frame or request body, in bytes.
+    #[arg(long, env = "HALLWAY_MAX_FRAME", default_value_t = config::DEFAULT_MAX_FRAME)]
+    pub max_frame: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve (the default when no command is given).
+    Serve,
+    /// Manage accounts (while the server is stopped).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an account; the password is asked for (or read from standard input).
+    Add {
+        name: String,
+        /// The name colleagues see (defaults to NAME).
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// admin, reviewer or member.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+    },
+    /// List every account.
+    List,
+    /// Set a new password for an account.
+    Passwd { name: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "admin" => Ok(Role::Admin),
+        "reviewer" => Ok(Role::Reviewer),
+        "member" => Ok(Role::Member),
+        _ => Err("the role is admin, reviewer or member".into()),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None | Some(Command::Serve) => serve(cli.data, cli.serve).await,
+        Some(Command::User(command)) => user(cli.data, command).await,
+    }
+}
+
+async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
+    let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns };
+    let server = Server::start(listener, config).await.map_err(explain_in_use)?;
+    let addr = server.local_addr();
+    println!("Hallway is serving on {addr} with data file {}", data.display());
+    let urls = urls(addr);
+    for url in &urls {
+        println!("  open {url}/");
+    }
+    if let Some(token) = server.setup_token() {
+        println!("First start: create the admin account at {}/setup#{token}", urls[0]);
+        println!("  (this link works once)");
+    }
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    println!("Shutting down...");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// The addresses people can open: the listen address, or every local one for 0.0.0.0.
+fn urls(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    if !addr.ip().is_unspecified() {
+        return vec![format!("http://{addr}")];
+    }
+    let mut urls = vec![format!("http://localhost:{port}")];
+    if let Ok(interfaces) = if_addrs::get_if_addrs() {
+        for interface in interfaces.iter().filter(|i| !i.is_loopback()) {
+            match interface.ip() {
+                std::net::IpAddr::V4(ip) if addr.is_ipv4() => urls.push(format!("http://{ip}:{port}")),
+                std::net::IpAddr::V6(ip) if addr.is_ipv6() && !ip.is_unicast_link_local() => {
+                    urls.push(format!("http://[{ip}]:{port}"))
+                }
+                _ => {}
+            }
+        }
+    }
+    urls
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn explain_in_use(e: anyhow::Error) -> anyhow::Error {
+    if let Some(StoreError::InUse(path)) = e.downcast_ref::<StoreError>() {
+        return anyhow::anyhow!("the data file {path} is already open: another hallway is running with it");
+    }
+    e
+}
+
+fn open_for_cli(data: &PathBuf) -> anyhow::Result<Store> {
+    match Store::open(data) {
+        Ok(store) => Ok(store),
+        Err(StoreError::InUse(_)) => bail!(
+            "the server is running with {}. Manage accounts in the web client (signed in as an admin: \
+             the Add user form), or stop the server and run this command again.",
+            data.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("opening the data file {}", data.display())),
+    }
+}
+
+async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_for_cli(&data)?;
+    match command {
+        UserCommand::List => {
+            let users = store.users()?;
+            if users.is_empty() {
+                println!("No accounts yet: start the server and open the setup link it prints.");
+            }
+            for (id, user) in users {
+                println!("{:>5}  {:<32}  {:<8}  {}", id, user.name, format!("{:?}", user.role).to_lowercase(), user.display_name);
+            }
+        }
+        UserCommand::Add { name, display_name, role } => {
+            let password = read_password(&format!("Password for {name}: "), true)?;
+            let record = auth_new_account(&name, &display_name, &password, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            // Create the account through the chat core, so it joins #general exactly as an
+            // account made in the web client does.
+            let (writer, writer_thread) = Writer::start(store.database().clone());
+            let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME)?;
+            let created = hub.create_user(record).await;
+            hub.shutdown().await;
+            let _ = hub_task.await;
+            drop(hub);
+            writer_thread.stop(writer).await;
+            let user = created.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Created {} ({}) with id {}.", user.name, format!("{:?}", user.role).to_lowercase(), user.id);
+        }
+        UserCommand::Passwd { name } => {
+            let Some((id, mut record)) = store.user_by_name(&name)? else {
+                bail!("there is no account named {name}; `hallway user list` shows them");
+            };
+            let password = read_password(&format!("New password for {name}: "), true)?;
+            if password.chars().count() < crate::auth::MIN_PASSWORD {
+                bail!("a password needs at least {} characters", crate::auth::MIN_PASSWORD);
+            }
+            record.password_hash = crate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+            store.apply_now(vec![Change::PutUser(id, record)])?;
+            println!("Password of {name} changed.");
+        }
+    }
+    Ok(())
+}
+
+/// Asks on the terminal without echo (twice, to catch typos), or reads one line from a pipe.
+fn read_password(prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        if confirm && rpassword::prompt_password("Again: ")? != first {
+            bail!("the two passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}

@@ -1,0 +1,143 @@
+//! The chat core: one task that owns the live state (accounts, conversations, membership,
+//! connections, presence) and fans events out. Sessions and HTTP handlers talk to it through
+//! `Hub`, a cheap handle that sends commands over a channel, so nothing is locked across
+//! tasks. The core never waits on disk: changes go to the store writer, and what they cause
+//! (fan-out, acks) happens when the writer reports the commit.
+
+mod hub;
+mod presence;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{ConvId, Seq, UserId};
+use crate::protocol::{ClientFrame, ErrorCode, Ref, User};
+use crate::store::records::UserRecord;
+use crate::store::{Store, StoreError, writer::Writer};
+
+use hub::HubTask;
+pub use hub::{DEFAULT_ROOM, message_frame, user_info};
+
+/// Identifies one WebSocket connection (one browser tab).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Why the server ended a connection; read by the session when its queue closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client did not read fast enough and its queue filled up.
+    SlowConsumer,
+    SignedOut,
+    ServerShutdown,
+}
+
+/// What a session hands the core when its tab connects.
+pub struct Connection {
+    pub id: ConnId,
+    pub user: UserId,
+    /// SHA-256 of the session token, so signing out can close this tab.
+    pub session: [u8; 32],
+    /// Bounded queue of ready-to-send frames; full means the client is too slow.
+    pub outbox: mpsc::Sender<Utf8Bytes>,
+    /// Set by the core before it drops `outbox`, to tell the session why.
+    pub closed: Arc<OnceLock<CloseReason>>,
+}
+
+/// A public room as listed in the directory.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoomEntry {
+    pub id: ConvId,
+    pub name: String,
+    pub topic: String,
+    pub member_count: usize,
+    pub joined: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{1}")]
+    Refused(ErrorCode, String),
+    #[error("could not save: {0}")]
+    Storage(#[from] Arc<StoreError>),
+    #[error("the server is shutting down")]
+    Gone,
+}
+
+enum Command {
+    Connect(Connection),
+    Disconnect(ConnId),
+    Frame { conn: ConnId, reference: Option<Ref>, frame: ClientFrame },
+    CanRead { user: UserId, conv: ConvId, reply: oneshot::Sender<Option<Seq>> },
+    Rooms { user: UserId, reply: oneshot::Sender<Vec<RoomEntry>> },
+    CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
+    SignOut { session: [u8; 32] },
+    Shutdown,
+}
+
+/// Handle to the chat core; clone freely.
+#[derive(Clone)]
+pub struct Hub {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Commands waiting for the core before senders wait.
+const COMMAND_QUEUE: usize = 4096;
+
+impl Hub {
+    /// Loads the live state from the store and starts the core task.
+    pub fn start(store: Store, writer: Writer, max_frame: usize) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let task = HubTask::load(store, writer, max_frame)?;
+        let handle = tokio::spawn(task.run(rx));
+        Ok((Hub { tx }, handle))
+    }
+
+    async fn send(&self, command: Command) {
+        // A closed channel means the core is shutting down; there is nobody left to tell.
+        let _ = self.tx.send(command).await;
+    }
+
+    pub async fn connect(&self, connection: Connection) {
+        self.send(Command::Connect(connection)).await
+    }
+
+    pub async fn disconnect(&self, conn: ConnId) {
+        self.send(Command::Disconnect(conn)).await
+    }
+
+    pub async fn frame(&self, conn: ConnId, reference: Option<Ref>, frame: ClientFrame) {
+        self.send(Command::Frame { conn, reference, frame }).await
+    }
+
+    /// The conversation's newest seq if `user` may read it (is a member), else `None`.
+    pub async fn readable(&self, user: UserId, conv: ConvId) -> Option<Seq> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CanRead { user, conv, reply }).await;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn rooms(&self, user: UserId) -> Vec<RoomEntry> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Rooms { user, reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Creates an account (its password already hashed); returns once it is durable.
+    pub async fn create_user(&self, record: UserRecord) -> Result<User, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CreateUser { record, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Closes every tab of a session that just signed out.
+    pub async fn sign_out(&self, session: [u8; 32]) {
+        self.send(Command::SignOut { session }).await
+    }
+
+    /// Closes every connection and stops the core.
+    pub async fn shutdown(&self) {
+        self.send(Command::Shutdown).await
+    }
+}

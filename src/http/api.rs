@@ -1,0 +1,100 @@
+//! The REST endpoints that are not about signing in: who am I, accounts, the room
+//! directory, history pages. Each checks the session through its `Session` argument.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Session, new_account};
+use super::{ApiError, App, Body};
+use crate::core::user_info;
+use crate::model::{ConvId, Role, Seq};
+use crate::protocol::{self, ErrorCode};
+
+/// `GET /api/health`
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Any other `/api/...` path: a JSON 404, never the web client's page.
+pub async fn no_such_endpoint() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint; see docs/protocol.md")
+}
+
+/// `GET /api/me`
+pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>, ApiError> {
+    let record = app.store.user(session.user)?.ok_or_else(ApiError::unauthorized)?;
+    Ok(Json(json!({ "user": user_info(session.user, &record) })))
+}
+
+/// `GET /api/users`
+pub async fn users(State(app): State<App>, _session: Session) -> Result<Json<Value>, ApiError> {
+    let mut users: Vec<protocol::User> = app.store.users()?.iter().map(|(id, r)| user_info(*id, r)).collect();
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    name: String,
+    #[serde(default)]
+    display_name: String,
+    password: String,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+/// `POST /api/users` (admins only)
+pub async fn create_user(State(app): State<App>, session: Session, Body(body): Body<NewUser>) -> Result<impl IntoResponse, ApiError> {
+    if session.role != Role::Admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, "only admins create accounts"));
+    }
+    let record = new_account(&body.name, &body.display_name, &body.password, body.role.unwrap_or(Role::Member)).await?;
+    let user = app.hub.create_user(record).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))))
+}
+
+/// `GET /api/rooms`
+pub async fn rooms(State(app): State<App>, session: Session) -> Json<Value> {
+    Json(json!({ "rooms": app.hub.rooms(session.user).await }))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
+
+/// `GET /api/conversations/{id}/messages?before=&after=&limit=`
+pub async fn messages(
+    State(app): State<App>,
+    session: Session,
+    Path(id): Path<u64>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let conv = ConvId(id);
+    let Some(last_seq) = app.hub.readable(session.user, conv).await else {
+        return Err(ApiError::not_found());
+    };
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_PAGE}")));
+    }
+    let store = app.store.clone();
+    let (records, more) = tokio::task::spawn_blocking(move || match (page.before, page.after) {
+        (Some(_), Some(_)) => Err(ApiError::new(ErrorCode::BadRequest, "give before or after, not both")),
+        (_, Some(after)) => Ok(store.changes_after(conv, Seq(after), limit)?),
+        (before, None) => Ok(store.messages_before(conv, Seq(before.unwrap_or(u64::MAX)), limit)?),
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "reading history failed"))??;
+    let messages: Vec<protocol::Message> = records.iter().map(|(seq, r)| crate::core::message_frame(conv, *seq, r)).collect();
+    Ok(Json(json!({ "messages": messages, "more": more, "last_seq": last_seq })))
+}

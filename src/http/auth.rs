@@ -1,0 +1,193 @@
+//! Sign-in, sign-out, first-admin setup, and the `Session` extractor that every other
+//! endpoint uses to know who is asking.
+
+use axum::Json;
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, App, Body};
+use crate::auth::{self, MIN_PASSWORD, SESSION_DAYS};
+use crate::core::user_info;
+use crate::model::{Role, UserId, now_millis, valid_name};
+use crate::protocol::{ErrorCode, User};
+use crate::store::Change;
+use crate::store::records::{SessionRecord, UserRecord};
+
+pub const COOKIE: &str = "hallway_session";
+
+/// The signed-in user of a request; rejects with `401 unauthorized` when there is none.
+pub struct Session {
+    pub user: UserId,
+    pub role: Role,
+    pub token_hash: [u8; 32],
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session
+where
+    App: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Session, ApiError> {
+        let app = App::from_ref(state);
+        let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let token_hash = auth::hash_token(token);
+        let record = app.store.session(&token_hash)?.ok_or_else(ApiError::unauthorized)?;
+        if now_millis().saturating_sub(record.created) > SESSION_DAYS * 24 * 3600 * 1000 {
+            return Err(ApiError::new(ErrorCode::Unauthorized, "your session expired; sign in again"));
+        }
+        let user = app.store.user(record.user)?.ok_or_else(ApiError::unauthorized)?;
+        Ok(Session { user: record.user, role: user.role, token_hash })
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// Starts a session for `user`: stores its hash durably, returns the cookie to set.
+async fn start_session(app: &App, user: UserId) -> Result<HeaderValue, ApiError> {
+    let (token, hash) = auth::new_token();
+    let record = SessionRecord { user, created: now_millis() };
+    app.writer.write(vec![Change::PutSession(hash, record)]).await.map_err(|e| {
+        tracing::error!(error = %e, "saving a session failed");
+        ApiError::new(ErrorCode::Storage, "the server could not save your session; try again later")
+    })?;
+    let max_age = SESSION_DAYS * 24 * 3600;
+    HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"))
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "could not build the session cookie"))
+}
+
+fn signed_in(user: User, cookie: HeaderValue) -> Response {
+    let mut response = Json(json!({ "user": user })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+/// `GET /api/setup`: whether the first admin still has to be created.
+pub async fn setup_needed(State(app): State<App>) -> Json<serde_json::Value> {
+    let needed = app.setup.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+    Json(json!({ "needed": needed }))
+}
+
+#[derive(Deserialize)]
+pub struct SetupBody {
+    token: String,
+    name: String,
+    #[serde(default)]
+    display_name: String,
+    password: String,
+}
+
+/// `POST /api/setup`: the one-time link creates the first admin and signs them in.
+pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Result<Response, ApiError> {
+    let expected = app.setup.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(expected) = expected else {
+        return Err(ApiError::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
+    };
+    if auth::hash_token(&body.token) != auth::hash_token(&expected) {
+        tracing::warn!("setup attempted with a wrong token");
+        return Err(ApiError::new(ErrorCode::BadToken, "this setup link is not valid; use the one the server printed"));
+    }
+    let record = new_account(&body.name, &body.display_name, &body.password, Role::Admin).await?;
+    // Take the token before creating the account so that two racing requests cannot both win.
+    if app.setup.lock().unwrap_or_else(|e| e.into_inner()).take().is_none() {
+        return Err(ApiError::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
+    }
+    let user = match app.hub.create_user(record).await {
+        Ok(user) => user,
+        Err(e) => {
+            *app.setup.lock().unwrap_or_else(|e| e.into_inner()) = Some(expected);
+            return Err(e.into());
+        }
+    };
+    tracing::info!(user = user.id.0, "first admin created through the setup link");
+    let cookie = start_session(&app, user.id).await?;
+    Ok(signed_in(user, cookie))
+}
+
+/// Validates a new account and hashes its password (off the async threads: it is slow).
+pub async fn new_account(name: &str, display_name: &str, password: &str, role: Role) -> Result<UserRecord, ApiError> {
+    let name = name.trim().to_string();
+    if !valid_name(&name) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "a name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("a password needs at least {MIN_PASSWORD} characters")));
+    }
+    let display_name = match display_name.trim() {
+        "" => name.clone(),
+        other => other.chars().take(64).collect(),
+    };
+    let password = password.to_string();
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "hashing the password failed"))?
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("hashing the password failed: {e}")))?;
+    Ok(UserRecord { name, display_name, password_hash, role, created: now_millis() })
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    name: String,
+    password: String,
+}
+
+/// `POST /api/login`
+pub async fn login(State(app): State<App>, Body(body): Body<LoginBody>) -> Result<Response, ApiError> {
+    let name = body.name.trim().to_ascii_lowercase();
+    if let Err(retry_after) = app.throttle.check(&name) {
+        let mut error = ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins; try again in {retry_after} s"));
+        error.retry_after = Some(retry_after);
+        return Err(error);
+    }
+    let found = app.store.user_by_name(&name)?;
+    // Verify against a real hash even for unknown names, so timing does not reveal them.
+    let (id, hash) = match &found {
+        Some((id, record)) => (Some(*id), record.password_hash.clone()),
+        None => (None, DUMMY_HASH.to_string()),
+    };
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+    let (Some(id), true, Some((_, record))) = (id, ok, found) else {
+        app.throttle.failed(&name);
+        tracing::info!("failed sign-in");
+        return Err(ApiError::new(ErrorCode::BadCredentials, "wrong name or password"));
+    };
+    app.throttle.succeeded(&name);
+    let cookie = start_session(&app, id).await?;
+    tracing::info!(user = id.0, "signed in");
+    Ok(signed_in(user_info(id, &record), cookie))
+}
+
+/// An argon2id hash of a random password, for constant-time failures on unknown names.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Qp2q1nN0l3o3mJXqB7m4b1Gm1nJm3Jx2KcQy2p2v0xw";
+
+/// `POST /api/logout`
+pub async fn logout(State(app): State<App>, session: Session) -> Result<Response, ApiError> {
+    app.writer.write(vec![Change::DeleteSession(session.token_hash)]).await.map_err(|e| {
+        tracing::error!(error = %e, "deleting a session failed");
+        ApiError::new(ErrorCode::Storage, "the server could not sign you out; try again later")
+    })?;
+    app.hub.sign_out(session.token_hash).await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("hallway_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok(response)
+}

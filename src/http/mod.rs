@@ -1,0 +1,104 @@
+//! The HTTP face of the server: the embedded web client, the REST API and the WebSocket
+//! upgrade, on one axum router. Handlers are thin: the `Session` extractor checks sign-in,
+//! `check_origin` guards every state-changing request, and the core or store does the work.
+
+mod api;
+mod assets;
+pub(crate) mod auth;
+mod error;
+mod ws;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use tower_http::compression::CompressionLayer;
+
+use crate::auth::Throttle;
+use crate::core::Hub;
+use crate::protocol::ErrorCode;
+use crate::store::{Store, writer::Writer};
+pub use auth::new_account as auth_new_account;
+pub use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub writer: Writer,
+    pub hub: Hub,
+    pub max_frame: usize,
+    pub throttle: Throttle,
+    /// The one-time setup token while no admin exists (kept in memory only: a restart
+    /// prints a new one).
+    pub setup: Mutex<Option<String>>,
+}
+
+pub type App = Arc<AppState>;
+
+pub fn router(state: App) -> Router {
+    let max_frame = state.max_frame;
+    Router::new()
+        .route("/api/health", get(api::health))
+        .route("/api/setup", get(auth::setup_needed).post(auth::setup))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(api::me))
+        .route("/api/users", get(api::users).post(api::create_user))
+        .route("/api/rooms", get(api::rooms))
+        .route("/api/conversations/{id}/messages", get(api::messages))
+        .route("/api/ws", get(ws::upgrade))
+        .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
+        .fallback(assets::serve)
+        .layer(DefaultBodyLimit::max(max_frame))
+        .layer(middleware::from_fn(check_origin))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Refuses state-changing requests (and the WebSocket upgrade) sent by a page of another
+/// origin. Requests without an `Origin` header (bots, curl) pass: browsers always send one.
+async fn check_origin(request: Request, next: Next) -> Response {
+    let changes_state = request.method() != Method::GET && request.method() != Method::HEAD;
+    let is_upgrade = request.headers().contains_key(header::UPGRADE);
+    if changes_state || is_upgrade {
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let origin_host = origin.to_str().unwrap_or("").split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+                tracing::warn!(origin = ?origin, host, path = request.uri().path(), "refused a request from a foreign origin");
+                return ApiError::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// A JSON request body whose every failure is a protocol error (`bad_json`, `bad_request`,
+/// `too_large`) instead of axum's plain-text rejection.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(ErrorCode::BadJson, format!("not valid JSON: {}", e.body_text()))),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"))
+            }
+            Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(ErrorCode::TooLarge, "the request body is over the server's limit"))
+            }
+            Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
+        }
+    }
+}
+

@@ -1,0 +1,27 @@
+//! `GET /api/ws`: checks the session (and, through the router's middleware, the Origin),
+//! sizes the socket's buffers and hands it to a session task.
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+
+use super::App;
+use super::auth::Session;
+use crate::session;
+
+/// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default.
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 0;
+/// Frames up to this many times the limit are read and answered with `too_large`; larger
+/// ones close the connection (1009) without being buffered whole.
+const HARD_LIMIT_FACTOR: usize = 4;
+
+pub async fn upgrade(State(app): State<App>, session: Session, ws: WebSocketUpgrade) -> Response {
+    let max_frame = app.max_frame;
+    let hub = app.hub.clone();
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(max_frame * HARD_LIMIT_FACTOR)
+        .max_frame_size(max_frame * HARD_LIMIT_FACTOR)
+        .on_upgrade(move |socket| session::run(socket, hub, session.user, session.token_hash, max_frame))
+}

@@ -1,0 +1,27 @@
+//! Hallway: the office chat appliance. One binary serves a LAN office chat from one redb data
+//! file, with the web client embedded.
+//!
+//! The map (see ARCHITECTURE.md for the path of a message):
+//! - `server`: wiring and shutdown; `Server::start(listener, config)`.
+//! - `http`: axum router: REST API, WebSocket upgrade, embedded web client.
+//! - `session`: one WebSocket: read loop, write loop, protocol errors.
+//! - `protocol`: every wire frame as serde types.
+//! - `core`: the chat core task: live state, membership, presence, fan-out.
+//! - `store`: the redb data file: tables, versioned records, group-commit writer, migrations.
+//! - `auth`: passwords, tokens, sign-in throttle. `model`: ids and naming rules.
+//!
+//! Dependencies point one way: http/session -> core -> store.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod model;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,90 @@
+//! Wiring: open the data file, start the store writer and the chat core, serve HTTP on an
+//! already-bound listener, and shut all of it down in order (connections, core, writer) so
+//! that every acknowledged change is on disk and the file is closed.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::{self, Throttle};
+use crate::config::Config;
+use crate::core::Hub;
+use crate::http::{self, AppState};
+use crate::model::Role;
+use crate::store::Store;
+use crate::store::writer::{Writer, WriterThread};
+
+/// A running server. Dropping it without `shutdown` leaves the tasks running.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    hub: Hub,
+    hub_task: JoinHandle<()>,
+    writer: Writer,
+    writer_thread: WriterThread,
+    stop_http: oneshot::Sender<()>,
+    http_task: JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
+        let addr = listener.local_addr().context("reading the listening address")?;
+        let store = Store::open(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
+        let (writer, writer_thread) = Writer::start(store.database().clone());
+        let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame).context("loading the data file")?;
+
+        let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
+        let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
+        let state = Arc::new(AppState {
+            store,
+            writer: writer.clone(),
+            hub: hub.clone(),
+            max_frame: config.max_frame,
+            throttle: Throttle::default(),
+            setup: Mutex::new(setup_token),
+        });
+        let app = http::router(state.clone());
+        let (stop_http, stopped) = oneshot::channel::<()>();
+        let http_task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, data = %config.data.display(), "serving");
+        Ok(Server { addr, state, hub, hub_task, writer, writer_thread, stop_http, http_task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The one-time token that creates the first admin, while none exists.
+    pub fn setup_token(&self) -> Option<String> {
+        self.state.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Closes every tab, stops taking requests, commits what is queued and closes the file.
+    pub async fn shutdown(self) {
+        self.hub.shutdown().await;
+        let _ = self.stop_http.send(());
+        let mut http_task = self.http_task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
+            tracing::warn!("connections did not close in time; dropping them");
+            http_task.abort();
+            let _ = http_task.await;
+        }
+        let _ = self.hub_task.await;
+        drop(self.hub);
+        drop(self.state);
+        self.writer_thread.stop(self.writer).await;
+        tracing::info!("stopped; the data file is closed");
+    }
+}

@@ -1,0 +1,122 @@
+//! One WebSocket (one browser tab): a read loop that parses frames and hands them to the
+//! core, and a write task that drains the tab's queue of ready-made frames onto the socket.
+//! Protocol errors (bad JSON, unknown type, oversized frame) are answered here and never
+//! reach the core.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::core::{CloseReason, ConnId, Connection, Hub};
+use crate::model::UserId;
+use crate::protocol::{ErrorCode, ServerFrame, parse_client_frame};
+
+/// Frames waiting for a tab before it counts as too slow and is disconnected.
+const OUTBOX: usize = 1024;
+/// Replies produced by the session itself (errors for frames the core never sees).
+const LOCAL: usize = 16;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+pub async fn run(socket: WebSocket, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize) {
+    let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+    let span = tracing::info_span!("conn", conn = id.0, user = user.0);
+    serve(socket, hub, id, user, session, max_frame).instrument(span).await
+}
+
+async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [u8; 32], max_frame: usize) {
+    let (outbox_tx, outbox) = mpsc::channel(OUTBOX);
+    let (local_tx, local) = mpsc::channel(LOCAL);
+    let closed = Arc::new(OnceLock::new());
+    hub.connect(Connection { id, user, session, outbox: outbox_tx, closed: closed.clone() }).await;
+    tracing::debug!("connected");
+
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, outbox, local, closed).in_current_span());
+    loop {
+        let message = tokio::select! {
+            _ = &mut writer => break,
+            message = stream.next() => message,
+        };
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                let error = ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary");
+                let _ = local_tx.send(Message::Text(error.encode())).await;
+                continue;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Err(e)) => {
+                tracing::info!(error = %e, "connection failed");
+                // Over the hard size limit: tell the client why before closing.
+                let close = CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("too_large") };
+                let _ = local_tx.send(Message::Close(Some(close))).await;
+                break;
+            }
+        };
+        if text.len() > max_frame {
+            tracing::info!(bytes = text.len(), "frame over the limit");
+            let error = ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max_frame} bytes"));
+            let _ = local_tx.send(Message::Text(error.encode())).await;
+            continue;
+        }
+        match parse_client_frame(&text) {
+            Ok((reference, frame)) => hub.frame(id, reference, frame).await,
+            Err(e) => {
+                tracing::info!(code = ?e.code, bytes = text.len(), "bad frame");
+                let error = ServerFrame::error(e.reference, e.code, e.message);
+                let _ = local_tx.send(Message::Text(error.encode())).await;
+            }
+        }
+    }
+    hub.disconnect(id).await;
+    drop(local_tx);
+    let _ = writer.await;
+    tracing::debug!("disconnected");
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut outbox: mpsc::Receiver<Utf8Bytes>,
+    mut local: mpsc::Receiver<Message>,
+    closed: Arc<OnceLock<CloseReason>>,
+) {
+    let mut local_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            message = local.recv(), if local_open => match message {
+                Some(message) => {
+                    let is_close = matches!(message, Message::Close(_));
+                    if sink.send(message).await.is_err() || is_close {
+                        return;
+                    }
+                }
+                None => local_open = false,
+            },
+            frame = outbox.recv() => match frame {
+                Some(frame) => {
+                    if sink.send(Message::Text(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                None => {
+                    // The core let go of this tab: say why, if it was the server's doing.
+                    let close = match closed.get() {
+                        Some(CloseReason::SlowConsumer) => CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("slow_consumer") },
+                        Some(CloseReason::SignedOut) => CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("signed_out") },
+                        Some(CloseReason::ServerShutdown) => CloseFrame { code: close_code::AWAY, reason: Utf8Bytes::from_static("server_shutdown") },
+                        None => CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("") },
+                    };
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                    return;
+                }
+            },
+        }
+    }
+}

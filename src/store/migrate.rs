@@ -1,0 +1,51 @@
+//! The data file's schema version, and bringing an older file up to date on open. A
+//! migration runs in the same single write transaction that records the new version, so a
+//! crash mid-way leaves the file as it was.
+
+use redb::{Database, ReadableTable, WriteTransaction};
+
+use super::StoreError;
+use super::records::SCHEMA_VERSION;
+use super::tables::*;
+
+const VERSION_KEY: &str = "schema_version";
+
+pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    let found = stored_version(&txn)?;
+    match found {
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
+        }
+        Some(found) if found == SCHEMA_VERSION => return Ok(()),
+        Some(found) => {
+            tracing::info!(from = found, to = SCHEMA_VERSION, "migrating the data file");
+            // Each step takes the file from version N to N+1; none exist yet (version 1 is
+            // the first released schema).
+        }
+        None => {}
+    }
+    create_tables(&txn)?;
+    txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
+    txn.commit()?;
+    Ok(())
+}
+
+fn stored_version(txn: &WriteTransaction) -> Result<Option<u64>, StoreError> {
+    let meta = txn.open_table(META)?;
+    let version = meta.get(VERSION_KEY)?.and_then(|v| v.value().try_into().ok()).map(u64::from_be_bytes);
+    Ok(version)
+}
+
+/// Opening a table in a write transaction creates it; readers then never meet a missing one.
+fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(USER_RECORD)?;
+    txn.open_table(NAME_USER)?;
+    txn.open_table(TOKENHASH_SESSION)?;
+    txn.open_table(USER_STATUS)?;
+    txn.open_table(CONV_RECORD)?;
+    txn.open_table(CONVUSER_MEMBER)?;
+    txn.open_table(CONVSEQ_MESSAGE)?;
+    txn.open_table(CONVREV_SEQ)?;
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The data file. `Store` opens it (creating tables and migrating an older schema), answers
+//! reads from any task through redb's MVCC snapshots, and applies `Change`s. During serving,
+//! all changes go through the single writer task (`writer.rs`) so they are group-committed;
+//! the command line applies them directly while the server is stopped.
+//!
+//! The store knows nothing of WebSockets or live state.
+
+pub mod migrate;
+pub mod records;
+pub mod tables;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use crate::model::{ConvId, Seq, UserId};
+use records::{
+    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SessionRecord, StatusRecord,
+    UserRecord, decode, encode,
+};
+use tables::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data file {0} is in use by another process (is the server running?)")]
+    InUse(String),
+    #[error("the data file has schema version {found}, newer than this binary understands ({supported}); use a newer hallway")]
+    TooNew { found: u64, supported: u64 },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("storage error: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("the store writer has stopped")]
+    WriterGone,
+}
+
+macro_rules! redb_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Redb(e.into())
+            }
+        }
+    )*};
+}
+redb_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// One logical change to the data file. A batch of them is applied in one write transaction.
+#[derive(Debug)]
+pub enum Change {
+    PutUser(UserId, UserRecord),
+    PutSession([u8; 32], SessionRecord),
+    DeleteSession([u8; 32]),
+    PutStatus(UserId, StatusRecord),
+    PutConversation(ConvId, ConversationRecord),
+    PutMember(ConvId, UserId, MemberRecord),
+    DeleteMember(ConvId, UserId),
+    /// A new message at `Seq`.
+    PutMessage(ConvId, Seq, MessageRecord),
+    /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
+    UpdateMessage(ConvId, Seq, MessageRecord),
+}
+
+/// Everything the chat core needs in memory at start-up.
+#[derive(Default)]
+pub struct Snapshot {
+    pub users: Vec<(UserId, UserRecord)>,
+    pub statuses: Vec<(UserId, StatusRecord)>,
+    pub conversations: Vec<(ConvId, ConversationRecord)>,
+    pub members: Vec<(ConvId, UserId, MemberRecord)>,
+    /// Highest seq (message or change) per conversation.
+    pub last_seq: HashMap<ConvId, Seq>,
+}
+
+/// Unread messages from others after a read marker, and how many of them mention the reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unread {
+    pub unread: u32,
+    pub mentions: u32,
+}
+
+/// Counting stops here; the client shows "999+".
+const UNREAD_SCAN_LIMIT: usize = 1000;
+
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+}
+
+impl Store {
+    /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
+            other => other.into(),
+        })?;
+        let store = Store { db: Arc::new(db) };
+        migrate::bring_up_to_date(&store.db)?;
+        Ok(store)
+    }
+
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
+    pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        for change in changes {
+            apply(&txn, change)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn load(&self) -> Result<Snapshot, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut snap = Snapshot::default();
+        for entry in txn.open_table(USER_RECORD)?.iter()? {
+            let (id, value) = entry?;
+            snap.users.push((UserId(id.value()), decode(value.value())?));
+        }
+        for entry in txn.open_table(USER_STATUS)?.iter()? {
+            let (id, value) = entry?;
+            snap.statuses.push((UserId(id.value()), decode(value.value())?));
+        }
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let revisions = txn.open_table(CONVREV_SEQ)?;
+        for entry in txn.open_table(CONV_RECORD)?.iter()? {
+            let (id, value) = entry?;
+            let conv = id.value();
+            snap.conversations.push((ConvId(conv), decode(value.value())?));
+            let last_message = messages.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
+            let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
+            let last = last_message
+                .map(|(k, _)| k.value().1)
+                .max(last_rev.map(|(k, _)| k.value().1))
+                .unwrap_or(0);
+            snap.last_seq.insert(ConvId(conv), Seq(last));
+        }
+        for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
+            let (key, value) = entry?;
+            let (conv, user) = key.value();
+            snap.members.push((ConvId(conv), UserId(user), decode(value.value())?));
+        }
+        Ok(snap)
+    }
+
+    pub fn users(&self) -> Result<Vec<(UserId, UserRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut users = Vec::new();
+        for entry in txn.open_table(USER_RECORD)?.iter()? {
+            let (id, value) = entry?;
+            users.push((UserId(id.value()), decode(value.value())?));
+        }
+        Ok(users)
+    }
+
+    pub fn user_by_name(&self, name: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(id) = txn.open_table(NAME_USER)?.get(name)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let record = txn.open_table(USER_RECORD)?.get(id)?.map(|v| decode(v.value())).transpose()?;
+        Ok(record.map(|r| (UserId(id), r)))
+    }
+
+    pub fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(USER_RECORD)?;
+        Ok(table.get(id.0)?.map(|v| decode(v.value())).transpose()?)
+    }
+
+    pub fn next_user_id(&self) -> Result<UserId, StoreError> {
+        let txn = self.db.begin_read()?;
+        let last = txn.open_table(USER_RECORD)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+        Ok(UserId(last + 1))
+    }
+
+    pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TOKENHASH_SESSION)?;
+        Ok(table.get(token_hash.as_slice())?.map(|v| decode(v.value())).transpose()?)
+    }
+
+    /// Up to `limit` messages with seq below `before`, ascending, and whether older ones exist.
+    pub fn messages_before(
+        &self,
+        conv: ConvId,
+        before: Seq,
+        limit: usize,
+    ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut page = Vec::with_capacity(limit);
+        let mut more = false;
+        for entry in table.range((conv.0, 0)..(conv.0, before.0))?.rev() {
+            let (key, value) = entry?;
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push((Seq(key.value().1), decode(value.value())?));
+        }
+        page.reverse();
+        Ok((page, more))
+    }
+
+    /// Everything that changed after `after`: new messages, and older ones edited or deleted
+    /// since, each once in its current state, ordered by its latest change (`rev`). A page
+    /// holds the first `limit` of them, so "ask again after the highest `rev` you got" neither
+    /// skips nor repeats. Returned ascending by seq, with whether more follow.
+    pub fn changes_after(
+        &self,
+        conv: ConvId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let revisions = txn.open_table(CONVREV_SEQ)?;
+        let start = after.0.saturating_add(1);
+        // Walk the conversation's positions in order: each is a new message (its own seq) or
+        // a change of an older one (a rev). A message is taken at the position of its latest
+        // change only, so an edited message is not taken at its original seq.
+        let mut new = messages.range((conv.0, start)..=(conv.0, u64::MAX))?.peekable();
+        let mut changed = revisions.range((conv.0, start)..=(conv.0, u64::MAX))?.peekable();
+        let mut page = Vec::new();
+        let mut more = false;
+        loop {
+            let next_new = match new.peek() {
+                Some(Ok((key, _))) => Some(key.value().1),
+                Some(Err(_)) => return Err(next_error(new.next())),
+                None => None,
+            };
+            let next_changed = match changed.peek() {
+                Some(Ok((key, _))) => Some(key.value().1),
+                Some(Err(_)) => return Err(next_error(changed.next())),
+                None => None,
+            };
+            let (position, seq, record) = match (next_new, next_changed) {
+                (None, None) => break,
+                (Some(n), c) if c.is_none_or(|c| n < c) => {
+                    let Some(Ok((_, value))) = new.next() else { break };
+                    (n, n, decode::<MessageRecord>(value.value())?)
+                }
+                (_, Some(c)) => {
+                    let Some(Ok((_, seq))) = changed.next() else { break };
+                    let seq = seq.value();
+                    match messages.get((conv.0, seq))? {
+                        Some(value) => (c, seq, decode::<MessageRecord>(value.value())?),
+                        None => continue,
+                    }
+                }
+                (Some(_), None) => break,
+            };
+            if record.rev != position {
+                continue; // superseded by a later change, taken there
+            }
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push((Seq(seq), record));
+        }
+        page.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok((page, more))
+    }
+
+    pub fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CONVSEQ_MESSAGE)?;
+        Ok(table.get((conv.0, seq.0))?.map(|v| decode(v.value())).transpose()?)
+    }
+
+    /// Messages from others after `read_seq`, and those mentioning `reader`.
+    pub fn unread(&self, conv: ConvId, reader: UserId, read_seq: Seq) -> Result<Unread, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut counts = Unread::default();
+        for entry in table.range((conv.0, read_seq.0 + 1)..=(conv.0, u64::MAX))?.take(UNREAD_SCAN_LIMIT) {
+            let (_, value) = entry?;
+            let message: MessageRecord = decode(value.value())?;
+            if message.author != reader && !message.deleted {
+                counts.unread += 1;
+                if message.mentions.contains(&reader) {
+                    counts.mentions += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The error a peeked range item held.
+fn next_error<T>(item: Option<Result<T, redb::StorageError>>) -> StoreError {
+    match item {
+        Some(Err(e)) => e.into(),
+        _ => StoreError::Redb(redb::Error::Corrupted("a range ended while reading".into())),
+    }
+}
+
+/// Applies one change inside a write transaction. The one place that knows which tables a
+/// change touches.
+pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreError> {
+    match change {
+        Change::PutUser(id, record) => {
+            txn.open_table(NAME_USER)?.insert(record.name.as_str(), id.0)?;
+            txn.open_table(USER_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+        }
+        Change::PutSession(hash, record) => {
+            txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(&record).as_slice())?;
+        }
+        Change::DeleteSession(hash) => {
+            txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?;
+        }
+        Change::PutStatus(id, record) => {
+            txn.open_table(USER_STATUS)?.insert(id.0, encode(&record).as_slice())?;
+        }
+        Change::PutConversation(id, record) => {
+            txn.open_table(CONV_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+        }
+        Change::PutMember(conv, user, record) => {
+            txn.open_table(CONVUSER_MEMBER)?.insert((conv.0, user.0), encode(&record).as_slice())?;
+        }
+        Change::DeleteMember(conv, user) => {
+            txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
+        }
+        Change::PutMessage(conv, seq, record) => {
+            txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(&record).as_slice())?;
+        }
+        Change::UpdateMessage(conv, seq, record) => {
+            txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
+            txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(&record).as_slice())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Every redb table of the data file, in one place. Tables are named `<key>_<value>`; integer
+//! keys are native redb integers (ordered), records are versioned postcard bytes
+//! (see `records.rs`).
+
+use redb::TableDefinition;
+
+/// Facts about the file itself: `schema_version` (u64, big-endian bytes).
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// user id -> UserRecord
+pub const USER_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("user_record");
+/// sign-in name -> user id
+pub const NAME_USER: TableDefinition<&str, u64> = TableDefinition::new("name_user");
+/// SHA-256 of the session token -> SessionRecord. The token itself is never stored, so a
+/// copy of the data file does not let anyone sign in.
+pub const TOKENHASH_SESSION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokenhash_session");
+/// user id -> StatusRecord (do-not-disturb and custom status survive restarts)
+pub const USER_STATUS: TableDefinition<u64, &[u8]> = TableDefinition::new("user_status");
+/// conversation id -> ConversationRecord
+pub const CONV_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("conv_record");
+/// (conversation id, user id) -> MemberRecord
+pub const CONVUSER_MEMBER: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("convuser_member");
+/// (conversation id, seq) -> MessageRecord
+pub const CONVSEQ_MESSAGE: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("convseq_message");
+/// (conversation id, rev) -> seq of the message that this edit or delete changed; what makes
+/// "everything after N" cheap for a tab catching up.
+pub const CONVREV_SEQ: TableDefinition<(u64, u64), u64> = TableDefinition::new("convrev_seq");

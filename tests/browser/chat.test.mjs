@@ -1,0 +1,217 @@
+// End-to-end story of the Hallway web client in headless Debian chromium.
+// Starts its own server (HALLWAY_BIN, default ../../target/debug/hallway) on a free port with a
+// fresh data file, drives two browser contexts (alice, bob) and checks what a person would see.
+// Run: cd tests/browser && npm ci && node --test
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.HALLWAY_BIN || path.resolve(here, '../../target/debug/hallway');
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const OUT = path.join(here, 'out');
+const WAIT = 10_000;
+
+let server;      // {proc, base, setupUrl, output}
+let tmp;
+let browser;
+let ctxA, ctxB, pageA, pageB;
+const foreign = [];    // requests to any host other than the server
+const pageErrors = []; // uncaught exceptions in the pages
+
+/** Starts the server and resolves once it printed its address and setup link. */
+function startServer(dataDir) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ['--listen', '127.0.0.1:0', '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns'], {
+      cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
+    });
+    let output = '';
+    let base = null;
+    let setupUrl = null;
+    const timer = setTimeout(() => {
+      reject(new Error(`the server did not print "serving on 127.0.0.1:PORT" and a setup link within 30 s; it printed:\n${output}`));
+    }, 30_000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
+      if (serving) base = `http://${serving[1]}`;
+      const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup#[^\s"']+)/.exec(output);
+      if (setup) setupUrl = setup[1];
+      if (base && setupUrl) {
+        clearTimeout(timer);
+        proc.stdout.off('data', onData);
+        resolve({ proc, base, setupUrl, get output() { return output; } });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', (c) => { output += c.toString(); });
+    proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start the server ${BIN}: ${e.message}`)); });
+    proc.on('exit', (code, sig) => {
+      if (!base || !setupUrl) { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) before serving:\n${output}`)); }
+    });
+  });
+}
+
+function watch(page, who) {
+  page.on('request', (req) => {
+    const url = new URL(req.url());
+    if (url.protocol === 'data:' || url.protocol === 'blob:') return;
+    if (url.host !== new URL(server.base).host) foreign.push(`${who}: ${req.url()}`);
+  });
+  page.on('websocket', (ws) => {
+    if (new URL(ws.url()).host !== new URL(server.base).host) foreign.push(`${who} websocket: ${ws.url()}`);
+  });
+  page.on('pageerror', (err) => pageErrors.push(`${who}: ${err.stack || err.message}`));
+}
+
+/** Waits for a locator to be visible, failing with what a person would notice. */
+async function see(locator, whatIsWrong, timeout = WAIT) {
+  try {
+    await locator.first().waitFor({ state: 'visible', timeout });
+  } catch {
+    assert.fail(whatIsWrong);
+  }
+}
+
+const tid = (page, id) => page.getByTestId(id);
+const convItem = (page, name) => page.locator(`[data-testid="conv-item"][data-conv-name="${name}"]`);
+const messageWith = (page, text) => page.locator('[data-testid="message"]:not([data-pending])', { hasText: text });
+
+before(async () => {
+  assert.ok(existsSync(BIN), `the server binary ${BIN} is missing: build it with "cargo build" (or set HALLWAY_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `chromium is missing at ${CHROMIUM}: install it with "apt-get install -y chromium"`);
+  mkdirSync(OUT, { recursive: true });
+  tmp = mkdtempSync(path.join(tmpdir(), 'hallway-browser-'));
+  server = await startServer(tmp);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  pageA = await ctxA.newPage();
+  pageB = await ctxB.newPage();
+  watch(pageA, 'alice');
+  watch(pageB, 'bob');
+});
+
+after(async () => {
+  try {
+    if (pageA) await pageA.screenshot({ path: path.join(OUT, 'alice.png') }).catch(() => {});
+    if (pageB) await pageB.screenshot({ path: path.join(OUT, 'bob.png') }).catch(() => {});
+    if (browser) await browser.close();
+  } finally {
+    if (server) {
+      const exited = new Promise((r) => server.proc.once('exit', r));
+      process.kill(server.proc.pid, 'SIGTERM'); // by PID, never by name
+      const t = setTimeout(() => { try { process.kill(server.proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('the setup link creates the first admin and opens the chat', async () => {
+  await pageA.goto(server.setupUrl);
+  await see(tid(pageA, 'setup-form'), 'opening the setup link does not show the "Set up Hallway" form');
+  await tid(pageA, 'setup-name').fill('alice');
+  await tid(pageA, 'setup-display-name').fill('Alice Admin');
+  await tid(pageA, 'setup-password').fill('correct horse battery');
+  await tid(pageA, 'setup-submit').click();
+  await see(tid(pageA, 'composer'), 'after submitting the setup form, alice does not get to the chat (no message box)');
+  await see(convItem(pageA, 'general'), 'alice does not see the room "general" that setup creates in her sidebar');
+  await see(tid(pageA, 'add-user-button'), 'alice is the admin but sees no "Add user" button');
+  assert.equal(new URL(pageA.url()).pathname, '/', 'after setup the address bar still shows the one-time setup link');
+});
+
+test('the admin adds bob with the "Add user" form', async () => {
+  await tid(pageA, 'add-user-button').click();
+  await see(tid(pageA, 'add-user-form'), 'clicking "Add user" does not open the add-user form');
+  await tid(pageA, 'add-user-name').fill('bob');
+  await tid(pageA, 'add-user-display-name').fill('Bob Builder');
+  await tid(pageA, 'add-user-password').fill('hunter22hunter');
+  await tid(pageA, 'add-user-role').selectOption('member');
+  await tid(pageA, 'add-user-submit').click();
+  await see(pageA.locator('[data-testid="person-item"][data-user-name="bob"]'),
+    'after adding bob, alice does not see Bob in the People list');
+  const err = (await tid(pageA, 'add-user-error').textContent()) || '';
+  assert.equal(err.trim(), '', `adding bob shows an error: ${err}`);
+});
+
+test('bob signs in; a wrong password is refused with a clear message', async () => {
+  await pageB.goto(server.base + '/');
+  await see(tid(pageB, 'signin-form'), 'bob opens Hallway without a session and sees no sign-in form');
+  await tid(pageB, 'signin-name').fill('bob');
+  await tid(pageB, 'signin-password').fill('not his password');
+  await tid(pageB, 'signin-submit').click();
+  await see(tid(pageB, 'signin-error').filter({ hasText: /wrong name or password/i }),
+    'a wrong password does not tell bob "Wrong name or password"');
+  await tid(pageB, 'signin-password').fill('hunter22hunter');
+  await tid(pageB, 'signin-submit').click();
+  await see(tid(pageB, 'composer'), 'bob signs in with the right password but does not get to the chat');
+  await see(convItem(pageB, 'general'), 'bob is not in the room "general" (every new account should be)');
+});
+
+test('both open general; bob sees alice online and the recording state', async () => {
+  await convItem(pageA, 'general').click();
+  await convItem(pageB, 'general').click();
+  for (const [page, who] of [[pageA, 'alice'], [pageB, 'bob']]) {
+    await see(tid(page, 'conv-title').filter({ hasText: 'general' }), `${who} clicked "general" but the header does not say general`);
+    await see(tid(page, 'recorded-indicator').filter({ hasText: /recorded/i }), `${who} is not told whether "general" is recorded`);
+  }
+  await see(pageB.locator('[data-testid="person-item"][data-user-name="alice"] [data-testid="presence-dot"][data-state="online"]'),
+    'bob does not see a green "online" dot next to alice, who has Hallway open');
+});
+
+test("alice's message reaches bob, and bob's reply reaches alice", async () => {
+  const hello = 'Hello Bob, lunch at noon?';
+  await tid(pageA, 'composer').click();
+  await tid(pageA, 'composer').pressSequentially('Hello Bob, ');
+  await see(tid(pageB, 'typing-indicator').filter({ hasText: /Alice Admin is typing/ }),
+    'while alice types, bob does not see "Alice Admin is typing…"');
+  await tid(pageA, 'composer').pressSequentially('lunch at noon?');
+  await tid(pageA, 'composer').press('Enter');
+  await see(messageWith(pageA, hello), "alice pressed Enter but her message never shows as sent in her own window");
+  assert.equal(await tid(pageA, 'composer').inputValue(), '', 'the message box is not emptied after sending');
+  await see(messageWith(pageB, hello), "alice's message does not appear in bob's window");
+  await see(messageWith(pageB, hello).getByTestId('message-author').filter({ hasText: 'Alice Admin' }),
+    "bob sees alice's message but not who wrote it");
+
+  const reply = 'Sure, see you there @alice';
+  await tid(pageB, 'composer').fill(reply);
+  await tid(pageB, 'composer').press('Enter');
+  await see(messageWith(pageA, reply), "bob's reply does not appear in alice's window");
+  const mention = messageWith(pageA, reply);
+  assert.equal(await mention.first().getAttribute('data-mentions-me'), 'true', "bob's @alice is not highlighted for alice");
+
+  // Shift+Enter makes a new line instead of sending.
+  await tid(pageB, 'composer').fill('line one');
+  await tid(pageB, 'composer').press('Shift+Enter');
+  await tid(pageB, 'composer').pressSequentially('line two');
+  assert.equal(await tid(pageB, 'composer').inputValue(), 'line one\nline two', 'Shift+Enter does not start a new line in the message box');
+  await tid(pageB, 'composer').press('Enter');
+  await see(messageWith(pageA, 'line two'), 'a two-line message from bob does not reach alice');
+
+  // Text that looks like HTML is shown as text, never run.
+  const html = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
+  await tid(pageB, 'composer').fill(html);
+  await tid(pageB, 'composer').press('Enter');
+  await see(messageWith(pageA, '<b>bold?</b>'), 'a message containing HTML is not shown literally to alice');
+  assert.equal(await pageA.locator('[data-testid="message-list"] img').count(), 0, 'HTML in a message became a real element on the page');
+  assert.equal(await pageA.evaluate(() => window.__pwned), undefined, 'HTML in a message ran script in the page');
+});
+
+test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
+  await pageA.screenshot({ path: path.join(OUT, 'alice.png') });
+  await pageB.screenshot({ path: path.join(OUT, 'bob.png') });
+  assert.deepEqual(foreign, [], `the page contacted hosts other than the Hallway server: ${foreign.join(', ')}`);
+  assert.deepEqual(pageErrors, [], `the page hit JavaScript errors: ${pageErrors.join('; ')}`);
+});

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test Hallway has: unit and integration tests (cargo), then the browser test in
+# Debian's Chromium. Installs what it needs (chromium, the npm packages) on the way.
+# Usage: tests/run.sh        (from anywhere; as root or with sudo rights for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Debian's chromium for the browser test"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
+fi
+
+echo "== cargo build and test"
+cargo build -j2 --locked
+cargo test -j2 --locked
+
+echo "== browser test"
+(cd tests/browser && npm ci --no-audit --no-fund && node --test)

@@ -1,0 +1,129 @@
+//! The doors: no session, no data; pages of other origins cannot act for a signed-in person.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const EVIL: &str = "http://evil.example";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_from_a_foreign_origin_is_refused() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+
+    let refused = Ws::connect_raw(server.addr(), Some(&bob.session), Some(EVIL)).await.err();
+    assert_eq!(
+        refused,
+        Some(403),
+        "a page on another site must not open a chat connection with bob's cookie"
+    );
+
+    let own_origin = format!("http://{}", server.addr());
+    let tab = Ws::connect(server.addr(), Some(&bob.session), Some(&own_origin), "bob's tab (same origin)").await;
+    assert!(tab.is_ok(), "the web client's own origin must be allowed, got {:?}", tab.err());
+    let bot = Ws::connect(server.addr(), Some(&bob.session), None, "bob's bot (no Origin)").await;
+    assert!(bot.is_ok(), "a bot that sends no Origin must be allowed, got {:?}", bot.err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_from_a_foreign_origin_is_refused() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+
+    let resp = alice
+        .http
+        .post(format!("{}/api/users", server.base()))
+        .header(reqwest::header::ORIGIN, EVIL)
+        .json(&json!({"name": "mallory", "display_name": "M", "password": "hunter22hunter", "role": "admin"}))
+        .send()
+        .await
+        .expect("POST /api/users");
+    let (status, body) = read_response(resp).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("bad_origin")),
+        "another site made alice's browser create an account: {body}"
+    );
+    let (status, _) = server.try_login("mallory", "hunter22hunter").await;
+    assert_eq!(status, 401, "the account from the foreign page must not exist");
+
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/login", server.base()))
+        .header(reqwest::header::ORIGIN, EVIL)
+        .json(&json!({"name": ADMIN_NAME, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("POST /api/login");
+    let (status, body) = read_response(resp).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("bad_origin")), "login from a foreign page: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_only_health_and_setup_answer() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut alice_tab = alice.ws().await;
+    let general = alice_tab.room_id("general");
+    alice_tab.send_message(general, "internal only").await;
+
+    let (status, body) = server.anonymous_get("/api/health").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")), "health needs no session: {body}");
+    let (status, _) = server.anonymous_get("/api/setup").await;
+    assert_eq!(status, 200, "the setup check needs no session");
+
+    for path in ["/api/me", "/api/users", "/api/rooms", &format!("/api/conversations/{general}/messages")] {
+        let (status, body) = server.anonymous_get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "GET {path} without signing in should be refused: {body}"
+        );
+    }
+    let (status, body) = server
+        .anonymous_post("/api/users", json!({"name": "x", "display_name": "X", "password": "hunter22hunter", "role": "admin"}))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "POST /api/users: {body}");
+
+    let (status, body) = read_response(
+        reqwest::Client::new()
+            .get(format!("{}/api/me", server.base()))
+            .header(reqwest::header::COOKIE, "hallway_session=made-up-session-id")
+            .send()
+            .await
+            .expect("GET /api/me"),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "a made-up cookie: {body}");
+
+    assert_eq!(
+        Ws::connect_raw(server.addr(), None, None).await.err(),
+        Some(401),
+        "a WebSocket without a session must be refused"
+    );
+    assert_eq!(
+        Ws::connect_raw(server.addr(), Some("made-up-session-id"), None).await.err(),
+        Some(401),
+        "a WebSocket with a made-up session must be refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_out_of_reach_of_scripts_and_other_sites() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    for client in [&alice, &bob] {
+        let attrs: Vec<String> =
+            client.set_cookie.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+        assert!(attrs.iter().any(|a| a == "httponly"), "a script could read the session: {}", client.set_cookie);
+        assert!(
+            attrs.iter().any(|a| a == "samesite=strict"),
+            "other sites' requests would carry the session: {}",
+            client.set_cookie
+        );
+        assert!(attrs.iter().any(|a| a == "path=/"), "the cookie should cover the whole app: {}", client.set_cookie);
+    }
+    assert_ne!(alice.session, bob.session, "two people must not share a session id");
+}

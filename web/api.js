@@ -1,0 +1,185 @@
+// api.js: the only module that talks to the server (docs/protocol.md).
+// REST calls are plain async functions; the live WebSocket is the Live class.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || (status ? `HTTP ${status}` : 'cannot reach the server'));
+    this.status = status;
+    this.code = (body && body.code) || (status ? 'internal' : 'network');
+    this.retryAfter = body && body.retry_after;
+  }
+}
+
+async function rest(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: {} };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch { /* empty or non-JSON body */ }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+export const setupNeeded = () => rest('GET', '/api/setup');
+export const setup = (token, name, display_name, password) =>
+  rest('POST', '/api/setup', { token, name, display_name, password });
+export const login = (name, password) => rest('POST', '/api/login', { name, password });
+export const logout = () => rest('POST', '/api/logout');
+export const me = () => rest('GET', '/api/me');
+export const users = () => rest('GET', '/api/users');
+export const createUser = (u) => rest('POST', '/api/users', u);
+export const rooms = () => rest('GET', '/api/rooms');
+
+/** History page: opts = {before, after, limit}. */
+export function messages(conv, opts = {}) {
+  const q = new URLSearchParams();
+  for (const k of ['before', 'after', 'limit']) if (opts[k] != null) q.set(k, String(opts[k]));
+  const qs = q.toString();
+  return rest('GET', `/api/conversations/${conv}/messages${qs ? '?' + qs : ''}`);
+}
+
+/**
+ * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s).
+ * handlers: onFrame(frame), onStatus('connecting'|'open'|'reconnecting'), onSignedOut().
+ * ack/error frames that answer request() are consumed here; other frames go to onFrame.
+ */
+export class Live {
+  constructor(handlers) {
+    this.h = handlers;
+    this.ws = null;
+    this.open = false;
+    this.stopped = true;
+    this.attempt = 0;
+    this.nextRef = 1;
+    this.waiting = new Map();
+    this.timer = null;
+    this.pinger = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.attempt = 0;
+    this.h.onStatus('connecting');
+    this._connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this._closed();
+    if (ws) ws.close(1000);
+  }
+
+  /** Fire and forget; returns false when not connected. */
+  send(frame) {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Send with a ref; resolves with the ack frame, rejects with an ApiError-like error. */
+  request(frame, timeoutMs = 20000) {
+    return new Promise((resolve, reject) => {
+      if (!this.open) {
+        reject(Object.assign(new Error('not connected'), { code: 'disconnected' }));
+        return;
+      }
+      const ref = 'r' + this.nextRef++;
+      const t = setTimeout(() => {
+        this.waiting.delete(ref);
+        reject(Object.assign(new Error('the server did not answer'), { code: 'timeout' }));
+      }, timeoutMs);
+      this.waiting.set(ref, { resolve, reject, t });
+      this.ws.send(JSON.stringify({ ...frame, ref }));
+    });
+  }
+
+  _connect() {
+    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/ws';
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this._retry();
+      return;
+    }
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      let f;
+      try { f = JSON.parse(ev.data); } catch { return; }
+      if (!f || typeof f !== 'object') return;
+      if (f.type === 'hello') {
+        this.open = true;
+        this.attempt = 0;
+        clearInterval(this.pinger);
+        this.pinger = setInterval(() => this.send({ type: 'ping' }), 25000);
+        this.h.onStatus('open');
+      }
+      if ((f.type === 'ack' || f.type === 'error') && f.ref != null && this.waiting.has(String(f.ref))) {
+        const w = this.waiting.get(String(f.ref));
+        this.waiting.delete(String(f.ref));
+        clearTimeout(w.t);
+        if (f.type === 'ack') w.resolve(f);
+        else w.reject(Object.assign(new Error(f.message || f.code), { code: f.code }));
+        return;
+      }
+      this.h.onFrame(f);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this._closed();
+      if (this.stopped) return;
+      if (ev.reason === 'signed_out') {
+        this.stopped = true;
+        this.h.onSignedOut();
+        return;
+      }
+      this.h.onStatus('reconnecting');
+      this._retry();
+    };
+  }
+
+  _closed() {
+    this.ws = null;
+    this.open = false;
+    clearInterval(this.pinger);
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.t);
+      w.reject(Object.assign(new Error('connection lost'), { code: 'disconnected' }));
+    }
+    this.waiting.clear();
+  }
+
+  _retry() {
+    const delay = Math.min(15000, 1000 * 2 ** this.attempt);
+    this.attempt++;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(async () => {
+      if (this.stopped) return;
+      // A refused upgrade looks like any other close: ask REST whether the session is still valid.
+      try {
+        await me();
+      } catch (e) {
+        if (this.stopped) return;
+        if (e.status === 401) {
+          this.stopped = true;
+          this.h.onSignedOut();
+        } else {
+          this._retry();
+        }
+        return;
+      }
+      if (!this.stopped) this._connect();
+    }, delay);
+  }
+}
