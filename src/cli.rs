@@ -101,6 +101,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         println!("First start: create the admin account at {}/setup#{token}", urls[0]);
         println!("  (this link works once)");
     }
+    println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
     println!("Shutting down...");
@@ -201,8 +202,10 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
                 bail!("a password needs at least {} characters", crate::auth::MIN_PASSWORD);
             }
             record.password_hash = crate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
-            store.apply_now(vec![Change::PutUser(id, record)])?;
-            println!("Password of {name} changed.");
+            let sessions = store.session_count(id)?;
+            // A new password signs the account out everywhere: whoever knew the old one is out.
+            store.apply_now(vec![Change::PutUser(id, record), Change::DeleteUserSessions(id)])?;
+            println!("Password of {name} changed; {sessions} signed-in browser(s) signed out.");
         }
     }
     Ok(())

@@ -421,7 +421,7 @@ function convItem(c) {
   else if (c.kind === 'dm') lead = h('span', { class: 'lead' }, dot(o[0] ?? S.me.id));
   else lead = h('span', { class: 'lead group-count', text: String(c.members.length) });
   const badge = c.unread > 0
-    ? h('span', { class: c.mentions > 0 ? 'badge mention' : 'badge', testid: 'unread-badge', text: String(c.unread) })
+    ? h('span', { class: c.mentions > 0 ? 'badge badge-mention' : 'badge', testid: 'unread-badge', text: String(c.unread) })
     : null;
   return h('li', null, h('button', {
     class: `conv-item${active ? ' active' : ''}${c.unread > 0 ? ' unread' : ''}${c.mentions > 0 ? ' has-mention' : ''}`,
@@ -436,7 +436,8 @@ function renderSidebar() {
   if (!S.me) return;
   const convs = [...S.convs.values()];
   $('room-list').replaceChildren(...sortConvs(convs.filter((c) => c.kind === 'room' || c.kind === 'private')).map(convItem));
-  $('dm-list').replaceChildren(...sortConvs(convs.filter((c) => c.kind === 'dm' || c.kind === 'group')).map(convItem));
+  const dms = sortConvs(convs.filter((c) => c.kind === 'dm' || c.kind === 'group')).map(convItem);
+  $('dm-list').replaceChildren(...(dms.length ? dms : [h('li', { class: 'side-hint', text: 'Pick a person below to write to them.' })]));
   const people = [...S.users.values()].sort((a, b) => (a.id === S.me.id) - (b.id === S.me.id) || a.display_name.localeCompare(b.display_name));
   $('people-list').replaceChildren(...people.map((u) => {
     const st = statusText(presenceOf(u.id));
@@ -489,7 +490,8 @@ function renderHeader() {
   title.replaceChildren(
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : c.kind === 'dm' ? dot(o[0] ?? S.me.id) : null,
     h('span', { text: convName(c) }));
-  rec.replaceChildren(icon(c.recorded ? 'db' : 'dbOff'), c.recorded ? 'Recorded' : 'Not recorded');
+  rec.replaceChildren(icon(c.recorded ? 'db' : 'dbOff'), h('span', { class: 'rec-label', text: c.recorded ? 'Recorded' : 'Not recorded' }));
+  rec.setAttribute('aria-label', c.recorded ? 'Recorded' : 'Not recorded');
   rec.dataset.recorded = String(c.recorded);
   rec.className = `recorded ${c.recorded ? 'on' : 'off'}`;
   rec.title = c.recorded
@@ -514,8 +516,10 @@ function renderHeader() {
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
   actions.replaceChildren(
     h('span', { class: 'members', title: names, testid: 'member-count' }, icon('users'), String(c.members.length)),
-    isRoom ? h('button', { class: 'btn small', testid: 'invite-button', text: 'Invite', onclick: () => pickPeople('invite') }) : null,
-    c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', text: 'Leave', onclick: () => leaveConv(c) }) : null,
+    isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },
+      icon('userPlus'), h('span', { class: 'btn-label', text: 'Invite' })) : null,
+    c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', title: 'Leave this conversation', onclick: () => leaveConv(c) },
+      icon('logout'), h('span', { class: 'btn-label', text: 'Leave' })) : null,
   );
 }
 

@@ -4,6 +4,8 @@
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
+use super::records::{SessionRecord, decode};
+
 use super::StoreError;
 use super::records::SCHEMA_VERSION;
 use super::tables::*;
@@ -20,15 +22,45 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
         Some(found) if found == SCHEMA_VERSION => return Ok(()),
         Some(found) => {
             tracing::info!(from = found, to = SCHEMA_VERSION, "migrating the data file");
-            // Each step takes the file from version N to N+1; none exist yet (version 1 is
-            // the first released schema).
+            create_tables(&txn)?;
+            // Each step takes the file from version N to N+1.
+            if found < 2 {
+                index_sessions_by_user(&txn)?;
+            }
         }
-        None => {}
+        None => create_tables(&txn)?,
     }
-    create_tables(&txn)?;
     txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
     txn.commit()?;
     Ok(())
+}
+
+/// 1 -> 2: fill the new per-user index from the existing sessions.
+fn index_sessions_by_user(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let sessions = txn.open_table(TOKENHASH_SESSION)?;
+    let mut index = txn.open_table(USER_TOKENHASH)?;
+    let mut count = 0;
+    for entry in sessions.iter()? {
+        let (hash, value) = entry?;
+        let session: SessionRecord = decode(value.value())?;
+        index.insert((session.user.0, hash.value()), ())?;
+        count += 1;
+    }
+    tracing::info!(sessions = count, "indexed sessions by user");
+    Ok(())
+}
+
+/// The schema version the file records (`None` for a new, empty file).
+pub fn schema_version(db: &Database) -> Result<Option<u64>, StoreError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let version = meta.get(VERSION_KEY)?.and_then(|v| v.value().try_into().ok()).map(u64::from_be_bytes);
+    Ok(version)
 }
 
 fn stored_version(txn: &WriteTransaction) -> Result<Option<u64>, StoreError> {
@@ -42,6 +74,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(USER_RECORD)?;
     txn.open_table(NAME_USER)?;
     txn.open_table(TOKENHASH_SESSION)?;
+    txn.open_table(USER_TOKENHASH)?;
     txn.open_table(USER_STATUS)?;
     txn.open_table(CONV_RECORD)?;
     txn.open_table(CONVUSER_MEMBER)?;

@@ -60,6 +60,8 @@ pub enum Change {
     PutUser(UserId, UserRecord),
     PutSession([u8; 32], SessionRecord),
     DeleteSession([u8; 32]),
+    /// Signs a user out everywhere (after a password change).
+    DeleteUserSessions(UserId),
     PutStatus(UserId, StatusRecord),
     PutConversation(ConvId, ConversationRecord),
     PutMember(ConvId, UserId, MemberRecord),
@@ -184,6 +186,18 @@ impl Store {
         let txn = self.db.begin_read()?;
         let last = txn.open_table(USER_RECORD)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         Ok(UserId(last + 1))
+    }
+
+    /// How many sessions (signed-in browsers) a user has.
+    pub fn session_count(&self, user: UserId) -> Result<usize, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(USER_TOKENHASH)?;
+        Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
+    }
+
+    /// The schema version the data file holds.
+    pub fn schema_version(&self) -> Result<Option<u64>, StoreError> {
+        migrate::schema_version(&self.db)
     }
 
     pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
@@ -318,10 +332,26 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
             txn.open_table(USER_RECORD)?.insert(id.0, encode(&record).as_slice())?;
         }
         Change::PutSession(hash, record) => {
+            txn.open_table(USER_TOKENHASH)?.insert((record.user.0, hash.as_slice()), ())?;
             txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(&record).as_slice())?;
         }
         Change::DeleteSession(hash) => {
-            txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?;
+            let removed = txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?.map(|v| decode::<SessionRecord>(v.value()));
+            if let Some(session) = removed.transpose()? {
+                txn.open_table(USER_TOKENHASH)?.remove((session.user.0, hash.as_slice()))?;
+            }
+        }
+        Change::DeleteUserSessions(user) => {
+            let mut index = txn.open_table(USER_TOKENHASH)?;
+            let mut sessions = txn.open_table(TOKENHASH_SESSION)?;
+            let hashes: Vec<Vec<u8>> = index
+                .range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?
+                .map(|entry| entry.map(|(key, _)| key.value().1.to_vec()))
+                .collect::<Result<_, _>>()?;
+            for hash in hashes {
+                sessions.remove(hash.as_slice())?;
+                index.remove((user.0, hash.as_slice()))?;
+            }
         }
         Change::PutStatus(id, record) => {
             txn.open_table(USER_STATUS)?.insert(id.0, encode(&record).as_slice())?;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::model::{ConvKind, Millis, Role, UserId};
 
 /// The schema version this binary writes. `migrate.rs` brings older files up to it.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Version 1: the first release. Version 2: adds the `user_tokenhash` index of sessions.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserRecord {

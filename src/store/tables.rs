@@ -13,6 +13,9 @@ pub const NAME_USER: TableDefinition<&str, u64> = TableDefinition::new("name_use
 /// SHA-256 of the session token -> SessionRecord. The token itself is never stored, so a
 /// copy of the data file does not let anyone sign in.
 pub const TOKENHASH_SESSION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokenhash_session");
+/// (user id, SHA-256 of a session token) -> (): a user's sessions, so a password change can
+/// end them all. Added in schema version 2.
+pub const USER_TOKENHASH: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("user_tokenhash");
 /// user id -> StatusRecord (do-not-disturb and custom status survive restarts)
 pub const USER_STATUS: TableDefinition<u64, &[u8]> = TableDefinition::new("user_status");
 /// conversation id -> ConversationRecord

@@ -1,0 +1,72 @@
+//! The admin's command line: accounts are managed while the server is stopped, and a running
+//! server makes the commands say what to do instead of failing obscurely.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn hallway(data: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hallway"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hallway binary should run");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write the password");
+    child.wait_with_output().expect("hallway finished")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("hallway.redb");
+
+    let added = hallway(&data, &["user", "add", "carol", "--role", "admin", "--display-name", "Carol C"], "first-password\n");
+    assert!(added.status.success(), "adding an account should work on a stopped server: {}", text(&added));
+    let added = hallway(&data, &["user", "add", "dave"], "dave-password\n");
+    assert!(added.status.success(), "{}", text(&added));
+    let refused = hallway(&data, &["user", "add", "dave"], "dave-password\n");
+    assert!(!refused.status.success(), "a second dave must be refused");
+    assert!(text(&refused).contains("dave"), "the refusal should name the account: {}", text(&refused));
+    let short = hallway(&data, &["user", "add", "erin"], "short\n");
+    assert!(!short.status.success() && text(&short).contains("8 characters"), "a short password is refused with the rule: {}", text(&short));
+
+    let listed = hallway(&data, &["user", "list"], "");
+    let listing = text(&listed);
+    assert!(listing.contains("carol") && listing.contains("admin") && listing.contains("Carol C"), "{listing}");
+    assert!(listing.contains("dave") && listing.contains("member"), "{listing}");
+
+    let changed = hallway(&data, &["user", "passwd", "carol"], "second-password\n");
+    assert!(changed.status.success(), "{}", text(&changed));
+    let unknown = hallway(&data, &["user", "passwd", "zed"], "whatever-password\n");
+    assert!(!unknown.status.success() && text(&unknown).contains("no account named zed"), "{}", text(&unknown));
+
+    // The server then serves those accounts: carol signs in with her new password, and the
+    // CLI-made accounts are in #general like web-made ones.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = hallway::Server::start(listener, hallway::Config::new(data.clone())).await.expect("server starts");
+    assert!(server.setup_token().is_none(), "an admin exists, so no setup link is offered");
+    let base = format!("http://{}", server.local_addr());
+    let http = reqwest::Client::new();
+    let old = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": "first-password"})).send().await.expect("login");
+    assert_eq!(old.status(), 401, "the old password must stop working");
+    let new = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": "second-password"})).send().await.expect("login");
+    assert_eq!(new.status(), 200, "the new password works");
+    let cookie = new.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned();
+    let rooms: serde_json::Value =
+        http.get(format!("{base}/api/rooms")).header("cookie", &cookie).send().await.expect("rooms").json().await.expect("json");
+    assert_eq!(rooms["rooms"][0]["name"], "general", "{rooms}");
+    assert_eq!(rooms["rooms"][0]["member_count"], 2, "both CLI-made accounts are in #general: {rooms}");
+
+    // While it runs, the command line refuses and says what to do instead.
+    let busy = hallway(&data, &["user", "list"], "");
+    assert!(!busy.status.success(), "the CLI must not write under a running server");
+    assert!(text(&busy).contains("server is running") && text(&busy).contains("web client"), "the refusal should say what to do: {}", text(&busy));
+    server.shutdown().await;
+}
