@@ -5,10 +5,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::core::{CloseReason, ConnId, Connection, Hub};
@@ -19,6 +21,10 @@ use crate::protocol::{ErrorCode, ServerFrame, parse_client_frame};
 const OUTBOX: usize = 1024;
 /// Replies produced by the session itself (errors for frames the core never sees).
 const LOCAL: usize = 16;
+/// A quiet tab is pinged this often; one that has said nothing (not even a pong) for
+/// `DEAD_AFTER` is gone (laptop lid closed, Wi-Fi lost) and is shown offline.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const DEAD_AFTER: Duration = Duration::from_secs(75);
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -37,11 +43,22 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
 
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, outbox, local, closed).in_current_span());
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut last_heard = Instant::now();
     loop {
         let message = tokio::select! {
             _ = &mut writer => break,
             message = stream.next() => message,
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= DEAD_AFTER {
+                    tracing::info!("no answer to pings; dropping the tab");
+                    break;
+                }
+                let _ = local_tx.send(Message::Ping(Default::default())).await;
+                continue;
+            }
         };
+        last_heard = Instant::now();
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
