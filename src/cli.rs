@@ -86,6 +86,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    // Every open tab is a socket: allow as many as the system's hard limit.
+    let fds = raise_fd_limit();
+    tracing::debug!(fds, "file descriptor limit");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
@@ -107,6 +110,21 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     println!("Shutting down...");
     server.shutdown().await;
     Ok(())
+}
+
+/// Raises this process's soft limit of open files to its hard limit; returns the new limit.
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain system calls on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur as u64
 }
 
 /// The addresses people can open: the listen address, or every local one for 0.0.0.0.

@@ -1,0 +1,122 @@
+//! Starting a Hallway to measure (the `hallway` binary next to this tool, on a temp data
+//! file, loopback only, mDNS off) and signing people in.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::http;
+
+pub const PASSWORD: &str = "load-test-password";
+
+pub struct Target {
+    pub addr: String,
+    /// The admin's session cookie.
+    pub admin: String,
+    pub child: Option<Child>,
+}
+
+impl Target {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(pid) = child.id() {
+                // SIGTERM: the server shuts down gracefully.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// The `hallway` binary built next to this one.
+pub fn sibling_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name("hallway");
+    if !path.exists() {
+        bail!("no hallway binary next to {}; build it (cargo build --release) or pass --server-bin", me.display());
+    }
+    Ok(path)
+}
+
+/// Starts the server on `data` and returns once it serves, with the time that took.
+pub async fn spawn(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
+    let started = std::time::Instant::now();
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data"])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let (mut addr, mut token) = (None, None);
+    let ready = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some(t) = line.split("/setup#").nth(1) {
+                token = Some(t.trim().to_owned());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready).await.context("the server did not start within 30 s")?;
+    let elapsed = started.elapsed();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr.context("the server printed no address")?, token, elapsed))
+}
+
+/// A fresh server on a temp data file with an admin signed in.
+pub async fn fresh(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Target> {
+    let (child, addr, token, _) = spawn(bin, &dir.join("hallway.redb"), extra).await?;
+    let token = token.context("a fresh server should print a setup link")?;
+    let response = http::request(&addr, "POST", "/api/setup", None, Some(&json!({"token": token, "name": "admin", "password": PASSWORD}))).await?;
+    if response.status != 200 {
+        bail!("setup failed: {} {}", response.status, response.body);
+    }
+    Ok(Target { addr, admin: response.cookie.context("no session cookie")?, child: Some(child) })
+}
+
+/// Creates `count` accounts (`user1`..) and signs each in; returns their session cookies.
+pub async fn accounts(target: &Target, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut tasks = Vec::new();
+    for i in 1..=count {
+        let addr = target.addr.clone();
+        let admin = target.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("user{i}");
+            let created = http::request(&addr, "POST", "/api/users", Some(&admin), Some(&json!({"name": name, "password": PASSWORD}))).await?;
+            if created.status != 201 && created.status != 409 {
+                bail!("creating {name}: {} {}", created.status, created.body);
+            }
+            let login = http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": name, "password": PASSWORD}))).await?;
+            login.cookie.with_context(|| format!("signing in {name}: {}", login.status))
+        }));
+    }
+    let mut cookies = Vec::new();
+    for task in tasks {
+        cookies.push(task.await??);
+    }
+    Ok(cookies)
+}
+
+/// Resident memory of a process, in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
