@@ -117,7 +117,7 @@ pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Resul
     Ok(signed_in(user, cookie))
 }
 
-/// Validates a new account and hashes its password (off the async threads: it is slow).
+/// Validates a new account and hashes its password.
 pub async fn new_account(name: &str, display_name: &str, password: &str, role: Role) -> Result<UserRecord, ApiError> {
     let name = name.trim().to_string();
     if !valid_name(&name) {
@@ -134,9 +134,8 @@ pub async fn new_account(name: &str, display_name: &str, password: &str, role: R
         other => other.chars().take(64).collect(),
     };
     let password = password.to_string();
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+    let password_hash = auth::hash_password_async(password)
         .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "hashing the password failed"))?
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("hashing the password failed: {e}")))?;
     Ok(UserRecord { name, display_name, password_hash, role, created: now_millis() })
 }
@@ -162,7 +161,7 @@ pub async fn login(State(app): State<App>, Body(body): Body<LoginBody>) -> Resul
         None => (None, DUMMY_HASH.to_string()),
     };
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = auth::verify_password_async(password, hash).await;
     let (Some(id), true, Some((_, record))) = (id, ok, found) else {
         app.throttle.failed(&name);
         tracing::info!("failed sign-in");

@@ -93,6 +93,10 @@ pub struct Unread {
 /// Counting stops here; the client shows "999+".
 const UNREAD_SCAN_LIMIT: usize = 1000;
 
+/// redb's page cache. Recent history is what is read; a small cache keeps an idle server
+/// small (redb's default is 1 GiB).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
@@ -101,7 +105,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
             other => other.into(),
         })?;
