@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
 # The benchmark run behind benches/README.md: every scenario of hallway-load against a
 # release build, on loopback, each bounded. Not part of the test command. Takes a few minutes.
+# Needs: apt-get install mosquitto ngircd (the peers; started by hallway-load itself).
 # Usage: benches/run.sh [output.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v mosquitto >/dev/null && command -v ngircd >/dev/null || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto ngircd >&2; }
 out=${1:-/dev/stdout}
 cargo build --release -j2 --bins >&2
 load=target/release/hallway-load
 {
   echo "## Run of $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r)"
   echo
+  fan=$(mktemp)
   for n in 10 100 500 1000; do
-    $load fanout --members $n --rate 100 --messages 200 | tail -n 1
-    $load fanout --members $n --rate 0 --messages 200 | tail -n 1
-  done | sed '1i | scenario | members | senders | messages | rate | deliveries | lost | p50 ms | p99 ms | max ms | deliveries/s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    for rate in 100 0; do
+      for peer in hallway mosquitto ngircd; do
+        $load fanout --peer $peer --members $n --rate $rate --messages 200 | tail -n 1
+      done
+    done
+  done > "$fan"
+  echo "### Room fan-out (200 messages, one sender)"
+  echo
+  echo "| scenario | server | members | senders | messages | rate | deliveries | lost | p50 ms | p99 ms | max ms | deliveries/s |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  cat "$fan"
+  echo
+  echo "### Peers as ratios to Hallway (same run; deliveries/s: peer / Hallway, p99: peer / Hallway)"
+  echo
+  echo "| members | rate | mosquitto deliveries/s | mosquitto p99 | ngircd deliveries/s | ngircd p99 |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  awk -F'|' '{ gsub(/ /, "", $3); gsub(/ /, "", $4); gsub(/ /, "", $7); gsub(/ /, "", $11); gsub(/ /, "", $13);
+               key = $4 "|" $7; tp[key, $3] = $13; p99[key, $3] = $11; if (!(key in seen)) { seen[key] = 1; order[n++] = key } }
+       END { for (i = 0; i < n; i++) { k = order[i]; split(k, kk, "|");
+               printf "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", kk[1], kk[2],
+                 tp[k, "Mosquitto"] / tp[k, "Hallway"], p99[k, "Mosquitto"] / p99[k, "Hallway"],
+                 tp[k, "Ngircd"] / tp[k, "Hallway"], p99[k, "Ngircd"] / p99[k, "Hallway"] } }' "$fan"
+  rm -f "$fan"
   echo
   for s in 1 10 100; do $load ingest --senders $s --seconds 5 | tail -n 1; done \
     | sed '1i | scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |'

@@ -1,7 +1,7 @@
 //! hallway-load: drives a real Hallway over real WebSockets on loopback, speaking the
 //! documented protocol, for a bounded time, and prints what it measured.
 //!
-//!   hallway-load fanout --members 500 --rate 100 --messages 200
+//!   hallway-load fanout --members 500 --rate 100 --messages 200 [--peer mosquitto|ngircd]
 //!   hallway-load idle --tabs 10000
 //!   hallway-load ingest --senders 10 --seconds 5
 //!   hallway-load generate --messages 1000000 --data big.redb
@@ -10,14 +10,13 @@
 //! Each scenario starts its own server (the `hallway` binary next to this one, or
 //! `--server-bin`) on a temp data file bound to 127.0.0.1, with mDNS off, and stops it after.
 
+mod fanout;
 mod http;
 mod server;
 mod stats;
 mod ws;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -39,7 +38,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Scenario {
     /// N members online in one room; senders post; every delivery's latency is measured.
+    /// The same run against mosquitto (MQTT) or ngircd (IRC) with `--peer`.
     Fanout {
+        #[arg(long, value_enum, default_value = "hallway")]
+        peer: fanout::Peer,
         #[arg(long, default_value_t = 100)]
         members: usize,
         #[arg(long, default_value_t = 1)]
@@ -94,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
         None => server::sibling_binary()?,
     };
     match cli.scenario {
-        Scenario::Fanout { members, senders, messages, rate, accounts } => fanout(&bin, members, senders, messages, rate, accounts).await,
+        Scenario::Fanout { peer, members, senders, messages, rate, accounts } => {
+            println!("{}", fanout::HEADER);
+            fanout::run(&bin, peer, &fanout::Params { members, senders, messages, rate, accounts }).await
+        }
         Scenario::Idle { tabs, accounts } => {
             if tabs as u64 + 64 > fds {
                 bail!("{tabs} tabs need more file descriptors than the limit of {fds}");
@@ -105,120 +110,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Generate { messages, data } => generate(&data, messages),
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
     }
-}
-
-async fn fanout(bin: &std::path::Path, members: usize, senders: usize, messages: usize, rate: u64, accounts: usize) -> anyhow::Result<()> {
-    if senders == 0 || senders > members {
-        bail!("senders must be between 1 and the number of members");
-    }
-    let dir = tempfile::tempdir()?;
-    let mut target = server::fresh(bin, dir.path(), &[]).await?;
-    let cookies = server::accounts(&target, accounts.clamp(1, members)).await?;
-    let base = Instant::now();
-    let per_sender = messages / senders;
-    let expected = (per_sender * senders) as u64;
-
-    // Connect every tab; each reads its hello first so the room is complete before sending.
-    let mut tabs = Vec::with_capacity(members);
-    for i in 0..members {
-        let mut tab = ws::connect(&target.addr, &cookies[i % cookies.len()]).await?;
-        loop {
-            if let Some(Ok(Message::Text(t))) = tab.next().await {
-                if t.starts_with("{\"type\":\"hello\"") {
-                    break;
-                }
-            } else {
-                bail!("tab {i} closed before hello");
-            }
-        }
-        tabs.push(tab);
-    }
-
-    let delivered = Arc::new(AtomicU64::new(0));
-    let last_delivery = Arc::new(AtomicU64::new(0));
-    let mut sender_sinks = Vec::new();
-    let mut readers = Vec::new();
-    for (i, tab) in tabs.into_iter().enumerate() {
-        let (sink, mut stream) = tab.split();
-        if i < senders {
-            sender_sinks.push(sink);
-        } else {
-            drop(sink);
-        }
-        let delivered = delivered.clone();
-        let last_delivery = last_delivery.clone();
-        readers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(expected as usize);
-            while (latencies.len() as u64) < expected {
-                match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-                    Ok(Some(Ok(Message::Text(text)))) => {
-                        if let Some(sent) = ws::sent_at(&text) {
-                            let now = base.elapsed().as_micros() as u64;
-                            latencies.push(now.saturating_sub(sent));
-                            delivered.fetch_add(1, Ordering::Relaxed);
-                            last_delivery.fetch_max(now, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(Some(Ok(Message::Close(close)))) => {
-                        eprintln!("a tab was closed by the server: {close:?}");
-                        break;
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    _ => break,
-                }
-            }
-            latencies
-        }));
-    }
-
-    let first_send = base.elapsed().as_micros() as u64;
-    let mut send_tasks = Vec::new();
-    for mut sink in sender_sinks {
-        send_tasks.push(tokio::spawn(async move {
-            let interval = if rate == 0 { None } else { Some(Duration::from_secs_f64(senders as f64 / rate as f64)) };
-            let mut ticker = interval.map(tokio::time::interval);
-            for _ in 0..per_sender {
-                if let Some(ticker) = ticker.as_mut() {
-                    ticker.tick().await;
-                }
-                let text = format!("t={}", base.elapsed().as_micros());
-                let frame = json!({"type": "send", "conv": 1, "text": text}).to_string();
-                if sink.send(Message::text(frame)).await.is_err() {
-                    break;
-                }
-            }
-            sink
-        }));
-    }
-    let mut sinks = Vec::new();
-    for task in send_tasks {
-        sinks.push(task.await?);
-    }
-    let mut all = Vec::new();
-    for reader in readers {
-        all.extend(reader.await?);
-    }
-    drop(sinks);
-    let total = delivered.load(Ordering::Relaxed);
-    let span = last_delivery.load(Ordering::Relaxed).saturating_sub(first_send).max(1);
-    let want = expected * members as u64;
-    let summary = stats::summarize(all);
-    println!("| scenario | members | senders | messages | rate | deliveries | lost | p50 ms | p99 ms | max ms | deliveries/s |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    println!(
-        "| fanout | {members} | {senders} | {expected} | {} | {total} | {} | {} | {} | {} | {:.0} |",
-        if rate == 0 { "unpaced".to_string() } else { format!("{rate}/s") },
-        want - total.min(want),
-        stats::ms(summary.p50),
-        stats::ms(summary.p99),
-        stats::ms(summary.max),
-        total as f64 / (span as f64 / 1e6)
-    );
-    target.stop().await;
-    if total < want {
-        bail!("{} deliveries were lost", want - total);
-    }
-    Ok(())
 }
 
 async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize) -> anyhow::Result<()> {
