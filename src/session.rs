@@ -26,6 +26,9 @@ const LOCAL: usize = 16;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const DEAD_AFTER: Duration = Duration::from_secs(75);
 
+/// Frames coalesced into one write at most.
+const MAX_BATCH: usize = 64;
+
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 pub async fn run(socket: WebSocket, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize) {
@@ -45,9 +48,13 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
     let mut writer = tokio::spawn(write_loop(sink, outbox, local, closed).in_current_span());
     let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
+    let mut writer_done = false;
     loop {
         let message = tokio::select! {
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             message = stream.next() => message,
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= DEAD_AFTER {
@@ -93,7 +100,9 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
     }
     hub.disconnect(id).await;
     drop(local_tx);
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
     tracing::debug!("disconnected");
 }
 
@@ -118,7 +127,20 @@ async fn write_loop(
             },
             frame = outbox.recv() => match frame {
                 Some(frame) => {
-                    if sink.send(Message::Text(frame)).await.is_err() {
+                    // Coalesce what else is already queued into the same socket write: under
+                    // a burst, one system call carries many frames instead of one each.
+                    let mut batch = 1;
+                    let mut next = Some(frame);
+                    while let Some(frame) = next.take() {
+                        if sink.feed(Message::Text(frame)).await.is_err() {
+                            return;
+                        }
+                        if batch < MAX_BATCH {
+                            next = outbox.try_recv().ok();
+                            batch += 1;
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         return;
                     }
                 }

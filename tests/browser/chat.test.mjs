@@ -36,15 +36,16 @@ function startServer(dataDir) {
     const timer = setTimeout(() => {
       reject(new Error(`the server did not print "serving on 127.0.0.1:PORT" and a setup link within 30 s; it printed:\n${output}`));
     }, 30_000);
+    // Both pipes are read until the end: a full pipe would block the server's logging.
     const onData = (chunk) => {
       output += chunk.toString();
+      if (base && setupUrl) return;
       const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
       if (serving) base = `http://${serving[1]}`;
       const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup#[^\s"']+)/.exec(output);
       if (setup) setupUrl = setup[1];
       if (base && setupUrl) {
         clearTimeout(timer);
-        proc.stdout.off('data', onData);
         resolve({ proc, base, setupUrl, get output() { return output; } });
       }
     };
