@@ -9,9 +9,10 @@ use super::App;
 use super::auth::Session;
 use crate::session;
 
-/// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default. Frames
+/// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default (chat
+/// frames are mostly well under 1 KiB; bigger ones take a few reads). Frames
 /// are written once this much is buffered or at the session's flush after a batch.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 /// Frames up to this many times the limit are read and answered with `too_large`; larger
 /// ones close the connection (1009) without being buffered whole.

@@ -38,7 +38,7 @@ function startServer(dataDir) {
     }, 30_000);
     // Both pipes are read until the end: a full pipe would block the server's logging.
     const onData = (chunk) => {
-      output += chunk.toString();
+      output = (output + chunk.toString()).slice(-200_000);
       if (base && setupUrl) return;
       const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
       if (serving) base = `http://${serving[1]}`;
@@ -50,7 +50,7 @@ function startServer(dataDir) {
       }
     };
     proc.stdout.on('data', onData);
-    proc.stderr.on('data', (c) => { output += c.toString(); });
+    proc.stderr.on('data', (c) => { output = (output + c.toString()).slice(-200_000); });
     proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start the server ${BIN}: ${e.message}`)); });
     proc.on('exit', (code, sig) => {
       if (!base || !setupUrl) { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) before serving:\n${output}`)); }
