@@ -713,7 +713,9 @@ function openConv(id) {
   S.editing = null;
   try { localStorage.setItem('hallway.conv', String(id)); } catch { /* private mode */ }
   if (prev !== id) {
+    rowCache.clear(); // rows are cheap to rebuild; keep memory to one conversation
     $('messages').replaceChildren();
+    $('conv-topic').replaceChildren();
     $('composer').value = S.drafts.get(id) || '';
     autosize();
   }
@@ -924,6 +926,8 @@ function showAuth(which, note) {
   f.querySelector('input').focus();
 }
 
+let bannerTimer = null;
+
 function startChat(user) {
   S.me = user;
   $('auth').hidden = true;
@@ -933,10 +937,14 @@ function startChat(user) {
   S.live = new api.Live({
     onFrame,
     onStatus: (st) => {
-      if (st !== 'open') S.online = false;
       const b = $('banner');
-      b.hidden = st === 'open';
+      clearTimeout(bannerTimer);
+      if (st === 'open') { b.hidden = true; return; }
+      S.online = false;
       b.textContent = st === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+      // A first connection normally takes milliseconds: show the banner only if it does not.
+      if (st === 'connecting') bannerTimer = setTimeout(() => { b.hidden = S.online; }, 1000);
+      else b.hidden = false;
     },
     onSignedOut: () => signedOut('You were signed out. Sign in again to continue.'),
   });
@@ -945,6 +953,8 @@ function startChat(user) {
 
 function resetState() {
   if (S.live) S.live.stop();
+  clearTimeout(bannerTimer);
+  $('banner').hidden = true;
   Object.assign(S, { me: null, live: null, online: false, current: null, editing: null, wantOpen: null });
   S.users.clear(); S.presence.clear(); S.convs.clear(); S.typing.clear(); S.drafts.clear();
   rowCache.clear();
@@ -965,7 +975,7 @@ async function showSetup() {
     const { needed } = await api.setupNeeded();
     if (!needed) {
       history.replaceState(null, '', '/');
-      return showAuth('signin', 'Hallway is already set up. Sign in with your account.');
+      return enter('Hallway is already set up. Sign in with your account.');
     }
   } catch { /* try the form anyway */ }
   showAuth('setup');
@@ -1091,15 +1101,19 @@ function bind() {
   }, 30000);
 }
 
-async function boot() {
-  bind();
-  if (location.pathname === '/setup') return showSetup();
+/** Opens the chat when the session is valid, else the sign-in form (with an optional note). */
+async function enter(note = '') {
   try {
     const { user } = await api.me();
     startChat(user);
   } catch (e) {
-    showAuth('signin', e.status === 401 ? '' : 'Cannot reach the server right now.');
+    showAuth('signin', e.status === 401 ? note : 'Cannot reach the server right now.');
   }
+}
+
+function boot() {
+  bind();
+  if (location.pathname === '/setup') showSetup(); else enter();
 }
 
 boot();

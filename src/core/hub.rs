@@ -106,7 +106,7 @@ pub(crate) struct HubTask {
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
-    recent_sends: HashMap<(UserId, String), (ConvId, Seq)>,
+    recent_sends: HashMap<(UserId, String), (ConvId, Seq, Millis)>,
     recent_order: VecDeque<(UserId, String)>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
@@ -426,10 +426,10 @@ impl HubTask {
             return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
         if let Some(id) = &client_id {
-            if let Some(&(sent_conv, seq)) = self.recent_sends.get(&(user, id.clone())) {
+            if let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone())) {
                 // A resend: acknowledge the first message again. Going through the writer
                 // queue puts this ack after the first message's commit.
-                let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(sent_conv), seq: Some(seq), client_id: client_id.clone(), ts: None };
+                let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(sent_conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
                 self.persist(Vec::new(), Outcome { deliveries: Vec::new(), reply: Reply::Ack(conn, reference, ack.encode()) }).await;
                 return Ok(());
             }
@@ -449,7 +449,7 @@ impl HubTask {
         let recorded = state.record.keep != Keep::Nothing;
         let ts = now_millis();
         if let Some(id) = &client_id {
-            self.remember_send(user, id.clone(), conv, seq);
+            self.remember_send(user, id.clone(), conv, seq, ts);
         }
         let record = MessageRecord { author: user, text, ts, edited_ts: None, deleted: false, mentions, client_id: client_id.clone(), rev: seq.0 };
         let frame = ServerFrame::Message { message: message_frame(conv, seq, &record) }.encode();
@@ -740,14 +740,14 @@ impl HubTask {
             .collect()
     }
 
-    fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq) {
+    fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
         if self.recent_order.len() == RECENT_SENDS {
             if let Some(oldest) = self.recent_order.pop_front() {
                 self.recent_sends.remove(&oldest);
             }
         }
         self.recent_order.push_back((user, client_id.clone()));
-        self.recent_sends.insert((user, client_id), (conv, seq));
+        self.recent_sends.insert((user, client_id), (conv, seq, ts));
     }
 
     // ---- persistence and delivery ----

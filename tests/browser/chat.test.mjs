@@ -24,38 +24,53 @@ let ctxA, ctxB, pageA, pageB;
 const foreign = [];    // requests to any host other than the server
 const pageErrors = []; // uncaught exceptions in the pages
 
-/** Starts the server and resolves once it printed its address and setup link. */
-function startServer(dataDir) {
+/**
+ * Starts the server; resolves once it printed its address (and, on a first start, the setup
+ * link). `listen` is 127.0.0.1:0 (any free port) or the address of a previous run to restart it.
+ */
+function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['--listen', '127.0.0.1:0', '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns'], {
+    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns'], {
       cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
     });
     let output = '';
     let base = null;
     let setupUrl = null;
+    let done = false;
     const timer = setTimeout(() => {
-      reject(new Error(`the server did not print "serving on 127.0.0.1:PORT" and a setup link within 30 s; it printed:\n${output}`));
+      reject(new Error(`the server did not print "serving on 127.0.0.1:PORT"${needSetup ? ' and a setup link' : ''} within 30 s; it printed:\n${output}`));
     }, 30_000);
     // Both pipes are read until the end: a full pipe would block the server's logging.
     const onData = (chunk) => {
       output = (output + chunk.toString()).slice(-200_000);
-      if (base && setupUrl) return;
+      if (done) return;
       const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
       if (serving) base = `http://${serving[1]}`;
       const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup#[^\s"']+)/.exec(output);
       if (setup) setupUrl = setup[1];
-      if (base && setupUrl) {
+      if (base && (setupUrl || !needSetup)) {
+        done = true;
         clearTimeout(timer);
         resolve({ proc, base, setupUrl, get output() { return output; } });
       }
     };
     proc.stdout.on('data', onData);
-    proc.stderr.on('data', (c) => { output = (output + c.toString()).slice(-200_000); });
+    proc.stderr.on('data', onData);
     proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start the server ${BIN}: ${e.message}`)); });
     proc.on('exit', (code, sig) => {
-      if (!base || !setupUrl) { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) before serving:\n${output}`)); }
+      if (!done) { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) before serving:\n${output}`)); }
     });
   });
+}
+
+/** Stops the server by its PID (never by name): SIGTERM, then SIGKILL after 5 s. */
+async function stopServer(srv) {
+  if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) return;
+  const exited = new Promise((r) => srv.proc.once('exit', r));
+  process.kill(srv.proc.pid, 'SIGTERM');
+  const t = setTimeout(() => { try { process.kill(srv.proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+  await exited;
+  clearTimeout(t);
 }
 
 function watch(page, who) {
@@ -109,13 +124,7 @@ after(async () => {
     if (pageB) await pageB.screenshot({ path: path.join(OUT, 'bob.png') }).catch(() => {});
     if (browser) await browser.close();
   } finally {
-    if (server) {
-      const exited = new Promise((r) => server.proc.once('exit', r));
-      process.kill(server.proc.pid, 'SIGTERM'); // by PID, never by name
-      const t = setTimeout(() => { try { process.kill(server.proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    if (server) await stopServer(server);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 });
@@ -208,6 +217,50 @@ test("alice's message reaches bob, and bob's reply reaches alice", async () => {
   await see(messageWith(pageA, '<b>bold?</b>'), 'a message containing HTML is not shown literally to alice');
   assert.equal(await pageA.locator('[data-testid="message-list"] img').count(), 0, 'HTML in a message became a real element on the page');
   assert.equal(await pageA.evaluate(() => window.__pwned), undefined, 'HTML in a message ran script in the page');
+});
+
+test('after the server restarts, both tabs reconnect and nothing is lost or doubled', async () => {
+  // Bob's tab checks its session before each reconnect attempt; holding that request back keeps
+  // bob away while alice posts, so he has to catch up from history when he returns.
+  const holdBob = (route) => route.abort('connectionrefused');
+  await pageB.route('**/api/me', holdBob);
+  const listen = new URL(server.base).host;
+  await stopServer(server);
+  await see(tid(pageA, 'reconnect-banner'), 'the server stopped but alice is not told "Reconnecting…"');
+  await see(tid(pageB, 'reconnect-banner'), 'the server stopped but bob is not told "Reconnecting…"');
+
+  await tid(pageA, 'composer').fill('typed while the server was down');
+  await tid(pageA, 'composer').press('Enter');
+  await see(pageA.locator('[data-testid="message"][data-pending]', { hasText: 'typed while the server was down' }),
+    'a message alice sends while disconnected is not shown as pending');
+
+  server = await startServer(tmp, listen, false);
+  await tid(pageA, 'reconnect-banner').waitFor({ state: 'hidden', timeout: 20_000 })
+    .catch(() => assert.fail('alice still sees "Reconnecting…" 20 s after the server came back'));
+  await see(messageWith(pageA, 'typed while the server was down'), 'the message alice typed while offline is never sent');
+  for (const text of ['posted while bob was away', 'and one more']) {
+    await tid(pageA, 'composer').fill(text);
+    await tid(pageA, 'composer').press('Enter');
+    await see(messageWith(pageA, text), `alice's message "${text}" is not confirmed after the restart`);
+  }
+  assert.equal(await messageWith(pageB, 'posted while bob was away').count(), 0, 'bob should still be disconnected here');
+
+  const catchUps = [];
+  const onRequest = (req) => { if (/\/messages\?.*after=/.test(req.url())) catchUps.push(req.url()); };
+  pageB.on('request', onRequest);
+  await pageB.unroute('**/api/me', holdBob);
+  await tid(pageB, 'reconnect-banner').waitFor({ state: 'hidden', timeout: 20_000 })
+    .catch(() => assert.fail('bob still sees "Reconnecting…" 20 s after the server came back'));
+  await see(messageWith(pageB, 'and one more'), 'bob reconnected but the messages posted while he was away are missing');
+  pageB.off('request', onRequest);
+  assert.ok(catchUps.length > 0, "bob's tab did not fetch what it missed (no ?after= history request)");
+  for (const [page, who] of [[pageA, 'alice'], [pageB, 'bob']]) {
+    const texts = await page.locator('[data-testid="message"] [data-testid="message-text"]').allTextContents();
+    const tail = texts.slice(-3);
+    assert.deepEqual(tail, ['typed while the server was down', 'posted while bob was away', 'and one more'],
+      `after reconnecting, ${who} sees the last messages out of order, doubled or missing: ${JSON.stringify(texts.slice(-6))}`);
+    assert.equal(new Set(texts).size, texts.length, `${who} sees a message twice: ${JSON.stringify(texts)}`);
+  }
 });
 
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {

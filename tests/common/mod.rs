@@ -57,7 +57,12 @@ impl TestServer {
     pub async fn start_with(tweak: fn(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir for the data file");
         let (server, addr) = boot(dir.path().join("hallway.redb"), tweak).await;
-        TestServer { dir, server: Some(server), addr, tweak }
+        TestServer {
+            dir,
+            server: Some(server),
+            addr,
+            tweak,
+        }
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -73,7 +78,10 @@ impl TestServer {
     }
 
     pub fn setup_token(&self) -> Option<String> {
-        self.server.as_ref().expect("server is running").setup_token()
+        self.server
+            .as_ref()
+            .expect("server is running")
+            .setup_token()
     }
 
     /// Graceful shutdown, then a new server on the same data file (on a new port: clients
@@ -123,7 +131,10 @@ impl TestServer {
             status, 201,
             "the admin could not create the account {name:?}; the server answered {body}"
         );
-        assert_eq!(body["user"]["name"], name, "the new account should carry its name: {body}");
+        assert_eq!(
+            body["user"]["name"], name,
+            "the new account should carry its name: {body}"
+        );
         self.login(name, &password_of(name)).await
     }
 
@@ -246,9 +257,14 @@ impl Client {
             .find(|v| v.trim_start().starts_with("hallway_session="))
             .map(str::to_owned);
         let (status, body) = read_response(resp).await;
-        assert_eq!(status, 200, "{what} failed: the server answered {status} {body}");
+        assert_eq!(
+            status, 200,
+            "{what} failed: the server answered {status} {body}"
+        );
         let set_cookie = set_cookie.unwrap_or_else(|| {
-            panic!("{what} succeeded but set no hallway_session cookie, so the person stays signed out")
+            panic!(
+                "{what} succeeded but set no hallway_session cookie, so the person stays signed out"
+            )
         });
         let session = set_cookie
             .trim_start()
@@ -257,11 +273,14 @@ impl Client {
             .next()
             .unwrap_or_default()
             .to_owned();
-        assert!(!session.is_empty(), "{what}: the session cookie is empty: {set_cookie}");
+        assert!(
+            !session.is_empty(),
+            "{what}: the session cookie is empty: {set_cookie}"
+        );
         let user = body["user"].clone();
-        let id = user["id"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{what}: the answer should carry the user with an id: {body}"));
+        let id = user["id"].as_u64().unwrap_or_else(|| {
+            panic!("{what}: the answer should carry the user with an id: {body}")
+        });
         let name = user["name"].as_str().unwrap_or_default().to_owned();
         Client {
             http,
@@ -398,9 +417,10 @@ impl Ws {
             );
         }
         if let Some(origin) = origin {
-            request
-                .headers_mut()
-                .insert("Origin", HeaderValue::from_str(origin).expect("origin header value"));
+            request.headers_mut().insert(
+                "Origin",
+                HeaderValue::from_str(origin).expect("origin header value"),
+            );
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((stream, _response)) => Ok(stream),
@@ -440,19 +460,31 @@ impl Ws {
             let closed = match next {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
-                        panic!("{} got a frame that is not JSON ({e}): {}", self.label, text.as_str())
+                        panic!(
+                            "{} got a frame that is not JSON ({e}): {}",
+                            self.label,
+                            text.as_str()
+                        )
                     });
                     return Read::Frame(value);
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    panic!("{} got a binary frame; the protocol only sends JSON text frames", self.label)
+                    panic!(
+                        "{} got a binary frame; the protocol only sends JSON text frames",
+                        self.label
+                    )
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(frame))) => Closed {
                     code: frame.as_ref().map(|f| u16::from(f.code)),
-                    reason: frame.map(|f| f.reason.as_str().to_owned()).unwrap_or_default(),
+                    reason: frame
+                        .map(|f| f.reason.as_str().to_owned())
+                        .unwrap_or_default(),
                 },
-                Some(Err(_)) | None => Closed { code: None, reason: String::new() },
+                Some(Err(_)) | None => Closed {
+                    code: None,
+                    reason: String::new(),
+                },
             };
             self.closed = Some(closed.clone());
             return Read::Closed(closed);
@@ -460,7 +492,11 @@ impl Ws {
     }
 
     fn pending_summary(&self) -> String {
-        let frames: Vec<String> = self.pending.iter().map(|f| truncate(&f.to_string(), 300)).collect();
+        let frames: Vec<String> = self
+            .pending
+            .iter()
+            .map(|f| truncate(&f.to_string(), 300))
+            .collect();
         if frames.is_empty() {
             "none".to_owned()
         } else {
@@ -476,7 +512,10 @@ impl Ws {
         match self.read(RECV_TIMEOUT).await {
             Read::Frame(frame) => frame,
             Read::Closed(c) => panic!("{} was closed while waiting for a frame: {c:?}", self.label),
-            Read::Timeout => panic!("{} waited {RECV_TIMEOUT:?} for any frame, none came", self.label),
+            Read::Timeout => panic!(
+                "{} waited {RECV_TIMEOUT:?} for any frame, none came",
+                self.label
+            ),
         }
     }
 
@@ -508,7 +547,8 @@ impl Ws {
 
     /// Waits for the first frame of this `type`.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
-        self.recv_where(&format!("a `{ty}` frame"), |f| f["type"] == ty).await
+        self.recv_where(&format!("a `{ty}` frame"), |f| f["type"] == ty)
+            .await
     }
 
     /// Waits for a `message` frame whose text is `text`.
@@ -576,7 +616,10 @@ impl Ws {
             ack["seq"].as_u64().is_some(),
             "the ack of a send should carry the message's seq so the tab can place it: {ack}"
         );
-        assert_eq!(ack["conv"], conv, "the ack of a send should name the conversation: {ack}");
+        assert_eq!(
+            ack["conv"], conv,
+            "the ack of a send should name the conversation: {ack}"
+        );
         ack
     }
 
@@ -585,14 +628,24 @@ impl Ws {
     pub async fn ping(&mut self) {
         self.next_ref += 1;
         let reference = json!(format!("ping{}", self.next_ref));
-        self.send_json(json!({"type": "ping", "ref": reference})).await;
+        self.send_json(json!({"type": "ping", "ref": reference}))
+            .await;
         let reply = self.recv_reply(&reference).await;
-        assert_eq!(reply["type"], "ack", "{} pinged and got {reply} instead of an ack", self.label);
+        assert_eq!(
+            reply["type"], "ack",
+            "{} pinged and got {reply} instead of an ack",
+            self.label
+        );
         self.recv_type("pong").await;
     }
 
     /// Fails if a frame matching `pred` arrives within `within` (or was already received).
-    pub async fn expect_no_frame(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) {
+    pub async fn expect_no_frame(
+        &mut self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) {
         if let Some(frame) = self.pending.iter().find(|f| pred(f)) {
             panic!("{} should not get {what}, but got {frame}", self.label);
         }
@@ -618,7 +671,8 @@ impl Ws {
 
     /// Fails if a frame of this `type` arrives within `within`.
     pub async fn expect_no_frame_of_type(&mut self, ty: &str, within: Duration) {
-        self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty).await
+        self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty)
+            .await
     }
 
     /// Every frame already received (and not yet consumed) that matches `pred`.
@@ -702,9 +756,7 @@ pub fn is_message_in(frame: &Value, conv: u64) -> bool {
 
 /// True for any frame that talks about conversation `conv` (for privacy checks).
 pub fn mentions_conv(frame: &Value, conv: u64) -> bool {
-    frame["conv"] == conv
-        || frame["message"]["conv"] == conv
-        || frame["conversation"]["id"] == conv
+    frame["conv"] == conv || frame["message"]["conv"] == conv || frame["conversation"]["id"] == conv
 }
 
 /// The texts of a history page, in the order given.
