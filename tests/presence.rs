@@ -161,3 +161,31 @@ async fn typing_is_shown_to_others_but_not_to_the_typists_own_tabs() {
     alice_tab2.expect_no_frame_of_type("typing", QUIET).await;
     alice_tab.expect_no_frame_of_type("typing", QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_with_an_expiry_clears_itself() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut alice_tab = alice.ws().await;
+    let mut bob_tab = bob.ws().await;
+    presence_becomes(&mut alice_tab, bob.id, "online").await;
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    bob_tab
+        .ack(json!({"type": "set_status", "dnd": true, "status": "In a meeting", "status_expires": now + 400}))
+        .await;
+    let dnd = presence_becomes(&mut alice_tab, bob.id, "dnd").await;
+    assert_eq!(dnd["status"], "In a meeting", "{dnd}");
+
+    // Nobody touches anything: the server clears the status at its expiry and says so.
+    let cleared = presence_becomes(&mut alice_tab, bob.id, "online").await;
+    assert_eq!(cleared["status"], "", "an expired status should be cleared for everyone: {cleared}");
+    assert_eq!(cleared["status_expires"], Value::Null, "{cleared}");
+
+    // And it stays cleared for a tab opened afterwards.
+    let carol = server.add_user(&alice, "carol").await;
+    let carol_tab = carol.ws().await;
+    let seen = carol_tab.hello_presence(bob.id).expect("bob's presence in carol's hello");
+    assert_eq!(seen["status"], "", "{seen}");
+}
