@@ -61,49 +61,50 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Failures allowed before sign-in for a name is slowed down.
-const FREE_FAILURES: u32 = 5;
+/// Attempts allowed before sign-in for a name is slowed down.
+const FREE_ATTEMPTS: u32 = 5;
 const MAX_LOCKOUT: Duration = Duration::from_secs(300);
+/// Names tracked at most; past this, names that are not locked out are forgotten first.
+const MAX_TRACKED: usize = 100_000;
 
-/// Slows down password guessing: after a few failures for a name, each further attempt must
-/// wait 1 s, 2 s, 4 s ... up to 5 minutes after the last failure. A success clears it.
+/// Slows down password guessing: after a few attempts for a name, each further one must wait
+/// 1 s, 2 s, 4 s ... up to 5 minutes after the previous one. An attempt counts when it starts,
+/// so a thousand parallel guesses get no further than five sequential ones. A success clears it.
 #[derive(Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl Throttle {
-    /// `Err(seconds to wait)` while the name is locked out.
-    pub fn check(&self, name: &str) -> Result<(), u64> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(name) {
-            Some(&(count, last)) if count >= FREE_FAILURES => {
+    /// Counts an attempt for `name`, or `Err(seconds to wait)` while it is locked out.
+    pub fn attempt(&self, name: &str) -> Result<(), u64> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&(count, last)) = attempts.get(name) {
+            if count >= FREE_ATTEMPTS {
                 let wait = lockout(count);
                 let elapsed = last.elapsed();
-                if elapsed < wait { Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1)) } else { Ok(()) }
+                if elapsed < wait {
+                    return Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1));
+                }
             }
-            _ => Ok(()),
         }
-    }
-
-    pub fn failed(&self, name: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory against a flood of made-up names.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, last)| last.elapsed() < MAX_LOCKOUT);
+        if attempts.len() >= MAX_TRACKED {
+            attempts.retain(|_, (count, last)| last.elapsed() < MAX_LOCKOUT && *count >= FREE_ATTEMPTS);
         }
-        let entry = failures.entry(name.to_string()).or_insert((0, Instant::now()));
+        let entry = attempts.entry(name.to_string()).or_insert((0, Instant::now()));
         entry.0 += 1;
         entry.1 = Instant::now();
+        Ok(())
     }
 
     pub fn succeeded(&self, name: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
     }
 }
 
+/// How long after the last attempt a name with `count` attempts is locked out.
 fn lockout(count: u32) -> Duration {
-    let exponent = (count - FREE_FAILURES).min(16);
+    let exponent = count.saturating_sub(FREE_ATTEMPTS).min(16);
     Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT)
 }
 
@@ -120,17 +121,17 @@ mod tests {
     }
 
     #[test]
-    fn repeated_failures_lock_a_name_out_for_longer_each_time() {
+    fn repeated_attempts_lock_a_name_out_for_longer_each_time() {
         let throttle = Throttle::default();
-        for _ in 0..FREE_FAILURES {
-            assert!(throttle.check("bob").is_ok());
-            throttle.failed("bob");
+        for _ in 0..FREE_ATTEMPTS {
+            assert!(throttle.attempt("bob").is_ok());
         }
-        assert_eq!(throttle.check("bob"), Err(1));
-        throttle.failed("bob");
-        assert_eq!(throttle.check("bob"), Err(2));
-        assert!(throttle.check("alice").is_ok(), "other names are not affected");
+        assert_eq!(throttle.attempt("bob"), Err(1), "the sixth attempt in a row waits");
+        assert!(throttle.attempt("alice").is_ok(), "other names are not affected");
         throttle.succeeded("bob");
-        assert!(throttle.check("bob").is_ok());
+        assert!(throttle.attempt("bob").is_ok(), "a success clears the count");
+        assert_eq!(lockout(5), Duration::from_secs(1));
+        assert_eq!(lockout(6), Duration::from_secs(2));
+        assert_eq!(lockout(40), MAX_LOCKOUT);
     }
 }

@@ -79,10 +79,11 @@ impl Server {
         self.state.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Closes every tab, stops taking requests, commits what is queued and closes the file.
+    /// Stops taking connections, closes every tab, commits what is queued and closes the file.
     pub async fn shutdown(self) {
-        self.hub.shutdown().await;
+        // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
+        self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
             tracing::warn!("connections did not close in time; dropping them");

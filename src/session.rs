@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
 use crate::core::{CloseReason, ConnId, Connection, Hub};
@@ -26,6 +26,8 @@ const LOCAL: usize = 16;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const DEAD_AFTER: Duration = Duration::from_secs(75);
 
+/// A write the socket does not take within this long means the tab is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames coalesced into one write at most.
 const MAX_BATCH: usize = 64;
 
@@ -61,7 +63,9 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
                     tracing::info!("no answer to pings; dropping the tab");
                     break;
                 }
-                let _ = local_tx.send(Message::Ping(Default::default())).await;
+                if !reply(&local_tx, Message::Ping(Default::default())) {
+                    break;
+                }
                 continue;
             }
         };
@@ -70,23 +74,35 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
                 let error = ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary");
-                let _ = local_tx.send(Message::Text(error.encode())).await;
+                if !reply(&local_tx, Message::Text(error.encode())) {
+                    break;
+                }
                 continue;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) | None => break,
             Some(Err(e)) => {
-                tracing::info!(error = %e, "connection failed");
-                // Over the hard size limit: tell the client why before closing.
-                let close = CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("too_large") };
-                let _ = local_tx.send(Message::Close(Some(close))).await;
+                let e = e.into_inner();
+                let too_large = e
+                    .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+                    .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)));
+                if too_large {
+                    // Over the hard size limit: tell the client why before closing.
+                    tracing::info!("frame far over the limit; closing the tab");
+                    let close = CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("too_large") };
+                    let _ = local_tx.try_send(Message::Close(Some(close)));
+                } else {
+                    tracing::info!(error = %e, "connection failed");
+                }
                 break;
             }
         };
         if text.len() > max_frame {
             tracing::info!(bytes = text.len(), "frame over the limit");
             let error = ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max_frame} bytes"));
-            let _ = local_tx.send(Message::Text(error.encode())).await;
+            if !reply(&local_tx, Message::Text(error.encode())) {
+                break;
+            }
             continue;
         }
         match parse_client_frame(&text) {
@@ -94,7 +110,9 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
             Err(e) => {
                 tracing::info!(code = ?e.code, bytes = text.len(), "bad frame");
                 let error = ServerFrame::error(e.reference, e.code, e.message);
-                let _ = local_tx.send(Message::Text(error.encode())).await;
+                if !reply(&local_tx, Message::Text(error.encode())) {
+                    break;
+                }
             }
         }
     }
@@ -106,6 +124,18 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
     tracing::debug!("disconnected");
 }
 
+/// Queues a reply of the session's own; `false` when the client has not read the last ones
+/// (its queue is full), and so is dropped rather than waited for.
+fn reply(local: &mpsc::Sender<Message>, message: Message) -> bool {
+    match local.try_send(message) {
+        Ok(()) => true,
+        Err(_) => {
+            tracing::info!("the tab does not read its replies; dropping it");
+            false
+        }
+    }
+}
+
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut outbox: mpsc::Receiver<Utf8Bytes>,
@@ -114,48 +144,61 @@ async fn write_loop(
 ) {
     let mut local_open = true;
     loop {
-        tokio::select! {
+        let written = tokio::select! {
             biased;
             message = local.recv(), if local_open => match message {
                 Some(message) => {
                     let is_close = matches!(message, Message::Close(_));
-                    if sink.send(message).await.is_err() || is_close {
+                    let written = timeout(WRITE_TIMEOUT, sink.send(message)).await;
+                    if is_close {
                         return;
                     }
-                }
-                None => local_open = false,
-            },
-            frame = outbox.recv() => match frame {
-                Some(frame) => {
-                    // Coalesce what else is already queued into the same socket write: under
-                    // a burst, one system call carries many frames instead of one each.
-                    let mut batch = 1;
-                    let mut next = Some(frame);
-                    while let Some(frame) = next.take() {
-                        if sink.feed(Message::Text(frame)).await.is_err() {
-                            return;
-                        }
-                        if batch < MAX_BATCH {
-                            next = outbox.try_recv().ok();
-                            batch += 1;
-                        }
-                    }
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
+                    written
                 }
                 None => {
-                    // The core let go of this tab: say why, if it was the server's doing.
-                    let close = match closed.get() {
-                        Some(CloseReason::SlowConsumer) => CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static("slow_consumer") },
-                        Some(CloseReason::SignedOut) => CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("signed_out") },
-                        Some(CloseReason::ServerShutdown) => CloseFrame { code: close_code::AWAY, reason: Utf8Bytes::from_static("server_shutdown") },
-                        None => CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("") },
-                    };
-                    let _ = sink.send(Message::Close(Some(close))).await;
-                    return;
+                    local_open = false;
+                    continue;
                 }
             },
+            frame = outbox.recv() => match (frame, closed.get().copied()) {
+                // Dropped by the core (too slow, signed out, shutdown): close at once instead
+                // of first sending the backlog, and say why.
+                (None, reason) | (Some(_), reason @ Some(_)) => {
+                    let _ = timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(close_frame(reason))))).await;
+                    return;
+                }
+                (Some(frame), None) => {
+                    // Coalesce what else is already queued into the same socket write: under
+                    // a burst, one system call carries many frames instead of one each.
+                    timeout(WRITE_TIMEOUT, async {
+                        let mut next = Some(frame);
+                        let mut batch = 0;
+                        while let Some(frame) = next.take() {
+                            sink.feed(Message::Text(frame)).await?;
+                            batch += 1;
+                            if batch < MAX_BATCH {
+                                next = outbox.try_recv().ok();
+                            }
+                        }
+                        sink.flush().await
+                    })
+                    .await
+                }
+            },
+        };
+        // A socket that takes this long to accept a write belongs to a tab that is gone.
+        if !matches!(written, Ok(Ok(()))) {
+            return;
         }
     }
+}
+
+fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
+    let (code, reason) = match reason {
+        Some(CloseReason::SlowConsumer) => (close_code::POLICY, "slow_consumer"),
+        Some(CloseReason::SignedOut) => (close_code::NORMAL, "signed_out"),
+        Some(CloseReason::ServerShutdown) => (close_code::AWAY, "server_shutdown"),
+        None => (close_code::NORMAL, ""),
+    };
+    CloseFrame { code, reason: Utf8Bytes::from_static(reason) }
 }

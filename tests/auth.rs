@@ -226,3 +226,26 @@ async fn signing_out_ends_the_session_everywhere() {
     let (status, _) = alice.get("/api/me").await;
     assert_eq!(status, 200, "alice stays signed in when bob signs out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_get_no_further_than_sequential_ones() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let _bob = server.add_user(&alice, "bob").await;
+    let server = std::sync::Arc::new(server);
+
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move { server.try_login("bob", &format!("guess-number-{i}")).await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("guess task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(checked <= 5, "at most 5 of 20 parallel guesses may reach the password check, {checked} did: {statuses:?}");
+    assert_eq!(checked + refused, 20, "every guess is either wrong or throttled: {statuses:?}");
+}

@@ -717,3 +717,37 @@ async fn someone_invited_into_a_private_room_sees_it_and_its_history() {
         .await;
     alice_tab.recv_message("I can interview Tuesday").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_rooms_name_does_not_give_it_away() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut alice_tab = alice.ws().await;
+    let mut bob_tab = bob.ws().await;
+
+    let private = alice_tab.ack(json!({"type": "create_room", "name": "layoffs", "private": true})).await["conv"].clone();
+    // Bob, who is not in it, can use the name: a name_taken would tell him the room exists.
+    let public = bob_tab.ack(json!({"type": "create_room", "name": "layoffs", "private": false})).await["conv"].clone();
+    assert_ne!(private, public, "they are two different rooms");
+    // Public names stay unique, so the directory is unambiguous.
+    alice_tab.expect_error(json!({"type": "create_room", "name": "layoffs", "private": false}), "name_taken").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_shrank_to_two_is_not_reused_as_their_dm() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let carol = server.add_user(&alice, "carol").await;
+    let mut alice_tab = alice.ws().await;
+    let mut carol_tab = carol.ws().await;
+
+    let group = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id, carol.id]})).await["conv"].clone();
+    carol_tab.recv_where("the group in carol's sidebar", |f| f["type"] == "conversation" && f["conversation"]["id"] == group).await;
+    carol_tab.ack(json!({"type": "leave", "conv": group})).await;
+    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id]})).await["conv"].clone();
+    assert_ne!(dm, group, "alice's DM with bob must be a DM, not the group carol left");
+    let frame = alice_tab.recv_where("the new DM", |f| f["type"] == "conversation" && f["conversation"]["id"] == dm).await;
+    assert_eq!(frame["conversation"]["kind"], "dm", "{frame}");
+}

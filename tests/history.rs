@@ -371,3 +371,23 @@ async fn a_reconnecting_tab_catches_up_without_gaps_or_duplicates() {
         "bob's merged view should hold every message he missed exactly once, with the edit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_server_restart_is_still_recognized() {
+    let mut server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+    let send = json!({"type": "send", "conv": general, "text": "sent just before the restart", "client_id": "k-1"});
+    let first = tab.ack(send.clone()).await;
+    drop(tab);
+
+    // The server restarts before the tab saw its ack; the tab resends on reconnect.
+    server.restart().await;
+    let alice = server.login(ADMIN_NAME, ADMIN_PASSWORD).await;
+    let mut tab = alice.ws().await;
+    let again = tab.ack(send).await;
+    assert_eq!(first["seq"], again["seq"], "the resend is answered with the first message's seq: {again}");
+    let page = alice.history(general, "").await;
+    assert_eq!(texts(&page), ["sent just before the restart"], "the message is in history once: {page}");
+}

@@ -36,6 +36,7 @@ struct UserState {
     shown: PresenceState,
 }
 
+#[derive(Clone)]
 struct MemberState {
     read_seq: Seq,
     joined: Millis,
@@ -46,7 +47,11 @@ struct MemberState {
 struct ConvState {
     record: ConversationRecord,
     members: BTreeMap<UserId, MemberState>,
+    /// The last seq handed out (messages, edits, deletes), committed or not.
     last_seq: Seq,
+    /// The last seq that is durable and was broadcast: what clients are told, so that
+    /// "everything up to last_seq is in history" holds.
+    committed_seq: Seq,
 }
 
 struct ConnState {
@@ -75,10 +80,39 @@ enum Reply {
     User(oneshot::Sender<Result<User, HubError>>, User),
 }
 
-/// What a change causes once it is durable.
+/// What a change causes once it is durable, and how to take its in-memory part back if it
+/// could not be saved (so memory never runs ahead of the file).
 struct Outcome {
     deliveries: Vec<(Target, Utf8Bytes)>,
     reply: Reply,
+    /// A message written or changed by this commit: (conversation, seq, rev).
+    message: Option<(ConvId, Seq, Seq)>,
+    undo: Vec<Undo>,
+}
+
+impl Outcome {
+    fn new(deliveries: Vec<(Target, Utf8Bytes)>, reply: Reply) -> Outcome {
+        Outcome { deliveries, reply, message: None, undo: Vec::new() }
+    }
+
+    fn undo(mut self, undo: Undo) -> Outcome {
+        self.undo.push(undo);
+        self
+    }
+}
+
+/// The reverse of an in-memory change, applied when its commit fails.
+enum Undo {
+    /// A send that was not saved: a retry with the same `client_id` must post again.
+    ForgetSend { user: UserId, client_id: String },
+    /// Take back the unread counts a message that was not saved added.
+    Unread { conv: ConvId, author: UserId, mentions: Vec<UserId> },
+    RemoveUser(UserId),
+    RemoveConversation(ConvId),
+    RemoveMember(ConvId, UserId),
+    RestoreMember(ConvId, UserId, MemberState),
+    RestoreRecord(ConvId, ConversationRecord),
+    RestoreStatus(UserId, StatusRecord),
 }
 
 struct Committed {
@@ -107,6 +141,9 @@ pub(crate) struct HubTask {
     next_user: u64,
     next_conv: u64,
     recent_sends: HashMap<(UserId, String), (ConvId, Seq, Millis)>,
+    /// Messages written or changed but not yet committed, so an edit or delete right behind
+    /// another one starts from the latest version, not the file's.
+    pending: HashMap<(ConvId, Seq), MessageRecord>,
     recent_order: VecDeque<(UserId, String)>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
@@ -124,7 +161,9 @@ impl HubTask {
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
             let last_seq = snapshot.last_seq.get(&id).copied().unwrap_or(Seq(0));
-            convs.insert(id, ConvState { record, members: BTreeMap::new(), last_seq });
+            // A conversation that keeps nothing has no seqs on disk: restart its numbering from
+            // the clock so a tab never sees a seq it already had (records-policy issue).
+            convs.insert(id, ConvState { record, members: BTreeMap::new(), last_seq, committed_seq: last_seq });
         }
         for (conv, user, member) in snapshot.members {
             let Some(state) = convs.get_mut(&conv) else { continue };
@@ -138,7 +177,7 @@ impl HubTask {
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
-        Ok(HubTask {
+        let mut task = HubTask {
             store,
             writer,
             max_frame,
@@ -149,9 +188,14 @@ impl HubTask {
             next_conv,
             recent_sends: HashMap::new(),
             recent_order: VecDeque::new(),
+            pending: HashMap::new(),
             committed_tx,
             committed_rx,
-        })
+        };
+        for (user, client_id, conv, seq, ts) in snapshot.recent_sends {
+            task.remember_send(user, client_id, conv, seq, ts);
+        }
+        Ok(task)
     }
 
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -184,7 +228,7 @@ impl HubTask {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(connection) => self.connect(connection).await,
-            Command::Disconnect(conn) => self.disconnect(conn).await,
+            Command::Disconnect(conn) => self.disconnect(conn),
             Command::Frame { conn, reference, frame } => {
                 let Some(user) = self.conns.get(&conn).map(|c| c.user) else { return };
                 if let Err(Refusal(code, message)) = self.client_frame(conn, user, reference.clone(), frame).await {
@@ -192,7 +236,7 @@ impl HubTask {
                 }
             }
             Command::CanRead { user, conv, reply } => {
-                let readable = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).map(|c| c.last_seq);
+                let readable = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).map(|c| c.committed_seq);
                 let _ = reply.send(readable);
             }
             Command::Rooms { user, reply } => {
@@ -215,7 +259,7 @@ impl HubTask {
             Command::SignOut { session } => {
                 let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
                 for id in ids {
-                    self.drop_conn(id, CloseReason::SignedOut).await;
+                    self.drop_conn(id, CloseReason::SignedOut);
                 }
             }
             Command::Shutdown => {}
@@ -247,17 +291,20 @@ impl HubTask {
         self.presence_changed(user);
     }
 
-    async fn disconnect(&mut self, conn: ConnId) {
+    fn disconnect(&mut self, conn: ConnId) {
         if let Some(state) = self.conns.remove(&conn) {
             self.forget_conn(conn, state.user);
         }
     }
 
     /// Removes a connection the server is ending; dropping its outbox tells the session.
-    async fn drop_conn(&mut self, conn: ConnId, reason: CloseReason) {
+    fn drop_conn(&mut self, conn: ConnId, reason: CloseReason) {
         if let Some(state) = self.conns.remove(&conn) {
             let _ = state.closed.set(reason);
-            tracing::info!(conn = conn.0, user = state.user.0, ?reason, "closing tab");
+            match reason {
+                CloseReason::SlowConsumer => tracing::warn!(conn = conn.0, user = state.user.0, "tab too slow to keep up; disconnecting it"),
+                _ => tracing::info!(conn = conn.0, user = state.user.0, ?reason, "closing tab"),
+            }
             self.forget_conn(conn, state.user);
         }
     }
@@ -291,13 +338,18 @@ impl HubTask {
         self.deliver(Target::Everyone, ServerFrame::Presence { presence }.encode());
     }
 
-    /// Status text or DND changed: always tell everyone (the text may differ at the same state).
-    fn status_changed(&mut self, user: UserId) {
+    /// Sets status text and DND; everyone is told once it is saved (the text may change at
+    /// the same presence state, so this always tells).
+    async fn set_status(&mut self, user: UserId, record: StatusRecord, reply: Reply) {
+        let Some(state) = self.users.get_mut(&user) else { return };
+        let before = std::mem::replace(&mut state.status, record.clone());
         let presence = self.presence_of(user);
         if let Some(state) = self.users.get_mut(&user) {
             state.shown = presence.state;
         }
-        self.deliver(Target::Everyone, ServerFrame::Presence { presence }.encode());
+        let frame = ServerFrame::Presence { presence }.encode();
+        let outcome = Outcome::new(vec![(Target::Everyone, frame)], reply).undo(Undo::RestoreStatus(user, before));
+        self.persist(vec![Change::PutStatus(user, record)], outcome).await;
     }
 
     fn next_status_expiry(&self) -> Option<Millis> {
@@ -308,12 +360,7 @@ impl HubTask {
         let now = now_millis();
         let expired: Vec<UserId> = self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
         for user in expired {
-            let status = StatusRecord::default();
-            if let Some(state) = self.users.get_mut(&user) {
-                state.status = status.clone();
-            }
-            self.persist(vec![Change::PutStatus(user, status)], Outcome { deliveries: Vec::new(), reply: Reply::None }).await;
-            self.status_changed(user);
+            self.set_status(user, StatusRecord::default(), Reply::None).await;
         }
     }
 
@@ -345,12 +392,7 @@ impl HubTask {
                     return Err(refuse(ErrorCode::BadRequest, format!("a status is at most {MAX_STATUS_CHARS} characters")));
                 }
                 let record = StatusRecord { dnd, text, expires: status_expires };
-                if let Some(state) = self.users.get_mut(&user) {
-                    state.status = record.clone();
-                }
-                self.status_changed(user);
-                self.persist(vec![Change::PutStatus(user, record)], Outcome { deliveries: Vec::new(), reply: ack_reply(conn, reference) })
-                    .await;
+                self.set_status(user, record, ack_reply(conn, reference)).await;
                 Ok(())
             }
             ClientFrame::CreateRoom { name, topic, private, members } => {
@@ -395,11 +437,12 @@ impl HubTask {
                 if !state.record.kind.is_room() {
                     return Err(refuse(ErrorCode::BadRequest, "only rooms have a topic"));
                 }
+                let before = state.record.clone();
                 state.record.topic = topic.clone();
                 let change = Change::PutConversation(conv, state.record.clone());
                 let frame = ServerFrame::Topic { conv, topic, user }.encode();
-                self.persist(vec![change], Outcome { deliveries: vec![(Target::Users(members), frame)], reply: ack_reply(conn, reference) })
-                    .await;
+                let outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference)).undo(Undo::RestoreRecord(conv, before));
+                self.persist(vec![change], outcome).await;
                 Ok(())
             }
             ClientFrame::Ping => {
@@ -422,7 +465,7 @@ impl HubTask {
         let members = self.members_of(conv, user)?;
         let text = text.trim_end().to_string();
         check_text(&text)?;
-        if client_id.as_ref().is_some_and(|id| id.len() > MAX_CLIENT_ID) {
+        if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
             return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
         if let Some(id) = &client_id {
@@ -430,7 +473,7 @@ impl HubTask {
                 // A resend: acknowledge the first message again. Going through the writer
                 // queue puts this ack after the first message's commit.
                 let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(sent_conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
-                self.persist(Vec::new(), Outcome { deliveries: Vec::new(), reply: Reply::Ack(conn, reference, ack.encode()) }).await;
+                self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
                 return Ok(());
             }
         }
@@ -453,11 +496,20 @@ impl HubTask {
         }
         let record = MessageRecord { author: user, text, ts, edited_ts: None, deleted: false, mentions, client_id: client_id.clone(), rev: seq.0 };
         let frame = ServerFrame::Message { message: message_frame(conv, seq, &record) }.encode();
-        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(conv), seq: Some(seq), client_id, ts: Some(ts) };
+        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
         tracing::debug!(conv = conv.0, seq = seq.0, user = user.0, bytes = record.text.len(), recorded, "message");
-        let outcome = Outcome { deliveries: vec![(Target::Users(members), frame)], reply: Reply::Ack(conn, reference, ack.encode()) };
-        let changes = if recorded { vec![Change::PutMessage(conv, seq, record)] } else { Vec::new() };
-        self.persist_if(recorded, changes, outcome).await;
+        let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], Reply::Ack(conn, reference, ack.encode()))
+            .undo(Undo::Unread { conv, author: user, mentions: record.mentions.clone() });
+        if let Some(client_id) = client_id {
+            outcome = outcome.undo(Undo::ForgetSend { user, client_id });
+        }
+        outcome.message = Some((conv, seq, seq));
+        if recorded {
+            self.pending.insert((conv, seq), record.clone());
+            self.persist(vec![Change::PutMessage(conv, seq, record)], outcome).await;
+        } else {
+            self.on_committed(Committed { outcome, result: Ok(()) });
+        }
         Ok(())
     }
 
@@ -472,8 +524,13 @@ impl HubTask {
         text: Option<String>,
     ) -> Result<(), Refusal> {
         let members = self.members_of(conv, user)?;
-        // A point read from redb's cache; only the author (or an admin, for deletes) may change it.
-        let mut record = match self.store.message(conv, seq) {
+        // The latest version: one still waiting for its commit, else a point read from redb's
+        // cache. Only the author (or an admin, for deletes) may change it.
+        let latest = match self.pending.get(&(conv, seq)) {
+            Some(record) => Ok(Some(record.clone())),
+            None => self.store.message(conv, seq),
+        };
+        let mut record = match latest {
             Ok(Some(record)) if !record.deleted => record,
             Ok(_) => return Err(refuse(ErrorCode::NotFound, "no such message")),
             Err(e) => {
@@ -506,15 +563,18 @@ impl HubTask {
         state.last_seq = rev;
         record.rev = rev.0;
         let frame = ServerFrame::MessageUpdated { message: message_frame(conv, seq, &record) }.encode();
-        let outcome = Outcome { deliveries: vec![(Target::Users(members), frame)], reply: ack_reply(conn, reference) };
+        let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference));
+        outcome.message = Some((conv, seq, rev));
+        self.pending.insert((conv, seq), record.clone());
         self.persist(vec![Change::UpdateMessage(conv, seq, record)], outcome).await;
         Ok(())
     }
 
     async fn mark_read(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId, seq: Seq) -> Result<(), Refusal> {
         let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
-        let last_seq = state.last_seq;
+        let last_seq = state.committed_seq;
         let Some(member) = state.members.get_mut(&user) else { return Err(not_found()) };
+        let before = member.clone();
         let seq = seq.min(last_seq);
         if seq <= member.read_seq {
             self.ack_now(conn, reference);
@@ -535,7 +595,8 @@ impl HubTask {
         }
         let record = MemberRecord { joined: member.joined, read_seq: seq.0 };
         let frame = ServerFrame::Read { conv, seq }.encode();
-        let outcome = Outcome { deliveries: vec![(Target::Users(vec![user]), frame)], reply: ack_reply(conn, reference) };
+        let outcome = Outcome::new(vec![(Target::Users(vec![user]), frame)], ack_reply(conn, reference))
+            .undo(Undo::RestoreMember(conv, user, before));
         self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
         Ok(())
     }
@@ -555,8 +616,10 @@ impl HubTask {
         if !valid_name(&name) {
             return Err(refuse(ErrorCode::BadRequest, "a room name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"));
         }
-        if self.convs.values().any(|c| c.record.kind.is_room() && c.record.name == name) {
-            return Err(refuse(ErrorCode::NameTaken, format!("a room named {name} exists")));
+        // Only public rooms must have unique names: checking private ones too would tell
+        // anyone that a private room of that name exists.
+        if !private && self.convs.values().any(|c| c.record.kind == ConvKind::Room && c.record.name == name) {
+            return Err(refuse(ErrorCode::NameTaken, format!("a public room named {name} exists")));
         }
         let topic = topic.trim().to_string();
         if topic.chars().count() > MAX_TOPIC_CHARS {
@@ -572,9 +635,10 @@ impl HubTask {
             }
         }
         let kind = if private { ConvKind::Private } else { ConvKind::Room };
-        let conv = self.new_conversation(kind, name, topic, user, &everyone).await;
-        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(conv.0), seq: None, client_id: None, ts: None };
-        self.persist(conv.1, Outcome { deliveries: conv.2, reply: Reply::Ack(conn, reference, ack.encode()) }).await;
+        let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone);
+        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
+        let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
+        self.persist(changes, outcome).await;
         Ok(())
     }
 
@@ -589,18 +653,18 @@ impl HubTask {
             }
         }
         everyone.sort();
-        let existing = self.convs.iter().find(|(_, c)| {
-            matches!(c.record.kind, ConvKind::Dm | ConvKind::Group) && c.members.keys().copied().eq(everyone.iter().copied())
-        });
+        let kind = if everyone.len() <= 2 { ConvKind::Dm } else { ConvKind::Group };
+        // A group whose members left down to two is not the DM of those two.
+        let existing = self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
         if let Some((id, _)) = existing {
             let ack = ServerFrame::Ack { reference, conv: Some(*id), seq: None, client_id: None, ts: None };
             self.deliver(Target::Conn(conn), ack.encode());
             return Ok(());
         }
-        let kind = if everyone.len() <= 2 { ConvKind::Dm } else { ConvKind::Group };
-        let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone).await;
+        let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
-        self.persist(changes, Outcome { deliveries, reply: Reply::Ack(conn, reference, ack.encode()) }).await;
+        let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
+        self.persist(changes, outcome).await;
         Ok(())
     }
 
@@ -609,13 +673,14 @@ impl HubTask {
         if state.record.kind == ConvKind::Dm {
             return Err(refuse(ErrorCode::BadRequest, "a direct message cannot be left"));
         }
-        state.members.remove(&user);
+        let Some(member) = state.members.remove(&user) else { return Err(not_found()) };
         let others: Vec<UserId> = state.members.keys().copied().collect();
         let deliveries = vec![
             (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
             (Target::Users(others), ServerFrame::MemberLeft { conv, user }.encode()),
         ];
-        self.persist(vec![Change::DeleteMember(conv, user)], Outcome { deliveries, reply: ack_reply(conn, reference) }).await;
+        let outcome = Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreMember(conv, user, member));
+        self.persist(vec![Change::DeleteMember(conv, user)], outcome).await;
         Ok(())
     }
 
@@ -633,30 +698,35 @@ impl HubTask {
         self.users.insert(id, UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline });
         let mut changes = vec![Change::PutUser(id, record)];
         let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
+        let mut undo = vec![Undo::RemoveUser(id)];
         let general = self.convs.iter().find(|(_, c)| c.record.kind == ConvKind::Room && c.record.name == DEFAULT_ROOM).map(|(id, _)| *id);
         match general {
             Some(conv) => {
                 let (more_changes, more_deliveries) = self.member_added(conv, id);
                 changes.extend(more_changes);
                 deliveries.extend(more_deliveries);
+                undo.push(Undo::RemoveMember(conv, id));
             }
             None if self.convs.is_empty() => {
-                let (_, more_changes, more_deliveries) =
-                    self.new_conversation(ConvKind::Room, DEFAULT_ROOM.into(), "Everyone in the office".into(), id, &[id]).await;
+                let (conv, more_changes, more_deliveries) =
+                    self.new_conversation(ConvKind::Room, DEFAULT_ROOM.into(), "Everyone in the office".into(), id, &[id]);
                 changes.extend(more_changes);
                 deliveries.extend(more_deliveries);
+                undo.push(Undo::RemoveConversation(conv));
             }
             None => {}
         }
         tracing::info!(user = id.0, "account created");
-        self.persist(changes, Outcome { deliveries, reply: Reply::User(reply, info) }).await;
+        let mut outcome = Outcome::new(deliveries, Reply::User(reply, info));
+        outcome.undo = undo;
+        self.persist(changes, outcome).await;
     }
 
     // ---- conversations ----
 
     /// Creates a conversation in memory; returns its id, the changes to persist and the frames
     /// that announce it to its members.
-    async fn new_conversation(
+    fn new_conversation(
         &mut self,
         kind: ConvKind,
         name: String,
@@ -669,7 +739,7 @@ impl HubTask {
         let now = now_millis();
         let record = ConversationRecord { kind, name, topic, created_by: creator, created: now, keep: Keep::Forever };
         let mut changes = vec![Change::PutConversation(id, record.clone())];
-        let mut state = ConvState { record, members: BTreeMap::new(), last_seq: Seq(0) };
+        let mut state = ConvState { record, members: BTreeMap::new(), last_seq: Seq(0), committed_seq: Seq(0) };
         for member in members {
             state.members.insert(*member, MemberState { read_seq: Seq(0), joined: now, unread: 0, mentions: 0 });
             changes.push(Change::PutMember(id, *member, MemberRecord { joined: now, read_seq: 0 }));
@@ -701,7 +771,7 @@ impl HubTask {
 
     async fn add_member(&mut self, conv: ConvId, user: UserId, reply: Reply) {
         let (changes, deliveries) = self.member_added(conv, user);
-        self.persist(changes, Outcome { deliveries, reply }).await;
+        self.persist(changes, Outcome::new(deliveries, reply).undo(Undo::RemoveMember(conv, user))).await;
     }
 
     fn conversation_for(&self, id: ConvId, user: UserId) -> protocol::Conversation {
@@ -713,7 +783,7 @@ impl HubTask {
             name: state.record.name.clone(),
             topic: state.record.topic.clone(),
             members: state.members.keys().copied().collect(),
-            last_seq: state.last_seq,
+            last_seq: state.committed_seq,
             read_seq: member.map_or(Seq(0), |m| m.read_seq),
             unread: member.map_or(0, |m| m.unread),
             mentions: member.map_or(0, |m| m.mentions),
@@ -752,14 +822,6 @@ impl HubTask {
 
     // ---- persistence and delivery ----
 
-    async fn persist_if(&mut self, durable: bool, changes: Vec<Change>, outcome: Outcome) {
-        if durable {
-            self.persist(changes, outcome).await;
-        } else {
-            self.on_committed(Committed { outcome, result: Ok(()) });
-        }
-    }
-
     /// Hands changes to the store writer; the outcome happens when they are durable.
     async fn persist(&mut self, changes: Vec<Change>, outcome: Outcome) {
         let notify = self.committed_tx.clone();
@@ -777,6 +839,22 @@ impl HubTask {
 
     fn on_committed(&mut self, committed: Committed) {
         let Committed { outcome, result } = committed;
+        if let Some((conv, seq, rev)) = outcome.message {
+            // Forget the pending version unless a later change of the message is on its way.
+            if self.pending.get(&(conv, seq)).is_some_and(|r| r.rev == rev.0) {
+                self.pending.remove(&(conv, seq));
+            }
+            if result.is_ok() {
+                if let Some(state) = self.convs.get_mut(&conv) {
+                    state.committed_seq = state.committed_seq.max(rev);
+                }
+            }
+        }
+        if result.is_err() {
+            for undo in outcome.undo.into_iter().rev() {
+                self.undo(undo);
+            }
+        }
         match result {
             Ok(()) => {
                 for (target, frame) in outcome.deliveries {
@@ -803,6 +881,52 @@ impl HubTask {
         }
     }
 
+    /// Takes back the in-memory part of a change whose commit failed.
+    fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::ForgetSend { user, client_id } => {
+                self.recent_sends.remove(&(user, client_id));
+            }
+            Undo::Unread { conv, author, mentions } => {
+                if let Some(state) = self.convs.get_mut(&conv) {
+                    for (member, counts) in state.members.iter_mut().filter(|(m, _)| **m != author) {
+                        counts.unread = counts.unread.saturating_sub(1);
+                        if mentions.contains(member) {
+                            counts.mentions = counts.mentions.saturating_sub(1);
+                        }
+                    }
+                }
+            }
+            Undo::RemoveUser(user) => {
+                self.users.remove(&user);
+            }
+            Undo::RemoveConversation(conv) => {
+                self.convs.remove(&conv);
+            }
+            Undo::RemoveMember(conv, user) => {
+                if let Some(state) = self.convs.get_mut(&conv) {
+                    state.members.remove(&user);
+                }
+            }
+            Undo::RestoreMember(conv, user, member) => {
+                if let Some(state) = self.convs.get_mut(&conv) {
+                    state.members.insert(user, member);
+                }
+            }
+            Undo::RestoreRecord(conv, record) => {
+                if let Some(state) = self.convs.get_mut(&conv) {
+                    state.record = record;
+                }
+            }
+            Undo::RestoreStatus(user, status) => {
+                if let Some(state) = self.users.get_mut(&user) {
+                    state.status = status;
+                }
+                self.presence_changed(user);
+            }
+        }
+    }
+
     fn ack_now(&mut self, conn: ConnId, reference: Option<Ref>) {
         if reference.is_some() {
             self.deliver(Target::Conn(conn), ServerFrame::ack(reference).encode());
@@ -812,50 +936,23 @@ impl HubTask {
     /// Puts the same bytes in each recipient's queue. A full queue means the tab cannot keep
     /// up: it is disconnected (it will resync on reconnect) instead of slowing everyone.
     fn deliver(&mut self, target: Target, frame: Utf8Bytes) {
-        let mut slow: Vec<ConnId> = Vec::new();
-        let mut push = |conns: &HashMap<ConnId, ConnState>, id: ConnId| {
-            if let Some(conn) = conns.get(&id) {
-                if conn.outbox.try_send(frame.clone()).is_err() {
-                    slow.push(id);
-                }
-            }
+        let conns: Vec<ConnId> = match target {
+            Target::Conn(id) => vec![id],
+            Target::Users(users) => self.conns_of(users.into_iter()),
+            Target::UsersExcept(users, except) => self.conns_of(users.into_iter().filter(|u| *u != except)),
+            Target::Everyone => self.conns.keys().copied().collect(),
         };
-        match target {
-            Target::Conn(id) => push(&self.conns, id),
-            Target::Users(users) => {
-                for user in users {
-                    if let Some(state) = self.users.get(&user) {
-                        for id in &state.conns {
-                            push(&self.conns, *id);
-                        }
-                    }
-                }
-            }
-            Target::UsersExcept(users, except) => {
-                for user in users.into_iter().filter(|u| *u != except) {
-                    if let Some(state) = self.users.get(&user) {
-                        for id in &state.conns {
-                            push(&self.conns, *id);
-                        }
-                    }
-                }
-            }
-            Target::Everyone => {
-                for id in self.conns.keys() {
-                    push(&self.conns, *id);
-                }
-            }
-        }
+        let slow: Vec<ConnId> = conns
+            .into_iter()
+            .filter(|id| self.conns.get(id).is_some_and(|conn| conn.outbox.try_send(frame.clone()).is_err()))
+            .collect();
         for id in slow {
-            if let Some(state) = self.conns.remove(&id) {
-                let _ = state.closed.set(CloseReason::SlowConsumer);
-                tracing::warn!(conn = id.0, user = state.user.0, "tab too slow to keep up; disconnecting it");
-                if let Some(user) = self.users.get_mut(&state.user) {
-                    user.conns.retain(|c| *c != id);
-                }
-                self.presence_changed(state.user);
-            }
+            self.drop_conn(id, CloseReason::SlowConsumer);
         }
+    }
+
+    fn conns_of(&self, users: impl Iterator<Item = UserId>) -> Vec<ConnId> {
+        users.filter_map(|u| self.users.get(&u)).flat_map(|u| u.conns.iter().copied()).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! directory, history pages. Each checks the session through its `Session` argument.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -76,9 +77,11 @@ const DEFAULT_PAGE: usize = 50;
 pub async fn messages(
     State(app): State<App>,
     session: Session,
-    Path(id): Path<u64>,
-    Query(page): Query<Page>,
+    id: Result<Path<u64>, PathRejection>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Ok(Path(id)) = id else { return Err(ApiError::not_found()) };
+    let Query(page) = page.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let conv = ConvId(id);
     let Some(last_seq) = app.hub.readable(session.user, conv).await else {
         return Err(ApiError::not_found());

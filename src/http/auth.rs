@@ -149,23 +149,23 @@ pub struct LoginBody {
 /// `POST /api/login`
 pub async fn login(State(app): State<App>, Body(body): Body<LoginBody>) -> Result<Response, ApiError> {
     let name = body.name.trim().to_ascii_lowercase();
-    if let Err(retry_after) = app.throttle.check(&name) {
+    let wrong = || ApiError::new(ErrorCode::BadCredentials, "wrong name or password");
+    if !valid_name(&name) {
+        // No such account can exist; nothing to throttle or hash.
+        return Err(wrong());
+    }
+    if let Err(retry_after) = app.throttle.attempt(&name) {
         let mut error = ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins; try again in {retry_after} s"));
         error.retry_after = Some(retry_after);
         return Err(error);
     }
     let found = app.store.user_by_name(&name)?;
     // Verify against a real hash even for unknown names, so timing does not reveal them.
-    let (id, hash) = match &found {
-        Some((id, record)) => (Some(*id), record.password_hash.clone()),
-        None => (None, DUMMY_HASH.to_string()),
-    };
-    let password = body.password;
-    let ok = auth::verify_password_async(password, hash).await;
-    let (Some(id), true, Some((_, record))) = (id, ok, found) else {
-        app.throttle.failed(&name);
+    let hash = found.as_ref().map_or(DUMMY_HASH.to_string(), |(_, record)| record.password_hash.clone());
+    let ok = auth::verify_password_async(body.password, hash).await;
+    let Some((id, record)) = found.filter(|_| ok) else {
         tracing::info!("failed sign-in");
-        return Err(ApiError::new(ErrorCode::BadCredentials, "wrong name or password"));
+        return Err(wrong());
     };
     app.throttle.succeeded(&name);
     let cookie = start_session(&app, id).await?;

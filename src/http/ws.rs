@@ -2,10 +2,12 @@
 //! sizes the socket's buffers and hands it to a session task.
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 
-use super::App;
+use super::{ApiError, App};
+use crate::protocol::ErrorCode;
 use super::auth::Session;
 use crate::session;
 
@@ -18,12 +20,18 @@ const WRITE_BUFFER: usize = 8 * 1024;
 /// ones close the connection (1009) without being buffered whole.
 const HARD_LIMIT_FACTOR: usize = 4;
 
-pub async fn upgrade(State(app): State<App>, session: Session, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(app): State<App>,
+    session: Session,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {}", e.body_text())))?;
     let max_frame = app.max_frame;
     let hub = app.hub.clone();
-    ws.read_buffer_size(READ_BUFFER)
+    Ok(ws
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max_frame * HARD_LIMIT_FACTOR)
         .max_frame_size(max_frame * HARD_LIMIT_FACTOR)
-        .on_upgrade(move |socket| session::run(socket, hub, session.user, session.token_hash, max_frame))
+        .on_upgrade(move |socket| session::run(socket, hub, session.user, session.token_hash, max_frame)))
 }

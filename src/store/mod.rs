@@ -81,7 +81,13 @@ pub struct Snapshot {
     pub members: Vec<(ConvId, UserId, MemberRecord)>,
     /// Highest seq (message or change) per conversation.
     pub last_seq: HashMap<ConvId, Seq>,
+    /// The newest messages sent with a `client_id`, oldest first, so a resend after a restart
+    /// is still recognized: (author, client_id, conversation, seq, ts).
+    pub recent_sends: Vec<(UserId, String, ConvId, Seq, u64)>,
 }
+
+/// Messages per conversation whose `client_id` is remembered across a restart.
+const RECENT_SENDS_PER_CONVERSATION: usize = 64;
 
 /// Unread messages from others after a read marker, and how many of them mention the reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,7 +158,15 @@ impl Store {
                 .max(last_rev.map(|(k, _)| k.value().1))
                 .unwrap_or(0);
             snap.last_seq.insert(ConvId(conv), Seq(last));
+            for entry in messages.range((conv, 0)..=(conv, u64::MAX))?.rev().take(RECENT_SENDS_PER_CONVERSATION) {
+                let (key, value) = entry?;
+                let message: MessageRecord = decode(value.value())?;
+                if let Some(client_id) = message.client_id {
+                    snap.recent_sends.push((message.author, client_id, ConvId(conv), Seq(key.value().1), message.ts));
+                }
+            }
         }
+        snap.recent_sends.sort_by_key(|s| s.4);
         for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
             let (key, value) = entry?;
             let (conv, user) = key.value();
@@ -271,7 +285,8 @@ impl Store {
                     let Some(Ok((_, value))) = new.next() else { break };
                     (n, n, decode::<MessageRecord>(value.value())?)
                 }
-                (_, Some(c)) => {
+                (_, c) => {
+                    let Some(c) = c else { break };
                     let Some(Ok((_, seq))) = changed.next() else { break };
                     let seq = seq.value();
                     match messages.get((conv.0, seq))? {
@@ -279,7 +294,6 @@ impl Store {
                         None => continue,
                     }
                 }
-                (Some(_), None) => break,
             };
             if record.rev != position {
                 continue; // superseded by a later change, taken there
