@@ -1,13 +1,15 @@
-//! One WebSocket (one browser tab): a read loop that parses frames and hands them to the
-//! core, and a write task that drains the tab's queue of ready-made frames onto the socket.
+//! One WebSocket (one browser tab), served by one task: it reads frames, parses them and
+//! hands them to the core, and drains the tab's queue of ready-made frames onto the socket.
 //! Protocol errors (bad JSON, unknown type, oversized frame) are answered here and never
-//! reach the core.
+//! reach the core. One task and one queue per tab keep an idle tab small.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -19,13 +21,10 @@ use crate::protocol::{ErrorCode, ServerFrame, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
-/// Replies produced by the session itself (errors for frames the core never sees).
-const LOCAL: usize = 16;
 /// A quiet tab is pinged this often; one that has said nothing (not even a pong) for
 /// `DEAD_AFTER` is gone (laptop lid closed, Wi-Fi lost) and is shown offline.
 const PING_EVERY: Duration = Duration::from_secs(30);
 const DEAD_AFTER: Duration = Duration::from_secs(75);
-
 /// A write the socket does not take within this long means the tab is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames coalesced into one write at most.
@@ -39,48 +38,97 @@ pub async fn run(socket: WebSocket, hub: Hub, user: UserId, session: [u8; 32], m
     serve(socket, hub, id, user, session, max_frame).instrument(span).await
 }
 
+struct Tab {
+    id: ConnId,
+    hub: Hub,
+    sink: SplitSink<WebSocket, Message>,
+    max_frame: usize,
+}
+
 async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [u8; 32], max_frame: usize) {
-    let (outbox_tx, outbox) = mpsc::channel(OUTBOX);
-    let (local_tx, local) = mpsc::channel(LOCAL);
+    let (outbox_tx, mut outbox) = mpsc::channel(OUTBOX);
     let closed = Arc::new(OnceLock::new());
     hub.connect(Connection { id, user, session, outbox: outbox_tx, closed: closed.clone() }).await;
     tracing::debug!("connected");
 
     let (sink, mut stream) = socket.split();
-    let mut writer = tokio::spawn(write_loop(sink, outbox, local, closed).in_current_span());
+    let mut tab = Tab { id, hub, sink, max_frame };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
-    let mut writer_done = false;
     loop {
-        let message = tokio::select! {
-            _ = &mut writer => {
-                writer_done = true;
-                break;
+        let step = tokio::select! {
+            frame = outbox.recv() => match (frame, closed.get().copied()) {
+                (Some(frame), None) => tab.write_batch(frame, &mut outbox).await,
+                // Dropped by the core (too slow, signed out, shutdown): close at once instead
+                // of first sending the backlog, and say why.
+                (None, reason) | (Some(_), reason @ Some(_)) => {
+                    let _ = tab.write(Message::Close(Some(close_frame(reason)))).await;
+                    ControlFlow::Break(())
+                }
+            },
+            message = stream.next() => {
+                last_heard = Instant::now();
+                tab.read(message).await
             }
-            message = stream.next() => message,
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= DEAD_AFTER {
                     tracing::info!("no answer to pings; dropping the tab");
-                    break;
+                    ControlFlow::Break(())
+                } else {
+                    tab.write(Message::Ping(Default::default())).await
                 }
-                if !reply(&local_tx, Message::Ping(Default::default())) {
-                    break;
-                }
-                continue;
             }
         };
-        last_heard = Instant::now();
+        if step.is_break() {
+            break;
+        }
+    }
+    tab.hub.disconnect(id).await;
+    drain(&mut stream).await;
+    tracing::debug!("disconnected");
+}
+
+impl Tab {
+    /// Writes one message; `Break` when the socket is gone or does not take it in time.
+    async fn write(&mut self, message: Message) -> ControlFlow<()> {
+        match timeout(WRITE_TIMEOUT, self.sink.send(message)).await {
+            Ok(Ok(())) => ControlFlow::Continue(()),
+            _ => ControlFlow::Break(()),
+        }
+    }
+
+    /// Writes `first` and whatever else is already queued in one go: under a burst, one
+    /// system call carries many frames instead of one each.
+    async fn write_batch(&mut self, first: Utf8Bytes, outbox: &mut mpsc::Receiver<Utf8Bytes>) -> ControlFlow<()> {
+        let sink = &mut self.sink;
+        let written = timeout(WRITE_TIMEOUT, async {
+            let mut next = Some(first);
+            let mut batch = 0;
+            while let Some(frame) = next.take() {
+                sink.feed(Message::Text(frame)).await?;
+                batch += 1;
+                if batch < MAX_BATCH {
+                    next = outbox.try_recv().ok();
+                }
+            }
+            sink.flush().await
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => ControlFlow::Continue(()),
+            _ => ControlFlow::Break(()),
+        }
+    }
+
+    /// Handles one message from the client.
+    async fn read(&mut self, message: Option<Result<Message, axum::Error>>) -> ControlFlow<()> {
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
-                let error = ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary");
-                if !reply(&local_tx, Message::Text(error.encode())) {
-                    break;
-                }
-                continue;
+                return self.error(ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary")).await;
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return ControlFlow::Continue(()),
+            Some(Ok(Message::Close(_))) | None => return ControlFlow::Break(()),
             Some(Err(e)) => {
                 let e = e.into_inner();
                 let too_large = e
@@ -90,107 +138,39 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
                     // Over the hard size limit: tell the client why before closing.
                     tracing::info!("frame far over the limit; closing the tab");
                     let close = CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("too_large") };
-                    let _ = local_tx.try_send(Message::Close(Some(close)));
+                    let _ = self.write(Message::Close(Some(close))).await;
                 } else {
                     tracing::info!(error = %e, "connection failed");
                 }
-                break;
+                return ControlFlow::Break(());
             }
         };
-        if text.len() > max_frame {
+        if text.len() > self.max_frame {
             tracing::info!(bytes = text.len(), "frame over the limit");
-            let error = ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max_frame} bytes"));
-            if !reply(&local_tx, Message::Text(error.encode())) {
-                break;
-            }
-            continue;
+            let max = self.max_frame;
+            return self.error(ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max} bytes"))).await;
         }
         match parse_client_frame(&text) {
-            Ok((reference, frame)) => hub.frame(id, reference, frame).await,
+            Ok((reference, frame)) => {
+                self.hub.frame(self.id, reference, frame).await;
+                ControlFlow::Continue(())
+            }
             Err(e) => {
                 tracing::info!(code = ?e.code, bytes = text.len(), "bad frame");
-                let error = ServerFrame::error(e.reference, e.code, e.message);
-                if !reply(&local_tx, Message::Text(error.encode())) {
-                    break;
-                }
+                self.error(ServerFrame::error(e.reference, e.code, e.message)).await
             }
         }
     }
-    hub.disconnect(id).await;
-    drop(local_tx);
-    if !writer_done {
-        let _ = writer.await;
-    }
-    tracing::debug!("disconnected");
-}
 
-/// Queues a reply of the session's own; `false` when the client has not read the last ones
-/// (its queue is full), and so is dropped rather than waited for.
-fn reply(local: &mpsc::Sender<Message>, message: Message) -> bool {
-    match local.try_send(message) {
-        Ok(()) => true,
-        Err(_) => {
-            tracing::info!("the tab does not read its replies; dropping it");
-            false
-        }
+    async fn error(&mut self, frame: ServerFrame) -> ControlFlow<()> {
+        self.write(Message::Text(frame.encode())).await
     }
 }
 
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut outbox: mpsc::Receiver<Utf8Bytes>,
-    mut local: mpsc::Receiver<Message>,
-    closed: Arc<OnceLock<CloseReason>>,
-) {
-    let mut local_open = true;
-    loop {
-        let written = tokio::select! {
-            biased;
-            message = local.recv(), if local_open => match message {
-                Some(message) => {
-                    let is_close = matches!(message, Message::Close(_));
-                    let written = timeout(WRITE_TIMEOUT, sink.send(message)).await;
-                    if is_close {
-                        return;
-                    }
-                    written
-                }
-                None => {
-                    local_open = false;
-                    continue;
-                }
-            },
-            frame = outbox.recv() => match (frame, closed.get().copied()) {
-                // Dropped by the core (too slow, signed out, shutdown): close at once instead
-                // of first sending the backlog, and say why.
-                (None, reason) | (Some(_), reason @ Some(_)) => {
-                    let _ = timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(close_frame(reason))))).await;
-                    return;
-                }
-                (Some(frame), None) => {
-                    // Coalesce what else is already queued into the same socket write: under
-                    // a burst, one system call carries many frames instead of one each.
-                    timeout(WRITE_TIMEOUT, async {
-                        let mut next = Some(frame);
-                        let mut batch = 0;
-                        while let Some(frame) = next.take() {
-                            sink.feed(Message::Text(frame)).await?;
-                            batch += 1;
-                            if batch < MAX_BATCH {
-                                next = outbox.try_recv().ok();
-                            }
-                        }
-                        sink.flush().await
-                    })
-                    .await
-                }
-            },
-        };
-        // A socket that takes this long to accept a write belongs to a tab that is gone.
-        if !matches!(written, Ok(Ok(()))) {
-            return;
-        }
-    }
+/// After a close, reads what the client still sends (its close reply) for a moment, so the
+/// closing handshake completes instead of the connection being reset.
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let _ = timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = stream.next().await {} }).await;
 }
 
 fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
