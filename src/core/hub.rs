@@ -871,7 +871,7 @@ impl HubTask {
             Err(e) => match outcome.reply {
                 Reply::None => {}
                 Reply::Ack(conn, reference, _) => {
-                    let frame = ServerFrame::error(reference, ErrorCode::Storage, "the server could not save this; try again later");
+                    let frame = ServerFrame::error(reference, ErrorCode::Storage, "the server could not save this (its disk may be full); nothing was posted");
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
                 Reply::User(reply, _) => {

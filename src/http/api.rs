@@ -15,9 +15,13 @@ use crate::core::user_info;
 use crate::model::{ConvId, Role, Seq};
 use crate::protocol::{self, ErrorCode};
 
-/// `GET /api/health`
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written.
+pub async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    if app.writer.failing() {
+        let body = json!({ "status": "storage_failing", "message": "the data file cannot be written (disk full?); free space and restart hallway" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
+    (StatusCode::OK, Json(json!({ "status": "ok" })))
 }
 
 /// Any other `/api/...` path: a JSON 404, never the web client's page.

@@ -4,6 +4,7 @@
 //! thus share one fsync (group commit) instead of paying one each.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use redb::Database;
@@ -33,6 +34,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    /// Set while commits fail (disk full, I/O error), for the health endpoint.
+    failing: Arc<AtomicBool>,
 }
 
 pub struct WriterThread(JoinHandle<()>);
@@ -40,11 +43,18 @@ pub struct WriterThread(JoinHandle<()>);
 impl Writer {
     pub fn start(db: Arc<Database>) -> (Writer, WriterThread) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let failing = Arc::new(AtomicBool::new(false));
+        let flag = failing.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(db, rx))
+            .spawn(move || run(db, rx, flag))
             .expect("spawning the store writer thread");
-        (Writer { tx }, WriterThread(handle))
+        (Writer { tx, failing }, WriterThread(handle))
+    }
+
+    /// Whether the last commit failed: nothing new can be saved until that is fixed.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 
     /// Queues a job; waits only when the queue is full.
@@ -71,7 +81,7 @@ impl WriterThread {
     }
 }
 
-fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>) {
+fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     while !stopping {
@@ -94,8 +104,14 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>) {
         let result = commit(&db, changes);
         match &result {
             Ok(changes) => tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed"),
-            Err(e) => tracing::error!(jobs = dones.len(), error = %e, "commit failed; nothing of this batch was saved"),
+            Err(e) => tracing::error!(
+                jobs = dones.len(),
+                error = %e,
+                "could not save to the data file; nothing of this batch was saved or acknowledged. \
+                 If the disk is full, free space and restart hallway"
+            ),
         }
+        failing.store(result.is_err(), Ordering::Relaxed);
         let result = result.map(|_| ()).map_err(Arc::new);
         for done in dones {
             done(result.clone());

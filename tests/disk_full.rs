@@ -1,0 +1,180 @@
+//! A full disk: sends that cannot be saved get a `storage` error (never an ack), everything
+//! acknowledged before is kept, and the server keeps serving everyone. Runs the real binary on
+//! a tiny tmpfs that this test mounts (so it needs root, as the test command does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+/// A small tmpfs mounted for the test, unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a {size} tmpfs failed: this test needs root (tests/run.sh runs as root in CI)");
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+async fn start(data: &Path) -> (tokio::process::Child, String, Option<String>) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallway"))
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start hallway");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut addr, mut token) = (None, None);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some(t) = line.split("/setup#").nth(1) {
+                token = Some(t.trim().to_owned());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the server starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr.expect("address"), token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged() {
+    let disk = SmallDisk::mount("3m");
+    let data = disk.path.join("hallway.redb");
+    let (mut child, addr, token) = start(&data).await;
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("http://{addr}/api/setup"))
+        .json(&json!({"token": token.expect("setup token"), "name": "alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(response.status(), 200, "setup works while the disk has room");
+    let cookie = response.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned();
+    let mut request = format!("ws://{addr}/api/ws").into_client_request().expect("request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("cookie header"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+
+    // Fill the disk with 15 KB messages, one at a time, until the server says it cannot save.
+    let text = "x".repeat(15_000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..400 {
+        ws.send(Message::text(json!({"type": "send", "ref": i, "conv": 1, "text": format!("{i} {text}")}).to_string())).await.expect("send");
+        let reply = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a reply within 10 s").expect("open").expect("frame");
+            let Message::Text(frame) = frame else { continue };
+            let frame: Value = serde_json::from_str(&frame).expect("json");
+            if frame["ref"] == i {
+                break frame;
+            }
+        };
+        if reply["type"] == "ack" {
+            acked.push(reply["seq"].as_u64().expect("seq"));
+        } else {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("a 3 MB disk must fill up within 400 messages of 15 KB");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "storage", "a send that could not be saved says so: {refused}");
+    assert!(acked.len() > 10, "some messages fit before the disk filled: {}", acked.len());
+
+    // The server keeps serving: the same tab still gets answers, and reads work.
+    ws.send(Message::text(json!({"type": "ping", "ref": "p"}).to_string())).await.expect("ping");
+    let pong = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(Message::Text(frame))) = ws.next().await {
+            if frame.contains("\"pong\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("pong in time");
+    assert!(pong, "the tab keeps working after the storage error");
+    let health = http.get(format!("http://{addr}/api/health")).send().await.expect("health");
+    assert_eq!(health.status(), 503, "the health endpoint tells the operator that saving fails");
+    let health: Value = health.json().await.expect("health json");
+    assert!(health["message"].as_str().is_some_and(|m| m.contains("free space")), "and what to do: {health}");
+
+    // Nothing acknowledged is lost: not now, and not after a hard kill and a restart with room.
+    let history = |addr: String, cookie: String| {
+        let http = http.clone();
+        async move {
+            let mut seqs = Vec::new();
+            let mut after = 0;
+            loop {
+                let page: Value = http
+                    .get(format!("http://{addr}/api/conversations/1/messages?after={after}&limit=200"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .expect("history")
+                    .json()
+                    .await
+                    .expect("json");
+                for m in page["messages"].as_array().expect("messages") {
+                    seqs.push(m["seq"].as_u64().expect("seq"));
+                    after = after.max(m["rev"].as_u64().expect("rev"));
+                }
+                if page["more"] != true {
+                    return seqs;
+                }
+            }
+        }
+    };
+    let stored = history(addr.clone(), cookie.clone()).await;
+    for seq in &acked {
+        assert!(stored.contains(seq), "acknowledged message {seq} is in history while the disk is full");
+    }
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("reaped");
+    let status = Command::new("mount").args(["-o", "remount,size=64m"]).arg(&disk.path).status().expect("remount");
+    assert!(status.success(), "growing the tmpfs");
+    let (_child, addr, _) = start(&data).await;
+    let login = http
+        .post(format!("http://{addr}/api/login"))
+        .json(&json!({"name": "alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200, "the data file opens after the disk filled and the server was killed");
+    let cookie = login.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned();
+    let stored = history(addr, cookie).await;
+    for seq in &acked {
+        assert!(stored.contains(seq), "acknowledged message {seq} survived the full disk, kill -9 and restart");
+    }
+}
