@@ -1,7 +1,9 @@
 //! Every frame and REST body of the wire protocol as serde types: the single source of the
 //! wire format that `docs/protocol.md` documents. Version 1.
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 
@@ -80,14 +82,6 @@ pub struct Limits {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    Hello {
-        protocol: u32,
-        me: User,
-        users: Vec<User>,
-        presence: Vec<Presence>,
-        conversations: Vec<Conversation>,
-        limits: Limits,
-    },
     Ack {
         #[serde(rename = "ref")]
         reference: Option<Ref>,
@@ -158,10 +152,84 @@ impl ServerFrame {
     }
 
     /// Serialized once; the same bytes then go to every recipient.
-    pub fn encode(&self) -> axum::extract::ws::Utf8Bytes {
+    pub fn encode(&self) -> Utf8Bytes {
         // Our own frame types always serialize.
         serde_json::to_string(self).unwrap_or_default().into()
     }
+}
+
+/// Everything a tab needs to draw itself, sent as one or more `hello` frames of bounded size
+/// (see `hello_parts`).
+pub struct Hello {
+    pub me: User,
+    pub limits: Limits,
+    pub users: Vec<User>,
+    pub presence: Vec<Presence>,
+    pub conversations: Vec<Conversation>,
+}
+
+#[derive(Serialize)]
+struct HelloPart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    part: usize,
+    last: bool,
+    protocol: u32,
+    me: &'a User,
+    limits: &'a Limits,
+    users: Vec<&'a RawValue>,
+    presence: Vec<&'a RawValue>,
+    conversations: Vec<&'a RawValue>,
+}
+
+/// About this many bytes of lists per `hello` frame. The WebSocket writer keeps a buffer as
+/// large as the largest frame a tab was ever sent, so one big `hello` would cost every idle
+/// tab that much memory for as long as it stays open.
+pub const HELLO_PART_BYTES: usize = 2048;
+
+/// Splits a hello into frames whose lists add up to about `HELLO_PART_BYTES` each (an item
+/// larger than that goes alone). Every part repeats `protocol`, `me` and `limits`; the last
+/// has `"last": true`. A client appends the lists of all parts.
+pub fn hello_parts(hello: &Hello) -> Vec<Utf8Bytes> {
+    fn raw<T: Serialize>(items: &[T]) -> Vec<Box<RawValue>> {
+        items.iter().filter_map(|i| serde_json::value::to_raw_value(i).ok()).collect()
+    }
+    let users = raw(&hello.users);
+    let presence = raw(&hello.presence);
+    let conversations = raw(&hello.conversations);
+    let new_part = |part: usize| HelloPart {
+        kind: "hello",
+        part,
+        last: false,
+        protocol: PROTOCOL_VERSION,
+        me: &hello.me,
+        limits: &hello.limits,
+        users: Vec::new(),
+        presence: Vec::new(),
+        conversations: Vec::new(),
+    };
+    let mut parts = vec![new_part(0)];
+    let mut size = 0;
+    for (which, items) in [(0, &users), (1, &presence), (2, &conversations)] {
+        for item in items.iter() {
+            let len = item.get().len() + 1;
+            if size > 0 && size + len > HELLO_PART_BYTES {
+                parts.push(new_part(parts.len()));
+                size = 0;
+            }
+            let Some(part) = parts.last_mut() else { break };
+            match which {
+                0 => part.users.push(item),
+                1 => part.presence.push(item),
+                _ => part.conversations.push(item),
+            }
+            size += len;
+        }
+    }
+    if let Some(last) = parts.last_mut() {
+        last.last = true;
+    }
+    parts.iter().map(|p| serde_json::to_string(p).unwrap_or_default().into()).collect()
 }
 
 // ---- WebSocket: client -> server ----
@@ -300,6 +368,45 @@ pub enum ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_big_hello_comes_in_bounded_parts_that_add_up_to_the_whole() {
+        use crate::model::{ConvKind, Role};
+        let user = |i: u64| User { id: UserId(i), name: format!("user{i}"), display_name: format!("User Number {i}"), role: Role::Member };
+        let hello = Hello {
+            me: user(1),
+            limits: Limits { max_frame: 65536 },
+            users: (1..=300).map(user).collect(),
+            presence: (1..=300).map(|i| Presence { user: UserId(i), state: PresenceState::Offline, status: String::new(), status_expires: None }).collect(),
+            conversations: vec![Conversation {
+                id: ConvId(1),
+                kind: ConvKind::Room,
+                name: "general".into(),
+                topic: String::new(),
+                members: (1..=300).map(UserId).collect(),
+                last_seq: Seq(0),
+                read_seq: Seq(0),
+                unread: 0,
+                mentions: 0,
+                recorded: true,
+            }],
+        };
+        let parts: Vec<serde_json::Value> = hello_parts(&hello).iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+        assert!(parts.len() > 10, "300 people do not fit in one small frame");
+        let (mut users, mut presence, mut conversations) = (0, 0, 0);
+        for (i, part) in parts.iter().enumerate() {
+            assert_eq!(part["type"], "hello");
+            assert_eq!(part["part"], i);
+            assert_eq!(part["last"], i == parts.len() - 1, "only the last part says so");
+            assert_eq!(part["me"]["id"], 1, "every part carries me");
+            let lists = part["users"].to_string().len() + part["presence"].to_string().len() + part["conversations"].to_string().len();
+            assert!(lists <= HELLO_PART_BYTES + 2100, "part {i} has {lists} bytes of lists");
+            users += part["users"].as_array().unwrap().len();
+            presence += part["presence"].as_array().unwrap().len();
+            conversations += part["conversations"].as_array().unwrap().len();
+        }
+        assert_eq!((users, presence, conversations), (300, 300, 1), "the parts add up to the whole");
+    }
 
     #[test]
     fn frames_are_told_apart_by_what_is_wrong_with_them() {

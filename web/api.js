@@ -119,6 +119,14 @@ export class Live {
       try { f = JSON.parse(ev.data); } catch { return; }
       if (!f || typeof f !== 'object') return;
       if (f.type === 'hello') {
+        // The hello comes in parts of bounded size; hand the page the whole of it at once.
+        if (f.part === 0 || !this.hello) this.hello = { ...f, users: [], presence: [], conversations: [] };
+        this.hello.users.push(...f.users);
+        this.hello.presence.push(...f.presence);
+        this.hello.conversations.push(...f.conversations);
+        if (!f.last) return;
+        f = this.hello;
+        this.hello = null;
         this.open = true;
         this.attempt = 0;
         clearInterval(this.pinger);

@@ -206,7 +206,7 @@ pub const HEADER: &str = "| scenario | server | members | senders | messages | r
 async fn wait_hello(tab: &mut ws::Tab) -> anyhow::Result<()> {
     loop {
         match tab.next().await {
-            Some(Ok(Message::Text(t))) if t.starts_with("{\"type\":\"hello\"") => return Ok(()),
+            Some(Ok(Message::Text(t))) if t.starts_with("{\"type\":\"hello\"") && t.contains("\"last\":true") => return Ok(()),
             Some(Ok(_)) => {}
             _ => bail!("closed before hello"),
         }

@@ -124,8 +124,12 @@ async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize) -> anyhow::Re
     let mut open = Vec::with_capacity(tabs);
     for i in 0..tabs {
         let mut tab = ws::connect(&target.addr, &cookies[i % cookies.len()]).await?;
-        // Read the hello so the server's send buffers are empty, as for a real idle tab.
-        let _ = tab.next().await;
+        // Read the whole hello so the server's send buffers are empty, as for a real idle tab.
+        while let Some(Ok(frame)) = tab.next().await {
+            if frame.to_text().is_ok_and(|t| t.contains("\"last\":true")) {
+                break;
+            }
+        }
         open.push(tab);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;

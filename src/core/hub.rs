@@ -273,9 +273,9 @@ impl HubTask {
         let Some(state) = self.users.get_mut(&user) else { return };
         state.conns.push(id);
         self.conns.insert(id, ConnState { user, session, outbox, closed, idle: false });
-        let hello = ServerFrame::Hello {
-            protocol: protocol::PROTOCOL_VERSION,
+        let hello = protocol::Hello {
             me: self.users[&user].info.clone(),
+            limits: Limits { max_frame: self.max_frame },
             users: self.users.values().map(|u| u.info.clone()).collect(),
             presence: self.users.keys().map(|id| self.presence_of(*id)).collect(),
             conversations: self
@@ -284,9 +284,10 @@ impl HubTask {
                 .filter(|(_, c)| c.members.contains_key(&user))
                 .map(|(id, _)| self.conversation_for(*id, user))
                 .collect(),
-            limits: Limits { max_frame: self.max_frame },
         };
-        self.deliver(Target::Conn(id), hello.encode());
+        for part in protocol::hello_parts(&hello) {
+            self.deliver(Target::Conn(id), part);
+        }
         tracing::debug!(conn = id.0, user = user.0, "tab connected");
         self.presence_changed(user);
     }

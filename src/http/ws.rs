@@ -12,10 +12,13 @@ use super::auth::Session;
 use crate::session;
 
 /// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default (chat
-/// frames are mostly well under 1 KiB; bigger ones take a few reads). Frames
-/// are written once this much is buffered or at the session's flush after a batch.
+/// frames are mostly well under 1 KiB; bigger ones take a few reads). Queued frames are
+/// written once this much is buffered or at the session's flush after a batch. The writer
+/// keeps its buffer's largest size for the life of the tab, so this is a trade: 2 KiB gives
+/// ~9 KiB per idle tab and 1.5M deliveries/s unpaced; 8 KiB ~13 KiB and 2.3M/s
+/// (benches/README.md).
 const READ_BUFFER: usize = 1024;
-const WRITE_BUFFER: usize = 8 * 1024;
+const WRITE_BUFFER: usize = 2 * 1024;
 /// Frames up to this many times the limit are read and answered with `too_large`; larger
 /// ones close the connection (1009) without being buffered whole.
 const HARD_LIMIT_FACTOR: usize = 4;
