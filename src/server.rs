@@ -17,8 +17,25 @@ use crate::config::Config;
 use crate::core::Hub;
 use crate::http::{self, AppState};
 use crate::model::Role;
-use crate::store::Store;
+use crate::model::now_millis;
+use crate::store::{Change, Store};
 use crate::store::writer::{Writer, WriterThread};
+
+/// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
+async fn purge_expired_sessions(store: &Store, writer: &Writer) {
+    let cutoff = now_millis().saturating_sub(auth::SESSION_DAYS * 24 * 3600 * 1000);
+    match store.sessions_created_before(cutoff) {
+        Ok(expired) if !expired.is_empty() => {
+            let count = expired.len();
+            match writer.write(expired.into_iter().map(Change::DeleteSession).collect()).await {
+                Ok(()) => tracing::info!(count, "deleted expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not list sessions"),
+    }
+}
 
 /// A running server. Dropping it without `shutdown` leaves the tasks running.
 pub struct Server {
@@ -38,6 +55,7 @@ impl Server {
         let store = Store::open(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.database().clone());
         let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame).context("loading the data file")?;
+        purge_expired_sessions(&store, &writer).await;
 
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };

@@ -206,6 +206,22 @@ impl Store {
         Ok(UserId(last + 1))
     }
 
+    /// Sessions created before `cutoff` (expired), by token hash.
+    pub fn sessions_created_before(&self, cutoff: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut expired = Vec::new();
+        for entry in txn.open_table(TOKENHASH_SESSION)?.iter()? {
+            let (hash, value) = entry?;
+            let session: SessionRecord = decode(value.value())?;
+            if session.created < cutoff {
+                if let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
+                    expired.push(hash);
+                }
+            }
+        }
+        Ok(expired)
+    }
+
     /// How many sessions (signed-in browsers) a user has.
     pub fn session_count(&self, user: UserId) -> Result<usize, StoreError> {
         let txn = self.db.begin_read()?;
@@ -392,4 +408,25 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_sessions_are_found_and_deleted_with_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let old = SessionRecord { user: UserId(1), created: 1_000 };
+        let fresh = SessionRecord { user: UserId(1), created: 9_000 };
+        store.apply_now(vec![Change::PutSession([1; 32], old), Change::PutSession([2; 32], fresh)]).unwrap();
+        assert_eq!(store.session_count(UserId(1)).unwrap(), 2);
+        let expired = store.sessions_created_before(5_000).unwrap();
+        assert_eq!(expired, vec![[1; 32]], "only the old session is past the cutoff");
+        store.apply_now(expired.into_iter().map(Change::DeleteSession).collect()).unwrap();
+        assert!(store.session(&[1; 32]).unwrap().is_none());
+        assert!(store.session(&[2; 32]).unwrap().is_some(), "the fresh session still signs in");
+        assert_eq!(store.session_count(UserId(1)).unwrap(), 1, "the per-user index follows");
+    }
 }
