@@ -124,7 +124,7 @@ pub fn raise_fd_limit() -> u64 {
             }
         }
     }
-    limit.rlim_cur as u64
+    limit.rlim_cur
 }
 
 /// The addresses people can open: the listen address, or every local one for 0.0.0.0.
@@ -172,7 +172,7 @@ fn explain_in_use(e: anyhow::Error) -> anyhow::Error {
     e
 }
 
-fn open_for_cli(data: &PathBuf) -> anyhow::Result<Store> {
+fn open_for_cli(data: &std::path::Path) -> anyhow::Result<Store> {
     match Store::open(data) {
         Ok(store) => Ok(store),
         Err(StoreError::InUse(_)) => bail!(

@@ -469,15 +469,14 @@ impl HubTask {
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
             return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
-        if let Some(id) = &client_id {
-            if let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone())) {
+        if let Some(id) = &client_id
+            && let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone())) {
                 // A resend: acknowledge the first message again. Going through the writer
                 // queue puts this ack after the first message's commit.
                 let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(sent_conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
                 self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
                 return Ok(());
             }
-        }
         let mentions = self.resolve_mentions(&text);
         let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
         let seq = state.last_seq.next();
@@ -812,11 +811,10 @@ impl HubTask {
     }
 
     fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
-        if self.recent_order.len() == RECENT_SENDS {
-            if let Some(oldest) = self.recent_order.pop_front() {
+        if self.recent_order.len() == RECENT_SENDS
+            && let Some(oldest) = self.recent_order.pop_front() {
                 self.recent_sends.remove(&oldest);
             }
-        }
         self.recent_order.push_back((user, client_id.clone()));
         self.recent_sends.insert((user, client_id), (conv, seq, ts));
     }
@@ -845,11 +843,10 @@ impl HubTask {
             if self.pending.get(&(conv, seq)).is_some_and(|r| r.rev == rev.0) {
                 self.pending.remove(&(conv, seq));
             }
-            if result.is_ok() {
-                if let Some(state) = self.convs.get_mut(&conv) {
+            if result.is_ok()
+                && let Some(state) = self.convs.get_mut(&conv) {
                     state.committed_seq = state.committed_seq.max(rev);
                 }
-            }
         }
         if result.is_err() {
             for undo in outcome.undo.into_iter().rev() {

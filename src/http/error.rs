@@ -53,11 +53,10 @@ impl IntoResponse for ApiError {
             body["retry_after"] = json!(seconds);
         }
         let mut response = (status_of(self.code), Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            if let Ok(value) = seconds.to_string().parse() {
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = seconds.to_string().parse() {
                 response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
             }
-        }
         response
     }
 }

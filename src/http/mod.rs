@@ -65,8 +65,8 @@ pub fn router(state: App) -> Router {
 async fn check_origin(request: Request, next: Next) -> Response {
     let changes_state = request.method() != Method::GET && request.method() != Method::HEAD;
     let is_upgrade = request.headers().contains_key(header::UPGRADE);
-    if changes_state || is_upgrade {
-        if let Some(origin) = request.headers().get(header::ORIGIN) {
+    if (changes_state || is_upgrade)
+        && let Some(origin) = request.headers().get(header::ORIGIN) {
             let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
             let origin_host = origin.to_str().unwrap_or("").split_once("://").map(|(_, rest)| rest).unwrap_or("");
             if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
@@ -74,7 +74,6 @@ async fn check_origin(request: Request, next: Next) -> Response {
                 return ApiError::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
             }
         }
-    }
     next.run(request).await
 }
 

@@ -213,11 +213,10 @@ impl Store {
         for entry in txn.open_table(TOKENHASH_SESSION)?.iter()? {
             let (hash, value) = entry?;
             let session: SessionRecord = decode(value.value())?;
-            if session.created < cutoff {
-                if let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
+            if session.created < cutoff
+                && let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
                     expired.push(hash);
                 }
-            }
         }
         Ok(expired)
     }
