@@ -201,7 +201,7 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             let record = auth_new_account(&name, &display_name, &password, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
-            let (writer, writer_thread) = Writer::start(store.database().clone());
+            let (writer, writer_thread) = Writer::start(store.clone());
             let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME)?;
             let created = hub.create_user(record).await;
             hub.shutdown().await;

@@ -68,6 +68,21 @@ async fn start(data: &Path) -> (tokio::process::Child, String, Option<String>) {
     (child, addr.expect("address"), token)
 }
 
+type Tab = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends one message with `reference` and returns the `ack` or `error` answering it.
+async fn send_and_wait(ws: &mut Tab, reference: &str, text: &str) -> Value {
+    ws.send(Message::text(json!({"type": "send", "ref": reference, "conv": 1, "text": text}).to_string())).await.expect("send");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a reply within 10 s").expect("open").expect("frame");
+        let Message::Text(frame) = frame else { continue };
+        let frame: Value = serde_json::from_str(&frame).expect("json");
+        if frame["ref"] == reference {
+            return frame;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged() {
     let disk = SmallDisk::mount("3m");
@@ -130,6 +145,10 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     let health: Value = health.json().await.expect("health json");
     assert!(health["message"].as_str().is_some_and(|m| m.contains("free space")), "and what to do: {health}");
 
+    // Still full: another send is refused the same way, and reading goes on.
+    let again = send_and_wait(&mut ws, "again", "still full?").await;
+    assert_eq!(again["code"], "storage", "{again}");
+
     // Nothing acknowledged is lost: not now, and not after a hard kill and a restart with room.
     let history = |addr: String, cookie: String| {
         let http = http.clone();
@@ -160,10 +179,20 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     for seq in &acked {
         assert!(stored.contains(seq), "acknowledged message {seq} is in history while the disk is full");
     }
-    child.start_kill().expect("kill -9");
-    child.wait().await.expect("reaped");
+    let stored = history(addr.clone(), cookie.clone()).await;
+    assert!(acked.iter().all(|seq| stored.contains(seq)), "history still reads while the disk is full");
+
+    // The operator frees space: the next send is saved, without a restart.
     let status = Command::new("mount").args(["-o", "remount,size=64m"]).arg(&disk.path).status().expect("remount");
     assert!(status.success(), "growing the tmpfs");
+    let recovered = send_and_wait(&mut ws, "recovered", "room again").await;
+    assert_eq!(recovered["type"], "ack", "once there is room the server saves again by itself: {recovered}");
+    acked.push(recovered["seq"].as_u64().expect("seq"));
+    let health = http.get(format!("http://{addr}/api/health")).send().await.expect("health");
+    assert_eq!(health.status(), 200, "and says it is healthy again");
+
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("reaped");
     let (_child, addr, _) = start(&data).await;
     let login = http
         .post(format!("http://{addr}/api/login"))

@@ -18,7 +18,7 @@ use crate::protocol::{self, ErrorCode};
 /// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written.
 pub async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
     if app.writer.failing() {
-        let body = json!({ "status": "storage_failing", "message": "the data file cannot be written (disk full?); free space and restart hallway" });
+        let body = json!({ "status": "storage_failing", "message": "the data file cannot be written (disk full?); free space: the server retries on the next write" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
     }
     (StatusCode::OK, Json(json!({ "status": "ok" })))

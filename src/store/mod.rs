@@ -11,8 +11,9 @@ pub mod tables;
 pub mod writer;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
@@ -35,6 +36,8 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("the store writer has stopped")]
     WriterGone,
+    #[error("the data file is being reopened after an I/O error")]
+    Reopening,
 }
 
 macro_rules! redb_error {
@@ -103,30 +106,92 @@ const UNREAD_SCAN_LIMIT: usize = 1000;
 /// small (redb's default is 1 GiB).
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Handle to the data file; clone freely.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` only while `reopen` swaps the file after an I/O error.
+    db: RwLock<Option<Arc<Database>>>,
+}
+
+/// Free space on the data file's disk below which `reopen` does not try.
+const REOPEN_MIN_FREE: u64 = 4 * 1024 * 1024;
+
+/// Bytes available to us on the file system holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a struct we own.
+    let ok = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } == 0;
+    ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+/// How long `reopen` waits for reads in progress to finish.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
+        other => other.into(),
+    })
 }
 
 impl Store {
     /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
-            other => other.into(),
-        })?;
-        let store = Store { db: Arc::new(db) };
-        migrate::bring_up_to_date(&store.db)?;
-        Ok(store)
+        let db = open_database(path)?;
+        migrate::bring_up_to_date(&db)?;
+        Ok(Store { inner: Arc::new(Inner { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))) }) })
     }
 
-    pub(crate) fn database(&self) -> &Arc<Database> {
-        &self.db
+    /// The open database, for one transaction.
+    pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner.db.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(StoreError::Reopening)
+    }
+
+    /// Closes and reopens the data file. After an I/O error (a full disk) redb refuses every
+    /// further write until the file is reopened; this lets the server recover by itself once
+    /// space is freed. Waits for reads in progress; new reads wait meanwhile.
+    pub(crate) fn reopen(&self) -> Result<(), StoreError> {
+        // Reopening on a disk that is still full would fail and leave nothing to read from.
+        if free_bytes(&self.inner.path).is_some_and(|free| free < REOPEN_MIN_FREE) {
+            return Err(StoreError::Reopening);
+        }
+        let mut slot = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut old) = slot.take() {
+            let deadline = Instant::now() + REOPEN_WAIT;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still_used) if Instant::now() < deadline => {
+                        old = still_used;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(still_used) => {
+                        *slot = Some(still_used);
+                        return Err(StoreError::Reopening);
+                    }
+                }
+            }
+        }
+        let db = open_database(&self.inner.path)?;
+        *slot = Some(Arc::new(db));
+        tracing::info!("reopened the data file");
+        Ok(())
     }
 
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         for change in changes {
             apply(&txn, change)?;
         }
@@ -135,7 +200,7 @@ impl Store {
     }
 
     pub fn load(&self) -> Result<Snapshot, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let mut snap = Snapshot::default();
         for entry in txn.open_table(USER_RECORD)?.iter()? {
             let (id, value) = entry?;
@@ -176,7 +241,7 @@ impl Store {
     }
 
     pub fn users(&self) -> Result<Vec<(UserId, UserRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let mut users = Vec::new();
         for entry in txn.open_table(USER_RECORD)?.iter()? {
             let (id, value) = entry?;
@@ -186,7 +251,7 @@ impl Store {
     }
 
     pub fn user_by_name(&self, name: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let Some(id) = txn.open_table(NAME_USER)?.get(name)?.map(|v| v.value()) else {
             return Ok(None);
         };
@@ -195,20 +260,20 @@ impl Store {
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(USER_RECORD)?;
         Ok(table.get(id.0)?.map(|v| decode(v.value())).transpose()?)
     }
 
     pub fn next_user_id(&self) -> Result<UserId, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let last = txn.open_table(USER_RECORD)?.last()?.map(|(k, _)| k.value()).unwrap_or(0);
         Ok(UserId(last + 1))
     }
 
     /// Sessions created before `cutoff` (expired), by token hash.
     pub fn sessions_created_before(&self, cutoff: u64) -> Result<Vec<[u8; 32]>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let mut expired = Vec::new();
         for entry in txn.open_table(TOKENHASH_SESSION)?.iter()? {
             let (hash, value) = entry?;
@@ -223,18 +288,18 @@ impl Store {
 
     /// How many sessions (signed-in browsers) a user has.
     pub fn session_count(&self, user: UserId) -> Result<usize, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let index = txn.open_table(USER_TOKENHASH)?;
         Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
     }
 
     /// The schema version the data file holds.
     pub fn schema_version(&self) -> Result<Option<u64>, StoreError> {
-        migrate::schema_version(&self.db)
+        migrate::schema_version(&*self.db()?)
     }
 
     pub fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(TOKENHASH_SESSION)?;
         Ok(table.get(token_hash.as_slice())?.map(|v| decode(v.value())).transpose()?)
     }
@@ -246,7 +311,7 @@ impl Store {
         before: Seq,
         limit: usize,
     ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
         let mut page = Vec::with_capacity(limit);
         let mut more = false;
@@ -272,7 +337,7 @@ impl Store {
         after: Seq,
         limit: usize,
     ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let revisions = txn.open_table(CONVREV_SEQ)?;
         let start = after.0.saturating_add(1);
@@ -324,14 +389,14 @@ impl Store {
     }
 
     pub fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
         Ok(table.get((conv.0, seq.0))?.map(|v| decode(v.value())).transpose()?)
     }
 
     /// Messages from others after `read_seq`, and those mentioning `reader`.
     pub fn unread(&self, conv: ConvId, reader: UserId, read_seq: Seq) -> Result<Unread, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
         let mut counts = Unread::default();
         for entry in table.range((conv.0, read_seq.0 + 1)..=(conv.0, u64::MAX))?.take(UNREAD_SCAN_LIMIT) {

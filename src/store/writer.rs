@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use redb::Database;
 use tokio::sync::mpsc;
 
-use super::{Change, StoreError, apply};
+use super::{Change, Store, StoreError, apply};
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
 pub type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
@@ -41,13 +40,13 @@ pub struct Writer {
 pub struct WriterThread(JoinHandle<()>);
 
 impl Writer {
-    pub fn start(db: Arc<Database>) -> (Writer, WriterThread) {
+    pub fn start(store: Store) -> (Writer, WriterThread) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(db, rx, flag))
+            .spawn(move || run(store, rx, flag))
             .expect("spawning the store writer thread");
         (Writer { tx, failing }, WriterThread(handle))
     }
@@ -81,7 +80,7 @@ impl WriterThread {
     }
 }
 
-fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
+fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     while !stopping {
@@ -101,14 +100,20 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>)
         }
         let started = std::time::Instant::now();
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
-        let result = commit(&db, changes);
+        if failing.load(Ordering::Relaxed) {
+            // redb refuses all writes after an I/O error until the file is reopened.
+            if let Err(e) = store.reopen() {
+                tracing::warn!(error = %e, "could not reopen the data file");
+            }
+        }
+        let result = commit(&store, changes);
         match &result {
             Ok(changes) => tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed"),
             Err(e) => tracing::error!(
                 jobs = dones.len(),
                 error = %e,
                 "could not save to the data file; nothing of this batch was saved or acknowledged. \
-                 If the disk is full, free space and restart hallway"
+                 If the disk is full, free space: the next write reopens the file and retries"
             ),
         }
         failing.store(result.is_err(), Ordering::Relaxed);
@@ -120,8 +125,8 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>)
     tracing::debug!("store writer stopped");
 }
 
-fn commit(db: &Database, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
-    let txn = db.begin_write()?;
+fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
+    let txn = store.db()?.begin_write()?;
     let mut count = 0;
     for changes in jobs {
         for change in changes {
