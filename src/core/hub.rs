@@ -167,11 +167,18 @@ impl HubTask {
         }
         for (conv, user, member) in snapshot.members {
             let Some(state) = convs.get_mut(&conv) else { continue };
-            let counts = store.unread(conv, user, Seq(member.read_seq))?;
-            state.members.insert(
-                user,
-                MemberState { read_seq: Seq(member.read_seq), joined: member.joined, unread: counts.unread, mentions: counts.mentions },
-            );
+            state.members.insert(user, MemberState { read_seq: Seq(member.read_seq), joined: member.joined, unread: 0, mentions: 0 });
+        }
+        // One pass over each conversation's newest messages counts unread for all its members.
+        for (id, state) in convs.iter_mut() {
+            let readers: Vec<(UserId, Seq)> = state.members.iter().map(|(user, m)| (*user, m.read_seq)).collect();
+            let counts = store.unread_for(*id, &readers)?;
+            for ((user, _), count) in readers.iter().zip(counts) {
+                if let Some(member) = state.members.get_mut(user) {
+                    member.unread = count.unread;
+                    member.mentions = count.mentions;
+                }
+            }
         }
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);

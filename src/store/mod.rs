@@ -394,6 +394,44 @@ impl Store {
         Ok(table.get((conv.0, seq.0))?.map(|v| decode(v.value())).transpose()?)
     }
 
+    /// Unread counts for many readers of one conversation in one pass over its newest
+    /// messages (at most `UNREAD_SCAN_LIMIT` of them: a reader further behind gets that many).
+    pub fn unread_for(&self, conv: ConvId, readers: &[(UserId, Seq)]) -> Result<Vec<Unread>, StoreError> {
+        let mut counts = vec![Unread::default(); readers.len()];
+        let Some(oldest_marker) = readers.iter().map(|(_, seq)| *seq).min() else { return Ok(counts) };
+        let txn = self.db()?.begin_read()?;
+        let table = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut scanned = 0;
+        for entry in table.range((conv.0, oldest_marker.0 + 1)..=(conv.0, u64::MAX))?.rev() {
+            let (key, value) = entry?;
+            let seq = key.value().1;
+            if scanned == UNREAD_SCAN_LIMIT {
+                // This message and older ones stay unread: whoever is behind it has at least
+                // the limit's worth.
+                for (count, (_, read_seq)) in counts.iter_mut().zip(readers) {
+                    if read_seq.0 < seq {
+                        count.unread = count.unread.max(UNREAD_SCAN_LIMIT as u32);
+                    }
+                }
+                break;
+            }
+            scanned += 1;
+            let message: MessageRecord = decode(value.value())?;
+            if message.deleted {
+                continue;
+            }
+            for (count, (reader, read_seq)) in counts.iter_mut().zip(readers) {
+                if seq > read_seq.0 && message.author != *reader {
+                    count.unread += 1;
+                    if message.mentions.contains(reader) {
+                        count.mentions += 1;
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// Messages from others after `read_seq`, and those mentioning `reader`.
     pub fn unread(&self, conv: ConvId, reader: UserId, read_seq: Seq) -> Result<Unread, StoreError> {
         let txn = self.db()?.begin_read()?;
@@ -477,6 +515,50 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(author: u64, mentions: &[u64]) -> MessageRecord {
+        MessageRecord {
+            author: UserId(author),
+            text: "hi".into(),
+            ts: 0,
+            edited_ts: None,
+            deleted: false,
+            mentions: mentions.iter().map(|m| UserId(*m)).collect(),
+            client_id: None,
+            rev: 0,
+        }
+    }
+
+    #[test]
+    fn unread_counts_for_every_member_come_from_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        // seq 1..=4: alice, bob mentioning carol, carol, alice mentioning bob and carol
+        let messages = [message(1, &[]), message(2, &[3]), message(3, &[]), message(1, &[2, 3])];
+        store
+            .apply_now(messages.into_iter().enumerate().map(|(i, m)| Change::PutMessage(conv, Seq(i as u64 + 1), m)).collect())
+            .unwrap();
+        let readers = [(UserId(1), Seq(0)), (UserId(2), Seq(2)), (UserId(3), Seq(4))];
+        let counts = store.unread_for(conv, &readers).unwrap();
+        assert_eq!(counts[0], Unread { unread: 2, mentions: 0 }, "alice: bob's and carol's");
+        assert_eq!(counts[1], Unread { unread: 2, mentions: 1 }, "bob: carol's and alice's mention");
+        assert_eq!(counts[2], Unread::default(), "carol read everything");
+        for (i, (user, seq)) in readers.iter().enumerate() {
+            assert_eq!(store.unread(conv, *user, *seq).unwrap(), counts[i], "the one-reader count agrees");
+        }
+    }
+
+    #[test]
+    fn a_reader_far_behind_gets_the_capped_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let total = UNREAD_SCAN_LIMIT as u64 + 50;
+        store.apply_now((1..=total).map(|seq| Change::PutMessage(ConvId(1), Seq(seq), message(9, &[]))).collect()).unwrap();
+        let counts = store.unread_for(ConvId(1), &[(UserId(1), Seq(0)), (UserId(2), Seq(total - 10))]).unwrap();
+        assert_eq!(counts[0].unread, UNREAD_SCAN_LIMIT as u32, "shown as the limit (999+)");
+        assert_eq!(counts[1].unread, 10);
+    }
 
     #[test]
     fn expired_sessions_are_found_and_deleted_with_their_index() {
