@@ -95,12 +95,18 @@ export class Live {
         return;
       }
       const ref = 'r' + this.nextRef++;
+      const data = JSON.stringify({ ...frame, ref });
+      // The server cannot read the ref of a frame over its limit, so it would never answer this one.
+      if (this.maxFrame && data.length > this.maxFrame / 3 && new TextEncoder().encode(data).length > this.maxFrame) {
+        reject(Object.assign(new Error('too long for the server'), { code: 'too_large' }));
+        return;
+      }
       const t = setTimeout(() => {
         this.waiting.delete(ref);
         reject(Object.assign(new Error('the server did not answer'), { code: 'timeout' }));
       }, timeoutMs);
       this.waiting.set(ref, { resolve, reject, t });
-      this.ws.send(JSON.stringify({ ...frame, ref }));
+      this.ws.send(data);
     });
   }
 
@@ -121,12 +127,13 @@ export class Live {
       if (f.type === 'hello') {
         // The hello comes in parts of bounded size; hand the page the whole of it at once.
         if (f.part === 0 || !this.hello) this.hello = { ...f, users: [], presence: [], conversations: [] };
-        this.hello.users.push(...f.users);
-        this.hello.presence.push(...f.presence);
-        this.hello.conversations.push(...f.conversations);
+        this.hello.users.push(...(f.users || []));
+        this.hello.presence.push(...(f.presence || []));
+        this.hello.conversations.push(...(f.conversations || []));
         if (!f.last) return;
         f = this.hello;
         this.hello = null;
+        this.maxFrame = Number(f.limits && f.limits.max_frame) || 0;
         this.open = true;
         this.attempt = 0;
         clearInterval(this.pinger);
@@ -159,6 +166,7 @@ export class Live {
 
   _closed() {
     this.ws = null;
+    this.hello = null;
     this.open = false;
     clearInterval(this.pinger);
     for (const w of this.waiting.values()) {

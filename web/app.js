@@ -50,6 +50,9 @@ function h(tag, attrs, ...kids) {
   return e;
 }
 
+/** The nodes of a child list without the null/false placeholders (replaceChildren would print "null"). */
+const kids = (...list) => list.filter((k) => k != null && k !== false);
+
 const ICONS = {
   lock: 'M5 11h14a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2zM7 11V7a5 5 0 0 1 10 0v4',
   hash: 'M4 9h16M4 15h16M10 3L8 21M16 3l-2 18',
@@ -197,7 +200,9 @@ async function loadNewest(c) {
   if (c.loaded || c.loading) return;
   c.loading = true;
   try {
-    const r = await api.messages(c.id, { limit: PAGE });
+    // Enough to reach the first unread message, so that the "New" line can be shown.
+    const limit = c.unread > 0 ? Math.min(200, Math.max(PAGE, c.last_seq - c.read_seq + 5)) : PAGE;
+    const r = await api.messages(c.id, { limit });
     for (const m of r.messages) merge(c, m);
     c.more = !!r.more;
     c.loaded = true;
@@ -256,6 +261,8 @@ async function catchUp(c, gen) {
 
 // ---------- sending ----------
 function sendMessage(c, text) {
+  c.newFrom = null; // answering means the new part was read
+  c.jumpToNew = false;
   const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null };
   c.pending.set(p.client_id, p);
   renderMessages({ toBottom: true });
@@ -390,6 +397,9 @@ function onMessage(m) {
     if (m.mentions && m.mentions.includes(S.me.id)) c.mentions++;
   }
   S.typing.get(c.id)?.delete(m.author);
+  if (c.id === S.current && isNew && m.author !== S.me.id && c.newFrom == null && !looking()) c.newFrom = Math.min(c.read_seq, m.seq - 1);
+  if (isNew && m.author !== S.me.id && !m.deleted && (c.id !== S.current || !looking())
+    && (c.kind === 'dm' || c.kind === 'group' || (m.mentions && m.mentions.includes(S.me.id)))) chime();
   if (c.id === S.current) {
     renderMessages({ toBottom: m.author === S.me.id });
     renderTyping();
@@ -403,13 +413,44 @@ function defaultConv() {
   return (list.find((c) => c.kind === 'room' && c.name === 'general') || sortConvs(list)[0])?.id ?? null;
 }
 
+// ---------- sound: a short chime for a DM or a mention you are not looking at ----------
+let audio = null; // made on the first click or keypress: browsers let pages play sound only after one
+function unlockAudio() {
+  if (audio) { if (audio.state === 'suspended') audio.resume().catch(() => {}); return; }
+  if (typeof AudioContext !== 'function') return;
+  try { audio = new AudioContext(); } catch { /* no sound then */ }
+}
+
+function chime() {
+  if (!audio || presenceOf(S.me.id).state === 'dnd') return; // do-not-disturb silences it
+  const now = Date.now();
+  if (now - (chime.last || 0) < 2000) return;
+  chime.last = now;
+  try {
+    const t = audio.currentTime;
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    o.frequency.setValueAtTime(880, t);
+    o.frequency.setValueAtTime(660, t + 0.09);
+    g.gain.setValueAtTime(0.0001, t);
+    g.gain.exponentialRampToValueAtTime(0.12, t + 0.01);
+    g.gain.exponentialRampToValueAtTime(0.0001, t + 0.3);
+    o.connect(g).connect(audio.destination);
+    o.start(t);
+    o.stop(t + 0.32);
+  } catch { /* sound is a nicety */ }
+}
+
 // ---------- rendering ----------
 function renderAll() {
   renderSidebar(); renderHeader(); renderMessages({ toBottom: true }); renderTyping(); renderMe();
 }
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+const byName = (a, b) => collator.compare(a, b);
+
 function sortConvs(list) {
-  return list.sort((a, b) => convName(a).localeCompare(convName(b)));
+  return list.sort((a, b) => byName(convName(a), convName(b)));
 }
 
 function convItem(c) {
@@ -421,7 +462,7 @@ function convItem(c) {
   else if (c.kind === 'dm') lead = h('span', { class: 'lead' }, dot(o[0] ?? S.me.id));
   else lead = h('span', { class: 'lead group-count', text: String(c.members.length) });
   const badge = c.unread > 0
-    ? h('span', { class: c.mentions > 0 ? 'badge badge-mention' : 'badge', testid: 'unread-badge', text: String(c.unread) })
+    ? h('span', { class: c.mentions > 0 || c.kind === 'dm' || c.kind === 'group' ? 'badge badge-mention' : 'badge', testid: 'unread-badge', text: String(c.unread) })
     : null;
   return h('li', null, h('button', {
     class: `conv-item${active ? ' active' : ''}${c.unread > 0 ? ' unread' : ''}${c.mentions > 0 ? ' has-mention' : ''}`,
@@ -438,7 +479,9 @@ function renderSidebar() {
   $('room-list').replaceChildren(...sortConvs(convs.filter((c) => c.kind === 'room' || c.kind === 'private')).map(convItem));
   const dms = sortConvs(convs.filter((c) => c.kind === 'dm' || c.kind === 'group')).map(convItem);
   $('dm-list').replaceChildren(...(dms.length ? dms : [h('li', { class: 'side-hint', text: 'Pick a person below to write to them.' })]));
-  const people = [...S.users.values()].sort((a, b) => (a.id === S.me.id) - (b.id === S.me.id) || a.display_name.localeCompare(b.display_name));
+  const away = (u) => (presenceOf(u.id).state === 'offline' ? 1 : 0);
+  const people = [...S.users.values()].sort((a, b) => (a.id === S.me.id) - (b.id === S.me.id) || away(a) - away(b)
+    || byName(a.display_name, b.display_name));
   $('people-list').replaceChildren(...people.map((u) => {
     const st = statusText(presenceOf(u.id));
     return h('li', null, h('button', {
@@ -487,9 +530,9 @@ function renderHeader() {
   $('composer').disabled = false;
   const isRoom = c.kind === 'room' || c.kind === 'private';
   const o = others(c);
-  title.replaceChildren(
+  title.replaceChildren(...kids(
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : c.kind === 'dm' ? dot(o[0] ?? S.me.id) : null,
-    h('span', { text: convName(c) }));
+    h('span', { text: convName(c) })));
   rec.replaceChildren(icon(c.recorded ? 'db' : 'dbOff'), h('span', { class: 'rec-label', text: c.recorded ? 'Recorded' : 'Not recorded' }));
   rec.setAttribute('aria-label', c.recorded ? 'Recorded' : 'Not recorded');
   rec.dataset.recorded = String(c.recorded);
@@ -514,13 +557,13 @@ function renderHeader() {
   }
 
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
-  actions.replaceChildren(
+  actions.replaceChildren(...kids(
     h('span', { class: 'members', title: names, testid: 'member-count' }, icon('users'), String(c.members.length)),
     isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },
       icon('userPlus'), h('span', { class: 'btn-label', text: 'Invite' })) : null,
     c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', title: 'Leave this conversation', onclick: () => leaveConv(c) },
       icon('logout'), h('span', { class: 'btn-label', text: 'Leave' })) : null,
-  );
+  ));
 }
 
 function editTopic(c) {
@@ -549,6 +592,7 @@ function editTopic(c) {
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+const whenFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
 
 function dayLabel(ts) {
   const d = new Date(ts);
@@ -557,6 +601,13 @@ function dayLabel(ts) {
   if (d.toDateString() === today.toDateString()) return 'Today';
   if (d.toDateString() === yest.toDateString()) return 'Yesterday';
   return dayFmt.format(d);
+}
+
+function userNames() {
+  const c = userNames.cache;
+  if (c && c.src === S.users && c.size === S.users.size) return c.set;
+  userNames.cache = { src: S.users, size: S.users.size, set: new Set([...S.users.values()].map((u) => u.name)) };
+  return userNames.cache.set;
 }
 
 // Message rows are cached per conversation and re-used, so that rendering after a new message
@@ -597,9 +648,8 @@ function messageRow(c, m, compact) {
     body.append(ta, h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
     queueMicrotask(() => { ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); });
   } else {
-    const names = new Set([...S.users.values()].map((u) => u.name));
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
-    t.append(renderText(m.text, { me: S.me.name, names }));
+    t.append(renderText(m.text, { me: S.me.name, names: userNames() }));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
     body.append(t);
   }
@@ -622,7 +672,7 @@ function pendingRow(c, p) {
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
   const t = h('div', { class: 'msg-text', testid: 'message-text' });
-  t.append(renderText(p.text, { me: S.me.name, names: new Set() }));
+  t.append(renderText(p.text, { me: S.me.name, names: userNames() }));
   const note = p.state === 'failed'
     ? h('div', { class: 'send-failed' }, `Not sent (${p.error}). `,
       h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ',
@@ -654,6 +704,8 @@ function renderMessages(opts = {}) {
     rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
   }
   const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  // The "New" line goes before the first unread message, if the page reaches back to it.
+  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || !c.more) ? null : false;
   let prev = null;
   for (const m of msgs) {
     const day = new Date(m.ts).toDateString();
@@ -661,7 +713,13 @@ function renderMessages(opts = {}) {
       const label = dayLabel(m.ts);
       rows.push(cached(`day${c.id}:${day}`, label, () => h('div', { class: 'day' }, h('span', { text: label }))));
     }
-    const compact = !!prev && prev.author === m.author && !prev.deleted && !m.deleted
+    let isFirstNew = false;
+    if (newLine === null && m.seq > c.newFrom && m.author !== S.me.id) {
+      newLine = cached(`new${c.id}`, '', () => h('div', { class: 'new-line', testid: 'new-line', role: 'separator' }, h('span', { text: 'New' })));
+      rows.push(newLine);
+      isFirstNew = true;
+    }
+    const compact = !!prev && !isFirstNew && prev.author === m.author && !prev.deleted && !m.deleted
       && m.ts - prev.ts < 5 * 60 * 1000 && new Date(prev.ts).toDateString() === day;
     rows.push(messageRow(c, m, compact));
     prev = m;
@@ -676,7 +734,12 @@ function renderMessages(opts = {}) {
   }
   while (cur) { const n = cur.nextSibling; cur.remove(); cur = n; }
 
-  if (opts.toBottom || (atBottom && !opts.keepAnchor)) list.scrollTop = list.scrollHeight;
+  if (opts.toBottom && c.jumpToNew && c.loaded) {
+    c.jumpToNew = false;
+    list.scrollTop = list.scrollHeight;
+    // Open at the "New" line (a little below the top) when everything new does not fit.
+    if (newLine) list.scrollTop += newLine.getBoundingClientRect().top - list.getBoundingClientRect().top - 48;
+  } else if (opts.toBottom || (atBottom && !opts.keepAnchor)) list.scrollTop = list.scrollHeight;
   else if (opts.keepAnchor) list.scrollTop = list.scrollHeight - anchor;
   // A short first page does not fill the view: keep loading until it scrolls or history ends.
   if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
@@ -712,7 +775,11 @@ function openConv(id) {
   S.current = id;
   S.editing = null;
   try { localStorage.setItem('hallway.conv', String(id)); } catch { /* private mode */ }
+  const c = S.convs.get(id);
   if (prev !== id) {
+    // Where the unread part starts: a "New" line there, and the view opens at it.
+    c.newFrom = c.unread > 0 ? c.read_seq : null;
+    c.jumpToNew = c.newFrom != null;
     rowCache.clear(); // rows are cheap to rebuild; keep memory to one conversation
     $('messages').replaceChildren();
     $('conv-topic').replaceChildren();
@@ -720,7 +787,6 @@ function openConv(id) {
     autosize();
   }
   document.body.classList.remove('nav-open');
-  const c = S.convs.get(id);
   renderAll();
   if (!c.loaded) loadNewest(c);
   else markRead(c);
@@ -808,7 +874,7 @@ function pickPeople(mode) {
     const q = filter.value.trim().toLowerCase();
     const people = [...S.users.values()].filter((u) => !exclude.has(u.id))
       .filter((u) => !q || u.name.includes(q) || u.display_name.toLowerCase().includes(q))
-      .sort((a, b) => a.display_name.localeCompare(b.display_name));
+      .sort((a, b) => byName(a.display_name, b.display_name));
     $('pick-list').replaceChildren(...(people.length ? people.map((u) => h('li', null, h('label', { class: 'pick', testid: 'pick-person', data: { userName: u.name } },
       h('input', { type: 'checkbox', checked: chosen.has(u.id), onchange: (e) => { if (e.target.checked) chosen.add(u.id); else chosen.delete(u.id); } }),
       dot(u.id), h('span', { text: u.display_name }), h('span', { class: 'muted', text: `@${u.name}` }))))
@@ -878,14 +944,26 @@ function showStatus() {
   const { d, f } = openDialog('dlg-status');
   const p = presenceOf(S.me.id);
   f.elements.status.value = statusText(p);
-  f.elements.expires.value = '';
   f.elements.dnd.checked = p.state === 'dnd';
+  // A status that clears itself keeps its time when saved again unchanged.
+  const sel = f.elements.expires;
+  sel.querySelector('option[value=keep]')?.remove();
+  const current = p.status_expires != null && p.status_expires > Date.now() ? p.status_expires : null;
+  if (current) {
+    const at = new Date(current).toDateString() === new Date().toDateString() ? timeFmt.format(current) : whenFmt.format(current);
+    sel.prepend(h('option', { value: 'keep', text: `Keep: clears at ${at}` }));
+  }
+  sel.value = current ? 'keep' : '';
   const save = async (status, expires) => {
+    const dnd = f.elements.dnd.checked;
     let until = null;
-    if (status && expires === 'today') { const t = new Date(); t.setHours(23, 59, 59, 0); until = t.getTime(); }
-    else if (status && expires) until = Date.now() + Number(expires) * 60000;
+    // The expiry clears the whole status, do-not-disturb included ("Do not disturb for 1 hour").
+    if (!status && !dnd) until = null;
+    else if (expires === 'keep') until = current;
+    else if (expires === 'today') { const t = new Date(); t.setHours(23, 59, 59, 0); until = t.getTime(); }
+    else if (expires) until = Date.now() + Number(expires) * 60000;
     try {
-      await S.live.request({ type: 'set_status', dnd: f.elements.dnd.checked, status, status_expires: until });
+      await S.live.request({ type: 'set_status', dnd, status, status_expires: until });
       d.close();
     } catch (err) { formError(f, errText(err)); }
   };
@@ -969,7 +1047,8 @@ function signedOut(note) {
 }
 
 async function showSetup() {
-  const token = decodeURIComponent(location.hash.slice(1));
+  let token = location.hash.slice(1);
+  try { token = decodeURIComponent(token); } catch { /* a mangled link: the server says bad_token */ }
   const f = $('setup-form');
   try {
     const { needed } = await api.setupNeeded();
@@ -1070,6 +1149,7 @@ function bind() {
 
   $('btn-signout').addEventListener('click', async () => {
     try { await api.logout(); } catch { /* signed out locally all the same */ }
+    try { localStorage.removeItem('hallway.conv'); } catch { /* private mode */ }
     signedOut('You signed out.');
   });
   $('btn-add-user').addEventListener('click', showAddUser);
@@ -1086,6 +1166,7 @@ function bind() {
     if (S.idle) { S.idle = false; if (S.online) S.live.send({ type: 'presence', idle: false }); }
   };
   for (const ev of ['mousemove', 'mousedown', 'keydown', 'touchstart', 'wheel']) window.addEventListener(ev, activity, { passive: true, capture: true });
+  for (const ev of ['pointerdown', 'keydown']) window.addEventListener(ev, unlockAudio, { passive: true, capture: true });
   window.addEventListener('focus', () => { activity(); markRead(S.convs.get(S.current)); });
   document.addEventListener('visibilitychange', () => {
     if (document.hidden) S.hiddenSince = Date.now();

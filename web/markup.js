@@ -2,7 +2,8 @@
 // ever reaches the page through text nodes (never innerHTML).
 //   ```code block```   `inline code`   *bold*   _italic_   http(s) links   - list items   @mentions
 
-const INLINE = /(`[^`\n]+`)|(\*[^*\n]+\*)|(?<![\w])(_[^_\n]+_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})/gi;
+// *bold* and _italic_ hug their text and stand apart from words: "2 * 3 * 4" and snake_case stay plain.
+const INLINE = /(`[^`\n]+`)|(?<![\w*])(\*[^*\s](?:[^*\n]*[^*\s])?\*)(?![\w*])|(?<![\w])(_[^_\s](?:[^_\n]*[^_\s])?_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})/gi;
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);

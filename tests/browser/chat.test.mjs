@@ -263,6 +263,24 @@ test('after the server restarts, both tabs reconnect and nothing is lost or doub
   }
 });
 
+test('a direct message: the header names bob and nothing else; bob gets a badge and a "New" line', async () => {
+  await pageA.locator('[data-testid="person-item"][data-user-name="bob"]').click();
+  await see(tid(pageA, 'conv-title').filter({ hasText: 'Bob Builder' }), 'alice clicked Bob in People but the header does not name him');
+  const header = (await tid(pageA, 'conv-header').innerText()).replace(/\s+/g, ' ');
+  assert.doesNotMatch(header, /null|undefined/, `the header of alice's DM with bob shows placeholder text: "${header}"`);
+  await tid(pageA, 'composer').fill('psst, a direct question');
+  await tid(pageA, 'composer').press('Enter');
+  await see(messageWith(pageA, 'psst, a direct question'), 'alice sent bob a direct message but it never shows as sent');
+
+  const dm = pageB.locator('#dm-list [data-testid="conv-item"]', { hasText: 'Alice Admin' });
+  await see(dm.locator('[data-testid="unread-badge"]').filter({ hasText: '1' }), 'bob does not see an unread badge on his new DM from alice');
+  await dm.click();
+  await see(messageWith(pageB, 'psst, a direct question'), "alice's direct message does not appear when bob opens the DM");
+  await see(tid(pageB, 'new-line'), 'bob opens a DM with an unread message but nothing marks where the new part starts');
+  await dm.locator('[data-testid="unread-badge"]').waitFor({ state: 'detached', timeout: WAIT })
+    .catch(() => assert.fail('bob read the DM but its unread badge stays'));
+});
+
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
   await pageA.screenshot({ path: path.join(OUT, 'alice.png') });
   await pageB.screenshot({ path: path.join(OUT, 'bob.png') });
