@@ -1,6 +1,9 @@
 //! The admin's command line: accounts are managed while the server is stopped, and a running
 //! server makes the commands say what to do instead of failing obscurely.
 
+mod common;
+
+use common::process::session_cookie;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -58,7 +61,7 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     assert_eq!(old.status(), 401, "the old password must stop working");
     let new = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": "second-password"})).send().await.expect("login");
     assert_eq!(new.status(), 200, "the new password works");
-    let cookie = new.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned();
+    let cookie = session_cookie(&new);
     let rooms: serde_json::Value =
         http.get(format!("{base}/api/rooms")).header("cookie", &cookie).send().await.expect("rooms").json().await.expect("json");
     assert_eq!(rooms["rooms"][0]["name"], "general", "{rooms}");

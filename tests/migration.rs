@@ -2,6 +2,9 @@
 //! (kept in tests/fixtures, made by the schema-1 server with accounts, messages, an edit, a
 //! DM and a status) opens, migrates, and keeps everything.
 
+mod common;
+
+use common::process::session_cookie;
 use serde_json::{Value, json};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema-v1.redb");
@@ -25,7 +28,7 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
     let http = reqwest::Client::new();
     let login = http.post(format!("{base}/api/login")).json(&json!({"name": "alice", "password": "correct horse battery"})).send().await.expect("login");
     assert_eq!(login.status(), 200, "alice's schema-1 password still works");
-    let cookie = login.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned();
+    let cookie = session_cookie(&login);
     let history: Value = http
         .get(format!("{base}/api/conversations/1/messages"))
         .header("cookie", &cookie)

@@ -2,6 +2,9 @@
 //! or make the server hold its backlog forever: its queue fills, the server closes it with
 //! `slow_consumer`, colleagues see it go offline, and chat goes on.
 
+mod common;
+
+use common::process::session_cookie;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,7 +17,7 @@ const BURST: usize = 100;
 async fn sign_in(base: &str, http: &reqwest::Client, path: &str, body: Value) -> String {
     let response = http.post(format!("{base}/api/{path}")).json(&body).send().await.expect("sign-in");
     assert!(response.status().is_success(), "{path} should succeed: {}", response.status());
-    response.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_owned()
+    session_cookie(&response)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

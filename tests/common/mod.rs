@@ -6,6 +6,8 @@
 //! the server's internals besides the start/shutdown API of `hallway::Server`.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
