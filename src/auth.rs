@@ -80,13 +80,14 @@ impl Throttle {
     pub fn attempt(&self, name: &str) -> Result<(), u64> {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&(count, last)) = attempts.get(name)
-            && count >= FREE_ATTEMPTS {
-                let wait = lockout(count);
-                let elapsed = last.elapsed();
-                if elapsed < wait {
-                    return Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1));
-                }
+            && count >= FREE_ATTEMPTS
+        {
+            let wait = lockout(count);
+            let elapsed = last.elapsed();
+            if elapsed < wait {
+                return Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1));
             }
+        }
         if attempts.len() >= MAX_TRACKED {
             attempts.retain(|_, (count, last)| last.elapsed() < MAX_LOCKOUT && *count >= FREE_ATTEMPTS);
         }

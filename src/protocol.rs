@@ -372,12 +372,19 @@ mod tests {
     #[test]
     fn a_big_hello_comes_in_bounded_parts_that_add_up_to_the_whole() {
         use crate::model::{ConvKind, Role};
-        let user = |i: u64| User { id: UserId(i), name: format!("user{i}"), display_name: format!("User Number {i}"), role: Role::Member };
+        let user = |i: u64| User {
+            id: UserId(i),
+            name: format!("user{i}"),
+            display_name: format!("User Number {i}"),
+            role: Role::Member,
+        };
         let hello = Hello {
             me: user(1),
             limits: Limits { max_frame: 65536 },
             users: (1..=300).map(user).collect(),
-            presence: (1..=300).map(|i| Presence { user: UserId(i), state: PresenceState::Offline, status: String::new(), status_expires: None }).collect(),
+            presence: (1..=300)
+                .map(|i| Presence { user: UserId(i), state: PresenceState::Offline, status: String::new(), status_expires: None })
+                .collect(),
             conversations: vec![Conversation {
                 id: ConvId(1),
                 kind: ConvKind::Room,
@@ -399,7 +406,8 @@ mod tests {
             assert_eq!(part["part"], i);
             assert_eq!(part["last"], i == parts.len() - 1, "only the last part says so");
             assert_eq!(part["me"]["id"], 1, "every part carries me");
-            let lists = part["users"].to_string().len() + part["presence"].to_string().len() + part["conversations"].to_string().len();
+            let lists =
+                part["users"].to_string().len() + part["presence"].to_string().len() + part["conversations"].to_string().len();
             assert!(lists <= HELLO_PART_BYTES + 2100, "part {i} has {lists} bytes of lists");
             users += part["users"].as_array().unwrap().len();
             presence += part["presence"].as_array().unwrap().len();

@@ -18,8 +18,8 @@ use crate::core::Hub;
 use crate::http::{self, AppState};
 use crate::model::Role;
 use crate::model::now_millis;
-use crate::store::{Change, Store};
 use crate::store::writer::{Writer, WriterThread};
+use crate::store::{Change, Store};
 
 /// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
 async fn purge_expired_sessions(store: &Store, writer: &Writer) {

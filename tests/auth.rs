@@ -11,27 +11,15 @@ use serde_json::json;
 async fn the_setup_token_works_exactly_once() {
     let server = TestServer::start().await;
     let (status, body) = server.anonymous_get("/api/setup").await;
-    assert_eq!(
-        (status, body["needed"].as_bool()),
-        (200, Some(true)),
-        "a fresh server needs setup: {body}"
-    );
-    let token = server
-        .setup_token()
-        .expect("a fresh server offers a setup token");
+    assert_eq!((status, body["needed"].as_bool()), (200, Some(true)), "a fresh server needs setup: {body}");
+    let token = server.setup_token().expect("a fresh server offers a setup token");
 
     let setup = |token: &str, password: &str| {
-        server.anonymous_post(
-            "/api/setup",
-            json!({"token": token, "name": "alice", "display_name": "Alice", "password": password}),
-        )
+        server
+            .anonymous_post("/api/setup", json!({"token": token, "name": "alice", "display_name": "Alice", "password": password}))
     };
     let (status, body) = setup("not-the-token", "correct horse battery").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (403, Some("bad_token")),
-        "a guessed token must not work: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("bad_token")), "a guessed token must not work: {body}");
     let (status, body) = setup(&token, "short").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -40,17 +28,9 @@ async fn the_setup_token_works_exactly_once() {
     );
 
     let alice = server.admin().await;
-    assert_eq!(
-        alice.user["role"], "admin",
-        "the setup account should be an admin: {}",
-        alice.user
-    );
+    assert_eq!(alice.user["role"], "admin", "the setup account should be an admin: {}", alice.user);
     let (status, body) = alice.get("/api/me").await;
-    assert_eq!(
-        (status, body["user"]["id"].as_u64()),
-        (200, Some(alice.id)),
-        "setup should sign alice in: {body}"
-    );
+    assert_eq!((status, body["user"]["id"].as_u64()), (200, Some(alice.id)), "setup should sign alice in: {body}");
     let (_, rooms) = alice.get("/api/rooms").await;
     let general = rooms["rooms"]
         .as_array()
@@ -59,10 +39,7 @@ async fn the_setup_token_works_exactly_once() {
         .find(|r| r["name"] == "general")
         .unwrap_or_else(|| panic!("setup should create the room general: {rooms}"))
         .clone();
-    assert_eq!(
-        general["joined"], true,
-        "the admin should be in general: {general}"
-    );
+    assert_eq!(general["joined"], true, "the admin should be in general: {general}");
 
     let (status, body) = setup(&token, "another password").await;
     assert_eq!(
@@ -71,14 +48,8 @@ async fn the_setup_token_works_exactly_once() {
         "the setup link must not work a second time (someone could make themselves admin): {body}"
     );
     let (_, body) = server.anonymous_get("/api/setup").await;
-    assert_eq!(
-        body["needed"], false,
-        "no setup needed once an admin exists: {body}"
-    );
-    assert!(
-        server.setup_token().is_none(),
-        "no setup token once an admin exists"
-    );
+    assert_eq!(body["needed"], false, "no setup needed once an admin exists: {body}");
+    assert!(server.setup_token().is_none(), "no setup token once an admin exists");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,11 +66,7 @@ async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_name() {
     );
     for attempt in 1..=5 {
         let (status, body) = server.try_login("bob", "guess-number-one").await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (401, Some("bad_credentials")),
-            "wrong password, attempt {attempt}: {body}"
-        );
+        assert_eq!((status, body["code"].as_str()), (401, Some("bad_credentials")), "wrong password, attempt {attempt}: {body}");
     }
     let (status, body) = server.try_login("bob", &password_of("bob")).await;
     assert_eq!(
@@ -107,13 +74,10 @@ async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_name() {
         (429, Some("too_many_attempts")),
         "after 5 failures the name should be locked, even for the right password: {body}"
     );
-    let retry_after = body["retry_after"].as_u64().unwrap_or_else(|| {
-        panic!("a locked sign-in should say when to retry (retry_after seconds): {body}")
-    });
-    assert!(
-        (1..=300).contains(&retry_after),
-        "retry_after should be 1 s to 5 min: {body}"
-    );
+    let retry_after = body["retry_after"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a locked sign-in should say when to retry (retry_after seconds): {body}"));
+    assert!((1..=300).contains(&retry_after), "retry_after should be 1 s to 5 min: {body}");
 
     let (status, _) = server.try_login(ADMIN_NAME, ADMIN_PASSWORD).await;
     assert_eq!(status, 200, "bob's lockout must not lock alice out");
@@ -121,10 +85,7 @@ async fn a_wrong_password_is_refused_and_repeated_failures_lock_the_name() {
     tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
     let bob = server.login("bob", &password_of("bob")).await;
     let (status, _) = bob.get("/api/me").await;
-    assert_eq!(
-        status, 200,
-        "after waiting retry_after, bob can sign in again"
-    );
+    assert_eq!(status, 200, "after waiting retry_after, bob can sign in again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,42 +96,24 @@ async fn only_admins_create_accounts() {
     let mut bob_tab = bob.ws().await;
 
     let (status, body) = bob
-        .post(
-            "/api/users",
-            json!({"name": "mallory", "display_name": "Mallory", "password": "hunter22hunter", "role": "admin"}),
-        )
+        .post("/api/users", json!({"name": "mallory", "display_name": "Mallory", "password": "hunter22hunter", "role": "admin"}))
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (403, Some("forbidden")),
-        "a member created an account: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "a member created an account: {body}");
     let (status, _) = server.try_login("mallory", "hunter22hunter").await;
     assert_eq!(status, 401, "the refused account must not exist");
 
     let (status, body) = alice
         .post("/api/users", json!({"name": "bob", "display_name": "Bob 2", "password": "hunter22hunter", "role": "member"}))
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("name_taken")),
-        "a second bob: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (409, Some("name_taken")), "a second bob: {body}");
     let (status, body) = alice
         .post("/api/users", json!({"name": "Bad Name!", "display_name": "X", "password": "hunter22hunter", "role": "member"}))
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("bad_request")),
-        "an invalid name: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "an invalid name: {body}");
 
     let carol = server.add_user(&alice, "carol").await;
     let frame = bob_tab.recv_type("user").await;
-    assert_eq!(
-        frame["user"]["id"], carol.id,
-        "bob's tab should learn about the new colleague: {frame}"
-    );
+    assert_eq!(frame["user"]["id"], carol.id, "bob's tab should learn about the new colleague: {frame}");
     assert_eq!(frame["user"]["role"], "member", "{frame}");
 }
 
@@ -197,10 +140,7 @@ async fn signing_out_ends_the_session_everywhere() {
     let (status, body) = read_response(
         reqwest::Client::new()
             .get(format!("{}/api/me", server.base()))
-            .header(
-                reqwest::header::COOKIE,
-                format!("hallway_session={old_cookie}"),
-            )
+            .header(reqwest::header::COOKIE, format!("hallway_session={old_cookie}"))
             .send()
             .await
             .expect("GET /api/me"),
@@ -211,14 +151,8 @@ async fn signing_out_ends_the_session_everywhere() {
         (401, Some("unauthorized")),
         "the old session must be dead on the server: {body}"
     );
-    let refused = Ws::connect_raw(server.addr(), Some(&old_cookie), None)
-        .await
-        .err();
-    assert_eq!(
-        refused,
-        Some(401),
-        "a WebSocket with the old session must be refused"
-    );
+    let refused = Ws::connect_raw(server.addr(), Some(&old_cookie), None).await.err();
+    assert_eq!(refused, Some(401), "a WebSocket with the old session must be refused");
     let (status, _) = bob.get("/api/me").await;
     assert_eq!(status, 401, "bob's browser is signed out");
 

@@ -18,61 +18,32 @@ async fn broken_frames_get_clear_errors_and_the_tab_keeps_working() {
     let mut tab = alice.ws().await;
     let mut bob_tab = bob.ws().await;
     let general = tab.room_id("general");
-    assert_eq!(
-        tab.hello["limits"]["max_frame"], 1024,
-        "hello should announce the configured frame limit"
-    );
+    assert_eq!(tab.hello["limits"]["max_frame"], 1024, "hello should announce the configured frame limit");
 
     // Not JSON at all.
     tab.send_text(r#"{"type": "send", "conv": "#).await;
     let error = tab.recv_type("error").await;
-    assert_eq!(
-        error["code"], "bad_json",
-        "a broken frame should be answered with bad_json: {error}"
-    );
-    assert!(
-        error["ref"].is_null(),
-        "an unparsable frame has no ref to echo: {error}"
-    );
+    assert_eq!(error["code"], "bad_json", "a broken frame should be answered with bad_json: {error}");
+    assert!(error["ref"].is_null(), "an unparsable frame has no ref to echo: {error}");
     tab.ping().await;
 
     // A type this server does not know.
-    tab.expect_error(
-        json!({"type": "teleport", "ref": "u1", "to": "Building B"}),
-        "unknown_type",
-    )
-    .await;
+    tab.expect_error(json!({"type": "teleport", "ref": "u1", "to": "Building B"}), "unknown_type").await;
     tab.ping().await;
 
     // A missing field, a wrong type, a value out of range.
-    tab.expect_error(
-        json!({"type": "send", "ref": "m1", "conv": general}),
-        "bad_request",
-    )
-    .await;
+    tab.expect_error(json!({"type": "send", "ref": "m1", "conv": general}), "bad_request").await;
     tab.ping().await;
-    tab.expect_error(
-        json!({"type": "send", "conv": "general", "text": "hi"}),
-        "bad_request",
-    )
-    .await;
+    tab.expect_error(json!({"type": "send", "conv": "general", "text": "hi"}), "bad_request").await;
     tab.ping().await;
-    tab.expect_error(
-        json!({"type": "send", "conv": general, "text": "   "}),
-        "bad_request",
-    )
-    .await;
+    tab.expect_error(json!({"type": "send", "conv": general, "text": "   "}), "bad_request").await;
     tab.ping().await;
 
     // Over the frame limit (but not 4 times over): refused, connection kept.
     let long = "x".repeat(2000);
-    tab.send_json(json!({"type": "send", "ref": "big", "conv": general, "text": long}))
-        .await;
+    tab.send_json(json!({"type": "send", "ref": "big", "conv": general, "text": long})).await;
     let error = tab.recv_type("error").await;
-    assert_eq!(
-        error["code"], "too_large",
-        "an oversized frame should be answered with too_large: {error}"
-    );
+    assert_eq!(error["code"], "too_large", "an oversized frame should be answered with too_large: {error}");
     tab.ping().await;
 
     // None of it was posted, and bob never noticed a thing.
@@ -82,11 +53,7 @@ async fn broken_frames_get_clear_errors_and_the_tab_keeps_working() {
     bob_tab.send_message(general, "no worries").await;
     tab.recv_message("no worries").await;
     let page = bob.history(general, "").await;
-    assert_eq!(
-        texts(&page),
-        ["sorry, fat fingers", "no worries"],
-        "only the valid messages are kept: {page}"
-    );
+    assert_eq!(texts(&page), ["sorry, fat fingers", "no worries"], "only the valid messages are kept: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,15 +67,9 @@ async fn a_frame_far_over_the_limit_closes_only_that_tab() {
     let general = alice_tab.room_id("general");
 
     let huge = "y".repeat(5000);
-    rogue
-        .send_json(json!({"type": "send", "conv": general, "text": huge}))
-        .await;
+    rogue.send_json(json!({"type": "send", "conv": general, "text": huge})).await;
     let closed = rogue.expect_closed().await;
-    assert_eq!(
-        closed.code,
-        Some(1009),
-        "a frame over 4x the limit should close the tab with 1009: {closed:?}"
-    );
+    assert_eq!(closed.code, Some(1009), "a frame over 4x the limit should close the tab with 1009: {closed:?}");
 
     alice_tab.ping().await;
     alice_tab.send_message(general, "still here").await;
@@ -128,37 +89,15 @@ async fn rest_answers_broken_and_oversized_bodies_with_clear_errors() {
             .send()
     };
     let (status, body) = read_response(raw("{\"name\": ".into()).await.expect("POST")).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("bad_json")),
-        "broken JSON: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_json")), "broken JSON: {body}");
 
-    let (status, body) = read_response(
-        raw(json!({"name": "alice", "password": "z".repeat(3000)}).to_string())
-            .await
-            .expect("POST"),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (413, Some("too_large")),
-        "oversized body: {body}"
-    );
+    let (status, body) =
+        read_response(raw(json!({"name": "alice", "password": "z".repeat(3000)}).to_string()).await.expect("POST")).await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("too_large")), "oversized body: {body}");
 
-    let (status, body) = server
-        .anonymous_post("/api/login", json!({"name": "alice"}))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("bad_request")),
-        "missing password: {body}"
-    );
+    let (status, body) = server.anonymous_post("/api/login", json!({"name": "alice"})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "missing password: {body}");
 
     let (status, body) = alice.get("/api/me").await;
-    assert_eq!(
-        (status, body["user"]["name"].as_str()),
-        (200, Some("alice")),
-        "the server still serves: {body}"
-    );
+    assert_eq!((status, body["user"]["name"].as_str()), (200, Some("alice")), "the server still serves: {body}");
 }

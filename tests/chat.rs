@@ -20,64 +20,29 @@ async fn two_colleagues_chat_in_general_and_every_tab_sees_it() {
     let mut bob_tab = bob.ws_tab("bob's first tab").await;
     let mut bob_tab2 = bob.ws_tab("bob's second tab").await;
 
-    assert_eq!(
-        alice_tab.hello["protocol"], 1,
-        "hello should announce protocol 1: {}",
-        alice_tab.hello
-    );
+    assert_eq!(alice_tab.hello["protocol"], 1, "hello should announce protocol 1: {}", alice_tab.hello);
     assert_eq!(
         alice_tab.hello["me"]["id"], alice.id,
         "hello.me should be the signed-in person, or the page shows someone else's name"
     );
-    assert_eq!(
-        alice_tab.hello["limits"]["max_frame"], 65536,
-        "hello should tell the tab the default frame limit"
-    );
-    let names: Vec<&str> = alice_tab.hello["users"]
-        .as_array()
-        .expect("hello.users is a list")
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
-    assert!(
-        names.contains(&"bob"),
-        "alice's tab should know bob to show his name next to his messages; users: {names:?}"
-    );
+    assert_eq!(alice_tab.hello["limits"]["max_frame"], 65536, "hello should tell the tab the default frame limit");
+    let names: Vec<&str> =
+        alice_tab.hello["users"].as_array().expect("hello.users is a list").iter().filter_map(|u| u["name"].as_str()).collect();
+    assert!(names.contains(&"bob"), "alice's tab should know bob to show his name next to his messages; users: {names:?}");
     let general = alice_tab.room_id("general");
-    assert_eq!(
-        bob_tab.room_id("general"),
-        general,
-        "a new account should start as a member of general"
-    );
+    assert_eq!(bob_tab.room_id("general"), general, "a new account should start as a member of general");
 
-    let ack = alice_tab
-        .send_message(general, "morning, anyone for coffee?")
-        .await;
+    let ack = alice_tab.send_message(general, "morning, anyone for coffee?").await;
     let first_seq = seq_of(&ack);
     for tab in [&mut alice_tab, &mut bob_tab, &mut bob_tab2] {
         let label = tab.label().to_owned();
         let m = tab.recv_message("morning, anyone for coffee?").await;
-        assert_eq!(
-            m["seq"], first_seq,
-            "{label} shows the message with a different seq than the ack: {m}"
-        );
-        assert_eq!(
-            m["conv"], general,
-            "{label} shows the message in the wrong conversation: {m}"
-        );
+        assert_eq!(m["seq"], first_seq, "{label} shows the message with a different seq than the ack: {m}");
+        assert_eq!(m["conv"], general, "{label} shows the message in the wrong conversation: {m}");
         assert_eq!(m["author"], alice.id, "{label} shows the wrong author: {m}");
-        assert!(
-            m["ts"].as_u64().is_some(),
-            "{label} cannot show when it was sent: {m}"
-        );
-        assert_eq!(
-            m["deleted"], false,
-            "{label} shows a fresh message as deleted: {m}"
-        );
-        assert!(
-            m["edited_ts"].is_null(),
-            "{label} shows a fresh message as edited: {m}"
-        );
+        assert!(m["ts"].as_u64().is_some(), "{label} cannot show when it was sent: {m}");
+        assert_eq!(m["deleted"], false, "{label} shows a fresh message as deleted: {m}");
+        assert!(m["edited_ts"].is_null(), "{label} shows a fresh message as edited: {m}");
     }
 
     let ack = bob_tab.send_message(general, "yes, in 5 minutes").await;
@@ -87,14 +52,8 @@ async fn two_colleagues_chat_in_general_and_every_tab_sees_it() {
         "a later message should get a higher seq ({second_seq} after {first_seq}), or tabs sort it wrong"
     );
     let own = bob_tab2.recv_message("yes, in 5 minutes").await;
-    assert_eq!(
-        own["author"], bob.id,
-        "bob's second tab should show his own reply as his: {own}"
-    );
-    assert_eq!(
-        own["client_id"], ack["client_id"],
-        "the sender's tabs match their pending send by client_id: {own}"
-    );
+    assert_eq!(own["author"], bob.id, "bob's second tab should show his own reply as his: {own}");
+    assert_eq!(own["client_id"], ack["client_id"], "the sender's tabs match their pending send by client_id: {own}");
     bob_tab.recv_message("yes, in 5 minutes").await;
     let seen_by_alice = alice_tab.recv_message("yes, in 5 minutes").await;
     assert_eq!(seen_by_alice["seq"], second_seq);
@@ -107,10 +66,7 @@ async fn two_colleagues_chat_in_general_and_every_tab_sees_it() {
     );
     assert_eq!(page["messages"][0]["seq"], first_seq);
     assert_eq!(page["messages"][1]["seq"], second_seq);
-    assert!(
-        page["last_seq"].as_u64() >= Some(second_seq),
-        "history's last_seq should cover the newest message: {page}"
-    );
+    assert!(page["last_seq"].as_u64() >= Some(second_seq), "history's last_seq should cover the newest message: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,59 +82,29 @@ async fn a_direct_message_reaches_both_people_and_nobody_else() {
     let mut bob_tab2 = bob.ws_tab("bob's second tab").await;
     let mut carol_tab = carol.ws().await;
 
-    let ack = alice_tab
-        .ack(json!({"type": "open_dm", "users": [bob.id]}))
-        .await;
-    let dm = ack["conv"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("open_dm's ack should carry the conv: {ack}"));
+    let ack = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id]})).await;
+    let dm = ack["conv"].as_u64().unwrap_or_else(|| panic!("open_dm's ack should carry the conv: {ack}"));
 
     for tab in [&mut bob_tab, &mut bob_tab2] {
         let label = tab.label().to_owned();
-        let frame = tab
-            .recv_where("the new DM with alice", |f| {
-                f["type"] == "conversation" && f["conversation"]["id"] == dm
-            })
-            .await;
+        let frame =
+            tab.recv_where("the new DM with alice", |f| f["type"] == "conversation" && f["conversation"]["id"] == dm).await;
         let conv = &frame["conversation"];
-        assert_eq!(
-            conv["kind"], "dm",
-            "{label} should see a direct message, got {conv}"
-        );
-        let mut members: Vec<u64> = conv["members"]
-            .as_array()
-            .expect("members")
-            .iter()
-            .filter_map(Value::as_u64)
-            .collect();
+        assert_eq!(conv["kind"], "dm", "{label} should see a direct message, got {conv}");
+        let mut members: Vec<u64> = conv["members"].as_array().expect("members").iter().filter_map(Value::as_u64).collect();
         members.sort();
-        assert_eq!(
-            members,
-            [alice.id, bob.id],
-            "{label}: the DM should hold exactly alice and bob: {conv}"
-        );
+        assert_eq!(members, [alice.id, bob.id], "{label}: the DM should hold exactly alice and bob: {conv}");
     }
 
-    let ack = bob_tab
-        .ack(json!({"type": "open_dm", "users": [alice.id]}))
-        .await;
-    assert_eq!(
-        ack["conv"], dm,
-        "bob opening the DM with alice should reuse the existing one, not make a second"
-    );
+    let ack = bob_tab.ack(json!({"type": "open_dm", "users": [alice.id]})).await;
+    assert_eq!(ack["conv"], dm, "bob opening the DM with alice should reuse the existing one, not make a second");
 
-    let ack = alice_tab
-        .send_message(dm, "can you look at ticket 42?")
-        .await;
+    let ack = alice_tab.send_message(dm, "can you look at ticket 42?").await;
     let first = seq_of(&ack);
     for tab in [&mut alice_tab, &mut alice_tab2, &mut bob_tab, &mut bob_tab2] {
         let label = tab.label().to_owned();
         let m = tab.recv_message("can you look at ticket 42?").await;
-        assert_eq!(
-            (m["conv"].as_u64(), m["seq"].as_u64()),
-            (Some(dm), Some(first)),
-            "{label}: {m}"
-        );
+        assert_eq!((m["conv"].as_u64(), m["seq"].as_u64()), (Some(dm), Some(first)), "{label}: {m}");
     }
     let ack = bob_tab2.send_message(dm, "on it").await;
     let second = seq_of(&ack);
@@ -188,35 +114,18 @@ async fn a_direct_message_reaches_both_people_and_nobody_else() {
 
     // Carol is signed in the whole time: a sentinel in general proves her tab is being fed,
     // and nothing of the DM came before it.
-    alice_tab
-        .send_message(alice_tab.room_id("general"), "sentinel for carol")
-        .await;
+    alice_tab.send_message(alice_tab.room_id("general"), "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab
-        .expect_no_frame("anything about alice and bob's DM", QUIET, |f| {
-            mentions_conv(f, dm)
-        })
-        .await;
+    carol_tab.expect_no_frame("anything about alice and bob's DM", QUIET, |f| mentions_conv(f, dm)).await;
 
     for person in [&alice, &bob] {
         let page = person.history(dm, "").await;
-        assert_eq!(
-            texts(&page),
-            ["can you look at ticket 42?", "on it"],
-            "{}'s DM history: {page}",
-            person.name
-        );
+        assert_eq!(texts(&page), ["can you look at ticket 42?", "on it"], "{}'s DM history: {page}", person.name);
         assert_eq!(page["messages"][0]["seq"], first);
         assert_eq!(page["messages"][1]["seq"], second);
     }
-    let (status, body) = carol
-        .get(&format!("/api/conversations/{dm}/messages"))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("not_found")),
-        "carol must not read someone else's DM: {body}"
-    );
+    let (status, body) = carol.get(&format!("/api/conversations/{dm}/messages")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "carol must not read someone else's DM: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,40 +142,19 @@ async fn a_group_dm_reaches_its_three_members_and_nobody_else() {
     let mut dave_tab = dave.ws().await;
     let general = alice_tab.room_id("general");
 
-    let ack = alice_tab
-        .ack(json!({"type": "open_dm", "users": [bob.id, carol.id]}))
-        .await;
-    let group = ack["conv"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("open_dm's ack should carry the conv: {ack}"));
+    let ack = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id, carol.id]})).await;
+    let group = ack["conv"].as_u64().unwrap_or_else(|| panic!("open_dm's ack should carry the conv: {ack}"));
     for tab in [&mut bob_tab, &mut carol_tab] {
         let label = tab.label().to_owned();
-        let frame = tab
-            .recv_where("the new group DM", |f| {
-                f["type"] == "conversation" && f["conversation"]["id"] == group
-            })
-            .await;
-        assert_eq!(
-            frame["conversation"]["kind"], "group",
-            "{label} should see a group DM: {frame}"
-        );
-        let mut members: Vec<u64> = frame["conversation"]["members"]
-            .as_array()
-            .expect("members")
-            .iter()
-            .filter_map(Value::as_u64)
-            .collect();
+        let frame = tab.recv_where("the new group DM", |f| f["type"] == "conversation" && f["conversation"]["id"] == group).await;
+        assert_eq!(frame["conversation"]["kind"], "group", "{label} should see a group DM: {frame}");
+        let mut members: Vec<u64> =
+            frame["conversation"]["members"].as_array().expect("members").iter().filter_map(Value::as_u64).collect();
         members.sort();
-        assert_eq!(
-            members,
-            [alice.id, bob.id, carol.id],
-            "{label}: the group should be exactly the three"
-        );
+        assert_eq!(members, [alice.id, bob.id, carol.id], "{label}: the group should be exactly the three");
     }
 
-    alice_tab
-        .send_message(group, "quick sync on the release?")
-        .await;
+    alice_tab.send_message(group, "quick sync on the release?").await;
     for tab in [&mut alice_tab, &mut bob_tab, &mut carol_tab] {
         tab.recv_message("quick sync on the release?").await;
     }
@@ -277,38 +165,16 @@ async fn a_group_dm_reaches_its_three_members_and_nobody_else() {
 
     alice_tab.send_message(general, "sentinel for dave").await;
     dave_tab.recv_message("sentinel for dave").await;
-    dave_tab
-        .expect_no_frame("anything about the group DM he is not in", QUIET, |f| {
-            mentions_conv(f, group)
-        })
-        .await;
+    dave_tab.expect_no_frame("anything about the group DM he is not in", QUIET, |f| mentions_conv(f, group)).await;
 
-    dave_tab
-        .expect_error(
-            json!({"type": "send", "conv": group, "text": "let me in"}),
-            "not_found",
-        )
-        .await;
-    let (status, body) = dave
-        .get(&format!("/api/conversations/{group}/messages"))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("not_found")),
-        "dave read the group's history: {body}"
-    );
+    dave_tab.expect_error(json!({"type": "send", "conv": group, "text": "let me in"}), "not_found").await;
+    let (status, body) = dave.get(&format!("/api/conversations/{group}/messages")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "dave read the group's history: {body}");
     let fresh = dave.ws_tab("dave's new tab").await;
-    assert!(
-        fresh.hello_conversation(group).is_none(),
-        "dave's sidebar should not list the group DM he is not in"
-    );
+    assert!(fresh.hello_conversation(group).is_none(), "dave's sidebar should not list the group DM he is not in");
 
     let page = bob.history(group, "").await;
-    assert_eq!(
-        texts(&page),
-        ["quick sync on the release?", "sure, 2pm"],
-        "bob's view of the group: {page}"
-    );
+    assert_eq!(texts(&page), ["quick sync on the release?", "sure, 2pm"], "bob's view of the group: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,62 +189,30 @@ async fn a_private_room_is_invisible_to_non_members() {
     let mut carol_tab = carol.ws().await;
     let general = alice_tab.room_id("general");
 
-    let ack = alice_tab
-        .ack(json!({"type": "create_room", "name": "layoffs", "topic": "", "private": true, "members": [bob.id]}))
-        .await;
-    let secret = ack["conv"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("create_room's ack should carry the conv: {ack}"));
+    let ack =
+        alice_tab.ack(json!({"type": "create_room", "name": "layoffs", "topic": "", "private": true, "members": [bob.id]})).await;
+    let secret = ack["conv"].as_u64().unwrap_or_else(|| panic!("create_room's ack should carry the conv: {ack}"));
     let frame = bob_tab
-        .recv_where("the private room he was added to", |f| {
-            f["type"] == "conversation" && f["conversation"]["id"] == secret
-        })
+        .recv_where("the private room he was added to", |f| f["type"] == "conversation" && f["conversation"]["id"] == secret)
         .await;
-    assert_eq!(
-        frame["conversation"]["kind"], "private",
-        "bob should see the room as private: {frame}"
-    );
+    assert_eq!(frame["conversation"]["kind"], "private", "bob should see the room as private: {frame}");
 
     alice_tab.send_message(secret, "draft list attached").await;
     bob_tab.recv_message("draft list attached").await;
 
     alice_tab.send_message(general, "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab
-        .expect_no_frame("anything about the private room", QUIET, |f| {
-            mentions_conv(f, secret)
-        })
-        .await;
+    carol_tab.expect_no_frame("anything about the private room", QUIET, |f| mentions_conv(f, secret)).await;
 
     // Carol gets the same answer as for a conversation that does not exist at all.
     let missing = secret + 100_000;
-    carol_tab
-        .expect_error(
-            json!({"type": "send", "conv": secret, "text": "what is this?"}),
-            "not_found",
-        )
-        .await;
-    carol_tab
-        .expect_error(
-            json!({"type": "send", "conv": missing, "text": "what is this?"}),
-            "not_found",
-        )
-        .await;
-    carol_tab
-        .expect_error(json!({"type": "join", "conv": secret}), "not_found")
-        .await;
+    carol_tab.expect_error(json!({"type": "send", "conv": secret, "text": "what is this?"}), "not_found").await;
+    carol_tab.expect_error(json!({"type": "send", "conv": missing, "text": "what is this?"}), "not_found").await;
+    carol_tab.expect_error(json!({"type": "join", "conv": secret}), "not_found").await;
 
-    let (status, body) = carol
-        .get(&format!("/api/conversations/{secret}/messages"))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (404, Some("not_found")),
-        "carol could read the private room's history: {body}"
-    );
-    let (status_missing, body_missing) = carol
-        .get(&format!("/api/conversations/{missing}/messages"))
-        .await;
+    let (status, body) = carol.get(&format!("/api/conversations/{secret}/messages")).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "carol could read the private room's history: {body}");
+    let (status_missing, body_missing) = carol.get(&format!("/api/conversations/{missing}/messages")).await;
     assert_eq!(
         (status, body["code"].clone()),
         (status_missing, body_missing["code"].clone()),
@@ -388,38 +222,18 @@ async fn a_private_room_is_invisible_to_non_members() {
     for person in [&carol, &alice] {
         let (status, body) = person.get("/api/rooms").await;
         assert_eq!(status, 200, "{} could not list rooms: {body}", person.name);
-        let names: Vec<&str> = body["rooms"]
-            .as_array()
-            .expect("rooms")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
-        assert!(
-            names.contains(&"general"),
-            "the directory should list general: {names:?}"
-        );
-        assert!(
-            !names.contains(&"layoffs"),
-            "the public directory shown to {} lists the private room: {names:?}",
-            person.name
-        );
+        let names: Vec<&str> = body["rooms"].as_array().expect("rooms").iter().filter_map(|r| r["name"].as_str()).collect();
+        assert!(names.contains(&"general"), "the directory should list general: {names:?}");
+        assert!(!names.contains(&"layoffs"), "the public directory shown to {} lists the private room: {names:?}", person.name);
     }
 
     let fresh = carol.ws_tab("carol's new tab").await;
-    assert!(
-        fresh.hello_conversation(secret).is_none(),
-        "carol's sidebar lists the private room"
-    );
+    assert!(fresh.hello_conversation(secret).is_none(), "carol's sidebar lists the private room");
     let bob_fresh = bob.ws_tab("bob's new tab").await;
-    assert!(
-        bob_fresh.hello_conversation(secret).is_some(),
-        "bob's sidebar should list the private room he is in"
-    );
+    assert!(bob_fresh.hello_conversation(secret).is_some(), "bob's sidebar should list the private room he is in");
 
     // The message never leaked into carol's feed, even later.
-    carol_tab
-        .expect_no_frame("the private message", QUIET, |f| is_message_in(f, secret))
-        .await;
+    carol_tab.expect_no_frame("the private message", QUIET, |f| is_message_in(f, secret)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,113 +250,45 @@ async fn people_edit_and_delete_their_own_messages_but_not_others() {
     let seq = seq_of(&bob_tab.send_message(general, "lunch at 11?").await);
     carol_tab.recv_message("lunch at 11?").await;
 
-    bob_tab
-        .ack(json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch at 12?"}))
-        .await;
+    bob_tab.ack(json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch at 12?"})).await;
     let updated = carol_tab.recv_type("message_updated").await["message"].clone();
-    assert_eq!(
-        updated["seq"], seq,
-        "an edit must keep the message's place (seq): {updated}"
-    );
-    assert_eq!(
-        updated["text"], "lunch at 12?",
-        "carol should see the new text: {updated}"
-    );
-    assert!(
-        updated["edited_ts"].as_u64().is_some(),
-        "carol should see the message marked as edited: {updated}"
-    );
-    let edit_rev = updated["rev"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("an edited message carries rev: {updated}"));
-    assert!(
-        edit_rev > seq,
-        "an edit takes a new rev after the seq: {updated}"
-    );
+    assert_eq!(updated["seq"], seq, "an edit must keep the message's place (seq): {updated}");
+    assert_eq!(updated["text"], "lunch at 12?", "carol should see the new text: {updated}");
+    assert!(updated["edited_ts"].as_u64().is_some(), "carol should see the message marked as edited: {updated}");
+    let edit_rev = updated["rev"].as_u64().unwrap_or_else(|| panic!("an edited message carries rev: {updated}"));
+    assert!(edit_rev > seq, "an edit takes a new rev after the seq: {updated}");
 
-    carol_tab
-        .expect_error(
-            json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch never"}),
-            "forbidden",
-        )
-        .await;
-    carol_tab
-        .expect_error(
-            json!({"type": "delete", "conv": general, "seq": seq}),
-            "forbidden",
-        )
-        .await;
-    bob_tab
-        .expect_no_frame("carol's refused edit", QUIET, |f| {
-            f["message"]["text"] == "lunch never"
-        })
-        .await;
+    carol_tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch never"}), "forbidden").await;
+    carol_tab.expect_error(json!({"type": "delete", "conv": general, "seq": seq}), "forbidden").await;
+    bob_tab.expect_no_frame("carol's refused edit", QUIET, |f| f["message"]["text"] == "lunch never").await;
 
-    bob_tab
-        .ack(json!({"type": "delete", "conv": general, "seq": seq}))
-        .await;
+    bob_tab.ack(json!({"type": "delete", "conv": general, "seq": seq})).await;
     let deleted = carol_tab
-        .recv_where("the deletion", |f| {
-            f["type"] == "message_updated" && f["message"]["deleted"] == true
-        })
+        .recv_where("the deletion", |f| f["type"] == "message_updated" && f["message"]["deleted"] == true)
         .await["message"]
         .clone();
-    assert_eq!(
-        deleted["seq"], seq,
-        "the deleted message keeps its seq: {deleted}"
-    );
-    assert_eq!(
-        deleted["text"], "",
-        "a deleted message must not show its text any more: {deleted}"
-    );
-    assert!(
-        deleted["rev"].as_u64() > Some(edit_rev),
-        "the delete takes a newer rev: {deleted}"
-    );
+    assert_eq!(deleted["seq"], seq, "the deleted message keeps its seq: {deleted}");
+    assert_eq!(deleted["text"], "", "a deleted message must not show its text any more: {deleted}");
+    assert!(deleted["rev"].as_u64() > Some(edit_rev), "the delete takes a newer rev: {deleted}");
 
-    bob_tab
-        .expect_error(
-            json!({"type": "edit", "conv": general, "seq": seq, "text": "undelete"}),
-            "not_found",
-        )
-        .await;
+    bob_tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "undelete"}), "not_found").await;
 
     // Admins may delete anyone's message.
     let carol_seq = seq_of(&carol_tab.send_message(general, "spam spam spam").await);
     let mut alice_tab = alice.ws().await;
-    alice_tab
-        .ack(json!({"type": "delete", "conv": general, "seq": carol_seq}))
-        .await;
+    alice_tab.ack(json!({"type": "delete", "conv": general, "seq": carol_seq})).await;
     carol_tab
         .recv_where("the admin's removal of her message", |f| {
-            f["type"] == "message_updated"
-                && f["message"]["seq"] == carol_seq
-                && f["message"]["deleted"] == true
+            f["type"] == "message_updated" && f["message"]["seq"] == carol_seq && f["message"]["deleted"] == true
         })
         .await;
 
     let page = carol.history(general, "").await;
     let messages = page["messages"].as_array().expect("messages");
-    assert_eq!(
-        messages.len(),
-        2,
-        "history keeps both (deleted) messages in place: {page}"
-    );
-    assert_eq!(
-        (
-            messages[0]["seq"].as_u64(),
-            messages[0]["deleted"].as_bool()
-        ),
-        (Some(seq), Some(true))
-    );
-    assert_eq!(
-        messages[0]["text"], "",
-        "history must not reveal a deleted message's text: {page}"
-    );
-    assert_eq!(
-        messages[1]["deleted"], true,
-        "the admin's delete should stick: {page}"
-    );
+    assert_eq!(messages.len(), 2, "history keeps both (deleted) messages in place: {page}");
+    assert_eq!((messages[0]["seq"].as_u64(), messages[0]["deleted"].as_bool()), (Some(seq), Some(true)));
+    assert_eq!(messages[0]["text"], "", "history must not reveal a deleted message's text: {page}");
+    assert_eq!(messages[1]["deleted"], true, "the admin's delete should stick: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,37 +300,24 @@ async fn sending_the_same_client_id_twice_posts_one_message() {
     let mut bob_tab = bob.ws().await;
     let general = alice_tab.room_id("general");
 
-    let send =
-        json!({"type": "send", "conv": general, "text": "deploy done", "client_id": "deploy-42"});
+    let send = json!({"type": "send", "conv": general, "text": "deploy done", "client_id": "deploy-42"});
     let first = alice_tab.ack(send.clone()).await;
-    assert_eq!(
-        first["client_id"], "deploy-42",
-        "the ack should echo the client_id: {first}"
-    );
+    assert_eq!(first["client_id"], "deploy-42", "the ack should echo the client_id: {first}");
     // The tab resends after, say, a reconnect that lost the ack.
     let second = alice_tab.ack(send).await;
     assert_eq!(
         first["seq"], second["seq"],
         "a resend with the same client_id should answer with the first message's seq, not post again"
     );
-    assert_eq!(
-        first["ts"], second["ts"],
-        "the repeated ack carries the first message's time: {second}"
-    );
+    assert_eq!(first["ts"], second["ts"], "the repeated ack carries the first message's time: {second}");
 
     let m = bob_tab.recv_message("deploy done").await;
     assert_eq!(m["client_id"], "deploy-42");
     bob_tab
-        .expect_no_frame("the same message twice", QUIET, |f| {
-            f["type"] == "message" && f["message"]["text"] == "deploy done"
-        })
+        .expect_no_frame("the same message twice", QUIET, |f| f["type"] == "message" && f["message"]["text"] == "deploy done")
         .await;
     let page = bob.history(general, "").await;
-    assert_eq!(
-        texts(&page),
-        ["deploy done"],
-        "history should hold the message once: {page}"
-    );
+    assert_eq!(texts(&page), ["deploy done"], "history should hold the message once: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,12 +328,9 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
     let mut alice_tab = alice.ws().await;
     let mut bob_tab = bob.ws().await;
 
-    let ack = alice_tab
-        .ack(json!({"type": "create_room", "name": "release", "topic": "", "private": false, "members": []}))
-        .await;
-    let release = ack["conv"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("create_room's ack should carry the conv: {ack}"));
+    let ack =
+        alice_tab.ack(json!({"type": "create_room", "name": "release", "topic": "", "private": false, "members": []})).await;
+    let release = ack["conv"].as_u64().unwrap_or_else(|| panic!("create_room's ack should carry the conv: {ack}"));
     alice_tab
         .expect_error(
             json!({"type": "create_room", "name": "release", "topic": "", "private": false, "members": []}),
@@ -616,21 +346,11 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
         .find(|r| r["name"] == "release")
         .unwrap_or_else(|| panic!("bob should find the new public room in the directory: {rooms}"))
         .clone();
-    assert_eq!(
-        listed["joined"], false,
-        "bob has not joined release yet: {listed}"
-    );
-    assert_eq!(
-        listed["member_count"], 1,
-        "only alice is in release: {listed}"
-    );
+    assert_eq!(listed["joined"], false, "bob has not joined release yet: {listed}");
+    assert_eq!(listed["member_count"], 1, "only alice is in release: {listed}");
 
     bob_tab.ack(json!({"type": "join", "conv": release})).await;
-    bob_tab
-        .recv_where("the room he joined", |f| {
-            f["type"] == "conversation" && f["conversation"]["id"] == release
-        })
-        .await;
+    bob_tab.recv_where("the room he joined", |f| f["type"] == "conversation" && f["conversation"]["id"] == release).await;
     let joined = alice_tab.recv_type("member_joined").await;
     assert_eq!(
         (joined["conv"].as_u64(), joined["user"].as_u64()),
@@ -638,45 +358,24 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
         "alice should see bob join release: {joined}"
     );
 
-    bob_tab
-        .ack(json!({"type": "set_topic", "conv": release, "topic": "Release Friday"}))
-        .await;
+    bob_tab.ack(json!({"type": "set_topic", "conv": release, "topic": "Release Friday"})).await;
     let topic = alice_tab.recv_type("topic").await;
-    assert_eq!(
-        topic["topic"], "Release Friday",
-        "alice should see the new topic: {topic}"
-    );
-    assert_eq!(
-        topic["user"], bob.id,
-        "alice should see who set it: {topic}"
-    );
+    assert_eq!(topic["topic"], "Release Friday", "alice should see the new topic: {topic}");
+    assert_eq!(topic["user"], bob.id, "alice should see who set it: {topic}");
 
     alice_tab.send_message(release, "freeze at noon").await;
     bob_tab.recv_message("freeze at noon").await;
 
     bob_tab.ack(json!({"type": "leave", "conv": release})).await;
     let left = bob_tab.recv_type("conversation_left").await;
-    assert_eq!(
-        left["conv"], release,
-        "bob's sidebar should drop the room: {left}"
-    );
+    assert_eq!(left["conv"], release, "bob's sidebar should drop the room: {left}");
     let left = alice_tab.recv_type("member_left").await;
-    assert_eq!(
-        (left["conv"].as_u64(), left["user"].as_u64()),
-        (Some(release), Some(bob.id)),
-        "{left}"
-    );
+    assert_eq!((left["conv"].as_u64(), left["user"].as_u64()), (Some(release), Some(bob.id)), "{left}");
 
     alice_tab.send_message(release, "after bob left").await;
-    alice_tab
-        .send_message(alice_tab.room_id("general"), "sentinel for bob")
-        .await;
+    alice_tab.send_message(alice_tab.room_id("general"), "sentinel for bob").await;
     bob_tab.recv_message("sentinel for bob").await;
-    bob_tab
-        .expect_no_frame("messages of a room he left", QUIET, |f| {
-            is_message_in(f, release)
-        })
-        .await;
+    bob_tab.expect_no_frame("messages of a room he left", QUIET, |f| is_message_in(f, release)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -687,34 +386,20 @@ async fn someone_invited_into_a_private_room_sees_it_and_its_history() {
     let mut alice_tab = alice.ws().await;
     let mut bob_tab = bob.ws().await;
 
-    let ack = alice_tab
-        .ack(json!({"type": "create_room", "name": "hiring", "topic": "", "private": true, "members": []}))
-        .await;
+    let ack = alice_tab.ack(json!({"type": "create_room", "name": "hiring", "topic": "", "private": true, "members": []})).await;
     let hiring = ack["conv"].as_u64().expect("conv");
     alice_tab.send_message(hiring, "two candidates left").await;
-    let (status, _) = bob
-        .get(&format!("/api/conversations/{hiring}/messages"))
-        .await;
+    let (status, _) = bob.get(&format!("/api/conversations/{hiring}/messages")).await;
     assert_eq!(status, 404, "bob cannot read the room before he is invited");
 
-    alice_tab
-        .ack(json!({"type": "invite", "conv": hiring, "user": bob.id}))
-        .await;
+    alice_tab.ack(json!({"type": "invite", "conv": hiring, "user": bob.id})).await;
     let frame = bob_tab
-        .recv_where("the room he was invited to", |f| {
-            f["type"] == "conversation" && f["conversation"]["id"] == hiring
-        })
+        .recv_where("the room he was invited to", |f| f["type"] == "conversation" && f["conversation"]["id"] == hiring)
         .await;
     assert_eq!(frame["conversation"]["name"], "hiring", "{frame}");
     let page = bob.history(hiring, "").await;
-    assert_eq!(
-        texts(&page),
-        ["two candidates left"],
-        "an invited member reads the room's history: {page}"
-    );
-    bob_tab
-        .send_message(hiring, "I can interview Tuesday")
-        .await;
+    assert_eq!(texts(&page), ["two candidates left"], "an invited member reads the room's history: {page}");
+    bob_tab.send_message(hiring, "I can interview Tuesday").await;
     alice_tab.recv_message("I can interview Tuesday").await;
 }
 
@@ -744,7 +429,9 @@ async fn a_group_that_shrank_to_two_is_not_reused_as_their_dm() {
     let mut carol_tab = carol.ws().await;
 
     let group = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id, carol.id]})).await["conv"].clone();
-    carol_tab.recv_where("the group in carol's sidebar", |f| f["type"] == "conversation" && f["conversation"]["id"] == group).await;
+    carol_tab
+        .recv_where("the group in carol's sidebar", |f| f["type"] == "conversation" && f["conversation"]["id"] == group)
+        .await;
     carol_tab.ack(json!({"type": "leave", "conv": group})).await;
     let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id]})).await["conv"].clone();
     assert_ne!(dm, group, "alice's DM with bob must be a DM, not the group carol left");

@@ -38,7 +38,11 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     assert!(!refused.status.success(), "a second dave must be refused");
     assert!(text(&refused).contains("dave"), "the refusal should name the account: {}", text(&refused));
     let short = hallway(&data, &["user", "add", "erin"], "short\n");
-    assert!(!short.status.success() && text(&short).contains("8 characters"), "a short password is refused with the rule: {}", text(&short));
+    assert!(
+        !short.status.success() && text(&short).contains("8 characters"),
+        "a short password is refused with the rule: {}",
+        text(&short)
+    );
 
     let listed = hallway(&data, &["user", "list"], "");
     let listing = text(&listed);
@@ -57,9 +61,19 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     assert!(server.setup_token().is_none(), "an admin exists, so no setup link is offered");
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
-    let old = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": "first-password"})).send().await.expect("login");
+    let old = http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"name": "carol", "password": "first-password"}))
+        .send()
+        .await
+        .expect("login");
     assert_eq!(old.status(), 401, "the old password must stop working");
-    let new = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": "second-password"})).send().await.expect("login");
+    let new = http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"name": "carol", "password": "second-password"}))
+        .send()
+        .await
+        .expect("login");
     assert_eq!(new.status(), 200, "the new password works");
     let cookie = session_cookie(&new);
     let rooms: serde_json::Value =
@@ -70,6 +84,10 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     // While it runs, the command line refuses and says what to do instead.
     let busy = hallway(&data, &["user", "list"], "");
     assert!(!busy.status.success(), "the CLI must not write under a running server");
-    assert!(text(&busy).contains("server is running") && text(&busy).contains("web client"), "the refusal should say what to do: {}", text(&busy));
+    assert!(
+        text(&busy).contains("server is running") && text(&busy).contains("web client"),
+        "the refusal should say what to do: {}",
+        text(&busy)
+    );
     server.shutdown().await;
 }

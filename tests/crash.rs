@@ -30,7 +30,11 @@ async fn acknowledged_messages_survive_kill_9() {
         // Everything acknowledged before the previous kill must be there, exactly.
         let stored: BTreeMap<u64, String> = all_messages(&http, &server.addr, &cookie, general).await.into_iter().collect();
         for (seq, text) in &acknowledged {
-            assert_eq!(stored.get(seq), Some(text), "round {round}: message {seq} was acknowledged before kill -9 but is missing after restart");
+            assert_eq!(
+                stored.get(seq),
+                Some(text),
+                "round {round}: message {seq} was acknowledged before kill -9 but is missing after restart"
+            );
         }
 
         // Stream messages without waiting, and kill the server halfway through the acks.

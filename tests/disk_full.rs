@@ -44,7 +44,11 @@ impl Drop for SmallDisk {
 async fn send_and_wait(ws: &mut RawTab, reference: &str, text: &str) -> Value {
     ws.send(Message::text(json!({"type": "send", "ref": reference, "conv": 1, "text": text}).to_string())).await.expect("send");
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a reply within 10 s").expect("open").expect("frame");
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a reply within 10 s")
+            .expect("open")
+            .expect("frame");
         let Message::Text(frame) = frame else { continue };
         let frame: Value = serde_json::from_str(&frame).expect("json");
         if frame["ref"] == reference {
@@ -68,9 +72,15 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     let mut acked = Vec::new();
     let mut refused = None;
     for i in 0..400 {
-        ws.send(Message::text(json!({"type": "send", "ref": i, "conv": 1, "text": format!("{i} {text}")}).to_string())).await.expect("send");
+        ws.send(Message::text(json!({"type": "send", "ref": i, "conv": 1, "text": format!("{i} {text}")}).to_string()))
+            .await
+            .expect("send");
         let reply = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a reply within 10 s").expect("open").expect("frame");
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a reply within 10 s")
+                .expect("open")
+                .expect("frame");
             let Message::Text(frame) = frame else { continue };
             let frame: Value = serde_json::from_str(&frame).expect("json");
             if frame["ref"] == i {

@@ -16,13 +16,17 @@ fn load(args: &[&str]) -> String {
 
 /// The cells of the result row that starts with `| name |`.
 fn row(report: &str, name: &str) -> Vec<String> {
-    let line = report.lines().find(|l| l.starts_with(&format!("| {name} |"))).unwrap_or_else(|| panic!("no {name} row in:\n{report}"));
+    let line =
+        report.lines().find(|l| l.starts_with(&format!("| {name} |"))).unwrap_or_else(|| panic!("no {name} row in:\n{report}"));
     line.split('|').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect()
 }
 
 #[test]
 fn the_load_tool_measures_fanout_ingest_idle_and_history_on_a_tiny_run() {
-    let fanout = row(&load(&["fanout", "--members", "4", "--senders", "2", "--messages", "20", "--rate", "0", "--accounts", "2"]), "fanout");
+    let fanout = row(
+        &load(&["fanout", "--members", "4", "--senders", "2", "--messages", "20", "--rate", "0", "--accounts", "2"]),
+        "fanout",
+    );
     assert_eq!(fanout[6], "80", "20 messages to 4 tabs are 80 deliveries: {fanout:?}");
     assert_eq!(fanout[7], "0", "no delivery may be lost: {fanout:?}");
 

@@ -16,7 +16,11 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
     std::fs::copy(FIXTURE, &data).expect("copy the fixture");
 
     let store = hallway::store::Store::open(&data).expect("a schema-1 file opens");
-    assert_eq!(store.schema_version().expect("version"), Some(hallway::store::records::SCHEMA_VERSION), "opening migrates the file");
+    assert_eq!(
+        store.schema_version().expect("version"),
+        Some(hallway::store::records::SCHEMA_VERSION),
+        "opening migrates the file"
+    );
     // Version 2 indexes sessions per user: alice's and bob's sessions from schema 1 are found.
     assert!(store.session_count(hallway::model::UserId(1)).expect("sessions") >= 1, "alice's old sessions are indexed");
     assert!(store.session_count(hallway::model::UserId(2)).expect("sessions") >= 1, "bob's old sessions are indexed");
@@ -26,7 +30,12 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
     let server = hallway::Server::start(listener, hallway::Config::new(data.clone())).await.expect("the migrated file serves");
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
-    let login = http.post(format!("{base}/api/login")).json(&json!({"name": "alice", "password": "correct horse battery"})).send().await.expect("login");
+    let login = http
+        .post(format!("{base}/api/login"))
+        .json(&json!({"name": "alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("login");
     assert_eq!(login.status(), 200, "alice's schema-1 password still works");
     let cookie = session_cookie(&login);
     let history: Value = http
@@ -39,7 +48,11 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
         .await
         .expect("json");
     let texts: Vec<&str> = history["messages"].as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect();
-    assert_eq!(texts, ["hello from schema one", "@bob edited in schema one"], "general's history survives the upgrade: {history}");
+    assert_eq!(
+        texts,
+        ["hello from schema one", "@bob edited in schema one"],
+        "general's history survives the upgrade: {history}"
+    );
     assert_eq!(history["messages"][1]["mentions"], json!([2]), "the mention of bob survives: {history}");
     assert!(history["messages"][1]["edited_ts"].is_u64(), "the edit mark survives: {history}");
     let dm: Value = http

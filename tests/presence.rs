@@ -33,56 +33,31 @@ async fn colleagues_see_each_other_come_online_go_away_set_dnd_and_leave() {
     bob_tab.ack(json!({"type": "presence", "idle": true})).await;
     presence_becomes(&mut alice_tab, bob.id, "away").await;
 
-    bob_tab
-        .ack(json!({"type": "presence", "idle": false}))
-        .await;
+    bob_tab.ack(json!({"type": "presence", "idle": false})).await;
     presence_becomes(&mut alice_tab, bob.id, "online").await;
 
     let expires = 4_102_444_800_000u64; // 2100-01-01: far enough not to clear during the test
-    bob_tab
-        .ack(json!({"type": "set_status", "dnd": true, "status": "Building B until 3", "status_expires": expires}))
-        .await;
+    bob_tab.ack(json!({"type": "set_status", "dnd": true, "status": "Building B until 3", "status_expires": expires})).await;
     let dnd = presence_becomes(&mut alice_tab, bob.id, "dnd").await;
-    assert_eq!(
-        dnd["status"], "Building B until 3",
-        "alice should see where bob said he is: {dnd}"
-    );
-    assert_eq!(
-        dnd["status_expires"], expires,
-        "alice should see when bob's status clears: {dnd}"
-    );
+    assert_eq!(dnd["status"], "Building B until 3", "alice should see where bob said he is: {dnd}");
+    assert_eq!(dnd["status_expires"], expires, "alice should see when bob's status clears: {dnd}");
 
     // DND wins over away while a tab is open.
     bob_tab.ack(json!({"type": "presence", "idle": true})).await;
     alice_tab
-        .expect_no_frame(
-            "bob shown as away while he is in do-not-disturb",
-            QUIET,
-            |f| {
-                f["type"] == "presence"
-                    && f["presence"]["user"] == bob.id
-                    && f["presence"]["state"] == "away"
-            },
-        )
+        .expect_no_frame("bob shown as away while he is in do-not-disturb", QUIET, |f| {
+            f["type"] == "presence" && f["presence"]["user"] == bob.id && f["presence"]["state"] == "away"
+        })
         .await;
 
     // A tab opened now learns all of it from hello.
     let carol = server.add_user(&alice, "carol").await;
     let carol_tab = carol.ws().await;
-    let seen = carol_tab.hello_presence(bob.id).unwrap_or_else(|| {
-        panic!(
-            "carol's hello should list bob's presence: {}",
-            carol_tab.hello["presence"]
-        )
-    });
-    assert_eq!(
-        seen["state"], "dnd",
-        "carol's new tab should show bob in do-not-disturb: {seen}"
-    );
-    assert_eq!(
-        seen["status"], "Building B until 3",
-        "carol's new tab should show bob's status: {seen}"
-    );
+    let seen = carol_tab
+        .hello_presence(bob.id)
+        .unwrap_or_else(|| panic!("carol's hello should list bob's presence: {}", carol_tab.hello["presence"]));
+    assert_eq!(seen["state"], "dnd", "carol's new tab should show bob in do-not-disturb: {seen}");
+    assert_eq!(seen["status"], "Building B until 3", "carol's new tab should show bob's status: {seen}");
 
     bob_tab.close().await;
     presence_becomes(&mut alice_tab, bob.id, "offline").await;
@@ -101,33 +76,23 @@ async fn presence_counts_every_tab_a_person_has_open() {
 
     let bob_presence = |f: &Value| f["type"] == "presence" && f["presence"]["user"] == bob.id;
 
-    bob_desk
-        .ack(json!({"type": "presence", "idle": true}))
-        .await;
+    bob_desk.ack(json!({"type": "presence", "idle": true})).await;
     alice_tab
-        .expect_no_frame(
-            "bob shown as away while his phone tab is in use",
-            QUIET,
-            |f| bob_presence(f) && f["presence"]["state"] == "away",
-        )
+        .expect_no_frame("bob shown as away while his phone tab is in use", QUIET, |f| {
+            bob_presence(f) && f["presence"]["state"] == "away"
+        })
         .await;
-    bob_phone
-        .ack(json!({"type": "presence", "idle": true}))
-        .await;
+    bob_phone.ack(json!({"type": "presence", "idle": true})).await;
     presence_becomes(&mut alice_tab, bob.id, "away").await;
 
-    bob_phone
-        .ack(json!({"type": "presence", "idle": false}))
-        .await;
+    bob_phone.ack(json!({"type": "presence", "idle": false})).await;
     presence_becomes(&mut alice_tab, bob.id, "online").await;
 
     bob_phone.close().await;
     alice_tab
-        .expect_no_frame(
-            "bob shown as offline while his desk tab is open",
-            QUIET,
-            |f| bob_presence(f) && f["presence"]["state"] == "offline",
-        )
+        .expect_no_frame("bob shown as offline while his desk tab is open", QUIET, |f| {
+            bob_presence(f) && f["presence"]["state"] == "offline"
+        })
         .await;
     bob_desk.close().await;
     presence_becomes(&mut alice_tab, bob.id, "offline").await;
@@ -144,9 +109,7 @@ async fn typing_is_shown_to_others_but_not_to_the_typists_own_tabs() {
     let mut bob_tab = bob.ws().await;
     let general = alice_tab.room_id("general");
 
-    alice_tab
-        .send_json(json!({"type": "typing", "conv": general}))
-        .await;
+    alice_tab.send_json(json!({"type": "typing", "conv": general})).await;
     let typing = bob_tab.recv_type("typing").await;
     assert_eq!(
         (typing["conv"].as_u64(), typing["user"].as_u64()),
@@ -172,9 +135,7 @@ async fn a_status_with_an_expiry_clears_itself() {
     presence_becomes(&mut alice_tab, bob.id, "online").await;
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
-    bob_tab
-        .ack(json!({"type": "set_status", "dnd": true, "status": "In a meeting", "status_expires": now + 400}))
-        .await;
+    bob_tab.ack(json!({"type": "set_status", "dnd": true, "status": "In a meeting", "status_expires": now + 400})).await;
     let dnd = presence_becomes(&mut alice_tab, bob.id, "dnd").await;
     assert_eq!(dnd["status"], "In a meeting", "{dnd}");
 

@@ -13,40 +13,14 @@ async fn a_websocket_from_a_foreign_origin_is_refused() {
     let alice = server.admin().await;
     let bob = server.add_user(&alice, "bob").await;
 
-    let refused = Ws::connect_raw(server.addr(), Some(&bob.session), Some(EVIL))
-        .await
-        .err();
-    assert_eq!(
-        refused,
-        Some(403),
-        "a page on another site must not open a chat connection with bob's cookie"
-    );
+    let refused = Ws::connect_raw(server.addr(), Some(&bob.session), Some(EVIL)).await.err();
+    assert_eq!(refused, Some(403), "a page on another site must not open a chat connection with bob's cookie");
 
     let own_origin = format!("http://{}", server.addr());
-    let tab = Ws::connect(
-        server.addr(),
-        Some(&bob.session),
-        Some(&own_origin),
-        "bob's tab (same origin)",
-    )
-    .await;
-    assert!(
-        tab.is_ok(),
-        "the web client's own origin must be allowed, got {:?}",
-        tab.err()
-    );
-    let bot = Ws::connect(
-        server.addr(),
-        Some(&bob.session),
-        None,
-        "bob's bot (no Origin)",
-    )
-    .await;
-    assert!(
-        bot.is_ok(),
-        "a bot that sends no Origin must be allowed, got {:?}",
-        bot.err()
-    );
+    let tab = Ws::connect(server.addr(), Some(&bob.session), Some(&own_origin), "bob's tab (same origin)").await;
+    assert!(tab.is_ok(), "the web client's own origin must be allowed, got {:?}", tab.err());
+    let bot = Ws::connect(server.addr(), Some(&bob.session), None, "bob's bot (no Origin)").await;
+    assert!(bot.is_ok(), "a bot that sends no Origin must be allowed, got {:?}", bot.err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,10 +43,7 @@ async fn a_post_from_a_foreign_origin_is_refused() {
         "another site made alice's browser create an account: {body}"
     );
     let (status, _) = server.try_login("mallory", "hunter22hunter").await;
-    assert_eq!(
-        status, 401,
-        "the account from the foreign page must not exist"
-    );
+    assert_eq!(status, 401, "the account from the foreign page must not exist");
 
     let resp = reqwest::Client::new()
         .post(format!("{}/api/login", server.base()))
@@ -82,11 +53,7 @@ async fn a_post_from_a_foreign_origin_is_refused() {
         .await
         .expect("POST /api/login");
     let (status, body) = read_response(resp).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (403, Some("bad_origin")),
-        "login from a foreign page: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (403, Some("bad_origin")), "login from a foreign page: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,20 +65,11 @@ async fn without_a_session_only_health_and_setup_answer() {
     alice_tab.send_message(general, "internal only").await;
 
     let (status, body) = server.anonymous_get("/api/health").await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("ok")),
-        "health needs no session: {body}"
-    );
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")), "health needs no session: {body}");
     let (status, _) = server.anonymous_get("/api/setup").await;
     assert_eq!(status, 200, "the setup check needs no session");
 
-    for path in [
-        "/api/me",
-        "/api/users",
-        "/api/rooms",
-        &format!("/api/conversations/{general}/messages"),
-    ] {
+    for path in ["/api/me", "/api/users", "/api/rooms", &format!("/api/conversations/{general}/messages")] {
         let (status, body) = server.anonymous_get(path).await;
         assert_eq!(
             (status, body["code"].as_str()),
@@ -122,29 +80,18 @@ async fn without_a_session_only_health_and_setup_answer() {
     let (status, body) = server
         .anonymous_post("/api/users", json!({"name": "x", "display_name": "X", "password": "hunter22hunter", "role": "admin"}))
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("unauthorized")),
-        "POST /api/users: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "POST /api/users: {body}");
 
     let (status, body) = read_response(
         reqwest::Client::new()
             .get(format!("{}/api/me", server.base()))
-            .header(
-                reqwest::header::COOKIE,
-                "hallway_session=made-up-session-id",
-            )
+            .header(reqwest::header::COOKIE, "hallway_session=made-up-session-id")
             .send()
             .await
             .expect("GET /api/me"),
     )
     .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("unauthorized")),
-        "a made-up cookie: {body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "a made-up cookie: {body}");
 
     assert_eq!(
         Ws::connect_raw(server.addr(), None, None).await.err(),
@@ -152,9 +99,7 @@ async fn without_a_session_only_health_and_setup_answer() {
         "a WebSocket without a session must be refused"
     );
     assert_eq!(
-        Ws::connect_raw(server.addr(), Some("made-up-session-id"), None)
-            .await
-            .err(),
+        Ws::connect_raw(server.addr(), Some("made-up-session-id"), None).await.err(),
         Some(401),
         "a WebSocket with a made-up session must be refused"
     );
@@ -166,30 +111,14 @@ async fn the_session_cookie_is_out_of_reach_of_scripts_and_other_sites() {
     let alice = server.admin().await;
     let bob = server.add_user(&alice, "bob").await;
     for client in [&alice, &bob] {
-        let attrs: Vec<String> = client
-            .set_cookie
-            .split(';')
-            .skip(1)
-            .map(|a| a.trim().to_ascii_lowercase())
-            .collect();
-        assert!(
-            attrs.iter().any(|a| a == "httponly"),
-            "a script could read the session: {}",
-            client.set_cookie
-        );
+        let attrs: Vec<String> = client.set_cookie.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+        assert!(attrs.iter().any(|a| a == "httponly"), "a script could read the session: {}", client.set_cookie);
         assert!(
             attrs.iter().any(|a| a == "samesite=strict"),
             "other sites' requests would carry the session: {}",
             client.set_cookie
         );
-        assert!(
-            attrs.iter().any(|a| a == "path=/"),
-            "the cookie should cover the whole app: {}",
-            client.set_cookie
-        );
+        assert!(attrs.iter().any(|a| a == "path=/"), "the cookie should cover the whole app: {}", client.set_cookie);
     }
-    assert_ne!(
-        alice.session, bob.session,
-        "two people must not share a session id"
-    );
+    assert_ne!(alice.session, bob.session, "two people must not share a session id");
 }

@@ -28,7 +28,8 @@ async fn a_tab_that_stops_reading_is_disconnected_and_nobody_else_notices() {
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
     let token = server.setup_token().expect("setup token");
-    let alice = sign_in(&base, &http, "setup", json!({"token": token, "name": "alice", "password": "correct horse battery"})).await;
+    let alice =
+        sign_in(&base, &http, "setup", json!({"token": token, "name": "alice", "password": "correct horse battery"})).await;
     let created = http
         .post(format!("{base}/api/users"))
         .header("cookie", &alice)

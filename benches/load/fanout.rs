@@ -48,7 +48,9 @@ enum Sender {
 impl Sender {
     async fn send(&mut self, text: &str) -> anyhow::Result<()> {
         match self {
-            Sender::Hallway(sink) => sink.send(Message::text(json!({"type": "send", "conv": 1, "text": text}).to_string())).await?,
+            Sender::Hallway(sink) => {
+                sink.send(Message::text(json!({"type": "send", "conv": 1, "text": text}).to_string())).await?
+            }
             Sender::Mqtt(w) => w.write_all(&mqtt_publish("bench", text.as_bytes())).await?,
             Sender::Irc(w) => w.write_all(format!("PRIVMSG #bench :{text}\r\n").as_bytes()).await?,
         }
@@ -111,7 +113,8 @@ pub async fn run(bin: &Path, peer: Peer, p: &Params) -> anyhow::Result<()> {
             hallway = Some(target);
         }
         Peer::Mosquitto => {
-            let (child, addr) = start_peer("mosquitto", &["-c"], include_str!("../peers/mosquitto.conf"), "mosquitto.conf", &dir).await?;
+            let (child, addr) =
+                start_peer("mosquitto", &["-c"], include_str!("../peers/mosquitto.conf"), "mosquitto.conf", &dir).await?;
             process = Some(child);
             for i in 0..p.members + p.senders {
                 let (read, mut write) = mqtt_connect(&addr, &format!("c{i}")).await?;
@@ -128,7 +131,8 @@ pub async fn run(bin: &Path, peer: Peer, p: &Params) -> anyhow::Result<()> {
             }
         }
         Peer::Ngircd => {
-            let (child, addr) = start_peer("ngircd", &["-n", "-f"], include_str!("../peers/ngircd.conf"), "ngircd.conf", &dir).await?;
+            let (child, addr) =
+                start_peer("ngircd", &["-n", "-f"], include_str!("../peers/ngircd.conf"), "ngircd.conf", &dir).await?;
             process = Some(child);
             for i in 0..p.members + p.senders {
                 let (read, write) = irc_join(&addr, &format!("u{i}")).await?;
@@ -234,7 +238,13 @@ async fn receive_hallway(mut stream: futures_util::stream::SplitStream<ws::Tab>,
 }
 
 /// Starts a peer from its config template on a free loopback port; returns it and its address.
-async fn start_peer(program: &str, flags: &[&str], template: &str, file: &str, dir: &tempfile::TempDir) -> anyhow::Result<(PeerProcess, String)> {
+async fn start_peer(
+    program: &str,
+    flags: &[&str],
+    template: &str,
+    file: &str,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(PeerProcess, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let config: PathBuf = dir.path().join(file);
     std::fs::write(&config, template.replace("PORT", &port.to_string()))?;
@@ -350,7 +360,9 @@ async fn receive_mqtt(mut read: BufReader<OwnedReadHalf>, _write: OwnedWriteHalf
             Ok(Ok((kind, body))) if kind & 0xf0 == 0x30 && body.len() >= 2 => {
                 let topic_len = u16::from_be_bytes([body[0], body[1]]) as usize;
                 let payload = &body[2 + topic_len..];
-                if let Some(sent) = std::str::from_utf8(payload).ok().and_then(|t| t.strip_prefix("t=")).and_then(|t| t.parse().ok()) {
+                if let Some(sent) =
+                    std::str::from_utf8(payload).ok().and_then(|t| t.strip_prefix("t=")).and_then(|t| t.parse().ok())
+                {
                     tally.record(sent, &mut latencies);
                 }
             }

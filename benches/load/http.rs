@@ -12,10 +12,17 @@ pub struct Response {
     pub body: Value,
 }
 
-pub async fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, body: Option<&Value>) -> anyhow::Result<Response> {
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<Response> {
     let mut stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", payload.len());
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", payload.len());
     if body.is_some() {
         head.push_str("Content-Type: application/json\r\n");
     }

@@ -216,11 +216,24 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
     let now = hallway::model::now_millis();
     let hash = hallway::auth::hash_password(server::PASSWORD).map_err(|e| anyhow::anyhow!(e))?;
     let admin = UserId(1);
-    let mut setup = vec![Change::PutUser(admin, UserRecord { name: "admin".into(), display_name: "Admin".into(), password_hash: hash, role: Role::Admin, created: now })];
+    let mut setup = vec![Change::PutUser(
+        admin,
+        UserRecord { name: "admin".into(), display_name: "Admin".into(), password_hash: hash, role: Role::Admin, created: now },
+    )];
     let rooms = 10u64;
     for room in 1..=rooms {
         let name = if room == 1 { "general".to_string() } else { format!("room{room}") };
-        setup.push(Change::PutConversation(ConvId(room), ConversationRecord { kind: ConvKind::Room, name, topic: String::new(), created_by: admin, created: now, keep: Keep::Forever }));
+        setup.push(Change::PutConversation(
+            ConvId(room),
+            ConversationRecord {
+                kind: ConvKind::Room,
+                name,
+                topic: String::new(),
+                created_by: admin,
+                created: now,
+                keep: Keep::Forever,
+            },
+        ));
         setup.push(Change::PutMember(ConvId(room), admin, MemberRecord { joined: now, read_seq: 0 }));
     }
     store.apply_now(setup)?;
@@ -235,15 +248,31 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
             let room = if i % 2 == 0 { 1 } else { 2 + (i / 2) % (rooms - 1) };
             let seq = if room == 1 { i / 2 + 1 } else { (i / 2) / (rooms - 1) + 1 };
             let text = format!("message {i} about the {} and the {}", words[(i % 10) as usize], words[((i / 10) % 10) as usize]);
-            batch.push(Change::PutMessage(ConvId(room), Seq(seq), MessageRecord {
-                author: admin, text, ts: now - (messages - i), edited_ts: None, deleted: false, mentions: Vec::new(), client_id: None, rev: seq,
-            }));
+            batch.push(Change::PutMessage(
+                ConvId(room),
+                Seq(seq),
+                MessageRecord {
+                    author: admin,
+                    text,
+                    ts: now - (messages - i),
+                    edited_ts: None,
+                    deleted: false,
+                    mentions: Vec::new(),
+                    client_id: None,
+                    rev: seq,
+                },
+            ));
         }
         written += batch.len() as u64;
         store.apply_now(batch)?;
     }
     let size = std::fs::metadata(data)?.len();
-    println!("wrote {messages} messages in {rooms} rooms to {} ({:.1} MiB) in {:.1} s", data.display(), size as f64 / 1048576.0, started.elapsed().as_secs_f64());
+    println!(
+        "wrote {messages} messages in {rooms} rooms to {} ({:.1} MiB) in {:.1} s",
+        data.display(),
+        size as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -253,7 +282,8 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
     }
     let (child, addr, _, startup) = server::spawn(bin, data, &[]).await?;
     let mut target = server::Target { addr: addr.clone(), admin: String::new(), child: Some(child) };
-    let login = http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": "admin", "password": server::PASSWORD}))).await?;
+    let login =
+        http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": "admin", "password": server::PASSWORD}))).await?;
     let cookie = login.cookie.context("signing in as admin on the generated file")?;
     let time = |path: String| {
         let addr = addr.clone();
@@ -276,8 +306,18 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
     println!("| scenario | what | p50 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- |");
     println!("| history | start to serving | {} | | |", stats::ms(startup.as_micros() as u64));
-    println!("| history | latest 50 of #general (HTTP round trip) | {} | {} | {} |", stats::ms(latest.p50), stats::ms(latest.p99), stats::ms(latest.max));
-    println!("| history | 50 before seq 1000 (deep) | {} | {} | {} |", stats::ms(deep.p50), stats::ms(deep.p99), stats::ms(deep.max));
+    println!(
+        "| history | latest 50 of #general (HTTP round trip) | {} | {} | {} |",
+        stats::ms(latest.p50),
+        stats::ms(latest.p99),
+        stats::ms(latest.max)
+    );
+    println!(
+        "| history | 50 before seq 1000 (deep) | {} | {} | {} |",
+        stats::ms(deep.p50),
+        stats::ms(deep.p99),
+        stats::ms(deep.max)
+    );
     println!("| history | keyword search | not built yet (records issue) | | |");
     target.stop().await;
     Ok(())

@@ -85,7 +85,9 @@ pub async fn spawn(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<
 pub async fn fresh(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Target> {
     let (child, addr, token, _) = spawn(bin, &dir.join("hallway.redb"), extra).await?;
     let token = token.context("a fresh server should print a setup link")?;
-    let response = http::request(&addr, "POST", "/api/setup", None, Some(&json!({"token": token, "name": "admin", "password": PASSWORD}))).await?;
+    let response =
+        http::request(&addr, "POST", "/api/setup", None, Some(&json!({"token": token, "name": "admin", "password": PASSWORD})))
+            .await?;
     if response.status != 200 {
         bail!("setup failed: {} {}", response.status, response.body);
     }
@@ -100,11 +102,14 @@ pub async fn accounts(target: &Target, count: usize) -> anyhow::Result<Vec<Strin
         let admin = target.admin.clone();
         tasks.push(tokio::spawn(async move {
             let name = format!("user{i}");
-            let created = http::request(&addr, "POST", "/api/users", Some(&admin), Some(&json!({"name": name, "password": PASSWORD}))).await?;
+            let created =
+                http::request(&addr, "POST", "/api/users", Some(&admin), Some(&json!({"name": name, "password": PASSWORD})))
+                    .await?;
             if created.status != 201 && created.status != 409 {
                 bail!("creating {name}: {} {}", created.status, created.body);
             }
-            let login = http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": name, "password": PASSWORD}))).await?;
+            let login =
+                http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": name, "password": PASSWORD}))).await?;
             login.cookie.with_context(|| format!("signing in {name}: {}", login.status))
         }));
     }

@@ -14,7 +14,8 @@ pub async fn connect(addr: &str, cookie: &str) -> anyhow::Result<Tab> {
     request.headers_mut().insert("cookie", cookie.parse()?);
     // Small buffers so that thousands of idle tabs fit in the tool's memory too.
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (tab, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await.context("websocket connect")?;
+    let (tab, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await.context("websocket connect")?;
     Ok(tab)
 }
 

@@ -12,9 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{CloseReason, Command, ConnId, Connection, HubError, RoomEntry, presence};
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId, mentioned_names, now_millis, valid_name};
-use crate::protocol::{
-    self, ClientFrame, ErrorCode, Limits, Presence, PresenceState, Ref, ServerFrame, User,
-};
+use crate::protocol::{self, ClientFrame, ErrorCode, Limits, Presence, PresenceState, Ref, ServerFrame, User};
 use crate::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, StatusRecord, UserRecord};
 use crate::store::writer::{Job, Writer};
 use crate::store::{Change, Store, StoreError};
@@ -104,9 +102,16 @@ impl Outcome {
 /// The reverse of an in-memory change, applied when its commit fails.
 enum Undo {
     /// A send that was not saved: a retry with the same `client_id` must post again.
-    ForgetSend { user: UserId, client_id: String },
+    ForgetSend {
+        user: UserId,
+        client_id: String,
+    },
     /// Take back the unread counts a message that was not saved added.
-    Unread { conv: ConvId, author: UserId, mentions: Vec<UserId> },
+    Unread {
+        conv: ConvId,
+        author: UserId,
+        mentions: Vec<UserId>,
+    },
     RemoveUser(UserId),
     RemoveConversation(ConvId),
     RemoveMember(ConvId, UserId),
@@ -156,7 +161,8 @@ impl HubTask {
         let mut users = BTreeMap::new();
         for (id, record) in snapshot.users {
             let status = statuses.remove(&id).unwrap_or_default();
-            users.insert(id, UserState { info: user_info(id, &record), status, conns: Vec::new(), shown: PresenceState::Offline });
+            users
+                .insert(id, UserState { info: user_info(id, &record), status, conns: Vec::new(), shown: PresenceState::Offline });
         }
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
@@ -167,7 +173,9 @@ impl HubTask {
         }
         for (conv, user, member) in snapshot.members {
             let Some(state) = convs.get_mut(&conv) else { continue };
-            state.members.insert(user, MemberState { read_seq: Seq(member.read_seq), joined: member.joined, unread: 0, mentions: 0 });
+            state
+                .members
+                .insert(user, MemberState { read_seq: Seq(member.read_seq), joined: member.joined, unread: 0, mentions: 0 });
         }
         // One pass over each conversation's newest messages counts unread for all its members.
         for (id, state) in convs.iter_mut() {
@@ -310,7 +318,9 @@ impl HubTask {
         if let Some(state) = self.conns.remove(&conn) {
             let _ = state.closed.set(reason);
             match reason {
-                CloseReason::SlowConsumer => tracing::warn!(conn = conn.0, user = state.user.0, "tab too slow to keep up; disconnecting it"),
+                CloseReason::SlowConsumer => {
+                    tracing::warn!(conn = conn.0, user = state.user.0, "tab too slow to keep up; disconnecting it")
+                }
                 _ => tracing::info!(conn = conn.0, user = state.user.0, ?reason, "closing tab"),
             }
             self.forget_conn(conn, state.user);
@@ -366,7 +376,8 @@ impl HubTask {
 
     async fn expire_statuses(&mut self) {
         let now = now_millis();
-        let expired: Vec<UserId> = self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
+        let expired: Vec<UserId> =
+            self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
         for user in expired {
             self.set_status(user, StatusRecord::default(), Reply::None).await;
         }
@@ -374,7 +385,13 @@ impl HubTask {
 
     // ---- client frames ----
 
-    async fn client_frame(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, frame: ClientFrame) -> Result<(), Refusal> {
+    async fn client_frame(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        frame: ClientFrame,
+    ) -> Result<(), Refusal> {
         match frame {
             ClientFrame::Send { conv, text, client_id } => self.send_message(conn, user, reference, conv, text, client_id).await,
             ClientFrame::Edit { conv, seq, text } => self.change_message(conn, user, reference, conv, seq, Some(text)).await,
@@ -449,7 +466,8 @@ impl HubTask {
                 state.record.topic = topic.clone();
                 let change = Change::PutConversation(conv, state.record.clone());
                 let frame = ServerFrame::Topic { conv, topic, user }.encode();
-                let outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference)).undo(Undo::RestoreRecord(conv, before));
+                let outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference))
+                    .undo(Undo::RestoreRecord(conv, before));
                 self.persist(vec![change], outcome).await;
                 Ok(())
             }
@@ -477,13 +495,20 @@ impl HubTask {
             return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
         if let Some(id) = &client_id
-            && let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone())) {
-                // A resend: acknowledge the first message again. Going through the writer
-                // queue puts this ack after the first message's commit.
-                let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(sent_conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
-                self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
-                return Ok(());
-            }
+            && let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone()))
+        {
+            // A resend: acknowledge the first message again. Going through the writer
+            // queue puts this ack after the first message's commit.
+            let ack = ServerFrame::Ack {
+                reference: reference.clone(),
+                conv: Some(sent_conv),
+                seq: Some(seq),
+                client_id: client_id.clone(),
+                ts: Some(ts),
+            };
+            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
+            return Ok(());
+        }
         let mentions = self.resolve_mentions(&text);
         let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
         let seq = state.last_seq.next();
@@ -501,9 +526,24 @@ impl HubTask {
         if let Some(id) = &client_id {
             self.remember_send(user, id.clone(), conv, seq, ts);
         }
-        let record = MessageRecord { author: user, text, ts, edited_ts: None, deleted: false, mentions, client_id: client_id.clone(), rev: seq.0 };
+        let record = MessageRecord {
+            author: user,
+            text,
+            ts,
+            edited_ts: None,
+            deleted: false,
+            mentions,
+            client_id: client_id.clone(),
+            rev: seq.0,
+        };
         let frame = ServerFrame::Message { message: message_frame(conv, seq, &record) }.encode();
-        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(conv), seq: Some(seq), client_id: client_id.clone(), ts: Some(ts) };
+        let ack = ServerFrame::Ack {
+            reference: reference.clone(),
+            conv: Some(conv),
+            seq: Some(seq),
+            client_id: client_id.clone(),
+            ts: Some(ts),
+        };
         tracing::debug!(conv = conv.0, seq = seq.0, user = user.0, bytes = record.text.len(), recorded, "message");
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], Reply::Ack(conn, reference, ack.encode()))
             .undo(Undo::Unread { conv, author: user, mentions: record.mentions.clone() });
@@ -577,7 +617,14 @@ impl HubTask {
         Ok(())
     }
 
-    async fn mark_read(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId, seq: Seq) -> Result<(), Refusal> {
+    async fn mark_read(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        conv: ConvId,
+        seq: Seq,
+    ) -> Result<(), Refusal> {
         let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
         let last_seq = state.committed_seq;
         let Some(member) = state.members.get_mut(&user) else { return Err(not_found()) };
@@ -621,7 +668,10 @@ impl HubTask {
     ) -> Result<(), Refusal> {
         let name = name.trim().to_string();
         if !valid_name(&name) {
-            return Err(refuse(ErrorCode::BadRequest, "a room name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"));
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                "a room name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+            ));
         }
         // Only public rooms must have unique names: checking private ones too would tell
         // anyone that a private room of that name exists.
@@ -662,7 +712,8 @@ impl HubTask {
         everyone.sort();
         let kind = if everyone.len() <= 2 { ConvKind::Dm } else { ConvKind::Group };
         // A group whose members left down to two is not the DM of those two.
-        let existing = self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
+        let existing =
+            self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
         if let Some((id, _)) = existing {
             let ack = ServerFrame::Ack { reference, conv: Some(*id), seq: None, client_id: None, ts: None };
             self.deliver(Target::Conn(conn), ack.encode());
@@ -702,11 +753,15 @@ impl HubTask {
         self.next_user += 1;
         record.created = now_millis();
         let info = user_info(id, &record);
-        self.users.insert(id, UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline });
+        self.users.insert(
+            id,
+            UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline },
+        );
         let mut changes = vec![Change::PutUser(id, record)];
         let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
         let mut undo = vec![Undo::RemoveUser(id)];
-        let general = self.convs.iter().find(|(_, c)| c.record.kind == ConvKind::Room && c.record.name == DEFAULT_ROOM).map(|(id, _)| *id);
+        let general =
+            self.convs.iter().find(|(_, c)| c.record.kind == ConvKind::Room && c.record.name == DEFAULT_ROOM).map(|(id, _)| *id);
         match general {
             Some(conv) => {
                 let (more_changes, more_deliveries) = self.member_added(conv, id);
@@ -754,7 +809,9 @@ impl HubTask {
         self.convs.insert(id, state);
         let deliveries = members
             .iter()
-            .map(|m| (Target::Users(vec![*m]), ServerFrame::Conversation { conversation: self.conversation_for(id, *m) }.encode()))
+            .map(|m| {
+                (Target::Users(vec![*m]), ServerFrame::Conversation { conversation: self.conversation_for(id, *m) }.encode())
+            })
             .collect();
         tracing::info!(conv = id.0, ?kind, members = members.len(), "conversation created");
         (id, changes, deliveries)
@@ -819,9 +876,10 @@ impl HubTask {
 
     fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
         if self.recent_order.len() == RECENT_SENDS
-            && let Some(oldest) = self.recent_order.pop_front() {
-                self.recent_sends.remove(&oldest);
-            }
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent_sends.remove(&oldest);
+        }
         self.recent_order.push_back((user, client_id.clone()));
         self.recent_sends.insert((user, client_id), (conv, seq, ts));
     }
@@ -851,9 +909,10 @@ impl HubTask {
                 self.pending.remove(&(conv, seq));
             }
             if result.is_ok()
-                && let Some(state) = self.convs.get_mut(&conv) {
-                    state.committed_seq = state.committed_seq.max(rev);
-                }
+                && let Some(state) = self.convs.get_mut(&conv)
+            {
+                state.committed_seq = state.committed_seq.max(rev);
+            }
         }
         if result.is_err() {
             for undo in outcome.undo.into_iter().rev() {
@@ -876,7 +935,11 @@ impl HubTask {
             Err(e) => match outcome.reply {
                 Reply::None => {}
                 Reply::Ack(conn, reference, _) => {
-                    let frame = ServerFrame::error(reference, ErrorCode::Storage, "the server could not save this (its disk may be full); nothing was posted");
+                    let frame = ServerFrame::error(
+                        reference,
+                        ErrorCode::Storage,
+                        "the server could not save this (its disk may be full); nothing was posted",
+                    );
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
                 Reply::User(reply, _) => {

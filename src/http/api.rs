@@ -53,7 +53,11 @@ pub struct NewUser {
 }
 
 /// `POST /api/users` (admins only)
-pub async fn create_user(State(app): State<App>, session: Session, Body(body): Body<NewUser>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create_user(
+    State(app): State<App>,
+    session: Session,
+    Body(body): Body<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
     if session.role != Role::Admin {
         return Err(ApiError::new(ErrorCode::Forbidden, "only admins create accounts"));
     }

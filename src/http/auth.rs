@@ -155,7 +155,8 @@ pub async fn login(State(app): State<App>, Body(body): Body<LoginBody>) -> Resul
         return Err(wrong());
     }
     if let Err(retry_after) = app.throttle.attempt(&name) {
-        let mut error = ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins; try again in {retry_after} s"));
+        let mut error =
+            ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins; try again in {retry_after} s"));
         error.retry_after = Some(retry_after);
         return Err(error);
     }
@@ -184,9 +185,8 @@ pub async fn logout(State(app): State<App>, session: Session) -> Result<Response
     })?;
     app.hub.sign_out(session.token_hash).await;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("hallway_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static("hallway_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
     Ok(response)
 }

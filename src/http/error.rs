@@ -54,9 +54,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status_of(self.code), Json(body)).into_response();
         if let Some(seconds) = self.retry_after
-            && let Ok(value) = seconds.to_string().parse() {
-                response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
-            }
+            && let Ok(value) = seconds.to_string().parse()
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
         response
     }
 }

@@ -66,14 +66,15 @@ async fn check_origin(request: Request, next: Next) -> Response {
     let changes_state = request.method() != Method::GET && request.method() != Method::HEAD;
     let is_upgrade = request.headers().contains_key(header::UPGRADE);
     if (changes_state || is_upgrade)
-        && let Some(origin) = request.headers().get(header::ORIGIN) {
-            let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-            let origin_host = origin.to_str().unwrap_or("").split_once("://").map(|(_, rest)| rest).unwrap_or("");
-            if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
-                tracing::warn!(origin = ?origin, host, path = request.uri().path(), "refused a request from a foreign origin");
-                return ApiError::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
-            }
+        && let Some(origin) = request.headers().get(header::ORIGIN)
+    {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let origin_host = origin.to_str().unwrap_or("").split_once("://").map(|(_, rest)| rest).unwrap_or("");
+        if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+            tracing::warn!(origin = ?origin, host, path = request.uri().path(), "refused a request from a foreign origin");
+            return ApiError::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
         }
+    }
     next.run(request).await
 }
 
@@ -88,7 +89,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(ErrorCode::BadJson, format!("not valid JSON: {}", e.body_text()))),
+            Err(JsonRejection::JsonSyntaxError(e)) => {
+                Err(ApiError::new(ErrorCode::BadJson, format!("not valid JSON: {}", e.body_text())))
+            }
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => {
                 Err(ApiError::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"))
@@ -100,4 +103,3 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         }
     }
 }
-

@@ -2,13 +2,13 @@
 //! sizes the socket's buffers and hands it to a session task.
 
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::response::Response;
 
+use super::auth::Session;
 use super::{ApiError, App};
 use crate::protocol::ErrorCode;
-use super::auth::Session;
 use crate::session;
 
 /// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default (chat
@@ -28,7 +28,9 @@ pub async fn upgrade(
     session: Session,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let ws = ws.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {}", e.body_text())))?;
+    let ws = ws.map_err(|e| {
+        ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {}", e.body_text()))
+    })?;
     let max_frame = app.max_frame;
     let hub = app.hub.clone();
     Ok(ws

@@ -19,8 +19,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::model::{ConvId, Seq, UserId};
 use records::{
-    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SessionRecord, StatusRecord,
-    UserRecord, decode, encode,
+    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SessionRecord, StatusRecord, UserRecord, decode, encode,
 };
 use tables::*;
 
@@ -49,13 +48,7 @@ macro_rules! redb_error {
         }
     )*};
 }
-redb_error!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+redb_error!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// One logical change to the data file. A batch of them is applied in one write transaction.
 #[derive(Debug)]
@@ -218,10 +211,7 @@ impl Store {
             snap.conversations.push((ConvId(conv), decode(value.value())?));
             let last_message = messages.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
-            let last = last_message
-                .map(|(k, _)| k.value().1)
-                .max(last_rev.map(|(k, _)| k.value().1))
-                .unwrap_or(0);
+            let last = last_message.map(|(k, _)| k.value().1).max(last_rev.map(|(k, _)| k.value().1)).unwrap_or(0);
             snap.last_seq.insert(ConvId(conv), Seq(last));
             for entry in messages.range((conv, 0)..=(conv, u64::MAX))?.rev().take(RECENT_SENDS_PER_CONVERSATION) {
                 let (key, value) = entry?;
@@ -279,9 +269,10 @@ impl Store {
             let (hash, value) = entry?;
             let session: SessionRecord = decode(value.value())?;
             if session.created < cutoff
-                && let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
-                    expired.push(hash);
-                }
+                && let Ok(hash) = <[u8; 32]>::try_from(hash.value())
+            {
+                expired.push(hash);
+            }
         }
         Ok(expired)
     }
@@ -331,12 +322,7 @@ impl Store {
     /// since, each once in its current state, ordered by its latest change (`rev`). A page
     /// holds the first `limit` of them, so "ask again after the highest `rev` you got" neither
     /// skips nor repeats. Returned ascending by seq, with whether more follow.
-    pub fn changes_after(
-        &self,
-        conv: ConvId,
-        after: Seq,
-        limit: usize,
-    ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
+    pub fn changes_after(&self, conv: ConvId, after: Seq, limit: usize) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
         let txn = self.db()?.begin_read()?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let revisions = txn.open_table(CONVREV_SEQ)?;

@@ -108,7 +108,9 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         }
         let result = commit(&store, changes);
         match &result {
-            Ok(changes) => tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed"),
+            Ok(changes) => {
+                tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed")
+            }
             Err(e) => tracing::error!(
                 jobs = dones.len(),
                 error = %e,

@@ -59,12 +59,7 @@ impl TestServer {
     pub async fn start_with(tweak: fn(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir for the data file");
         let (server, addr) = boot(dir.path().join("hallway.redb"), tweak).await;
-        TestServer {
-            dir,
-            server: Some(server),
-            addr,
-            tweak,
-        }
+        TestServer { dir, server: Some(server), addr, tweak }
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -80,10 +75,7 @@ impl TestServer {
     }
 
     pub fn setup_token(&self) -> Option<String> {
-        self.server
-            .as_ref()
-            .expect("server is running")
-            .setup_token()
+        self.server.as_ref().expect("server is running").setup_token()
     }
 
     /// Graceful shutdown, then a new server on the same data file (on a new port: clients
@@ -98,9 +90,7 @@ impl TestServer {
 
     /// Runs the one-time setup and returns the first admin (`alice`), signed in.
     pub async fn admin(&self) -> Client {
-        let token = self
-            .setup_token()
-            .expect("a fresh server should offer a setup token while no admin exists");
+        let token = self.setup_token().expect("a fresh server should offer a setup token while no admin exists");
         let http = cookie_client();
         let resp = http
             .post(format!("{}/api/setup", self.base()))
@@ -129,14 +119,8 @@ impl TestServer {
                 }),
             )
             .await;
-        assert_eq!(
-            status, 201,
-            "the admin could not create the account {name:?}; the server answered {body}"
-        );
-        assert_eq!(
-            body["user"]["name"], name,
-            "the new account should carry its name: {body}"
-        );
+        assert_eq!(status, 201, "the admin could not create the account {name:?}; the server answered {body}");
+        assert_eq!(body["user"]["name"], name, "the new account should carry its name: {body}");
         self.login(name, &password_of(name)).await
     }
 
@@ -165,44 +149,29 @@ impl TestServer {
 
     /// A GET with no cookie at all (a stranger, or a bot before sign-in).
     pub async fn anonymous_get(&self, path: &str) -> (u16, Value) {
-        let resp = reqwest::Client::new()
-            .get(format!("{}{path}", self.base()))
-            .send()
-            .await
-            .expect("anonymous GET");
+        let resp = reqwest::Client::new().get(format!("{}{path}", self.base())).send().await.expect("anonymous GET");
         read_response(resp).await
     }
 
     /// A POST with no cookie.
     pub async fn anonymous_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = reqwest::Client::new()
-            .post(format!("{}{path}", self.base()))
-            .json(&body)
-            .send()
-            .await
-            .expect("anonymous POST");
+        let resp =
+            reqwest::Client::new().post(format!("{}{path}", self.base())).json(&body).send().await.expect("anonymous POST");
         read_response(resp).await
     }
 }
 
 async fn boot(data_file: PathBuf, tweak: fn(&mut Config)) -> (Server, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let mut config = Config::new(data_file);
     tweak(&mut config);
-    let server = Server::start(listener, config)
-        .await
-        .expect("the server should start on a fresh or existing data file");
+    let server = Server::start(listener, config).await.expect("the server should start on a fresh or existing data file");
     let addr = server.local_addr();
     (server, addr)
 }
 
 fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("build a reqwest client")
+    reqwest::Client::builder().cookie_store(true).build().expect("build a reqwest client")
 }
 
 fn capitalize(name: &str) -> String {
@@ -220,8 +189,7 @@ pub async fn read_response(resp: reqwest::Response) -> (u16, Value) {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     (status, body)
 }
@@ -245,12 +213,7 @@ pub struct Client {
 }
 
 impl Client {
-    async fn from_sign_in(
-        http: reqwest::Client,
-        server: &TestServer,
-        resp: reqwest::Response,
-        what: &str,
-    ) -> Client {
+    async fn from_sign_in(http: reqwest::Client, server: &TestServer, resp: reqwest::Response, what: &str) -> Client {
         let set_cookie = resp
             .headers()
             .get_all(reqwest::header::SET_COOKIE)
@@ -259,41 +222,16 @@ impl Client {
             .find(|v| v.trim_start().starts_with("hallway_session="))
             .map(str::to_owned);
         let (status, body) = read_response(resp).await;
-        assert_eq!(
-            status, 200,
-            "{what} failed: the server answered {status} {body}"
-        );
-        let set_cookie = set_cookie.unwrap_or_else(|| {
-            panic!(
-                "{what} succeeded but set no hallway_session cookie, so the person stays signed out"
-            )
-        });
-        let session = set_cookie
-            .trim_start()
-            .trim_start_matches("hallway_session=")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            !session.is_empty(),
-            "{what}: the session cookie is empty: {set_cookie}"
-        );
+        assert_eq!(status, 200, "{what} failed: the server answered {status} {body}");
+        let set_cookie = set_cookie
+            .unwrap_or_else(|| panic!("{what} succeeded but set no hallway_session cookie, so the person stays signed out"));
+        let session =
+            set_cookie.trim_start().trim_start_matches("hallway_session=").split(';').next().unwrap_or_default().to_owned();
+        assert!(!session.is_empty(), "{what}: the session cookie is empty: {set_cookie}");
         let user = body["user"].clone();
-        let id = user["id"].as_u64().unwrap_or_else(|| {
-            panic!("{what}: the answer should carry the user with an id: {body}")
-        });
+        let id = user["id"].as_u64().unwrap_or_else(|| panic!("{what}: the answer should carry the user with an id: {body}"));
         let name = user["name"].as_str().unwrap_or_default().to_owned();
-        Client {
-            http,
-            base: server.base(),
-            addr: server.addr(),
-            session,
-            set_cookie,
-            id,
-            name,
-            user,
-        }
+        Client { http, base: server.base(), addr: server.addr(), session, set_cookie, id, name, user }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -321,11 +259,7 @@ impl Client {
     pub async fn history(&self, conv: u64, query: &str) -> Value {
         let path = format!("/api/conversations/{conv}/messages?{query}");
         let (status, body) = self.get(&path).await;
-        assert_eq!(
-            status, 200,
-            "{} could not read the history of a conversation they are in ({path}): {body}",
-            self.name
-        );
+        assert_eq!(status, 200, "{} could not read the history of a conversation they are in ({path}): {body}", self.name);
         body
     }
 
@@ -378,21 +312,10 @@ pub struct Ws {
 impl Ws {
     /// Connects with an optional session cookie and `Origin`; `Err(status)` when the HTTP
     /// upgrade is refused.
-    pub async fn connect(
-        addr: SocketAddr,
-        session: Option<&str>,
-        origin: Option<&str>,
-        label: &str,
-    ) -> Result<Ws, u16> {
+    pub async fn connect(addr: SocketAddr, session: Option<&str>, origin: Option<&str>, label: &str) -> Result<Ws, u16> {
         let stream = Self::connect_raw(addr, session, origin).await?;
-        let mut ws = Ws {
-            stream,
-            pending: VecDeque::new(),
-            hello: Value::Null,
-            label: label.to_owned(),
-            next_ref: 0,
-            closed: None,
-        };
+        let mut ws =
+            Ws { stream, pending: VecDeque::new(), hello: Value::Null, label: label.to_owned(), next_ref: 0, closed: None };
         // The hello comes in parts; their lists add up to the whole.
         let mut hello = ws.recv().await;
         assert_eq!(
@@ -418,21 +341,14 @@ impl Ws {
         session: Option<&str>,
         origin: Option<&str>,
     ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, u16> {
-        let mut request = format!("ws://{addr}/api/ws")
-            .into_client_request()
-            .expect("a valid ws:// URL");
+        let mut request = format!("ws://{addr}/api/ws").into_client_request().expect("a valid ws:// URL");
         if let Some(session) = session {
-            request.headers_mut().insert(
-                "Cookie",
-                HeaderValue::from_str(&format!("hallway_session={session}"))
-                    .expect("cookie header value"),
-            );
+            request
+                .headers_mut()
+                .insert("Cookie", HeaderValue::from_str(&format!("hallway_session={session}")).expect("cookie header value"));
         }
         if let Some(origin) = origin {
-            request.headers_mut().insert(
-                "Origin",
-                HeaderValue::from_str(origin).expect("origin header value"),
-            );
+            request.headers_mut().insert("Origin", HeaderValue::from_str(origin).expect("origin header value"));
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((stream, _response)) => Ok(stream),
@@ -453,10 +369,7 @@ impl Ws {
     /// Sends raw text (for malformed frames).
     pub async fn send_text(&mut self, text: impl Into<String>) {
         let text: String = text.into();
-        self.stream
-            .send(Message::text(text))
-            .await
-            .unwrap_or_else(|e| panic!("{} could not send a frame: {e}", self.label));
+        self.stream.send(Message::text(text)).await.unwrap_or_else(|e| panic!("{} could not send a frame: {e}", self.label));
     }
 
     async fn read(&mut self, timeout: Duration) -> Read {
@@ -471,32 +384,19 @@ impl Ws {
             };
             let closed = match next {
                 Some(Ok(Message::Text(text))) => {
-                    let value: Value = serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
-                        panic!(
-                            "{} got a frame that is not JSON ({e}): {}",
-                            self.label,
-                            text.as_str()
-                        )
-                    });
+                    let value: Value = serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("{} got a frame that is not JSON ({e}): {}", self.label, text.as_str()));
                     return Read::Frame(value);
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    panic!(
-                        "{} got a binary frame; the protocol only sends JSON text frames",
-                        self.label
-                    )
+                    panic!("{} got a binary frame; the protocol only sends JSON text frames", self.label)
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(frame))) => Closed {
                     code: frame.as_ref().map(|f| u16::from(f.code)),
-                    reason: frame
-                        .map(|f| f.reason.as_str().to_owned())
-                        .unwrap_or_default(),
+                    reason: frame.map(|f| f.reason.as_str().to_owned()).unwrap_or_default(),
                 },
-                Some(Err(_)) | None => Closed {
-                    code: None,
-                    reason: String::new(),
-                },
+                Some(Err(_)) | None => Closed { code: None, reason: String::new() },
             };
             self.closed = Some(closed.clone());
             return Read::Closed(closed);
@@ -504,16 +404,8 @@ impl Ws {
     }
 
     fn pending_summary(&self) -> String {
-        let frames: Vec<String> = self
-            .pending
-            .iter()
-            .map(|f| truncate(&f.to_string(), 300))
-            .collect();
-        if frames.is_empty() {
-            "none".to_owned()
-        } else {
-            frames.join("\n    ")
-        }
+        let frames: Vec<String> = self.pending.iter().map(|f| truncate(&f.to_string(), 300)).collect();
+        if frames.is_empty() { "none".to_owned() } else { frames.join("\n    ") }
     }
 
     /// The next frame, whatever it is.
@@ -524,10 +416,7 @@ impl Ws {
         match self.read(RECV_TIMEOUT).await {
             Read::Frame(frame) => frame,
             Read::Closed(c) => panic!("{} was closed while waiting for a frame: {c:?}", self.label),
-            Read::Timeout => panic!(
-                "{} waited {RECV_TIMEOUT:?} for any frame, none came",
-                self.label
-            ),
+            Read::Timeout => panic!("{} waited {RECV_TIMEOUT:?} for any frame, none came", self.label),
         }
     }
 
@@ -559,17 +448,13 @@ impl Ws {
 
     /// Waits for the first frame of this `type`.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
-        self.recv_where(&format!("a `{ty}` frame"), |f| f["type"] == ty)
-            .await
+        self.recv_where(&format!("a `{ty}` frame"), |f| f["type"] == ty).await
     }
 
     /// Waits for a `message` frame whose text is `text`.
     pub async fn recv_message(&mut self, text: &str) -> Value {
-        let frame = self
-            .recv_where(&format!("the message {text:?}"), |f| {
-                f["type"] == "message" && f["message"]["text"] == text
-            })
-            .await;
+        let frame =
+            self.recv_where(&format!("the message {text:?}"), |f| f["type"] == "message" && f["message"]["text"] == text).await;
         frame["message"].clone()
     }
 
@@ -596,11 +481,7 @@ impl Ws {
     pub async fn ack(&mut self, frame: Value) -> Value {
         let shown = truncate(&frame.to_string(), 200);
         let reply = self.request(frame).await;
-        assert_eq!(
-            reply["type"], "ack",
-            "{} sent {shown} and expected it to succeed, but got {reply}",
-            self.label
-        );
+        assert_eq!(reply["type"], "ack", "{} sent {shown} and expected it to succeed, but got {reply}", self.label);
         reply
     }
 
@@ -621,17 +502,9 @@ impl Ws {
     pub async fn send_message(&mut self, conv: u64, text: &str) -> Value {
         self.next_ref += 1;
         let client_id = format!("{}-{}", self.label.replace(' ', "_"), self.next_ref);
-        let ack = self
-            .ack(json!({"type": "send", "conv": conv, "text": text, "client_id": client_id}))
-            .await;
-        assert!(
-            ack["seq"].as_u64().is_some(),
-            "the ack of a send should carry the message's seq so the tab can place it: {ack}"
-        );
-        assert_eq!(
-            ack["conv"], conv,
-            "the ack of a send should name the conversation: {ack}"
-        );
+        let ack = self.ack(json!({"type": "send", "conv": conv, "text": text, "client_id": client_id})).await;
+        assert!(ack["seq"].as_u64().is_some(), "the ack of a send should carry the message's seq so the tab can place it: {ack}");
+        assert_eq!(ack["conv"], conv, "the ack of a send should name the conversation: {ack}");
         ack
     }
 
@@ -640,24 +513,14 @@ impl Ws {
     pub async fn ping(&mut self) {
         self.next_ref += 1;
         let reference = json!(format!("ping{}", self.next_ref));
-        self.send_json(json!({"type": "ping", "ref": reference}))
-            .await;
+        self.send_json(json!({"type": "ping", "ref": reference})).await;
         let reply = self.recv_reply(&reference).await;
-        assert_eq!(
-            reply["type"], "ack",
-            "{} pinged and got {reply} instead of an ack",
-            self.label
-        );
+        assert_eq!(reply["type"], "ack", "{} pinged and got {reply} instead of an ack", self.label);
         self.recv_type("pong").await;
     }
 
     /// Fails if a frame matching `pred` arrives within `within` (or was already received).
-    pub async fn expect_no_frame(
-        &mut self,
-        what: &str,
-        within: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) {
+    pub async fn expect_no_frame(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) {
         if let Some(frame) = self.pending.iter().find(|f| pred(f)) {
             panic!("{} should not get {what}, but got {frame}", self.label);
         }
@@ -672,10 +535,7 @@ impl Ws {
                     panic!("{} should not get {what}, but got {frame}", self.label)
                 }
                 Read::Frame(frame) => self.pending.push_back(frame),
-                Read::Closed(c) => panic!(
-                    "{} was closed ({c:?}) while checking that it gets no {what}",
-                    self.label
-                ),
+                Read::Closed(c) => panic!("{} was closed ({c:?}) while checking that it gets no {what}", self.label),
                 Read::Timeout => return,
             }
         }
@@ -683,8 +543,7 @@ impl Ws {
 
     /// Fails if a frame of this `type` arrives within `within`.
     pub async fn expect_no_frame_of_type(&mut self, ty: &str, within: Duration) {
-        self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty)
-            .await
+        self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty).await
     }
 
     /// Every frame already received (and not yet consumed) that matches `pred`.
@@ -700,10 +559,9 @@ impl Ws {
             match self.read(left).await {
                 Read::Frame(frame) => self.pending.push_back(frame),
                 Read::Closed(c) => return c,
-                Read::Timeout => panic!(
-                    "{} should have been closed by the server within {RECV_TIMEOUT:?}, but it stayed open",
-                    self.label
-                ),
+                Read::Timeout => {
+                    panic!("{} should have been closed by the server within {RECV_TIMEOUT:?}, but it stayed open", self.label)
+                }
             }
         }
     }
@@ -744,21 +602,12 @@ impl Ws {
 
     /// The presence of `user` as listed in `hello`.
     pub fn hello_presence(&self, user: u64) -> Option<Value> {
-        self.hello["presence"]
-            .as_array()
-            .expect("hello.presence should be a list")
-            .iter()
-            .find(|p| p["user"] == user)
-            .cloned()
+        self.hello["presence"].as_array().expect("hello.presence should be a list").iter().find(|p| p["user"] == user).cloned()
     }
 }
 
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
+    if s.chars().count() <= max { s.to_owned() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
 }
 
 /// True for a `message` frame in conversation `conv`.
