@@ -15,7 +15,7 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId, mentioned_names,
 use crate::protocol::{self, ClientFrame, ErrorCode, Limits, Presence, PresenceState, Ref, ServerFrame, User};
 use crate::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, StatusRecord, UserRecord};
 use crate::store::writer::{Job, Writer};
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Change, Store, StoreError, Unread};
 
 /// The room every account is a member of, created with the first admin.
 pub const DEFAULT_ROOM: &str = "general";
@@ -85,12 +85,14 @@ struct Outcome {
     reply: Reply,
     /// A message written or changed by this commit: (conversation, seq, rev).
     message: Option<(ConvId, Seq, Seq)>,
+    /// A repeated send: acknowledge it only if the first one is (still) saved.
+    resend: Option<(UserId, String, ConvId, Seq)>,
     undo: Vec<Undo>,
 }
 
 impl Outcome {
     fn new(deliveries: Vec<(Target, Utf8Bytes)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, undo: Vec::new() }
+        Outcome { deliveries, reply, message: None, resend: None, undo: Vec::new() }
     }
 
     fn undo(mut self, undo: Undo) -> Outcome {
@@ -99,12 +101,16 @@ impl Outcome {
     }
 }
 
-/// The reverse of an in-memory change, applied when its commit fails.
+/// The reverse of an in-memory change, applied when its commit fails. Each restores the
+/// earlier state only while memory still holds what the failed change wrote: a later change
+/// that did reach the file must not be clobbered. (The writer reports a failed batch newest
+/// job first, so changes of one batch unwind in reverse.)
 enum Undo {
     /// A send that was not saved: a retry with the same `client_id` must post again.
     ForgetSend {
         user: UserId,
         client_id: String,
+        seq: Seq,
     },
     /// Take back the unread counts a message that was not saved added.
     Unread {
@@ -114,10 +120,29 @@ enum Undo {
     },
     RemoveUser(UserId),
     RemoveConversation(ConvId),
-    RemoveMember(ConvId, UserId),
-    RestoreMember(ConvId, UserId, MemberState),
-    RestoreRecord(ConvId, ConversationRecord),
-    RestoreStatus(UserId, StatusRecord),
+    /// A join that was not saved (`joined` tells it from a later join).
+    RemoveMember {
+        conv: ConvId,
+        user: UserId,
+        joined: Millis,
+    },
+    /// A read marker (`wrote: Some(seq)`) or a leave (`wrote: None`) that was not saved.
+    RestoreMember {
+        conv: ConvId,
+        user: UserId,
+        before: MemberState,
+        wrote: Option<Seq>,
+    },
+    RestoreRecord {
+        conv: ConvId,
+        before: ConversationRecord,
+        wrote: ConversationRecord,
+    },
+    RestoreStatus {
+        user: UserId,
+        before: StatusRecord,
+        wrote: StatusRecord,
+    },
 }
 
 struct Committed {
@@ -149,7 +174,7 @@ pub(crate) struct HubTask {
     /// Messages written or changed but not yet committed, so an edit or delete right behind
     /// another one starts from the latest version, not the file's.
     pending: HashMap<(ConvId, Seq), MessageRecord>,
-    recent_order: VecDeque<(UserId, String)>,
+    recent_order: VecDeque<((UserId, String), Seq)>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
 }
@@ -358,7 +383,7 @@ impl HubTask {
 
     /// Sets status text and DND; everyone is told once it is saved (the text may change at
     /// the same presence state, so this always tells).
-    async fn set_status(&mut self, user: UserId, record: StatusRecord, reply: Reply) {
+    async fn set_status(&mut self, user: UserId, record: StatusRecord, reply: Reply, expiring: bool) {
         let Some(state) = self.users.get_mut(&user) else { return };
         let before = std::mem::replace(&mut state.status, record.clone());
         let presence = self.presence_of(user);
@@ -366,7 +391,13 @@ impl HubTask {
             state.shown = presence.state;
         }
         let frame = ServerFrame::Presence { presence }.encode();
-        let outcome = Outcome::new(vec![(Target::Everyone, frame)], reply).undo(Undo::RestoreStatus(user, before));
+        let mut outcome = Outcome::new(vec![(Target::Everyone, frame)], reply);
+        // An expiry that could not be saved stays cleared in memory: undoing it would bring
+        // back a status already past its expiry and retry at once, in a loop, on a full disk.
+        // At the next start the stored status is found expired and cleared again.
+        if !expiring {
+            outcome = outcome.undo(Undo::RestoreStatus { user, before, wrote: record.clone() });
+        }
         self.persist(vec![Change::PutStatus(user, record)], outcome).await;
     }
 
@@ -379,7 +410,7 @@ impl HubTask {
         let expired: Vec<UserId> =
             self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
         for user in expired {
-            self.set_status(user, StatusRecord::default(), Reply::None).await;
+            self.set_status(user, StatusRecord::default(), Reply::None, true).await;
         }
     }
 
@@ -417,7 +448,7 @@ impl HubTask {
                     return Err(refuse(ErrorCode::BadRequest, format!("a status is at most {MAX_STATUS_CHARS} characters")));
                 }
                 let record = StatusRecord { dnd, text, expires: status_expires };
-                self.set_status(user, record, ack_reply(conn, reference)).await;
+                self.set_status(user, record, ack_reply(conn, reference), false).await;
                 Ok(())
             }
             ClientFrame::CreateRoom { name, topic, private, members } => {
@@ -430,7 +461,7 @@ impl HubTask {
                     return Err(not_found());
                 }
                 if state.members.contains_key(&user) {
-                    self.ack_now(conn, reference);
+                    self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
                     return Ok(());
                 }
                 self.add_member(conv, user, ack_reply(conn, reference)).await;
@@ -446,7 +477,7 @@ impl HubTask {
                     return Err(refuse(ErrorCode::NotFound, "no such user"));
                 }
                 if state.members.contains_key(&invitee) {
-                    self.ack_now(conn, reference);
+                    self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
                     return Ok(());
                 }
                 self.add_member(conv, invitee, ack_reply(conn, reference)).await;
@@ -467,7 +498,7 @@ impl HubTask {
                 let change = Change::PutConversation(conv, state.record.clone());
                 let frame = ServerFrame::Topic { conv, topic, user }.encode();
                 let outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference))
-                    .undo(Undo::RestoreRecord(conv, before));
+                    .undo(Undo::RestoreRecord { conv, before, wrote: state.record.clone() });
                 self.persist(vec![change], outcome).await;
                 Ok(())
             }
@@ -506,7 +537,9 @@ impl HubTask {
                 client_id: client_id.clone(),
                 ts: Some(ts),
             };
-            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
+            let mut outcome = Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()));
+            outcome.resend = Some((user, id.clone(), sent_conv, seq));
+            self.persist(Vec::new(), outcome).await;
             return Ok(());
         }
         let mentions = self.resolve_mentions(&text);
@@ -548,7 +581,7 @@ impl HubTask {
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], Reply::Ack(conn, reference, ack.encode()))
             .undo(Undo::Unread { conv, author: user, mentions: record.mentions.clone() });
         if let Some(client_id) = client_id {
-            outcome = outcome.undo(Undo::ForgetSend { user, client_id });
+            outcome = outcome.undo(Undo::ForgetSend { user, client_id, seq });
         }
         outcome.message = Some((conv, seq, seq));
         if recorded {
@@ -635,22 +668,29 @@ impl HubTask {
             return Ok(());
         }
         member.read_seq = seq;
-        if seq == last_seq {
-            member.unread = 0;
-            member.mentions = 0;
+        let joined = member.joined;
+        let stored = if seq == last_seq {
+            Unread::default()
         } else {
-            match self.store.unread(conv, user, seq) {
-                Ok(counts) => {
-                    member.unread = counts.unread;
-                    member.mentions = counts.mentions;
-                }
-                Err(e) => tracing::error!(error = %e, conv = conv.0, "counting unread failed"),
-            }
+            self.store.unread(conv, user, seq).unwrap_or_else(|e| {
+                tracing::error!(error = %e, conv = conv.0, "counting unread failed");
+                Unread::default()
+            })
+        };
+        // Messages still being committed are unread too: they were counted when sent.
+        let (pending, pending_mentions) = self
+            .pending
+            .iter()
+            .filter(|((c, s), m)| *c == conv && *s > seq && m.rev == s.0 && m.author != user)
+            .fold((0, 0), |(n, k), (_, m)| (n + 1, k + u32::from(m.mentions.contains(&user))));
+        if let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) {
+            member.unread = stored.unread + pending;
+            member.mentions = stored.mentions + pending_mentions;
         }
-        let record = MemberRecord { joined: member.joined, read_seq: seq.0 };
+        let record = MemberRecord { joined, read_seq: seq.0 };
         let frame = ServerFrame::Read { conv, seq }.encode();
         let outcome = Outcome::new(vec![(Target::Users(vec![user]), frame)], ack_reply(conn, reference))
-            .undo(Undo::RestoreMember(conv, user, before));
+            .undo(Undo::RestoreMember { conv, user, before, wrote: Some(seq) });
         self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
         Ok(())
     }
@@ -715,8 +755,9 @@ impl HubTask {
         let existing =
             self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
         if let Some((id, _)) = existing {
-            let ack = ServerFrame::Ack { reference, conv: Some(*id), seq: None, client_id: None, ts: None };
-            self.deliver(Target::Conn(conn), ack.encode());
+            // Through the writer queue, so the ack never overtakes the commit that made it.
+            let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(*id), seq: None, client_id: None, ts: None };
+            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
             return Ok(());
         }
         let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
@@ -737,7 +778,12 @@ impl HubTask {
             (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
             (Target::Users(others), ServerFrame::MemberLeft { conv, user }.encode()),
         ];
-        let outcome = Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreMember(conv, user, member));
+        let outcome = Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreMember {
+            conv,
+            user,
+            before: member,
+            wrote: None,
+        });
         self.persist(vec![Change::DeleteMember(conv, user)], outcome).await;
         Ok(())
     }
@@ -767,7 +813,9 @@ impl HubTask {
                 let (more_changes, more_deliveries) = self.member_added(conv, id);
                 changes.extend(more_changes);
                 deliveries.extend(more_deliveries);
-                undo.push(Undo::RemoveMember(conv, id));
+                if let Some(joined) = self.convs.get(&conv).and_then(|c| c.members.get(&id)).map(|m| m.joined) {
+                    undo.push(Undo::RemoveMember { conv, user: id, joined });
+                }
             }
             None if self.convs.is_empty() => {
                 let (conv, more_changes, more_deliveries) =
@@ -835,7 +883,11 @@ impl HubTask {
 
     async fn add_member(&mut self, conv: ConvId, user: UserId, reply: Reply) {
         let (changes, deliveries) = self.member_added(conv, user);
-        self.persist(changes, Outcome::new(deliveries, reply).undo(Undo::RemoveMember(conv, user))).await;
+        let mut outcome = Outcome::new(deliveries, reply);
+        if let Some(joined) = self.convs.get(&conv).and_then(|c| c.members.get(&user)).map(|m| m.joined) {
+            outcome = outcome.undo(Undo::RemoveMember { conv, user, joined });
+        }
+        self.persist(changes, outcome).await;
     }
 
     fn conversation_for(&self, id: ConvId, user: UserId) -> protocol::Conversation {
@@ -876,11 +928,14 @@ impl HubTask {
 
     fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
         if self.recent_order.len() == RECENT_SENDS
-            && let Some(oldest) = self.recent_order.pop_front()
+            && let Some((oldest, oldest_seq)) = self.recent_order.pop_front()
+            && self.recent_sends.get(&oldest).is_some_and(|(_, s, _)| *s == oldest_seq)
         {
+            // Only the entry this slot remembered: the same client_id may have been sent
+            // again (after a failed save) and be remembered by a newer slot.
             self.recent_sends.remove(&oldest);
         }
-        self.recent_order.push_back((user, client_id.clone()));
+        self.recent_order.push_back(((user, client_id.clone()), seq));
         self.recent_sends.insert((user, client_id), (conv, seq, ts));
     }
 
@@ -902,7 +957,22 @@ impl HubTask {
     }
 
     fn on_committed(&mut self, committed: Committed) {
-        let Committed { outcome, result } = committed;
+        let Committed { mut outcome, result } = committed;
+        if let Some((user, client_id, conv, seq)) = outcome.resend.take() {
+            let saved = self.recent_sends.get(&(user, client_id)).is_some_and(|(_, s, _)| *s == seq)
+                && self.convs.get(&conv).is_some_and(|c| c.committed_seq >= seq);
+            if result.is_err() || !saved {
+                if let Reply::Ack(conn, reference, _) = outcome.reply {
+                    let frame = ServerFrame::error(
+                        reference,
+                        ErrorCode::Storage,
+                        "the first send of this message was not saved; send it again with a new client_id",
+                    );
+                    self.deliver(Target::Conn(conn), frame.encode());
+                }
+                return;
+            }
+        }
         if let Some((conv, seq, rev)) = outcome.message {
             // Forget the pending version unless a later change of the message is on its way.
             if self.pending.get(&(conv, seq)).is_some_and(|r| r.rev == rev.0) {
@@ -949,11 +1019,15 @@ impl HubTask {
         }
     }
 
-    /// Takes back the in-memory part of a change whose commit failed.
+    /// Takes back the in-memory part of a change whose commit failed, unless a later change
+    /// has replaced it since.
     fn undo(&mut self, undo: Undo) {
         match undo {
-            Undo::ForgetSend { user, client_id } => {
-                self.recent_sends.remove(&(user, client_id));
+            Undo::ForgetSend { user, client_id, seq } => {
+                let key = (user, client_id);
+                if self.recent_sends.get(&key).is_some_and(|(_, s, _)| *s == seq) {
+                    self.recent_sends.remove(&key);
+                }
             }
             Undo::Unread { conv, author, mentions } => {
                 if let Some(state) = self.convs.get_mut(&conv) {
@@ -971,24 +1045,36 @@ impl HubTask {
             Undo::RemoveConversation(conv) => {
                 self.convs.remove(&conv);
             }
-            Undo::RemoveMember(conv, user) => {
+            Undo::RemoveMember { conv, user, joined } => {
                 if let Some(state) = self.convs.get_mut(&conv) {
-                    state.members.remove(&user);
+                    if state.members.get(&user).is_some_and(|m| m.joined == joined) {
+                        state.members.remove(&user);
+                    }
                 }
             }
-            Undo::RestoreMember(conv, user, member) => {
+            Undo::RestoreMember { conv, user, before, wrote } => {
                 if let Some(state) = self.convs.get_mut(&conv) {
-                    state.members.insert(user, member);
+                    let unchanged = match wrote {
+                        Some(read_seq) => state.members.get(&user).is_some_and(|m| m.read_seq == read_seq),
+                        None => !state.members.contains_key(&user),
+                    };
+                    if unchanged {
+                        state.members.insert(user, before);
+                    }
                 }
             }
-            Undo::RestoreRecord(conv, record) => {
+            Undo::RestoreRecord { conv, before, wrote } => {
                 if let Some(state) = self.convs.get_mut(&conv) {
-                    state.record = record;
+                    if state.record.topic == wrote.topic && state.record.name == wrote.name {
+                        state.record = before;
+                    }
                 }
             }
-            Undo::RestoreStatus(user, status) => {
+            Undo::RestoreStatus { user, before, wrote } => {
                 if let Some(state) = self.users.get_mut(&user) {
-                    state.status = status;
+                    if state.status == wrote {
+                        state.status = before;
+                    }
                 }
                 self.presence_changed(user);
             }

@@ -12,8 +12,7 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
@@ -37,6 +36,13 @@ pub enum StoreError {
     WriterGone,
     #[error("the data file is being reopened after an I/O error")]
     Reopening,
+}
+
+impl StoreError {
+    /// An I/O failure (a full disk): redb then refuses writes until the file is reopened.
+    pub fn is_io(&self) -> bool {
+        matches!(self, StoreError::Redb(redb::Error::Io(_) | redb::Error::PreviousIo))
+    }
 }
 
 macro_rules! redb_error {
@@ -109,6 +115,8 @@ struct Inner {
     path: PathBuf,
     /// `None` only while `reopen` swaps the file after an I/O error.
     db: RwLock<Option<Arc<Database>>>,
+    /// Held by the one thread opening the file.
+    opening: Mutex<()>,
 }
 
 /// Free space on the data file's disk below which `reopen` does not try.
@@ -125,9 +133,6 @@ fn free_bytes(path: &Path) -> Option<u64> {
     ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
-/// How long `reopen` waits for reads in progress to finish.
-const REOPEN_WAIT: Duration = Duration::from_secs(5);
-
 fn open_database(path: &Path) -> Result<Database, StoreError> {
     Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
@@ -140,46 +145,47 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = open_database(path)?;
         migrate::bring_up_to_date(&db)?;
-        Ok(Store { inner: Arc::new(Inner { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))) }) })
+        Ok(Store {
+            inner: Arc::new(Inner { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))), opening: Mutex::new(()) }),
+        })
     }
 
-    /// The open database, for one transaction.
+    /// The open database, for one transaction. If the file was closed to be reopened and
+    /// that failed, the next caller tries again.
     pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
-        self.inner.db.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(StoreError::Reopening)
+        if let Some(db) = self.inner.db.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(db);
+        }
+        self.open_again()
+    }
+
+    /// Opens the file into the empty slot; one thread at a time, the others are told to try
+    /// later instead of waiting (a reopen may repair the file, which takes a while).
+    fn open_again(&self) -> Result<Arc<Database>, StoreError> {
+        let Ok(_opening) = self.inner.opening.try_lock() else { return Err(StoreError::Reopening) };
+        if let Some(db) = self.inner.db.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(db);
+        }
+        // Opening on a disk that is still full would fail (and may write): wait for room.
+        if free_bytes(&self.inner.path).is_some_and(|free| free < REOPEN_MIN_FREE) {
+            return Err(StoreError::Reopening);
+        }
+        let db = Arc::new(open_database(&self.inner.path)?);
+        *self.inner.db.write().unwrap_or_else(|e| e.into_inner()) = Some(db.clone());
+        tracing::info!("reopened the data file");
+        Ok(db)
     }
 
     /// Closes and reopens the data file. After an I/O error (a full disk) redb refuses every
     /// further write until the file is reopened; this lets the server recover by itself once
-    /// space is freed. Waits for reads in progress; new reads wait meanwhile.
+    /// space is freed. Reads meanwhile fail fast with `Reopening` (a `storage` error).
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
-        // Reopening on a disk that is still full would fail and leave nothing to read from.
         if free_bytes(&self.inner.path).is_some_and(|free| free < REOPEN_MIN_FREE) {
             return Err(StoreError::Reopening);
         }
-        let mut slot = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(mut old) = slot.take() {
-            let deadline = Instant::now() + REOPEN_WAIT;
-            loop {
-                match Arc::try_unwrap(old) {
-                    Ok(db) => {
-                        drop(db);
-                        break;
-                    }
-                    Err(still_used) if Instant::now() < deadline => {
-                        old = still_used;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(still_used) => {
-                        *slot = Some(still_used);
-                        return Err(StoreError::Reopening);
-                    }
-                }
-            }
-        }
-        let db = open_database(&self.inner.path)?;
-        *slot = Some(Arc::new(db));
-        tracing::info!("reopened the data file");
-        Ok(())
+        let old = self.inner.db.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(old);
+        self.open_again().map(|_| ())
     }
 
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).

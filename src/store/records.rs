@@ -26,7 +26,7 @@ pub struct SessionRecord {
     pub created: Millis,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusRecord {
     pub dnd: bool,
     pub text: String,

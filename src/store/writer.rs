@@ -118,8 +118,13 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                  If the disk is full, free space: the next write reopens the file and retries"
             ),
         }
-        failing.store(result.is_err(), Ordering::Relaxed);
+        // Only I/O failures need the file reopened; a failed batch of any kind is reported.
+        failing.store(result.as_ref().is_err_and(StoreError::is_io), Ordering::Relaxed);
         let result = result.map(|_| ()).map_err(Arc::new);
+        // A failed batch is reported newest job first, so that what the jobs changed in
+        // memory unwinds in reverse order.
+        let dones: Box<dyn Iterator<Item = Done>> =
+            if result.is_ok() { Box::new(dones.into_iter()) } else { Box::new(dones.into_iter().rev()) };
         for done in dones {
             done(result.clone());
         }
