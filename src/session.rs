@@ -58,7 +58,7 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
-                (Some(frame), None) => tab.write_batch(frame, &mut outbox).await,
+                (Some(frame), None) => tab.write_batch(frame, &mut outbox, &closed).await,
                 // Dropped by the core (too slow, signed out, shutdown): close at once instead
                 // of first sending the backlog, and say why.
                 (None, reason) | (Some(_), reason @ Some(_)) => {
@@ -99,7 +99,12 @@ impl Tab {
 
     /// Writes `first` and whatever else is already queued in one go: under a burst, one
     /// system call carries many frames instead of one each.
-    async fn write_batch(&mut self, first: Utf8Bytes, outbox: &mut mpsc::Receiver<Utf8Bytes>) -> ControlFlow<()> {
+    async fn write_batch(
+        &mut self,
+        first: Utf8Bytes,
+        outbox: &mut mpsc::Receiver<Utf8Bytes>,
+        closed: &OnceLock<CloseReason>,
+    ) -> ControlFlow<()> {
         let sink = &mut self.sink;
         let written = timeout(WRITE_TIMEOUT, async {
             let mut next = Some(first);
@@ -107,7 +112,8 @@ impl Tab {
             while let Some(frame) = next.take() {
                 sink.feed(Message::Text(frame)).await?;
                 batch += 1;
-                if batch < MAX_BATCH {
+                // Stop early when the core let go of this tab: the loop then closes it.
+                if batch < MAX_BATCH && closed.get().is_none() {
                     next = outbox.try_recv().ok();
                 }
             }
