@@ -72,21 +72,7 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     let mut acked = Vec::new();
     let mut refused = None;
     for i in 0..400 {
-        ws.send(Message::text(json!({"type": "send", "ref": i, "conv": 1, "text": format!("{i} {text}")}).to_string()))
-            .await
-            .expect("send");
-        let reply = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-                .await
-                .expect("a reply within 10 s")
-                .expect("open")
-                .expect("frame");
-            let Message::Text(frame) = frame else { continue };
-            let frame: Value = serde_json::from_str(&frame).expect("json");
-            if frame["ref"] == i {
-                break frame;
-            }
-        };
+        let reply = send_and_wait(&mut ws, &format!("m{i}"), &format!("{i} {text}")).await;
         if reply["type"] == "ack" {
             acked.push(reply["seq"].as_u64().expect("seq"));
         } else {
