@@ -42,7 +42,13 @@ impl Drop for SmallDisk {
 
 /// Sends one message with `reference` and returns the `ack` or `error` answering it.
 async fn send_and_wait(ws: &mut RawTab, reference: &str, text: &str) -> Value {
-    ws.send(Message::text(json!({"type": "send", "ref": reference, "conv": 1, "text": text}).to_string())).await.expect("send");
+    request(ws, json!({"type": "send", "ref": reference, "conv": 1, "text": text})).await
+}
+
+/// Sends a frame carrying a string `ref` and returns the `ack` or `error` answering it.
+async fn request(ws: &mut RawTab, frame: Value) -> Value {
+    let reference = frame["ref"].clone();
+    ws.send(Message::text(frame.to_string())).await.expect("send");
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -51,8 +57,24 @@ async fn send_and_wait(ws: &mut RawTab, reference: &str, text: &str) -> Value {
             .expect("frame");
         let Message::Text(frame) = frame else { continue };
         let frame: Value = serde_json::from_str(&frame).expect("json");
-        if frame["ref"] == reference {
+        if frame["ref"] == reference && (frame["type"] == "ack" || frame["type"] == "error") {
             return frame;
+        }
+    }
+}
+
+/// The whole `hello` of a new tab, its parts merged.
+async fn hello_of(ws: &mut RawTab) -> Value {
+    let mut hello = json!({"users": [], "presence": [], "conversations": []});
+    loop {
+        let Some(Ok(Message::Text(frame))) = ws.next().await else { panic!("the tab closed before its hello") };
+        let part: Value = serde_json::from_str(&frame).expect("json");
+        for list in ["users", "presence", "conversations"] {
+            let more = part[list].as_array().cloned().unwrap_or_default();
+            hello[list].as_array_mut().expect("list").extend(more);
+        }
+        if part["last"] == true {
+            return hello;
         }
     }
 }
@@ -106,6 +128,20 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     // Still full: another send is refused the same way, and reading goes on.
     let again = send_and_wait(&mut ws, "again", "still full?").await;
     assert_eq!(again["code"], "storage", "{again}");
+
+    // Other changes that cannot be saved are refused too, and taken back in memory: a tab
+    // opened now sees the topic and the status as they are on disk.
+    let topic = request(&mut ws, json!({"type": "set_topic", "ref": "topic", "conv": 1, "topic": "never saved"})).await;
+    assert_eq!(topic["code"], "storage", "a topic that cannot be saved is refused: {topic}");
+    let status = request(&mut ws, json!({"type": "set_status", "ref": "status", "dnd": true, "status": "never saved"})).await;
+    assert_eq!(status["code"], "storage", "a status that cannot be saved is refused: {status}");
+    let fresh = hello_of(&mut raw_tab(&addr, &cookie).await).await;
+    let general =
+        fresh["conversations"].as_array().expect("conversations").iter().find(|c| c["id"] == 1).expect("general").clone();
+    assert_ne!(general["topic"], "never saved", "memory must not run ahead of the file: {general}");
+    let me = fresh["presence"].as_array().expect("presence").iter().find(|p| p["user"] == 1).expect("my presence").clone();
+    assert_ne!(me["status"], "never saved", "{me}");
+    assert_ne!(me["state"], "dnd", "{me}");
 
     // Nothing acknowledged is lost: not now, and not after a hard kill and a restart with room.
     let history = |addr: String, cookie: String| {
