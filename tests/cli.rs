@@ -61,19 +61,13 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     assert!(server.setup_token().is_none(), "an admin exists, so no setup link is offered");
     let base = format!("http://{}", server.local_addr());
     let http = reqwest::Client::new();
-    let old = http
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"name": "carol", "password": "first-password"}))
-        .send()
-        .await
-        .expect("login");
+    let login = |password: &str| {
+        let request = http.post(format!("{base}/api/login")).json(&serde_json::json!({"name": "carol", "password": password}));
+        async move { request.send().await.expect("login") }
+    };
+    let old = login("first-password").await;
     assert_eq!(old.status(), 401, "the old password must stop working");
-    let new = http
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"name": "carol", "password": "second-password"}))
-        .send()
-        .await
-        .expect("login");
+    let new = login("second-password").await;
     assert_eq!(new.status(), 200, "the new password works");
     let cookie = session_cookie(&new);
     let rooms: serde_json::Value =

@@ -38,15 +38,11 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
         .expect("login");
     assert_eq!(login.status(), 200, "alice's schema-1 password still works");
     let cookie = session_cookie(&login);
-    let history: Value = http
-        .get(format!("{base}/api/conversations/1/messages"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("history")
-        .json()
-        .await
-        .expect("json");
+    let get = |path: &str| {
+        let request = http.get(format!("{base}{path}")).header("cookie", &cookie);
+        async move { request.send().await.expect("GET").json::<Value>().await.expect("json") }
+    };
+    let history = get("/api/conversations/1/messages").await;
     let texts: Vec<&str> = history["messages"].as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect();
     assert_eq!(
         texts,
@@ -55,15 +51,7 @@ async fn a_schema_1_data_file_is_migrated_and_keeps_everything() {
     );
     assert_eq!(history["messages"][1]["mentions"], json!([2]), "the mention of bob survives: {history}");
     assert!(history["messages"][1]["edited_ts"].is_u64(), "the edit mark survives: {history}");
-    let dm: Value = http
-        .get(format!("{base}/api/conversations/2/messages"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("dm history")
-        .json()
-        .await
-        .expect("json");
+    let dm = get("/api/conversations/2/messages").await;
     assert_eq!(dm["messages"][0]["text"], "a private word", "the DM survives: {dm}");
     server.shutdown().await;
 }

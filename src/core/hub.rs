@@ -672,7 +672,7 @@ impl HubTask {
         let stored = if seq == last_seq {
             Unread::default()
         } else {
-            self.store.unread(conv, user, seq).unwrap_or_else(|e| {
+            self.store.unread_for(conv, &[(user, seq)]).map(|counts| counts[0]).unwrap_or_else(|e| {
                 tracing::error!(error = %e, conv = conv.0, "counting unread failed");
                 Unread::default()
             })

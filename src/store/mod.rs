@@ -423,24 +423,6 @@ impl Store {
         }
         Ok(counts)
     }
-
-    /// Messages from others after `read_seq`, and those mentioning `reader`.
-    pub fn unread(&self, conv: ConvId, reader: UserId, read_seq: Seq) -> Result<Unread, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        let table = txn.open_table(CONVSEQ_MESSAGE)?;
-        let mut counts = Unread::default();
-        for entry in table.range((conv.0, read_seq.0 + 1)..=(conv.0, u64::MAX))?.take(UNREAD_SCAN_LIMIT) {
-            let (_, value) = entry?;
-            let message: MessageRecord = decode(value.value())?;
-            if message.author != reader && !message.deleted {
-                counts.unread += 1;
-                if message.mentions.contains(&reader) {
-                    counts.mentions += 1;
-                }
-            }
-        }
-        Ok(counts)
-    }
 }
 
 /// The error a peeked range item held.
@@ -537,7 +519,7 @@ mod tests {
         assert_eq!(counts[1], Unread { unread: 2, mentions: 1 }, "bob: carol's and alice's mention");
         assert_eq!(counts[2], Unread::default(), "carol read everything");
         for (i, (user, seq)) in readers.iter().enumerate() {
-            assert_eq!(store.unread(conv, *user, *seq).unwrap(), counts[i], "the one-reader count agrees");
+            assert_eq!(store.unread_for(conv, &[(*user, *seq)]).unwrap()[0], counts[i], "counting one reader alone agrees");
         }
     }
 
