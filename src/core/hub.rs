@@ -279,6 +279,10 @@ impl HubTask {
                 let readable = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).map(|c| c.committed_seq);
                 let _ = reply.send(readable);
             }
+            Command::Memberships { user, reply } => {
+                let convs = self.convs.iter().filter(|(_, c)| c.members.contains_key(&user)).map(|(id, _)| *id).collect();
+                let _ = reply.send(convs);
+            }
             Command::Rooms { user, reply } => {
                 let mut rooms: Vec<RoomEntry> = self
                     .convs

@@ -71,6 +71,7 @@ enum Command {
     Frame { conn: ConnId, reference: Option<Ref>, frame: ClientFrame },
     CanRead { user: UserId, conv: ConvId, reply: oneshot::Sender<Option<Seq>> },
     Rooms { user: UserId, reply: oneshot::Sender<Vec<RoomEntry>> },
+    Memberships { user: UserId, reply: oneshot::Sender<Vec<ConvId>> },
     CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
     SignOut { session: [u8; 32] },
     Shutdown,
@@ -116,6 +117,13 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CanRead { user, conv, reply }).await;
         rx.await.ok().flatten()
+    }
+
+    /// Every conversation `user` is a member of: what their search covers.
+    pub async fn memberships(&self, user: UserId) -> Vec<ConvId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Memberships { user, reply }).await;
+        rx.await.unwrap_or_default()
     }
 
     pub async fn rooms(&self, user: UserId) -> Vec<RoomEntry> {

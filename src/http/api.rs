@@ -109,3 +109,80 @@ pub async fn messages(
     let messages: Vec<protocol::Message> = records.iter().map(|(seq, r)| crate::core::message_frame(conv, *seq, r)).collect();
     Ok(Json(json!({ "messages": messages, "more": more, "last_seq": last_seq })))
 }
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    from: Option<String>,
+    conv: Option<u64>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+const MAX_SEARCH_PAGE: usize = 100;
+const DEFAULT_SEARCH_PAGE: usize = 20;
+/// Paging deeper than this is refused: narrow the search instead.
+const MAX_SEARCH_OFFSET: usize = 10_000;
+const MAX_SEARCH_WORDS: usize = 8;
+const MAX_SEARCH_CHARS: usize = 500;
+
+/// `GET /api/search?q=&from=&conv=&offset=&limit=`: messages the user can read (the
+/// conversations they are a member of, or just `conv`) that contain every word of `q` and,
+/// with `from`, were written by that user; newest first.
+pub async fn search(
+    State(app): State<App>,
+    session: Session,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::store::search::{MIN_WORD, Term, words};
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    if query.q.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
+    }
+    let mut terms: Vec<Term> = Vec::new();
+    for word in words(&query.q) {
+        if !terms.contains(&Term::Word(word.clone())) {
+            terms.push(Term::Word(word));
+        }
+    }
+    if terms.len() > MAX_SEARCH_WORDS {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("search for at most {MAX_SEARCH_WORDS} words")));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_SEARCH_PAGE);
+    if limit == 0 || limit > MAX_SEARCH_PAGE {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_SEARCH_PAGE}")));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_SEARCH_OFFSET {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
+    }
+    let convs = match query.conv {
+        Some(id) => match app.hub.readable(session.user, ConvId(id)).await {
+            Some(_) => vec![ConvId(id)],
+            None => return Err(ApiError::not_found()),
+        },
+        None => app.hub.memberships(session.user).await,
+    };
+    let store = app.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        if let Some(name) = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()) {
+            let Some((author, _)) = store.user_by_name(name)? else {
+                return Err(ApiError::new(ErrorCode::BadRequest, format!("there is no user named {name}")));
+            };
+            terms.push(Term::From(author));
+        }
+        if terms.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
+            ));
+        }
+        Ok(store.search(&convs, &terms, offset, limit)?)
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))??;
+    let results: Vec<protocol::Message> =
+        found.results.iter().map(|(conv, seq, r)| crate::core::message_frame(*conv, *seq, r)).collect();
+    Ok(Json(json!({ "results": results, "more": found.more })))
+}

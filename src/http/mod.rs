@@ -51,6 +51,7 @@ pub fn router(state: App) -> Router {
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))
+        .route("/api/search", get(api::search))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)

@@ -27,6 +27,11 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             if found < 2 {
                 index_sessions_by_user(&txn)?;
             }
+            if found < 3 {
+                let started = std::time::Instant::now();
+                let messages = super::search::index_all(&txn)?;
+                tracing::info!(messages, seconds = started.elapsed().as_secs_f64(), "built the search index");
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -80,5 +85,6 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVUSER_MEMBER)?;
     txn.open_table(CONVSEQ_MESSAGE)?;
     txn.open_table(CONVREV_SEQ)?;
+    txn.open_table(TERMCONVSEQ)?;
     Ok(())
 }

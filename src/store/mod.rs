@@ -7,6 +7,7 @@
 
 pub mod migrate;
 pub mod records;
+pub mod search;
 pub mod tables;
 pub mod writer;
 
@@ -425,6 +426,12 @@ impl Store {
     }
 }
 
+/// Writes a message (new or changed) and brings the keyword index along.
+fn put_message(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
+    let old = txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(record).as_slice())?.map(|v| decode(v.value()));
+    search::reindex(txn, conv, seq, old.transpose()?.as_ref(), Some(record))
+}
+
 /// The error a peeked range item held.
 fn next_error<T>(item: Option<Result<T, redb::StorageError>>) -> StoreError {
     match item {
@@ -475,12 +482,10 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
         }
-        Change::PutMessage(conv, seq, record) => {
-            txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(&record).as_slice())?;
-        }
+        Change::PutMessage(conv, seq, record) => put_message(txn, conv, seq, &record)?,
         Change::UpdateMessage(conv, seq, record) => {
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
-            txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(&record).as_slice())?;
+            put_message(txn, conv, seq, &record)?;
         }
     }
     Ok(())

@@ -8,7 +8,8 @@ use crate::model::{ConvKind, Millis, Role, UserId};
 
 /// The schema version this binary writes. `migrate.rs` brings older files up to it.
 /// Version 1: the first release. Version 2: adds the `user_tokenhash` index of sessions.
-pub const SCHEMA_VERSION: u64 = 2;
+/// Version 3: adds the `termconvseq` keyword index.
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserRecord {

@@ -27,3 +27,6 @@ pub const CONVSEQ_MESSAGE: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// (conversation id, rev) -> seq of the message that this edit or delete changed; what makes
 /// "everything after N" cheap for a tab catching up.
 pub const CONVREV_SEQ: TableDefinition<(u64, u64), u64> = TableDefinition::new("convrev_seq");
+/// (term hash, conversation id, seq) -> (): the keyword index (see `search.rs`). Added in
+/// schema version 3.
+pub const TERMCONVSEQ: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("termconvseq");
