@@ -39,13 +39,20 @@ export const users = () => rest('GET', '/api/users');
 export const createUser = (u) => rest('POST', '/api/users', u);
 export const rooms = () => rest('GET', '/api/rooms');
 
-/** History page: opts = {before, after, limit}. */
-export function messages(conv, opts = {}) {
+/** "?a=1&b=2" of the given keys of opts that are set, or "". */
+function query(opts, keys) {
   const q = new URLSearchParams();
-  for (const k of ['before', 'after', 'limit']) if (opts[k] != null) q.set(k, String(opts[k]));
+  for (const k of keys) if (opts[k] != null && opts[k] !== '') q.set(k, String(opts[k]));
   const qs = q.toString();
-  return rest('GET', `/api/conversations/${conv}/messages${qs ? '?' + qs : ''}`);
+  return qs ? '?' + qs : '';
 }
+
+/** History page: opts = {before, after, limit}. */
+export const messages = (conv, opts = {}) =>
+  rest('GET', `/api/conversations/${conv}/messages${query(opts, ['before', 'after', 'limit'])}`);
+
+/** Keyword search, newest first: opts = {q, from, conv, limit, offset} → {results, more}. */
+export const search = (opts) => rest('GET', '/api/search' + query(opts, ['q', 'from', 'conv', 'limit', 'offset']));
 
 /**
  * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s).

@@ -22,6 +22,7 @@ const S = {
   drafts: new Map(),      // conv id -> composer text
   editing: null,          // {conv, seq} of the message being edited inline
   wantOpen: null,         // conversation to open once its `conversation` frame arrives
+  search: null,           // open search results: {raw, p, words, results, more, busy, error}
   idle: false,
   lastInput: Date.now(),
   hiddenSince: null,
@@ -68,6 +69,7 @@ const ICONS = {
   db: 'M3 5a9 3 0 1 0 18 0a9 3 0 1 0-18 0M21 12c0 1.66-4 3-9 3s-9-1.34-9-3M3 5v14c0 1.66 4 3 9 3s9-1.34 9-3V5',
   dbOff: 'M3 5a9 3 0 1 0 18 0a9 3 0 1 0-18 0M21 12c0 1.66-4 3-9 3s-9-1.34-9-3M3 5v14c0 1.66 4 3 9 3s9-1.34 9-3V5M2 2l20 20',
   moon: 'M21 12.79A9 9 0 1 1 11.21 3 7 7 0 0 0 21 12.79z',
+  close: 'M18 6L6 18M6 6l12 12',
 };
 
 function icon(name) {
@@ -81,6 +83,8 @@ function icon(name) {
   svg.append(p);
   return svg;
 }
+
+const narrow = () => matchMedia('(max-width: 720px)').matches; // a phone: the sidebar slides in
 
 function toast(text, ms = 4000) {
   const t = $('toast');
@@ -196,7 +200,13 @@ function markRead(c) {
   renderSidebar();
 }
 
-async function loadNewest(c) {
+/** The newest page of c; resolves when it is loaded (or failed), also if a load was already under way. */
+function loadNewest(c) {
+  if (c.loaded) return Promise.resolve();
+  return (c.newestP ||= fetchNewest(c).finally(() => { c.newestP = null; }));
+}
+
+async function fetchNewest(c) {
   if (c.loaded || c.loading) return;
   c.loading = true;
   try {
@@ -217,14 +227,19 @@ async function loadNewest(c) {
   }
 }
 
-async function loadOlder(c) {
+/** The page before the oldest loaded message; resolves when it is loaded (or failed), as loadNewest. */
+function loadOlder(c, limit = PAGE) {
+  return (c.olderP ||= fetchOlder(c, limit).finally(() => { c.olderP = null; }));
+}
+
+async function fetchOlder(c, limit) {
   if (!c.loaded || !c.more || c.loadingOlder) return;
   const seqs = [...c.msgs.keys()];
   if (!seqs.length) { c.more = false; return; }
   c.loadingOlder = true;
   renderMessages();
   try {
-    const r = await api.messages(c.id, { before: Math.min(...seqs), limit: PAGE });
+    const r = await api.messages(c.id, { before: Math.min(...seqs), limit });
     for (const m of r.messages) merge(c, m);
     c.more = !!r.more && r.messages.length > 0;
   } catch (e) {
@@ -770,6 +785,7 @@ function renderTyping() {
 // ---------- actions ----------
 function openConv(id) {
   if (id == null || !S.convs.has(id)) { S.current = null; renderAll(); return; }
+  if (S.search) closeSearch(false);
   const prev = S.current;
   if (prev != null && prev !== id) S.drafts.set(prev, $('composer').value);
   S.current = id;
@@ -790,7 +806,7 @@ function openConv(id) {
   renderAll();
   if (!c.loaded) loadNewest(c);
   else markRead(c);
-  if (!matchMedia('(max-width: 720px)').matches) $('composer').focus();
+  if (!narrow()) $('composer').focus();
 }
 
 async function openDm(userIds) {
@@ -839,6 +855,161 @@ function lastOwnMessage(c) {
   let best = null;
   for (const m of c.msgs.values()) if (m.author === S.me.id && !m.deleted && (!best || m.seq > best.seq)) best = m;
   return best;
+}
+
+// ---------- search ----------
+// The server's words: runs of letters and digits (2 to 64 of them), compared lowercased.
+const WORD = /[\p{Alphabetic}\p{N}]+/gu;
+
+function searchWords(q) {
+  return new Set((q.match(WORD) || []).filter((w) => [...w].length >= 2 && [...w].length <= 64).map((w) => w.toLowerCase()));
+}
+
+/** The conversation an `in:` token names: a room (#general, general) or a DM (@bob). */
+function convNamed(val) {
+  const name = val.replace(/^[#@]/, '').toLowerCase();
+  const convs = [...S.convs.values()];
+  if (!val.startsWith('@')) return convs.find((c) => (c.kind === 'room' || c.kind === 'private') && c.name === name);
+  const u = [...S.users.values()].find((x) => x.name === name);
+  return u && convs.find((c) => c.kind === 'dm' && (others(c)[0] ?? S.me.id) === u.id);
+}
+
+/** "toner from:@bob in:#general" → {q: 'toner', from: 'bob', conv: 5}, or {error}. */
+function parseSearch(raw) {
+  const p = { from: null, conv: null };
+  let error = null;
+  p.q = raw.replace(/(^|\s)(from|in):([#@]?[^\s#@]\S*)/gi, (_, sp, key, val) => {
+    const name = val.replace(/^[#@]/, '').toLowerCase();
+    if (key.toLowerCase() === 'from') { p.from = name; return sp; }
+    const c = convNamed(val);
+    if (c) p.conv = c.id;
+    else error ||= val.startsWith('@') ? `You have no direct conversation with @${name}.` : `You are not in a room named #${name}.`;
+    return sp;
+  }).replace(/\s+/g, ' ').trim();
+  return error ? { error } : p;
+}
+
+/** Wraps the searched words in the text nodes under root in <mark>: text nodes and marks only. */
+function highlight(root, words) {
+  if (!words.size) return root;
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  while (walk.nextNode()) nodes.push(walk.currentNode);
+  for (const node of nodes) {
+    const parts = [];
+    let last = 0;
+    for (const m of node.data.matchAll(WORD)) {
+      if (!words.has(m[0].toLowerCase())) continue;
+      parts.push(node.data.slice(last, m.index), h('mark', { text: m[0] }));
+      last = m.index + m[0].length;
+    }
+    if (parts.length) node.replaceWith(...parts, node.data.slice(last)); // strings become text nodes
+  }
+  return root;
+}
+
+function focusSearch() {
+  if (narrow()) document.body.classList.add('nav-open');
+  $('search-input').focus();
+  $('search-input').select();
+}
+
+/** Runs the search in the box (more: the next page of the open one) and shows the results. */
+async function runSearch(more = false) {
+  let s = S.search;
+  if (!more) {
+    const raw = $('search-input').value.trim();
+    if (!raw) return;
+    const p = parseSearch(raw);
+    s = S.search = { raw, p, words: searchWords(p.q || ''), results: [], more: false, busy: !p.error, error: p.error };
+    $('search-view').hidden = false;
+    for (const el of document.querySelectorAll('.pane > :not(#search-view)')) el.inert = true;
+    document.body.classList.remove('nav-open');
+    if (narrow()) $('search-input').blur(); // the results, not the keyboard
+    renderSearch();
+    if (p.error) return;
+  } else {
+    if (!s || s.busy) return;
+    s.busy = true;
+    renderSearch();
+  }
+  try {
+    const r = await api.search({ q: s.p.q, from: s.p.from, conv: s.p.conv, offset: s.results.length || null });
+    const have = new Set(s.results.map((m) => `${m.conv}:${m.seq}`)); // a new match shifts the pages by one
+    s.results.push(...r.results.filter((m) => !have.has(`${m.conv}:${m.seq}`)));
+    s.more = !!r.more;
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    s.error = errText(e);
+  }
+  s.busy = false;
+  if (S.search === s) renderSearch();
+}
+
+function closeSearch(refocus = true) {
+  S.search = null;
+  $('search-view').hidden = true;
+  for (const el of document.querySelectorAll('.pane > :not(#search-view)')) el.inert = false;
+  if (refocus && !narrow()) $('composer').focus();
+}
+
+function renderSearch() {
+  const s = S.search;
+  if (!s) return;
+  $('search-title').replaceChildren(h('span', { text: `Results for “${s.raw}”` }));
+  const n = s.results.length;
+  const status = $('search-status');
+  status.textContent = s.error || (n ? `${n}${s.more ? '+' : ''} message${n === 1 && !s.more ? '' : 's'}`
+    : s.busy ? 'Searching…' : 'No messages found.');
+  status.classList.toggle('error', !!s.error);
+  $('search-list').replaceChildren(...s.results.map((m) => resultItem(m, s.words)));
+  const btn = $('search-more');
+  btn.hidden = !s.more;
+  btn.disabled = s.busy;
+  btn.textContent = s.busy ? 'Loading…' : 'More results';
+}
+
+function resultItem(m, words) {
+  const c = S.convs.get(m.conv);
+  const isRoom = c && (c.kind === 'room' || c.kind === 'private');
+  const where = c ? convName(c) : 'a conversation you left';
+  const text = h('div', { class: 'msg-text', testid: 'search-result-text' },
+    highlight(renderText(m.text, { me: S.me.name, names: userNames() }), words));
+  if (m.edited_ts != null) text.append(h('span', { class: 'edited', text: ' (edited)' }));
+  return h('li', {
+    class: 'result', testid: 'search-result', data: { conv: m.conv, seq: m.seq, convName: where, authorName: S.users.get(m.author)?.name || '' },
+    onclick: (e) => { if (!e.target.closest('a') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
+  },
+  h('button', { type: 'button', class: 'link result-where', title: 'Show it in the conversation', 'aria-label': `In ${isRoom ? '#' : ''}${where}: show the message in the conversation` },
+    isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : null, h('span', { text: where })),
+  h('div', { class: 'result-row' },
+    h('div', { class: 'gutter' }, avatar(m.author)),
+    h('div', { class: 'msg-body' },
+      h('div', { class: 'msg-meta' },
+        h('span', { class: 'author', testid: 'search-result-author', text: userName(m.author) }),
+        h('time', { class: 'time', text: `${dayLabel(m.ts)}, ${timeFmt.format(m.ts)}`, title: fullFmt.format(m.ts), dateTime: new Date(m.ts).toISOString() })),
+      text)));
+}
+
+/** Opens the conversation at message seq, paging back through history (20 pages at most) to reach it. */
+async function jumpTo(convId, seq) {
+  const c = S.convs.get(convId);
+  if (!c) { toast('You are no longer in that conversation.'); return; }
+  openConv(convId);
+  await loadNewest(c);
+  for (let i = 0; i < 20 && c.loaded && c.more && !c.msgs.has(seq) && S.current === convId; i++) {
+    const n = c.msgs.size;
+    await loadOlder(c, Math.min(200, Math.max(PAGE, Math.min(...c.msgs.keys()) - seq + 5)));
+    if (c.msgs.size === n) return; // the page did not load; loadOlder said why
+  }
+  if (S.current !== convId || !c.loaded) return;
+  const row = $('messages').querySelector(`[data-testid="message"][data-seq="${seq}"]`);
+  if (!row) { toast('That message is further back than Hallway loaded: scroll up to find it.', 6000); return; }
+  row.scrollIntoView({ block: 'center' });
+  row.classList.remove('flash');
+  void row.offsetWidth; // restart the animation
+  row.classList.add('flash');
+  setTimeout(() => row.classList.remove('flash'), 3000);
 }
 
 // ---------- dialogs ----------
@@ -1033,6 +1204,8 @@ function resetState() {
   if (S.live) S.live.stop();
   clearTimeout(bannerTimer);
   $('banner').hidden = true;
+  closeSearch(false);
+  $('search-input').value = '';
   Object.assign(S, { me: null, live: null, online: false, current: null, editing: null, wantOpen: null });
   S.users.clear(); S.presence.clear(); S.convs.clear(); S.typing.clear(); S.drafts.clear();
   rowCache.clear();
@@ -1157,7 +1330,17 @@ function bind() {
   $('btn-directory').addEventListener('click', showDirectory);
   $('btn-new-dm').addEventListener('click', () => pickPeople('dm'));
   $('btn-status').addEventListener('click', showStatus);
-  $('btn-menu').addEventListener('click', () => document.body.classList.toggle('nav-open'));
+  for (const b of document.querySelectorAll('.menu-toggle')) b.addEventListener('click', () => document.body.classList.toggle('nav-open'));
+  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); runSearch(); });
+  $('search-more').addEventListener('click', () => runSearch(true));
+  $('btn-search-close').addEventListener('click', () => closeSearch());
+  document.addEventListener('keydown', (e) => {
+    if ($('chat').hidden || e.target.closest?.('dialog')) return;
+    const typing = e.target.matches?.('input, textarea, select, [contenteditable]');
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'k' || e.key === 'K')) { e.preventDefault(); focusSearch(); }
+    else if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); focusSearch(); }
+    else if (e.key === 'Escape' && S.search) { e.preventDefault(); closeSearch(); }
+  });
   $('scrim').addEventListener('click', () => document.body.classList.remove('nav-open'));
 
   // Idle detection: 5 minutes without input, or hidden for 5 minutes.

@@ -204,6 +204,48 @@ async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::
     Ok(())
 }
 
+/// The generated text's vocabulary: `VOCABULARY` made-up words whose frequencies follow
+/// Zipf's law (the word of rank r is used in proportion to 1/r), like words in real chat.
+const VOCABULARY: usize = 5000;
+const AUTHORS: u64 = 20;
+const ROOMS: u64 = 10;
+
+/// The made-up word of rank `rank` (1 = most used): syllables spelling out the rank, so each
+/// rank has its own word and the benchmark can name the words it searches for.
+fn vocabulary_word(rank: usize) -> String {
+    const SYLLABLES: [&str; 16] =
+        ["ka", "lo", "mi", "ne", "ru", "ta", "si", "po", "de", "fu", "ga", "hi", "jo", "be", "vu", "zo"];
+    let mut word = String::new();
+    let mut n = rank;
+    loop {
+        word.push_str(SYLLABLES[n % 16]);
+        n /= 16;
+        if n == 0 {
+            break;
+        }
+    }
+    word
+}
+
+/// xorshift64*: a fixed sequence, so every generated file holds the same messages.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A rank from 1 to `cumulative.len()`, drawn with the Zipf weights `cumulative` sums.
+    fn zipf(&mut self, cumulative: &[f64]) -> usize {
+        let total = cumulative[cumulative.len() - 1];
+        let x = (self.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        cumulative.partition_point(|c| *c < x) + 1
+    }
+}
+
 fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
@@ -216,12 +258,14 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
     let now = hallway::model::now_millis();
     let hash = hallway::auth::hash_password(server::PASSWORD).map_err(|e| anyhow::anyhow!(e))?;
     let admin = UserId(1);
-    let mut setup = vec![Change::PutUser(
-        admin,
-        UserRecord { name: "admin".into(), display_name: "Admin".into(), password_hash: hash, role: Role::Admin, created: now },
-    )];
-    let rooms = 10u64;
-    for room in 1..=rooms {
+    let mut setup = Vec::new();
+    for user in 1..=AUTHORS {
+        let (name, role) = if user == 1 { ("admin".to_string(), Role::Admin) } else { (format!("user{user}"), Role::Member) };
+        let display_name = name.clone();
+        let password_hash = hash.clone();
+        setup.push(Change::PutUser(UserId(user), UserRecord { name, display_name, password_hash, role, created: now }));
+    }
+    for room in 1..=ROOMS {
         let name = if room == 1 { "general".to_string() } else { format!("room{room}") };
         setup.push(Change::PutConversation(
             ConvId(room),
@@ -234,26 +278,38 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
                 keep: Keep::Forever,
             },
         ));
-        setup.push(Change::PutMember(ConvId(room), admin, MemberRecord { joined: now, read_seq: 0 }));
+        for user in 1..=AUTHORS {
+            setup.push(Change::PutMember(ConvId(room), UserId(user), MemberRecord { joined: now, read_seq: 0 }));
+        }
     }
     store.apply_now(setup)?;
     let started = Instant::now();
+    let cumulative: Vec<f64> = (1..=VOCABULARY)
+        .scan(0.0, |sum, rank| {
+            *sum += 1.0 / rank as f64;
+            Some(*sum)
+        })
+        .collect();
+    let words: Vec<String> = (1..=VOCABULARY).map(vocabulary_word).collect();
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let mut next_seq = vec![1u64; ROOMS as usize + 1];
     const BATCH: u64 = 20_000;
-    let words = ["deploy", "lunch", "printer", "invoice", "meeting", "coffee", "release", "backup", "budget", "holiday"];
     let mut written = 0;
     while written < messages {
         let mut batch = Vec::with_capacity(BATCH as usize);
         for i in written..(written + BATCH).min(messages) {
-            // Most traffic in #general, the rest spread over the other rooms.
-            let room = if i % 2 == 0 { 1 } else { 2 + (i / 2) % (rooms - 1) };
-            let seq = if room == 1 { i / 2 + 1 } else { (i / 2) / (rooms - 1) + 1 };
-            let text = format!("message {i} about the {} and the {}", words[(i % 10) as usize], words[((i / 10) % 10) as usize]);
+            // Half the traffic in #general, the rest spread over the other rooms.
+            let room = if i % 2 == 0 { 1 } else { 2 + (i / 2) % (ROOMS - 1) };
+            let seq = next_seq[room as usize];
+            next_seq[room as usize] += 1;
+            let length = 4 + random.next() % 12;
+            let text: Vec<&str> = (0..length).map(|_| words[random.zipf(&cumulative) - 1].as_str()).collect();
             batch.push(Change::PutMessage(
                 ConvId(room),
                 Seq(seq),
                 MessageRecord {
-                    author: admin,
-                    text,
+                    author: UserId(1 + random.next() % AUTHORS),
+                    text: text.join(" "),
                     ts: now - (messages - i),
                     edited_ts: None,
                     deleted: false,
@@ -266,12 +322,16 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
         written += batch.len() as u64;
         store.apply_now(batch)?;
     }
+    let stored = started.elapsed();
+    store.index_everything()?;
     let size = std::fs::metadata(data)?.len();
     println!(
-        "wrote {messages} messages in {rooms} rooms to {} ({:.1} MiB) in {:.1} s",
+        "wrote {messages} messages of 4-15 words (a vocabulary of {VOCABULARY}, Zipf) by {AUTHORS} authors in {ROOMS} rooms \
+         to {} ({:.1} MiB) in {:.1} s, then indexed them for search in {:.1} s",
         data.display(),
         size as f64 / 1048576.0,
-        started.elapsed().as_secs_f64()
+        stored.as_secs_f64(),
+        (started.elapsed() - stored).as_secs_f64()
     );
     Ok(())
 }
@@ -285,40 +345,55 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
     let login =
         http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": "admin", "password": server::PASSWORD}))).await?;
     let cookie = login.cookie.context("signing in as admin on the generated file")?;
-    let time = |path: String| {
+    // Times `repeat` GETs of `path`; each answer must hold a non-empty array under `key`
+    // (or an empty one, for a search that finds nothing).
+    let time = |path: String, key: &'static str, may_be_empty: bool| {
         let addr = addr.clone();
         let cookie = cookie.clone();
         async move {
             let mut samples = Vec::with_capacity(repeat);
+            let mut found = 0;
             for _ in 0..repeat {
                 let t = Instant::now();
                 let response = http::request(&addr, "GET", &path, Some(&cookie), None).await?;
                 samples.push(t.elapsed().as_micros() as u64);
-                if response.status != 200 || response.body["messages"].as_array().is_none_or(|m| m.is_empty()) {
+                let items = response.body[key].as_array().map(Vec::len);
+                if response.status != 200 || items.is_none() || (items == Some(0) && !may_be_empty) {
                     bail!("GET {path}: {} {}", response.status, response.body);
                 }
+                found = items.unwrap_or(0);
             }
-            Ok::<_, anyhow::Error>(stats::summarize(samples))
+            Ok::<_, anyhow::Error>((stats::summarize(samples), found))
         }
     };
-    let latest = time("/api/conversations/1/messages?limit=50".into()).await?;
-    let deep = time("/api/conversations/1/messages?before=1000&limit=50".into()).await?;
+    let row = |what: &str, (summary, _): (stats::Summary, usize)| {
+        println!("| history | {what} | {} | {} | {} |", stats::ms(summary.p50), stats::ms(summary.p99), stats::ms(summary.max))
+    };
+    let latest = time("/api/conversations/1/messages?limit=50".into(), "messages", false).await?;
+    let deep = time("/api/conversations/1/messages?before=1000&limit=50".into(), "messages", false).await?;
     println!("| scenario | what | p50 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- |");
     println!("| history | start to serving | {} | | |", stats::ms(startup.as_micros() as u64));
-    println!(
-        "| history | latest 50 of #general (HTTP round trip) | {} | {} | {} |",
-        stats::ms(latest.p50),
-        stats::ms(latest.p99),
-        stats::ms(latest.max)
-    );
-    println!(
-        "| history | 50 before seq 1000 (deep) | {} | {} | {} |",
-        stats::ms(deep.p50),
-        stats::ms(deep.p99),
-        stats::ms(deep.max)
-    );
-    println!("| history | keyword search | not built yet (records issue) | | |");
+    row("latest 50 of #general (HTTP round trip)", latest);
+    row("50 before seq 1000 (deep)", deep);
+    // Keyword searches over all 10 rooms (the admin is in all), 20 results a page, as the
+    // web client asks. Word of rank r: see `generate` (rank 1 is in most messages).
+    let w = vocabulary_word;
+    let searches = [
+        (format!("q={}", w(1)), "the most common word (rank 1)".to_string()),
+        (format!("q={}", w(100)), "a word of rank 100".to_string()),
+        (format!("q={}", w(4000)), "a rare word (rank 4000)".to_string()),
+        (format!("q={}+{}", w(2), w(3)), "two common words (ranks 2 and 3), both in each result".to_string()),
+        (format!("q={}+{}", w(4000), w(1)), "a rare and a common word together".to_string()),
+        (format!("q={}+{}", w(300), w(400)), "two uncommon words together (ranks 300 and 400)".to_string()),
+        (format!("q={}&from=user7", w(50)), "a word (rank 50) from one of 20 authors".to_string()),
+        (format!("q={}&offset=1000", w(1)), "the most common word, results 1001-1020".to_string()),
+        ("q=nosuchword".to_string(), "a word that is in no message".to_string()),
+    ];
+    for (query, what) in searches {
+        let (summary, found) = time(format!("/api/search?{query}"), "results", true).await?;
+        row(&format!("search: {what}, {found} results"), (summary, found));
+    }
     target.stop().await;
     Ok(())
 }

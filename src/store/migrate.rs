@@ -27,11 +27,8 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             if found < 2 {
                 index_sessions_by_user(&txn)?;
             }
-            if found < 3 {
-                let started = std::time::Instant::now();
-                let messages = super::search::index_all(&txn)?;
-                tracing::info!(messages, seconds = started.elapsed().as_secs_f64(), "built the search index");
-            }
+            // 2 -> 3 only adds (empty) tables: the server indexes the existing messages in the
+            // background, and searches read the ones not indexed yet.
         }
         None => create_tables(&txn)?,
     }
@@ -86,5 +83,6 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVSEQ_MESSAGE)?;
     txn.open_table(CONVREV_SEQ)?;
     txn.open_table(TERMCONVSEQ)?;
+    txn.open_table(CONV_INDEXEDSEQ)?;
     Ok(())
 }

@@ -426,7 +426,8 @@ impl Store {
     }
 }
 
-/// Writes a message (new or changed) and brings the keyword index along.
+/// Writes a message (new or changed); an edit or delete of an indexed message takes the
+/// keyword index along (new messages are indexed in the background, see `search.rs`).
 fn put_message(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
     let old = txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(record).as_slice())?.map(|v| decode(v.value()));
     search::reindex(txn, conv, seq, old.transpose()?.as_ref(), Some(record))

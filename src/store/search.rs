@@ -1,5 +1,4 @@
-//! Keyword search: an inverted index kept in the same write transaction as the messages it
-//! indexes, and the query that walks it.
+//! Keyword search: an inverted index of the stored messages, and the query that walks it.
 //!
 //! Each message is cut into terms: its words (lowercased runs of letters and digits, at least
 //! `MIN_WORD` characters) and its author. A term is stored as a 64-bit hash, and the index
@@ -9,15 +8,20 @@
 //! below the current candidate) and merges the conversations newest first. Every candidate is
 //! checked against the message itself, so a hash collision never shows a wrong result.
 //!
-//! An edit re-indexes the message; a delete removes its terms. A conversation that is not
-//! recorded never reaches the store, so it is never indexed either.
+//! New messages are indexed in the background by the store writer (`index_step`), in batches
+//! and without an fsync of their own, so that indexing never delays an acknowledgement: per
+//! conversation, `conv_indexedseq` records the seq up to which every message is indexed, and
+//! a search reads the few newer messages directly. An edit or delete of an indexed message
+//! re-indexes it in the transaction that writes it, so the index never holds the terms of
+//! text that is gone. A conversation that is not recorded never reaches the store, so it is
+//! never indexed either.
 
 use std::collections::{BTreeSet, BinaryHeap};
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{MessageRecord, decode};
-use super::tables::{CONVSEQ_MESSAGE, TERMCONVSEQ};
+use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVSEQ};
 use super::{Store, StoreError};
 use crate::model::{ConvId, Seq, UserId};
 
@@ -75,9 +79,9 @@ fn terms_of(record: &MessageRecord) -> BTreeSet<u64> {
     words(&record.text).map(|w| Term::Word(w).hash()).chain([Term::From(record.author).hash()]).collect()
 }
 
-/// Brings the index up to date for the message at (conv, seq), which was `old` (if it
-/// existed) and is now `new` (`None` once it is gone). Runs inside the transaction that
-/// writes the message.
+/// Keeps the index true when the message at (conv, seq), which was `old`, becomes `new`
+/// (`None`: gone), inside the transaction that writes it. A message the background indexer
+/// has not reached yet needs nothing: it is indexed as it is when its turn comes.
 pub(crate) fn reindex(
     txn: &WriteTransaction,
     conv: ConvId,
@@ -85,11 +89,12 @@ pub(crate) fn reindex(
     old: Option<&MessageRecord>,
     new: Option<&MessageRecord>,
 ) -> Result<(), StoreError> {
-    let before = old.map(terms_of).unwrap_or_default();
-    let after = new.map(terms_of).unwrap_or_default();
-    if before == after {
+    let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+    if seq.0 > indexed_to {
         return Ok(());
     }
+    let before = old.map(terms_of).unwrap_or_default();
+    let after = new.map(terms_of).unwrap_or_default();
     let mut index = txn.open_table(TERMCONVSEQ)?;
     for term in before.difference(&after) {
         index.remove((*term, conv.0, seq.0))?;
@@ -100,20 +105,80 @@ pub(crate) fn reindex(
     Ok(())
 }
 
-/// Indexes every stored message (the migration to schema 3); returns how many.
-pub(crate) fn index_all(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    let messages = txn.open_table(CONVSEQ_MESSAGE)?;
-    let mut index = txn.open_table(TERMCONVSEQ)?;
-    let mut count = 0;
-    for entry in messages.iter()? {
-        let (key, value) = entry?;
-        let (conv, seq) = key.value();
-        for term in terms_of(&decode(value.value())?) {
-            index.insert((term, conv, seq), ())?;
+/// Messages indexed per background step at most: bounds how long a step delays the writer.
+pub const INDEX_STEP: usize = 2000;
+
+impl Store {
+    /// The conversations holding messages that are not in the index yet.
+    pub fn unindexed(&self) -> Result<BTreeSet<ConvId>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let mut convs = BTreeSet::new();
+        // Each conversation holding messages, by jumping from one to the next.
+        let mut next = messages.first()?.map(|(key, _)| key.value().0);
+        while let Some(conv) = next {
+            let indexed_to = indexed.get(conv)?.map(|v| v.value()).unwrap_or(0);
+            if messages.range((conv, indexed_to + 1)..=(conv, u64::MAX))?.next().is_some() {
+                convs.insert(ConvId(conv));
+            }
+            next = match conv.checked_add(1) {
+                Some(after) => messages.range((after, 0)..)?.next().transpose()?.map(|(key, _)| key.value().0),
+                None => None,
+            };
         }
-        count += 1;
+        Ok(convs)
     }
-    Ok(count)
+
+    /// Indexes up to `INDEX_STEP` messages of `convs` in one transaction, taking out of `convs`
+    /// each conversation it completes. With `durable` false the commit is not synced: the
+    /// next acknowledged write syncs it, and if the server dies first the step is redone.
+    /// Returns how many messages it indexed.
+    pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, durable: bool) -> Result<usize, StoreError> {
+        let mut txn = self.db()?.begin_write()?;
+        if !durable {
+            txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+        }
+        let mut done = 0;
+        {
+            let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+            let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+            let mut index = txn.open_table(TERMCONVSEQ)?;
+            while done < INDEX_STEP {
+                let Some(&conv) = convs.first() else { break };
+                let from = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0) + 1;
+                let mut last = None;
+                for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))?.take(INDEX_STEP - done) {
+                    let (key, value) = entry?;
+                    let seq = key.value().1;
+                    for term in terms_of(&decode(value.value())?) {
+                        index.insert((term, conv.0, seq), ())?;
+                    }
+                    last = Some(seq);
+                    done += 1;
+                }
+                if let Some(last) = last {
+                    indexed.insert(conv.0, last)?;
+                }
+                if done < INDEX_STEP {
+                    convs.remove(&conv); // read to its end
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(done)
+    }
+
+    /// Indexes every message not indexed yet, durably (for tools working on a stopped
+    /// server's file; a running server does this in the background).
+    pub fn index_everything(&self) -> Result<usize, StoreError> {
+        let mut convs = self.unindexed()?;
+        let mut total = 0;
+        while !convs.is_empty() {
+            total += self.index_step(&mut convs, true)?;
+        }
+        Ok(total)
+    }
 }
 
 /// One page of results, newest first, and whether more follow.
@@ -165,10 +230,14 @@ impl Store {
         let txn = self.db()?.begin_read()?;
         let index = txn.open_table(TERMCONVSEQ)?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
         let search = Walk { index: &index, messages: &messages, hashes: &hashes };
         let mut heads = BinaryHeap::new();
-        for conv in convs {
-            if let Some(head) = search.next(*conv, u64::MAX)? {
+        let mut indexed_to = std::collections::HashMap::with_capacity(convs.len());
+        for &conv in convs {
+            let to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+            indexed_to.insert(conv, to);
+            if let Some(head) = search.next(conv, to, u64::MAX)? {
                 heads.push(head);
             }
         }
@@ -179,7 +248,9 @@ impl Store {
                 heads.push(head);
                 break;
             }
-            if let Some(next) = head.seq.0.checked_sub(1).map(|below| search.next(head.conv, below)).transpose()?.flatten() {
+            if let Some(below) = head.seq.0.checked_sub(1)
+                && let Some(next) = search.next(head.conv, indexed_to[&head.conv], below)?
+            {
                 heads.push(next);
             }
             if skipped < offset {
@@ -203,23 +274,37 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// The newest message of `conv` at or below seq `at_most` that has every term, checked
-    /// against the stored message itself.
-    fn next(&self, conv: ConvId, at_most: u64) -> Result<Option<Head>, StoreError> {
-        let mut bound = at_most;
+    /// The newest message of `conv` at or below seq `at_most` that has every term. Messages
+    /// above `indexed_to` are not in the index yet and are read one by one; older ones are
+    /// found through the index and checked against the stored message.
+    fn next(&self, conv: ConvId, indexed_to: u64, at_most: u64) -> Result<Option<Head>, StoreError> {
+        if at_most > indexed_to {
+            for entry in self.messages.range((conv.0, indexed_to + 1)..=(conv.0, at_most))?.rev() {
+                let (key, value) = entry?;
+                if let Some(head) = self.check(conv, key.value().1, value.value())? {
+                    return Ok(Some(head));
+                }
+            }
+        }
+        let mut bound = at_most.min(indexed_to);
         loop {
             let Some(seq) = self.leapfrog(conv.0, bound)? else { return Ok(None) };
-            if let Some(value) = self.messages.get((conv.0, seq))? {
-                let record: MessageRecord = decode(value.value())?;
-                let terms = terms_of(&record);
-                if self.hashes.iter().all(|h| terms.contains(h)) {
-                    return Ok(Some(Head { ts: record.ts, conv, seq: Seq(seq), record }));
-                }
+            if let Some(value) = self.messages.get((conv.0, seq))?
+                && let Some(head) = self.check(conv, seq, value.value())?
+            {
+                return Ok(Some(head));
             }
             // A hash collision (or an index entry without its message): look further down.
             let Some(below) = seq.checked_sub(1) else { return Ok(None) };
             bound = below;
         }
+    }
+
+    /// The stored message as a result, if it really has every term.
+    fn check(&self, conv: ConvId, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
+        let record: MessageRecord = decode(bytes)?;
+        let terms = terms_of(&record);
+        Ok(self.hashes.iter().all(|h| terms.contains(h)).then(|| Head { ts: record.ts, conv, seq: Seq(seq), record }))
     }
 
     /// The highest seq at or below `bound` that every term's range holds. Each term in turn
@@ -244,5 +329,110 @@ impl Walk<'_> {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Change;
+
+    fn message(author: u64, text: &str, ts: u64) -> MessageRecord {
+        MessageRecord {
+            author: UserId(author),
+            text: text.into(),
+            ts,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: None,
+            rev: 0,
+        }
+    }
+
+    fn words_of(text: &str) -> Vec<Term> {
+        words(text).map(Term::Word).collect()
+    }
+
+    fn found(store: &Store, convs: &[u64], terms: &[Term]) -> Vec<(u64, u64)> {
+        let convs: Vec<ConvId> = convs.iter().map(|c| ConvId(*c)).collect();
+        store.search(&convs, terms, 0, 100).unwrap().results.iter().map(|(c, s, _)| (c.0, s.0)).collect()
+    }
+
+    fn index_entries(store: &Store) -> usize {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        txn.open_table(TERMCONVSEQ).unwrap().iter().unwrap().count()
+    }
+
+    #[test]
+    fn words_are_lowercased_runs_of_letters_and_digits() {
+        let got: Vec<String> = words("Re-deploy the Printer's driver v2, à Zürich! 42 x").collect();
+        assert_eq!(got, ["re", "deploy", "the", "printer", "driver", "v2", "zürich", "42"]);
+    }
+
+    #[test]
+    fn messages_are_found_before_and_after_indexing_and_edits_keep_the_index_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let general = ConvId(1);
+        let other = ConvId(2);
+        store
+            .apply_now(vec![
+                Change::PutMessage(general, Seq(1), message(1, "the printer is jammed", 10)),
+                Change::PutMessage(general, Seq(2), message(2, "Printer fixed, toner replaced", 20)),
+                Change::PutMessage(other, Seq(1), message(1, "buy toner for the printer", 15)),
+            ])
+            .unwrap();
+        let printer = words_of("printer");
+        // Not indexed yet: the search reads the messages themselves.
+        assert_eq!(found(&store, &[1, 2], &printer), [(1, 2), (2, 1), (1, 1)], "newest first across conversations");
+        assert_eq!(store.index_everything().unwrap(), 3);
+        assert_eq!(store.unindexed().unwrap().len(), 0);
+        assert_eq!(found(&store, &[1, 2], &printer), [(1, 2), (2, 1), (1, 1)], "the index finds the same");
+        assert_eq!(found(&store, &[1], &words_of("toner printer")), [(1, 2)], "every word must occur");
+        assert_eq!(found(&store, &[1, 2], &[Term::Word("toner".into()), Term::From(UserId(1))]), [(2, 1)]);
+        assert!(found(&store, &[2], &words_of("jammed")).is_empty(), "only the conversations asked for");
+
+        // An edit of an indexed message: found by its new text only, and no entry is left
+        // for the old words.
+        let before = index_entries(&store);
+        let mut edited = message(1, "the scanner is jammed", 10);
+        edited.rev = 3;
+        store.apply_now(vec![Change::UpdateMessage(general, Seq(1), edited)]).unwrap();
+        assert_eq!(found(&store, &[1, 2], &words_of("printer")), [(1, 2), (2, 1)]);
+        assert_eq!(found(&store, &[1, 2], &words_of("scanner")), [(1, 1)]);
+        assert_eq!(index_entries(&store), before, "printer out, scanner in");
+
+        // A delete takes every term out.
+        let mut deleted = message(2, "", 20);
+        deleted.deleted = true;
+        deleted.rev = 4;
+        store.apply_now(vec![Change::UpdateMessage(general, Seq(2), deleted)]).unwrap();
+        assert_eq!(found(&store, &[1, 2], &words_of("toner")), [(2, 1)]);
+        assert_eq!(index_entries(&store), before - 5, "printer, fixed, toner, replaced and the author are gone");
+    }
+
+    #[test]
+    fn pages_of_a_common_word_cover_every_match_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let changes = (1..=50u64)
+            .map(|i| Change::PutMessage(ConvId(1 + i % 3), Seq(i), message(1, &format!("lunch number {i}"), i)))
+            .collect();
+        store.apply_now(changes).unwrap();
+        store.index_everything().unwrap();
+        let convs = [ConvId(1), ConvId(2), ConvId(3)];
+        let lunch = words_of("lunch");
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = store.search(&convs, &lunch, offset, 7).unwrap();
+            seen.extend(page.results.iter().map(|(_, _, r)| r.ts));
+            offset += page.results.len();
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(seen, (1..=50u64).rev().collect::<Vec<_>>(), "all 50, newest first, none twice");
     }
 }

@@ -28,5 +28,8 @@ pub const CONVSEQ_MESSAGE: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// "everything after N" cheap for a tab catching up.
 pub const CONVREV_SEQ: TableDefinition<(u64, u64), u64> = TableDefinition::new("convrev_seq");
 /// (term hash, conversation id, seq) -> (): the keyword index (see `search.rs`). Added in
-/// schema version 3.
+/// schema version 3, like the next table.
 pub const TERMCONVSEQ: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("termconvseq");
+/// conversation id -> seq: every message of the conversation up to this seq is in the keyword
+/// index; newer ones are indexed in the background, and searched by reading them meanwhile.
+pub const CONV_INDEXEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_indexedseq");

@@ -2,14 +2,22 @@
 //! It takes whatever jobs are waiting, applies them all in one transaction, commits once
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
 //! thus share one fsync (group commit) instead of paying one each.
+//!
+//! Between batches it adds new messages to the keyword index (`search.rs`) in steps of up to
+//! `INDEX_STEP` messages: once that many are waiting, or when no job came for `INDEX_IDLE`.
+//! A step is committed without an fsync of its own (the next batch's fsync makes it durable),
+//! and indexing many messages at once writes each index page once for all of them.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
+use super::search::INDEX_STEP;
 use super::{Change, Store, StoreError, apply};
+use crate::model::ConvId;
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
 pub type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
@@ -23,6 +31,8 @@ pub struct Job {
 const MAX_BATCH: usize = 4096;
 /// Jobs waiting before senders have to wait: backpressure instead of unbounded memory.
 const QUEUE: usize = 16384;
+/// How long the writer waits for a job before it indexes the messages still waiting.
+const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Msg {
     Job(Job),
@@ -81,10 +91,24 @@ impl WriterThread {
 }
 
 fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
+    // Only for waiting on the queue with a timeout.
+    let timer = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the store writer");
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
+    let mut index = Indexer::start(&store);
     while !stopping {
-        match rx.blocking_recv() {
+        let first = if index.has_work() {
+            match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
+                Ok(msg) => msg,
+                Err(_) => {
+                    index.step(&store, &failing); // idle: index what waits
+                    continue;
+                }
+            }
+        } else {
+            rx.blocking_recv()
+        };
+        match first {
             Some(Msg::Job(job)) => batch.push(job),
             Some(Msg::Stop) | None => break,
         }
@@ -106,6 +130,14 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 tracing::warn!(error = %e, "could not reopen the data file");
             }
         }
+        let new_messages: Vec<ConvId> = changes
+            .iter()
+            .flatten()
+            .filter_map(|change| match change {
+                Change::PutMessage(conv, ..) => Some(*conv),
+                _ => None,
+            })
+            .collect();
         let result = commit(&store, changes);
         match &result {
             Ok(changes) => {
@@ -121,6 +153,9 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         // Only I/O failures need the file reopened; a failed batch of any kind is reported.
         failing.store(result.as_ref().is_err_and(StoreError::is_io), Ordering::Relaxed);
         let result = result.map(|_| ()).map_err(Arc::new);
+        if result.is_ok() {
+            index.committed(new_messages);
+        }
         // A failed batch is reported newest job first, so that what the jobs changed in
         // memory unwinds in reverse order.
         let dones: Box<dyn Iterator<Item = Done>> =
@@ -128,8 +163,80 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         for done in dones {
             done(result.clone());
         }
+        if index.behind >= INDEX_STEP {
+            index.step(&store, &failing); // busy: index a full step now, not later
+        }
     }
+    index.finish(&store);
     tracing::debug!("store writer stopped");
+}
+
+/// The writer's view of the background indexing.
+struct Indexer {
+    /// Conversations with messages not in the index yet.
+    convs: BTreeSet<ConvId>,
+    /// New messages committed since the last step.
+    behind: usize,
+    /// A step failed: wait for the next successful commit before trying again.
+    paused: bool,
+    /// A step was committed without an fsync since the last durable commit.
+    unsynced: bool,
+}
+
+impl Indexer {
+    fn start(store: &Store) -> Indexer {
+        let convs = store.unindexed().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not find the messages to index; searches read them instead");
+            BTreeSet::new()
+        });
+        if !convs.is_empty() {
+            tracing::info!(conversations = convs.len(), "indexing messages for search in the background");
+        }
+        Indexer { convs, behind: 0, paused: false, unsynced: false }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.convs.is_empty() && !self.paused
+    }
+
+    /// A batch was committed (durably) with new messages in these conversations.
+    fn committed(&mut self, convs: Vec<ConvId>) {
+        self.behind += convs.len();
+        self.convs.extend(convs);
+        self.paused = false;
+        self.unsynced = false;
+    }
+
+    fn step(&mut self, store: &Store, failing: &AtomicBool) {
+        if self.paused {
+            return;
+        }
+        let started = std::time::Instant::now();
+        // On a copy: if the step fails, every conversation it took stays to do.
+        let mut convs = self.convs.clone();
+        match store.index_step(&mut convs, false) {
+            Ok(messages) => {
+                self.convs = convs;
+                self.behind = self.behind.saturating_sub(messages);
+                self.unsynced = true;
+                tracing::debug!(messages, micros = started.elapsed().as_micros() as u64, "indexed for search");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
+                failing.store(e.is_io(), Ordering::Relaxed);
+                self.paused = true;
+            }
+        }
+    }
+
+    /// Makes the steps since the last durable commit durable, so a restart need not redo them.
+    fn finish(&mut self, store: &Store) {
+        if self.unsynced
+            && let Err(e) = commit(store, Vec::new())
+        {
+            tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
+        }
+    }
 }
 
 fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {

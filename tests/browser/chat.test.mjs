@@ -281,6 +281,121 @@ test('a direct message: the header names bob and nothing else; bob gets a badge 
     .catch(() => assert.fail('bob read the DM but its unread badge stays'));
 });
 
+/** Waits until the element is scrolled into the visible part of the message list. */
+async function inView(page, locator, whatIsWrong) {
+  const el = await locator.first().elementHandle();
+  await page.waitForFunction((e) => {
+    const r = e.getBoundingClientRect();
+    const l = document.getElementById('messages').getBoundingClientRect();
+    return r.height > 0 && r.top >= l.top - 1 && r.bottom <= l.bottom + 1;
+  }, el, { timeout: WAIT }).catch(() => assert.fail(whatIsWrong));
+}
+
+/** Types a search into the box and runs it with Enter. */
+async function search(page, text) {
+  await tid(page, 'search-input').fill(text);
+  await tid(page, 'search-input').press('Enter');
+}
+
+test('search: a word finds the message, highlighted; a click opens it in its conversation; from: and in: narrow it', async () => {
+  await pageB.keyboard.press('Control+k');
+  assert.ok(await tid(pageB, 'search-input').evaluate((el) => el === document.activeElement), 'Ctrl+K does not put the cursor in the search box');
+  await search(pageB, 'LUNCH');
+  const hit = pageB.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' });
+  await see(hit, 'bob searched for "LUNCH" but alice\'s "Hello Bob, lunch at noon?" is not among the results');
+  await see(tid(pageB, 'search-title').filter({ hasText: 'Results for “LUNCH”' }), 'the search results have no "Results for …" header');
+  assert.equal(await tid(pageB, 'search-result').count(), 1, 'one message mentions lunch, but the search shows a different number of results');
+  assert.deepEqual(await hit.locator('[data-testid="search-result-text"] mark').allTextContents(), ['lunch'],
+    'the searched word is not highlighted (in a <mark>) in the result');
+  assert.equal(await hit.getAttribute('data-conv-name'), 'general', 'the result does not say it is in #general');
+  await see(hit.getByTestId('search-result-author').filter({ hasText: 'Alice Admin' }), 'the result does not say alice wrote it');
+  await pageB.screenshot({ path: path.join(OUT, 'search.png') });
+
+  await hit.click();
+  await tid(pageB, 'search-results').waitFor({ state: 'hidden', timeout: WAIT })
+    .catch(() => assert.fail('bob clicked a search result but the results stay in front of the conversation'));
+  await see(tid(pageB, 'conv-title').filter({ hasText: 'general' }), 'clicking the result does not open #general, where the message is');
+  await inView(pageB, messageWith(pageB, 'Hello Bob, lunch at noon?'), 'clicking the result opens #general but does not show the message');
+
+  // "/" (outside a text box) focuses the search box too; from: narrows to one author.
+  await tid(pageB, 'composer').blur();
+  await pageB.keyboard.press('/');
+  assert.ok(await tid(pageB, 'search-input').evaluate((el) => el === document.activeElement), '"/" does not put the cursor in the search box');
+  await search(pageB, 'from:@bob');
+  await see(tid(pageB, 'search-result').filter({ hasText: 'line two' }), 'searching "from:@bob" does not find bob\'s messages');
+  const authors = await tid(pageB, 'search-result').evaluateAll((els) => els.map((e) => e.dataset.authorName));
+  assert.deepEqual(authors, ['bob', 'bob', 'bob'], `"from:@bob" should find bob's three messages, newest first; it shows messages by ${authors.join(', ')}`);
+  assert.equal(await tid(pageB, 'search-results').locator('img').count(), 0, 'HTML in a message became a real element in the search results');
+
+  const searched = [];
+  const onRequest = (req) => { if (req.url().includes('/api/search')) searched.push(req.url()); };
+  pageB.on('request', onRequest);
+  await search(pageB, 'from:bob lunch');
+  await see(tid(pageB, 'search-status').filter({ hasText: 'No messages found' }), 'bob never wrote "lunch", but the search does not say "No messages found"');
+  await search(pageB, 'in:#general from:alice lunch');
+  await see(tid(pageB, 'search-result').filter({ hasText: 'Hello Bob, lunch at noon?' }), '"in:#general from:alice lunch" does not find alice\'s message');
+  assert.match(searched.at(-1), /conv=\d+/, 'in:#general is not sent to the server as conv');
+  const before = searched.length;
+  await search(pageB, 'lunch in:#nowhere');
+  await see(tid(pageB, 'search-status').filter({ hasText: 'not in a room named #nowhere' }), 'in: naming an unknown room does not say so');
+  assert.equal(searched.length, before, 'a search in an unknown room was sent to the server anyway');
+  await search(pageB, 'from:@nobody');
+  await see(tid(pageB, 'search-status').filter({ hasText: /no user named nobody/ }), 'the server refused from:@nobody, but its reason is not shown');
+  pageB.off('request', onRequest);
+
+  await pageB.keyboard.press('Escape');
+  await tid(pageB, 'search-results').waitFor({ state: 'hidden', timeout: WAIT })
+    .catch(() => assert.fail('Escape does not close the search results'));
+  await see(tid(pageB, 'conv-title').filter({ hasText: 'general' }), 'closing the search results does not go back to the conversation');
+});
+
+test('search: a result older than the loaded history is reached by paging back through it', async () => {
+  // Bob posts 300 messages to general from a second connection: after a reload alice's tab loads
+  // only the newest 200 of them, and "lunch" lies further back.
+  const conv = Number(await convItem(pageB, 'general').getAttribute('data-conv-id'));
+  await pageB.evaluate(({ conv, n }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/ws`);
+    let acked = 0;
+    const timer = setTimeout(() => reject(new Error(`only ${acked} of ${n} messages were acknowledged`)), 60_000);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello' && f.last) {
+        for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'send', conv, text: `status report ${i}`, client_id: `filler-${i}`, ref: i }));
+      } else if (f.type === 'ack' && ++acked === n) {
+        clearTimeout(timer);
+        ws.close();
+        resolve();
+      } else if (f.type === 'error') reject(new Error(f.message));
+    };
+  }), { conv, n: 300 });
+  await pageA.reload();
+  await see(tid(pageA, 'composer'), 'alice reloaded the page but does not get back to the chat');
+  const pages = [];
+  const onRequest = (req) => { if (/\/messages\?.*before=/.test(req.url())) pages.push(req.url()); };
+  pageA.on('request', onRequest);
+  await pageA.keyboard.press('Control+k');
+
+  // 300 matches come 20 at a time, newest first; "More results" brings the next 20.
+  await search(pageA, 'status report');
+  await see(tid(pageA, 'search-more'), '300 messages match "status report" but there is no "More results" button');
+  await tid(pageA, 'search-more').click();
+  await pageA.waitForFunction(() => document.querySelectorAll('[data-testid="search-result"]').length === 40, null, { timeout: WAIT })
+    .catch(() => assert.fail('"More results" does not add the next 20 results'));
+  const texts = await pageA.getByTestId('search-result-text').allTextContents();
+  assert.deepEqual([texts[0], texts[19], texts[20], texts[39]], ['status report 300', 'status report 281', 'status report 280', 'status report 261'],
+    'the results of "status report" are not newest first, or "More results" repeats or skips some');
+
+  await search(pageA, 'lunch');
+  const hit = pageA.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' });
+  await see(hit, 'alice searched for "lunch" but does not find her own message');
+  await hit.click();
+  await see(tid(pageA, 'conv-title').filter({ hasText: 'general' }), 'clicking the result does not open #general');
+  await inView(pageA, messageWith(pageA, 'Hello Bob, lunch at noon?'),
+    'the message is older than the newest page of #general, and clicking its search result does not scroll back to it');
+  pageA.off('request', onRequest);
+  assert.ok(pages.length > 0, 'the message was reached without loading older history: the test did not test paging back');
+});
+
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
   await pageA.screenshot({ path: path.join(OUT, 'alice.png') });
   await pageB.screenshot({ path: path.join(OUT, 'bob.png') });
