@@ -82,7 +82,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVUSER_MEMBER)?;
     txn.open_table(CONVSEQ_MESSAGE)?;
     txn.open_table(CONVREV_SEQ)?;
-    txn.open_table(TERMCONVSEQ)?;
+    txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! The store knows nothing of WebSockets or live state.
 
 pub mod migrate;
+mod postings;
 pub mod records;
 pub mod search;
 pub mod tables;

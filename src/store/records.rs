@@ -8,7 +8,7 @@ use crate::model::{ConvKind, Millis, Role, UserId};
 
 /// The schema version this binary writes. `migrate.rs` brings older files up to it.
 /// Version 1: the first release. Version 2: adds the `user_tokenhash` index of sessions.
-/// Version 3: adds the `termconvseq` keyword index.
+/// Version 3: adds the keyword index (`termconvfirst_postings`, `conv_indexedseq`).
 pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,11 +1,11 @@
 //! Keyword search: an inverted index of the stored messages, and the query that walks it.
 //!
 //! Each message is cut into terms: its words (lowercased runs of letters and digits, at least
-//! `MIN_WORD` characters) and its author. A term is stored as a 64-bit hash, and the index
-//! table `termconvseq` holds one key `(term, conversation, seq)` per term of each message, so
-//! a conversation's matches for a term are one ordered range, newest last. A query of several
-//! terms intersects those ranges by leapfrogging (each term seeks to the newest seq at or
-//! below the current candidate) and merges the conversations newest first. Every candidate is
+//! `MIN_WORD` characters) and its author. A term is stored as a 64-bit hash; the index holds,
+//! per term and conversation, the ascending seqs of the messages that have it (in compact
+//! blocks, see `postings.rs`). A query of several terms intersects those lists by
+//! leapfrogging (each term seeks to the newest seq at or below the current candidate) and
+//! merges the conversations newest first. Every candidate is
 //! checked against the message itself, so a hash collision never shows a wrong result.
 //!
 //! New messages are indexed in the background by the store writer (`index_step`), in batches
@@ -16,12 +16,13 @@
 //! text that is gone. A conversation that is not recorded never reaches the store, so it is
 //! never indexed either.
 
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
-use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVSEQ};
+use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVFIRST_POSTINGS};
 use super::{Store, StoreError};
 use crate::model::{ConvId, Seq, UserId};
 
@@ -95,12 +96,12 @@ pub(crate) fn reindex(
     }
     let before = old.map(terms_of).unwrap_or_default();
     let after = new.map(terms_of).unwrap_or_default();
-    let mut index = txn.open_table(TERMCONVSEQ)?;
+    let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
     for term in before.difference(&after) {
-        index.remove((*term, conv.0, seq.0))?;
+        postings::remove(&mut index, *term, conv.0, seq.0)?;
     }
     for term in after.difference(&before) {
-        index.insert((*term, conv.0, seq.0), ())?;
+        postings::add(&mut index, *term, conv.0, &[seq.0])?;
     }
     Ok(())
 }
@@ -143,19 +144,24 @@ impl Store {
         {
             let messages = txn.open_table(CONVSEQ_MESSAGE)?;
             let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
-            let mut index = txn.open_table(TERMCONVSEQ)?;
+            let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
             while done < INDEX_STEP {
                 let Some(&conv) = convs.first() else { break };
                 let from = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0) + 1;
+                // Each term's new seqs together, so each block is rewritten once per step.
+                let mut new: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
                 let mut last = None;
                 for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))?.take(INDEX_STEP - done) {
                     let (key, value) = entry?;
                     let seq = key.value().1;
                     for term in terms_of(&decode(value.value())?) {
-                        index.insert((term, conv.0, seq), ())?;
+                        new.entry(term).or_default().push(seq);
                     }
                     last = Some(seq);
                     done += 1;
+                }
+                for (term, seqs) in new {
+                    postings::add(&mut index, term, conv.0, &seqs)?;
                 }
                 if let Some(last) = last {
                     indexed.insert(conv.0, last)?;
@@ -192,6 +198,8 @@ struct Head {
     ts: u64,
     conv: ConvId,
     seq: Seq,
+    /// Which `ConvWalk` it came from.
+    slot: usize,
     record: MessageRecord,
 }
 
@@ -228,16 +236,19 @@ impl Store {
             return Ok(Found { results: Vec::new(), more: false });
         }
         let txn = self.db()?.begin_read()?;
-        let index = txn.open_table(TERMCONVSEQ)?;
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
         let search = Walk { index: &index, messages: &messages, hashes: &hashes };
-        let mut heads = BinaryHeap::new();
-        let mut indexed_to = std::collections::HashMap::with_capacity(convs.len());
+        let mut walks = Vec::with_capacity(convs.len());
         for &conv in convs {
-            let to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
-            indexed_to.insert(conv, to);
-            if let Some(head) = search.next(conv, to, u64::MAX)? {
+            let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+            let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
+            walks.push(ConvWalk { conv, indexed_to, cursors });
+        }
+        let mut heads = BinaryHeap::new();
+        for (slot, walk) in walks.iter_mut().enumerate() {
+            if let Some(head) = search.next(walk, slot, u64::MAX)? {
                 heads.push(head);
             }
         }
@@ -249,7 +260,7 @@ impl Store {
                 break;
             }
             if let Some(below) = head.seq.0.checked_sub(1)
-                && let Some(next) = search.next(head.conv, indexed_to[&head.conv], below)?
+                && let Some(next) = search.next(&mut walks[head.slot], head.slot, below)?
             {
                 heads.push(next);
             }
@@ -263,7 +274,7 @@ impl Store {
     }
 }
 
-type IndexTable = redb::ReadOnlyTable<(u64, u64, u64), ()>;
+type IndexTable = redb::ReadOnlyTable<postings::Key, &'static [u8]>;
 type MessageTable = redb::ReadOnlyTable<(u64, u64), &'static [u8]>;
 
 /// The index and messages of one snapshot, and the terms being looked for.
@@ -273,24 +284,34 @@ struct Walk<'a> {
     hashes: &'a [u64],
 }
 
+/// One conversation being searched, from its newest message down.
+struct ConvWalk {
+    conv: ConvId,
+    /// Messages above this seq are not in the index yet.
+    indexed_to: u64,
+    /// One per term, in the order of `Walk::hashes`.
+    cursors: Vec<Cursor>,
+}
+
 impl Walk<'_> {
-    /// The newest message of `conv` at or below seq `at_most` that has every term. Messages
-    /// above `indexed_to` are not in the index yet and are read one by one; older ones are
-    /// found through the index and checked against the stored message.
-    fn next(&self, conv: ConvId, indexed_to: u64, at_most: u64) -> Result<Option<Head>, StoreError> {
-        if at_most > indexed_to {
-            for entry in self.messages.range((conv.0, indexed_to + 1)..=(conv.0, at_most))?.rev() {
+    /// The newest message of the conversation at or below seq `at_most` that has every term.
+    /// Messages not in the index yet are read one by one; older ones are found through the
+    /// index and checked against the stored message. `at_most` only ever goes down.
+    fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
+        let conv = walk.conv;
+        if at_most > walk.indexed_to {
+            for entry in self.messages.range((conv.0, walk.indexed_to + 1)..=(conv.0, at_most))?.rev() {
                 let (key, value) = entry?;
-                if let Some(head) = self.check(conv, key.value().1, value.value())? {
+                if let Some(head) = self.check(conv, slot, key.value().1, value.value())? {
                     return Ok(Some(head));
                 }
             }
         }
-        let mut bound = at_most.min(indexed_to);
+        let mut bound = at_most.min(walk.indexed_to);
         loop {
-            let Some(seq) = self.leapfrog(conv.0, bound)? else { return Ok(None) };
+            let Some(seq) = self.leapfrog(walk, bound)? else { return Ok(None) };
             if let Some(value) = self.messages.get((conv.0, seq))?
-                && let Some(head) = self.check(conv, seq, value.value())?
+                && let Some(head) = self.check(conv, slot, seq, value.value())?
             {
                 return Ok(Some(head));
             }
@@ -301,30 +322,28 @@ impl Walk<'_> {
     }
 
     /// The stored message as a result, if it really has every term.
-    fn check(&self, conv: ConvId, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
+    fn check(&self, conv: ConvId, slot: usize, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
         let record: MessageRecord = decode(bytes)?;
         let terms = terms_of(&record);
-        Ok(self.hashes.iter().all(|h| terms.contains(h)).then(|| Head { ts: record.ts, conv, seq: Seq(seq), record }))
+        Ok(self.hashes.iter().all(|h| terms.contains(h)).then(|| Head { ts: record.ts, conv, seq: Seq(seq), slot, record }))
     }
 
-    /// The highest seq at or below `bound` that every term's range holds. Each term in turn
-    /// jumps to its newest entry at or below the current candidate; when all of them land on
-    /// the same seq, that is a match. Costs a few seeks per candidate, never a full scan of
-    /// a common term's range.
-    fn leapfrog(&self, conv: u64, bound: u64) -> Result<Option<u64>, StoreError> {
+    /// The highest seq at or below `bound` that every term has. Each term in turn jumps to
+    /// its newest seq at or below the current candidate; when all of them land on the same
+    /// seq, that is a match. Costs a few seeks per candidate, never a full scan of a common
+    /// term's list.
+    fn leapfrog(&self, walk: &mut ConvWalk, bound: u64) -> Result<Option<u64>, StoreError> {
         let mut candidate = bound;
         let mut agreeing = 0;
-        for &term in self.hashes.iter().cycle() {
-            let newest = self.index.range((term, conv, 0)..=(term, conv, candidate))?.next_back().transpose()?;
-            let Some((key, _)) = newest else { return Ok(None) };
-            let seq = key.value().2;
+        for i in (0..walk.cursors.len()).cycle() {
+            let Some(seq) = walk.cursors[i].seek(self.index, candidate)? else { return Ok(None) };
             if seq == candidate {
                 agreeing += 1;
             } else {
                 candidate = seq;
                 agreeing = 1;
             }
-            if agreeing == self.hashes.len() {
+            if agreeing == walk.cursors.len() {
                 return Ok(Some(candidate));
             }
         }
@@ -359,9 +378,24 @@ mod tests {
         store.search(&convs, terms, 0, 100).unwrap().results.iter().map(|(c, s, _)| (c.0, s.0)).collect()
     }
 
-    fn index_entries(store: &Store) -> usize {
+    /// How many (term, seq) postings the index holds for conversation 1.
+    fn postings(store: &Store) -> usize {
         let txn = store.db().unwrap().begin_read().unwrap();
-        txn.open_table(TERMCONVSEQ).unwrap().iter().unwrap().count()
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        let terms: BTreeSet<u64> = index.iter().unwrap().map(|e| e.unwrap().0.value().0).collect();
+        terms
+            .into_iter()
+            .map(|term| {
+                let mut cursor = Cursor::new(term, 1);
+                let (mut count, mut at) = (0, u64::MAX);
+                while let Some(seq) = cursor.seek(&index, at).unwrap() {
+                    count += 1;
+                    let Some(below) = seq.checked_sub(1) else { break };
+                    at = below;
+                }
+                count
+            })
+            .sum()
     }
 
     #[test]
@@ -395,13 +429,13 @@ mod tests {
 
         // An edit of an indexed message: found by its new text only, and no entry is left
         // for the old words.
-        let before = index_entries(&store);
+        let before = postings(&store);
         let mut edited = message(1, "the scanner is jammed", 10);
         edited.rev = 3;
         store.apply_now(vec![Change::UpdateMessage(general, Seq(1), edited)]).unwrap();
         assert_eq!(found(&store, &[1, 2], &words_of("printer")), [(1, 2), (2, 1)]);
         assert_eq!(found(&store, &[1, 2], &words_of("scanner")), [(1, 1)]);
-        assert_eq!(index_entries(&store), before, "printer out, scanner in");
+        assert_eq!(postings(&store), before, "printer out, scanner in");
 
         // A delete takes every term out.
         let mut deleted = message(2, "", 20);
@@ -409,7 +443,7 @@ mod tests {
         deleted.rev = 4;
         store.apply_now(vec![Change::UpdateMessage(general, Seq(2), deleted)]).unwrap();
         assert_eq!(found(&store, &[1, 2], &words_of("toner")), [(2, 1)]);
-        assert_eq!(index_entries(&store), before - 5, "printer, fixed, toner, replaced and the author are gone");
+        assert_eq!(postings(&store), before - 5, "printer, fixed, toner, replaced and the author are gone");
     }
 
     #[test]
