@@ -394,6 +394,28 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
         let (summary, found) = time(format!("/api/search?{query}"), "results", true).await?;
         row(&format!("search: {what}, {found} results"), (summary, found));
     }
+    // A crash: write something (an account), kill -9, start again. redb then checks the
+    // whole file before serving, so this is the start-up an office sees after a power cut.
+    let created = http::request(
+        &addr,
+        "POST",
+        "/api/users",
+        Some(&cookie),
+        Some(&json!({"name": format!("crash{}", std::process::id()), "password": server::PASSWORD})),
+    )
+    .await?;
+    if created.status != 201 {
+        bail!("creating an account before the kill: {} {}", created.status, created.body);
+    }
+    if let Some(child) = target.child.as_mut() {
+        child.kill().await?; // SIGKILL
+    }
+    let (child, _, _, restart) = server::spawn(bin, data, &[]).await?;
+    target.child = Some(child);
+    println!(
+        "| history | start to serving after kill -9 (redb repairs the file) | {} | | |",
+        stats::ms(restart.as_micros() as u64)
+    );
     target.stop().await;
     Ok(())
 }
