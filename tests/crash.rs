@@ -1,6 +1,7 @@
 //! The promise behind every `ack`: a message the server acknowledged is on disk, even if the
 //! process is killed with SIGKILL the next instant. Runs the real binary, kills it mid-stream
-//! several times, and checks every acknowledged message after each restart.
+//! several times, and checks every acknowledged message after each restart, in history and
+//! in search (whose index is written in the background without an fsync of its own).
 
 mod common;
 
@@ -39,11 +40,19 @@ async fn acknowledged_messages_survive_kill_9() {
                 "round {round}: message {seq} was acknowledged before kill -9 but is missing after restart"
             );
         }
+        // Search finds exactly the stored messages of each earlier round, acknowledged or not.
+        for earlier in 0..round {
+            let word = format!("round{earlier}");
+            let found: BTreeMap<u64, String> = search_all(&http, &server.addr, &cookie, &word).await.into_iter().collect();
+            let expected: BTreeMap<u64, String> =
+                stored.iter().filter(|(_, text)| text.starts_with(&format!("{word} "))).map(|(s, t)| (*s, t.clone())).collect();
+            assert_eq!(found, expected, "round {round}: searching {word} after kill -9 finds what history holds");
+        }
 
         // Stream messages without waiting, and kill the server halfway through the acks.
         let mut ws = raw_tab(&server.addr, &cookie).await;
         for i in 0..MESSAGES_PER_ROUND {
-            let frame = json!({"type": "send", "ref": i, "conv": general, "text": format!("round {round} message {i}")});
+            let frame = json!({"type": "send", "ref": i, "conv": general, "text": format!("round{round} message {i}")});
             ws.send(Message::text(frame.to_string())).await.expect("send");
         }
         let kill_after = MESSAGES_PER_ROUND / 2;
@@ -54,7 +63,7 @@ async fn acknowledged_messages_survive_kill_9() {
             let frame: Value = serde_json::from_str(&text).expect("JSON frame");
             if frame["type"] == "ack" {
                 let i = frame["ref"].as_u64().expect("ref");
-                acknowledged.insert(frame["seq"].as_u64().expect("seq"), format!("round {round} message {i}"));
+                acknowledged.insert(frame["seq"].as_u64().expect("seq"), format!("round{round} message {i}"));
                 acks += 1;
             }
         }

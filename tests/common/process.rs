@@ -104,3 +104,25 @@ pub async fn all_messages(http: &reqwest::Client, addr: &str, cookie: &str, conv
         }
     }
 }
+
+/// Every search result for `q`, page by page: (seq, text).
+pub async fn search_all(http: &reqwest::Client, addr: &str, cookie: &str, q: &str) -> Vec<(u64, String)> {
+    let mut found = Vec::new();
+    loop {
+        let page: Value = http
+            .get(format!("http://{addr}/api/search?q={q}&limit=100&offset={}", found.len()))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("search")
+            .json()
+            .await
+            .expect("search JSON");
+        for m in page["results"].as_array().expect("results") {
+            found.push((m["seq"].as_u64().expect("seq"), m["text"].as_str().unwrap_or_default().to_owned()));
+        }
+        if page["more"] != true {
+            return found;
+        }
+    }
+}
