@@ -51,8 +51,8 @@ function query(opts, keys) {
 export const messages = (conv, opts = {}) =>
   rest('GET', `/api/conversations/${conv}/messages${query(opts, ['before', 'after', 'limit'])}`);
 
-/** Keyword search, newest first: opts = {q, from, conv, limit, offset} → {results, more}. */
-export const search = (opts) => rest('GET', '/api/search' + query(opts, ['q', 'from', 'conv', 'limit', 'offset']));
+/** Keyword search, newest first: opts = {q, from, conv, before, limit} → {results, more, next}. */
+export const search = (opts) => rest('GET', '/api/search' + query(opts, ['q', 'from', 'conv', 'before', 'limit']));
 
 /**
  * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s).

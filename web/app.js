@@ -22,7 +22,7 @@ const S = {
   drafts: new Map(),      // conv id -> composer text
   editing: null,          // {conv, seq} of the message being edited inline
   wantOpen: null,         // conversation to open once its `conversation` frame arrives
-  search: null,           // open search results: {raw, p, words, results, more, busy, error}
+  search: null,           // open search results: {raw, p, words, results, more, next, busy, error}
   idle: false,
   lastInput: Date.now(),
   hiddenSince: null,
@@ -934,10 +934,11 @@ async function runSearch(more = false) {
     renderSearch();
   }
   try {
-    const r = await api.search({ q: s.p.q, from: s.p.from, conv: s.p.conv, offset: s.results.length || null });
-    const have = new Set(s.results.map((m) => `${m.conv}:${m.seq}`)); // a new match shifts the pages by one
-    s.results.push(...r.results.filter((m) => !have.has(`${m.conv}:${m.seq}`)));
+    // The next page starts right after the last result shown, however matches came and went.
+    const r = await api.search({ q: s.p.q, from: s.p.from, conv: s.p.conv, before: s.next });
+    s.results.push(...r.results);
     s.more = !!r.more;
+    s.next = r.next;
   } catch (e) {
     if (e.status === 401) return signedOut();
     s.error = errText(e);

@@ -116,8 +116,22 @@ pub struct SearchQuery {
     q: String,
     from: Option<String>,
     conv: Option<u64>,
+    before: Option<String>,
     offset: Option<usize>,
     limit: Option<usize>,
+}
+
+/// A search position on the wire: "ts.conv.seq" of a result (opaque to clients).
+fn position_text(ts: u64, conv: ConvId, seq: Seq) -> String {
+    format!("{ts}.{conv}.{seq}")
+}
+
+fn parse_position(text: &str) -> Option<(u64, ConvId, Seq)> {
+    let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
+    match (parts.next()??, parts.next()??, parts.next()??, parts.next()) {
+        (ts, conv, seq, None) => Some((ts, ConvId(conv), Seq(seq))),
+        _ => None,
+    }
 }
 
 const MAX_SEARCH_PAGE: usize = 100;
@@ -125,17 +139,21 @@ const DEFAULT_SEARCH_PAGE: usize = 20;
 /// Paging deeper than this is refused: narrow the search instead.
 const MAX_SEARCH_OFFSET: usize = 10_000;
 const MAX_SEARCH_WORDS: usize = 8;
+/// Searches run at once; more wait. A search takes about a millisecond, but one right after
+/// an upgrade (history not indexed yet) reads messages one by one, and two cores must also
+/// serve the chat.
+static SEARCHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 const MAX_SEARCH_CHARS: usize = 500;
 
-/// `GET /api/search?q=&from=&conv=&offset=&limit=`: messages the user can read (the
+/// `GET /api/search?q=&from=&conv=&before=&offset=&limit=`: messages the user can read (the
 /// conversations they are a member of, or just `conv`) that contain every word of `q` and,
-/// with `from`, were written by that user; newest first.
+/// with `from`, were written by that user; newest first, `before` a page's `next`.
 pub async fn search(
     State(app): State<App>,
     session: Session,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::store::search::{MIN_WORD, Term, words};
+    use crate::store::search::{MIN_WORD, Page, Term, words};
     let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     if query.q.chars().count() > MAX_SEARCH_CHARS {
         return Err(ApiError::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
@@ -157,6 +175,14 @@ pub async fn search(
     if offset > MAX_SEARCH_OFFSET {
         return Err(ApiError::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
     }
+    let before =
+        match query.before.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_position(text).ok_or_else(|| {
+                ApiError::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given")
+            })?),
+        };
+    let page = Page { before, offset, limit };
     let convs = match query.conv {
         Some(id) => match app.hub.readable(session.user, ConvId(id)).await {
             Some(_) => vec![ConvId(id)],
@@ -165,6 +191,7 @@ pub async fn search(
         None => app.hub.memberships(session.user).await,
     };
     let store = app.store.clone();
+    let _turn = SEARCHING.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))?;
     let found = tokio::task::spawn_blocking(move || {
         if let Some(name) = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()) {
             let Some((author, _)) = store.user_by_name(name)? else {
@@ -178,11 +205,12 @@ pub async fn search(
                 format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
             ));
         }
-        Ok(store.search(&convs, &terms, offset, limit)?)
+        Ok(store.search(&convs, &terms, &page)?)
     })
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))??;
+    let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
     let results: Vec<protocol::Message> =
         found.results.iter().map(|(conv, seq, r)| crate::core::message_frame(*conv, *seq, r)).collect();
-    Ok(Json(json!({ "results": results, "more": found.more })))
+    Ok(Json(json!({ "results": results, "more": found.more, "next": next })))
 }

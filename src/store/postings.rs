@@ -10,23 +10,28 @@ use redb::{ReadableTable, Table};
 
 use super::StoreError;
 
-/// Seqs per block at most; a fuller block is split in two.
+/// Seqs per block at most; a fuller block is split into full ones and the rest.
 const BLOCK: usize = 128;
 
 pub type Key = (u64, u64, u64);
 pub type Postings<'txn> = Table<'txn, Key, &'static [u8]>;
 
-/// The seqs of a block, ascending, from its key's first seq and its value.
-fn decode(first: u64, bytes: &[u8]) -> Vec<u64> {
+/// The seqs of a block, ascending, from its key's first seq and its value. A value that is
+/// not a list of varint gaps (a damaged file) is an error, never a panic or wrong seqs.
+fn decode(first: u64, bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
+    let corrupt = || StoreError::Redb(redb::Error::Corrupted(format!("a search index block at seq {first} is damaged")));
     let mut seqs = Vec::with_capacity(1 + bytes.len());
     let mut seq = first;
     seqs.push(seq);
     let mut gap = 0u64;
     let mut shift = 0;
     for byte in bytes {
+        if shift > 63 {
+            return Err(corrupt());
+        }
         gap |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            seq += gap;
+            seq = seq.checked_add(gap).ok_or_else(corrupt)?;
             seqs.push(seq);
             gap = 0;
             shift = 0;
@@ -34,7 +39,10 @@ fn decode(first: u64, bytes: &[u8]) -> Vec<u64> {
             shift += 7;
         }
     }
-    seqs
+    if shift != 0 {
+        return Err(corrupt());
+    }
+    Ok(seqs)
 }
 
 /// The value of a block holding `seqs` (ascending, at least one): the gaps after the first.
@@ -62,7 +70,7 @@ fn block_at(
         return Ok(None);
     };
     let first = key.value().2;
-    Ok(Some((first, decode(first, value.value()))))
+    Ok(Some((first, decode(first, value.value())?)))
 }
 
 /// Writes `seqs` (ascending) as the block that was keyed `old_first` (if any), splitting it
@@ -73,9 +81,8 @@ fn store(table: &mut Postings, term: u64, conv: u64, old_first: Option<u64>, seq
     {
         table.remove((term, conv, old))?;
     }
-    // An overfull block becomes half-full ones, which take the next appends.
-    let parts = if seqs.len() > BLOCK { seqs.chunks(BLOCK / 2) } else { seqs.chunks(BLOCK) };
-    for part in parts {
+    // An overfull block becomes full ones and a last one that takes the next appends.
+    for part in seqs.chunks(BLOCK) {
         table.insert((term, conv, part[0]), encode(part).as_slice())?;
     }
     Ok(())
@@ -174,7 +181,10 @@ mod tests {
     #[test]
     fn gaps_round_trip_through_varints() {
         let seqs = [3, 4, 130, 131, 20_000, 5_000_000_000];
-        assert_eq!(decode(3, &encode(&seqs)), seqs);
+        assert_eq!(decode(3, &encode(&seqs)).unwrap(), seqs);
+        assert!(decode(3, &[0x80; 11]).is_err(), "endless continuation bytes are damage, not a panic");
+        assert!(decode(3, &[0x85]).is_err(), "a cut-off varint is damage");
+        assert!(decode(u64::MAX - 1, &[5]).is_err(), "a gap past u64::MAX is damage");
         assert_eq!(encode(&[9]), Vec::<u8>::new(), "a lone seq is all in the key");
     }
 

@@ -28,7 +28,7 @@ use crate::model::{ConvId, Seq, UserId};
 
 /// Shorter words ("a", "I") are not indexed, and not searched for.
 pub const MIN_WORD: usize = 2;
-/// Longer runs (hashes, base64) are not words anyone types into a search box.
+/// Longer runs (hashes, identifiers) count by their first this many characters.
 pub const MAX_WORD: usize = 64;
 
 /// What a search can ask for.
@@ -60,16 +60,15 @@ fn fnv1a(kind: u8, bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The searchable words of a text: lowercased runs of letters and digits of `MIN_WORD` to
-/// `MAX_WORD` characters. "Re-deploy the printer's driver!" gives re, deploy, the, printer,
-/// driver.
+/// The searchable words of a text: lowercased runs of letters and digits of at least
+/// `MIN_WORD` characters, longer ones cut to their first `MAX_WORD` (so a long identifier is
+/// still found by pasting it whole). "Re-deploy the printer's driver!" gives re, deploy, the,
+/// printer, driver.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| {
-            let n = w.chars().count();
-            (MIN_WORD..=MAX_WORD).contains(&n)
-        })
-        .map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().nth(MIN_WORD - 1).is_some()).map(|w| {
+        let cut = w.char_indices().nth(MAX_WORD).map_or(w.len(), |(at, _)| at);
+        w[..cut].to_lowercase()
+    })
 }
 
 /// The term hashes a message is found by; none once it is deleted.
@@ -106,8 +105,18 @@ pub(crate) fn reindex(
     Ok(())
 }
 
-/// Messages indexed per background step at most: bounds how long a step delays the writer.
+/// Messages indexed per background step at most, and postings (a message's distinct terms):
+/// together they bound how long a step holds the writer (a few milliseconds), whether the
+/// messages are one-liners or pasted logs.
 pub const INDEX_STEP: usize = 2000;
+const STEP_POSTINGS: usize = 40_000;
+
+/// What one indexing step did.
+pub struct Step {
+    pub messages: usize,
+    /// The conversation it worked on last: the next step starts after it.
+    pub last: ConvId,
+}
 
 impl Store {
     /// The conversations holding messages that are not in the index yet.
@@ -131,34 +140,47 @@ impl Store {
         Ok(convs)
     }
 
-    /// Indexes up to `INDEX_STEP` messages of `convs` in one transaction, taking out of `convs`
-    /// each conversation it completes. With `durable` false the commit is not synced: the
-    /// next acknowledged write syncs it, and if the server dies first the step is redone.
-    /// Returns how many messages it indexed.
-    pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, durable: bool) -> Result<usize, StoreError> {
+    /// Indexes up to `INDEX_STEP` messages (or `STEP_POSTINGS` postings) of `convs` in one
+    /// transaction, taking out of `convs` each conversation it completes. Conversations take
+    /// turns: the step starts after `after`, so one with a long backlog does not hold up the
+    /// others. With `durable` false the commit is not synced: the next acknowledged write
+    /// syncs it, and if the server dies first the step is redone.
+    pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, after: ConvId, durable: bool) -> Result<Step, StoreError> {
         let mut txn = self.db()?.begin_write()?;
         if !durable {
             txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         }
-        let mut done = 0;
+        use std::ops::Bound::{Excluded, Unbounded};
+        let order: Vec<ConvId> = convs.range((Excluded(after), Unbounded)).chain(convs.range(..=after)).copied().collect();
+        let mut step = Step { messages: 0, last: after };
+        let mut added = 0;
         {
             let messages = txn.open_table(CONVSEQ_MESSAGE)?;
             let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
             let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
-            while done < INDEX_STEP {
-                let Some(&conv) = convs.first() else { break };
+            for conv in order {
+                if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                    break;
+                }
+                step.last = conv;
                 let from = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0) + 1;
                 // Each term's new seqs together, so each block is rewritten once per step.
                 let mut new: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
                 let mut last = None;
-                for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))?.take(INDEX_STEP - done) {
+                let mut to_end = true;
+                for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))? {
+                    if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                        to_end = false;
+                        break;
+                    }
                     let (key, value) = entry?;
                     let seq = key.value().1;
                     for term in terms_of(&decode(value.value())?) {
                         new.entry(term).or_default().push(seq);
+                        added += 1;
                     }
                     last = Some(seq);
-                    done += 1;
+                    step.messages += 1;
                 }
                 for (term, seqs) in new {
                     postings::add(&mut index, term, conv.0, &seqs)?;
@@ -166,13 +188,13 @@ impl Store {
                 if let Some(last) = last {
                     indexed.insert(conv.0, last)?;
                 }
-                if done < INDEX_STEP {
-                    convs.remove(&conv); // read to its end
+                if to_end {
+                    convs.remove(&conv);
                 }
             }
         }
         txn.commit()?;
-        Ok(done)
+        Ok(step)
     }
 
     /// Indexes every message not indexed yet, durably (for tools working on a stopped
@@ -180,11 +202,24 @@ impl Store {
     pub fn index_everything(&self) -> Result<usize, StoreError> {
         let mut convs = self.unindexed()?;
         let mut total = 0;
+        let mut after = ConvId(0);
         while !convs.is_empty() {
-            total += self.index_step(&mut convs, true)?;
+            let step = self.index_step(&mut convs, after, true)?;
+            total += step.messages;
+            after = step.last;
         }
         Ok(total)
     }
+}
+
+/// Which page of results: the `limit` newest after skipping `offset`, of those older than
+/// `before` (the position of the last result shown: its ts, conversation and seq). Paging
+/// with `before` stays exact while messages are added, edited or deleted meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub before: Option<(u64, ConvId, Seq)>,
+    pub offset: usize,
+    pub limit: usize,
 }
 
 /// One page of results, newest first, and whether more follow.
@@ -226,9 +261,10 @@ impl Head {
 }
 
 impl Store {
-    /// Messages in `convs` that have every one of `terms`, newest first: the page of `limit`
-    /// after skipping `offset`. All reads come from one snapshot.
-    pub fn search(&self, convs: &[ConvId], terms: &[Term], offset: usize, limit: usize) -> Result<Found, StoreError> {
+    /// One page of the messages in `convs` that have every one of `terms`, newest first (by
+    /// ts, then conversation and seq). All reads come from one snapshot.
+    pub fn search(&self, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
+        let Page { before, offset, limit } = *page;
         let mut hashes: Vec<u64> = terms.iter().map(Term::hash).collect();
         hashes.sort_unstable();
         hashes.dedup();
@@ -248,7 +284,14 @@ impl Store {
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
-            if let Some(head) = search.next(walk, slot, u64::MAX)? {
+            // The conversation of the last result shown resumes right below it.
+            let start = match before {
+                Some((_, conv, seq)) if conv == walk.conv => seq.0.checked_sub(1),
+                _ => Some(u64::MAX),
+            };
+            if let Some(start) = start
+                && let Some(head) = search.next(walk, slot, start)?
+            {
                 heads.push(head);
             }
         }
@@ -259,10 +302,14 @@ impl Store {
                 heads.push(head);
                 break;
             }
+            let shown_already = before.is_some_and(|before| head.key() >= before);
             if let Some(below) = head.seq.0.checked_sub(1)
                 && let Some(next) = search.next(&mut walks[head.slot], head.slot, below)?
             {
                 heads.push(next);
+            }
+            if shown_already {
+                continue;
             }
             if skipped < offset {
                 skipped += 1;
@@ -375,7 +422,13 @@ mod tests {
 
     fn found(store: &Store, convs: &[u64], terms: &[Term]) -> Vec<(u64, u64)> {
         let convs: Vec<ConvId> = convs.iter().map(|c| ConvId(*c)).collect();
-        store.search(&convs, terms, 0, 100).unwrap().results.iter().map(|(c, s, _)| (c.0, s.0)).collect()
+        store
+            .search(&convs, terms, &Page { before: None, offset: 0, limit: 100 })
+            .unwrap()
+            .results
+            .iter()
+            .map(|(c, s, _)| (c.0, s.0))
+            .collect()
     }
 
     /// How many (term, seq) postings the index holds for conversation 1.
@@ -460,7 +513,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut offset = 0;
         loop {
-            let page = store.search(&convs, &lunch, offset, 7).unwrap();
+            let page = store.search(&convs, &lunch, &Page { before: None, offset, limit: 7 }).unwrap();
             seen.extend(page.results.iter().map(|(_, _, r)| r.ts));
             offset += page.results.len();
             if !page.more {
@@ -468,5 +521,16 @@ mod tests {
             }
         }
         assert_eq!(seen, (1..=50u64).rev().collect::<Vec<_>>(), "all 50, newest first, none twice");
+
+        // Paging by position instead: deleting a message already shown skips nothing.
+        let first = store.search(&convs, &lunch, &Page { before: None, offset: 0, limit: 7 }).unwrap();
+        let (conv, seq, record) = first.results[1].clone();
+        let mut deleted = record.clone();
+        (deleted.deleted, deleted.rev) = (true, 99);
+        store.apply_now(vec![Change::UpdateMessage(conv, seq, deleted)]).unwrap();
+        let (conv, seq, last) = first.results.last().unwrap();
+        let second = store.search(&convs, &lunch, &Page { before: Some((last.ts, *conv, *seq)), offset: 0, limit: 7 }).unwrap();
+        let ts: Vec<u64> = second.results.iter().map(|(_, _, r)| r.ts).collect();
+        assert_eq!(ts, (37..=43u64).rev().collect::<Vec<_>>(), "the page right after the last one shown");
     }
 }

@@ -3,15 +3,17 @@
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
 //! thus share one fsync (group commit) instead of paying one each.
 //!
-//! Between batches it adds new messages to the keyword index (`search.rs`) in steps of up to
-//! `INDEX_STEP` messages: once that many are waiting, or when no job came for `INDEX_IDLE`.
-//! A step is committed without an fsync of its own (the next batch's fsync makes it durable),
-//! and indexing many messages at once writes each index page once for all of them.
+//! Between batches it adds new messages to the keyword index (`search.rs`) in bounded steps:
+//! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
+//! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
+//! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
+//! writes each index block once for all of them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -32,7 +34,9 @@ const MAX_BATCH: usize = 4096;
 /// Jobs waiting before senders have to wait: backpressure instead of unbounded memory.
 const QUEUE: usize = 16384;
 /// How long the writer waits for a job before it indexes the messages still waiting.
-const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(20);
+const INDEX_IDLE: Duration = Duration::from_millis(20);
+/// How long new messages wait for the index at most while jobs keep coming.
+const INDEX_LATEST: Duration = Duration::from_secs(1);
 
 enum Msg {
     Job(Job),
@@ -101,7 +105,8 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
             match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
                 Ok(msg) => msg,
                 Err(_) => {
-                    index.step(&store, &failing); // idle: index what waits
+                    // Idle: index what waits, durably (no ack waits for this fsync).
+                    index.step(&store, &failing, true);
                     continue;
                 }
             }
@@ -122,12 +127,14 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
         if failing.load(Ordering::Relaxed) {
             // redb refuses all writes after an I/O error until the file is reopened.
-            if let Err(e) = store.reopen() {
-                tracing::warn!(error = %e, "could not reopen the data file");
+            match store.reopen() {
+                // Index steps that were not synced are gone with the old handle.
+                Ok(()) => index.needs_scan = true,
+                Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
             }
         }
         let new_messages: Vec<ConvId> = changes
@@ -154,7 +161,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         failing.store(result.as_ref().is_err_and(StoreError::is_io), Ordering::Relaxed);
         let result = result.map(|_| ()).map_err(Arc::new);
         if result.is_ok() {
-            index.committed(new_messages);
+            index.committed(&store, new_messages);
         }
         // A failed batch is reported newest job first, so that what the jobs changed in
         // memory unwinds in reverse order.
@@ -163,8 +170,8 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         for done in dones {
             done(result.clone());
         }
-        if index.behind >= INDEX_STEP {
-            index.step(&store, &failing); // busy: index a full step now, not later
+        if index.due() {
+            index.step(&store, &failing, false); // busy: index now, without an fsync of its own
         }
     }
     index.finish(&store);
@@ -175,55 +182,103 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
 struct Indexer {
     /// Conversations with messages not in the index yet.
     convs: BTreeSet<ConvId>,
-    /// New messages committed since the last step.
+    /// Where the last step stopped: conversations take turns.
+    after: ConvId,
+    /// New messages committed since the last step, and when the first of them was.
     behind: usize,
+    since: Option<Instant>,
     /// A step failed: wait for the next successful commit before trying again.
     paused: bool,
+    /// `convs` may be missing conversations (the file was reopened, or the scan at start
+    /// failed): scan the file again after the next successful commit.
+    needs_scan: bool,
     /// A step was committed without an fsync since the last durable commit.
     unsynced: bool,
 }
 
 impl Indexer {
     fn start(store: &Store) -> Indexer {
-        let convs = store.unindexed().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not find the messages to index; searches read them instead");
-            BTreeSet::new()
-        });
-        if !convs.is_empty() {
-            tracing::info!(conversations = convs.len(), "indexing messages for search in the background");
+        let mut indexer = Indexer {
+            convs: BTreeSet::new(),
+            after: ConvId(0),
+            behind: 0,
+            since: None,
+            paused: false,
+            needs_scan: true,
+            unsynced: false,
+        };
+        indexer.scan(store);
+        if !indexer.convs.is_empty() {
+            tracing::info!(conversations = indexer.convs.len(), "indexing messages for search in the background");
         }
-        Indexer { convs, behind: 0, paused: false, unsynced: false }
+        indexer
+    }
+
+    /// Finds every conversation with messages the index lacks.
+    fn scan(&mut self, store: &Store) {
+        match store.unindexed() {
+            Ok(convs) => {
+                self.convs = convs;
+                self.needs_scan = false;
+            }
+            Err(e) => tracing::error!(error = %e, "could not find the messages to index; searches read them instead"),
+        }
     }
 
     fn has_work(&self) -> bool {
         !self.convs.is_empty() && !self.paused
     }
 
+    /// Whether to index now even though jobs keep coming: a full step waits, or messages
+    /// have waited for `INDEX_LATEST` (steady traffic never leaves the writer idle).
+    fn due(&self) -> bool {
+        self.has_work() && (self.behind >= INDEX_STEP || self.since.is_some_and(|t| t.elapsed() >= INDEX_LATEST))
+    }
+
     /// A batch was committed (durably) with new messages in these conversations.
-    fn committed(&mut self, convs: Vec<ConvId>) {
+    fn committed(&mut self, store: &Store, convs: Vec<ConvId>) {
+        if self.needs_scan {
+            self.scan(store);
+        }
+        if !convs.is_empty() {
+            self.since.get_or_insert_with(Instant::now);
+        }
         self.behind += convs.len();
         self.convs.extend(convs);
         self.paused = false;
         self.unsynced = false;
     }
 
-    fn step(&mut self, store: &Store, failing: &AtomicBool) {
+    fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
         if self.paused {
             return;
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         // On a copy: if the step fails, every conversation it took stays to do.
         let mut convs = self.convs.clone();
-        match store.index_step(&mut convs, false) {
-            Ok(messages) => {
+        match store.index_step(&mut convs, self.after, durable) {
+            Ok(step) => {
                 self.convs = convs;
-                self.behind = self.behind.saturating_sub(messages);
-                self.unsynced = true;
-                tracing::debug!(messages, micros = started.elapsed().as_micros() as u64, "indexed for search");
+                self.after = step.last;
+                self.behind = self.behind.saturating_sub(step.messages);
+                if self.convs.is_empty() {
+                    (self.behind, self.since) = (0, None);
+                } else if self.since.is_some() {
+                    self.since = Some(Instant::now());
+                }
+                self.unsynced = !durable;
+                tracing::debug!(
+                    messages = step.messages,
+                    micros = started.elapsed().as_micros() as u64,
+                    durable,
+                    "indexed for search"
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
-                failing.store(e.is_io(), Ordering::Relaxed);
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
                 self.paused = true;
             }
         }
