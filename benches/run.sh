@@ -49,5 +49,13 @@ load=target/release/hallway-load
   $load generate --messages 1000000 --data "$big"
   echo
   $load history --data "$big"
+  echo
+  $load backup --data "$big"
   rm -f "$big"
+  echo
+  big4=$(mktemp -d)/big4.redb
+  $load generate --messages 4000000 --data "$big4"
+  echo
+  $load backup --data "$big4" | tail -n 1
+  rm -f "$big4"
 } > "$out"

@@ -22,7 +22,7 @@ fn row(report: &str, name: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_load_tool_measures_fanout_ingest_idle_and_history_on_a_tiny_run() {
+fn the_load_tool_measures_fanout_ingest_idle_history_and_backup_on_a_tiny_run() {
     let fanout = row(
         &load(&["fanout", "--members", "4", "--senders", "2", "--messages", "20", "--rate", "0", "--accounts", "2"]),
         "fanout",
@@ -43,4 +43,7 @@ fn the_load_tool_measures_fanout_ingest_idle_and_history_on_a_tiny_run() {
     assert!(generated.contains("wrote 5000 messages"), "{generated}");
     let history = load(&["history", "--data", data, "--repeat", "3"]);
     assert!(history.contains("| history | latest 50 of #general"), "{history}");
+    assert!(history.contains("| history | search: a rare word"), "{history}");
+    let backup = load(&["backup", "--data", data]);
+    assert!(backup.lines().last().is_some_and(|l| l.starts_with("| backup |")), "{backup}");
 }

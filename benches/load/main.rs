@@ -85,6 +85,15 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         repeat: usize,
     },
+    /// An online backup of a (generated) data file, against `cp` of the same file, while
+    /// messages keep being committed to it.
+    Backup {
+        #[arg(long)]
+        data: PathBuf,
+        /// Messages per second committed during the backup.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+    },
 }
 
 #[tokio::main]
@@ -109,7 +118,92 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
         Scenario::Generate { messages, data } => generate(&data, messages),
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
+        Scenario::Backup { data, rate } => backup(&data, rate).await,
     }
+}
+
+/// The backup runs in this process, on the library's `Store`, with the server's own writer
+/// thread committing messages meanwhile: the same code paths as in the server, without HTTP.
+async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
+    use hallway::model::{ConvId, Seq, UserId};
+    use hallway::store::records::MessageRecord;
+    use hallway::store::{Change, Store, writer::Writer};
+
+    let dir = tempfile::tempdir_in(data.parent().unwrap_or(std::path::Path::new(".")))?;
+    // cp first (it also brings the file into the page cache, so both read it warm).
+    let started = Instant::now();
+    std::fs::copy(data, dir.path().join("cp.redb"))?;
+    let file = std::fs::File::open(dir.path().join("cp.redb"))?;
+    file.sync_all()?;
+    let cp = started.elapsed();
+    std::fs::remove_file(dir.path().join("cp.redb"))?;
+
+    let store = Store::open(data)?;
+    let general = ConvId(1);
+    let mut seq = store.load()?.last_seq.get(&general).copied().unwrap_or(Seq(0));
+    let (writer, thread) = Writer::start(store.clone());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chat = {
+        let (writer, done) = (writer.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                seq = seq.next();
+                let record = MessageRecord {
+                    author: UserId(1),
+                    text: format!("written during the backup {}", seq.0),
+                    ts: hallway::model::now_millis(),
+                    edited_ts: None,
+                    deleted: false,
+                    mentions: Vec::new(),
+                    client_id: None,
+                    rev: seq.0,
+                };
+                let t = Instant::now();
+                writer.write(vec![Change::PutMessage(general, seq, record)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await; // the chat is flowing
+    let dest = dir.path().join("backup.redb");
+    let started = Instant::now();
+    let copied = {
+        let (store, dest) = (store.clone(), dest.clone());
+        tokio::task::spawn_blocking(move || store.backup_to(&dest)).await??
+    };
+    let took = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let latencies = chat.await??;
+    thread.stop(writer).await;
+    let size = std::fs::metadata(data)?.len() as f64 / 1048576.0;
+    let commits = stats::summarize(latencies);
+    println!(
+        "| scenario | file MiB | cp s | cp MiB/s | backup s | backup MiB/s | backup / cp speed | entries | commits meanwhile | commit p50 ms | commit p99 ms |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| backup | {size:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {} | {} | {} | {} |",
+        cp.as_secs_f64(),
+        size / cp.as_secs_f64(),
+        took.as_secs_f64(),
+        size / took.as_secs_f64(),
+        cp.as_secs_f64() / took.as_secs_f64(),
+        copied.entries,
+        commits.count,
+        stats::ms(commits.p50),
+        stats::ms(commits.p99)
+    );
+    // The copy is a data file like any other: it opens and holds the history.
+    let copy = Store::open(&dest)?;
+    let (page, _) = copy.messages_before(general, Seq(u64::MAX), 1)?;
+    if page.is_empty() {
+        bail!("the backup holds no messages in #general");
+    }
+    Ok(())
 }
 
 async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //!
 //! The store knows nothing of WebSockets or live state.
 
+pub mod backup;
 pub mod migrate;
 mod postings;
 pub mod records;
@@ -38,6 +39,8 @@ pub enum StoreError {
     WriterGone,
     #[error("the data file is being reopened after an I/O error")]
     Reopening,
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl StoreError {
