@@ -23,6 +23,24 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
 }
 
+/// A fresh server with alice (its admin) and bob, alice's tab open, and the id of #general.
+struct Office {
+    server: TestServer,
+    alice: Client,
+    bob: Client,
+    alice_tab: Ws,
+    general: u64,
+}
+
+async fn office() -> Office {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let alice_tab = alice.ws().await;
+    let general = alice_tab.room_id("general");
+    Office { server, alice, bob, alice_tab, general }
+}
+
 /// Posts a message, waits for its ack (the commit), then lets the clock pass the message's
 /// millisecond, so the next message is strictly newer by `ts` and "newest first" has exactly
 /// one right answer.
@@ -106,11 +124,7 @@ async fn expect_bad_request(who: &Client, params: &[(&str, &str)], why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_word_finds_the_message_whatever_its_case() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let general = alice_tab.room_id("general");
+    let Office { server: _server, alice, bob, mut alice_tab, general } = office().await;
 
     let ack = say(&mut alice_tab, general, "The PRINTER on floor 2 is jammed").await;
     say(&mut alice_tab, general, "coffee machine is fixed").await;
@@ -156,11 +170,7 @@ async fn a_word_finds_the_message_whatever_its_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_word_of_the_query_must_occur_in_the_message() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let general = alice_tab.room_id("general");
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
 
     say(&mut alice_tab, general, "Printer is out of toner again").await;
     say(&mut alice_tab, general, "the printer jammed on floor 3").await;
@@ -187,11 +197,7 @@ async fn every_word_of_the_query_must_occur_in_the_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn words_match_whole_not_as_prefixes() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let general = alice_tab.room_id("general");
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
 
     say(&mut alice_tab, general, "the printer jammed again").await;
     say(&mut alice_tab, general, "jam session on friday").await;
@@ -233,12 +239,8 @@ async fn words_match_whole_not_as_prefixes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_come_newest_first() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
     let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
 
     let mut acks = Vec::new();
     acks.push(say(&mut alice_tab, general, "standup at 9").await);
@@ -260,12 +262,8 @@ async fn results_come_newest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_messages_are_not_found() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
+    let Office { server: _server, alice, bob, mut alice_tab, general } = office().await;
     let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
 
     let regret = seq_of(&say(&mut bob_tab, general, "the salary spreadsheet is on the shared drive").await);
     say(&mut bob_tab, general, "spreadsheet for the party budget").await;
@@ -295,12 +293,8 @@ async fn deleted_messages_are_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_message_is_found_by_its_new_text_only() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
     let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
 
     let older = say(&mut alice_tab, general, "meeting in room blue").await;
     say(&mut bob_tab, general, "meeting notes are up").await;
@@ -538,11 +532,7 @@ async fn a_room_is_searchable_while_you_are_in_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conv_restricts_the_search_to_one_conversation() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let general = alice_tab.room_id("general");
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
     let ops = conv_of(
         &alice_tab.ack(json!({"type": "create_room", "name": "ops", "topic": "", "private": false, "members": [bob.id]})).await,
     );
@@ -567,11 +557,7 @@ async fn conv_restricts_the_search_to_one_conversation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_session_search_answers_401() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let general = alice_tab.room_id("general");
+    let Office { server, alice: _, bob, mut alice_tab, general } = office().await;
     say(&mut alice_tab, general, "internal roadmap").await;
 
     for path in
@@ -595,12 +581,8 @@ async fn without_a_session_search_answers_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_walks_every_match_exactly_once() {
-    let server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
+    let Office { server: _server, alice: _, bob, mut alice_tab, general } = office().await;
     let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
     let ops = conv_of(
         &alice_tab.ack(json!({"type": "create_room", "name": "ops", "topic": "", "private": false, "members": [bob.id]})).await,
     );

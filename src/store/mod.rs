@@ -41,6 +41,8 @@ pub enum StoreError {
     Reopening,
     #[error("backup: {0}")]
     Backup(String),
+    #[error("{0} (a bug: see the server log)")]
+    Internal(String),
 }
 
 impl StoreError {

@@ -145,7 +145,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 _ => None,
             })
             .collect();
-        let result = commit(&store, changes);
+        let result = guarded("committing a batch", || commit(&store, changes));
         match &result {
             Ok(changes) => {
                 tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed")
@@ -194,6 +194,8 @@ struct Indexer {
     needs_scan: bool,
     /// A step was committed without an fsync since the last durable commit.
     unsynced: bool,
+    /// Indexing hit a bug: it stops until the next start (searches read the messages).
+    broken: bool,
 }
 
 impl Indexer {
@@ -206,6 +208,7 @@ impl Indexer {
             paused: false,
             needs_scan: true,
             unsynced: false,
+            broken: false,
         };
         indexer.scan(store);
         if !indexer.convs.is_empty() {
@@ -226,7 +229,7 @@ impl Indexer {
     }
 
     fn has_work(&self) -> bool {
-        !self.convs.is_empty() && !self.paused
+        !self.convs.is_empty() && !self.paused && !self.broken
     }
 
     /// Whether to index now even though jobs keep coming: a full step waits, or messages
@@ -250,13 +253,13 @@ impl Indexer {
     }
 
     fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
-        if self.paused {
+        if self.paused || self.broken {
             return;
         }
         let started = Instant::now();
         // On a copy: if the step fails, every conversation it took stays to do.
         let mut convs = self.convs.clone();
-        match store.index_step(&mut convs, self.after, durable) {
+        match guarded("indexing for search", || store.index_step(&mut convs, self.after, durable)) {
             Ok(step) => {
                 self.convs = convs;
                 self.after = step.last;
@@ -280,6 +283,7 @@ impl Indexer {
                     failing.store(true, Ordering::Relaxed); // reopen before the next batch
                 }
                 self.paused = true;
+                self.broken = matches!(e, StoreError::Internal(_));
             }
         }
     }
@@ -294,6 +298,16 @@ impl Indexer {
     }
 }
 
+/// Runs `work`, turning a panic (a bug) into an error: the jobs concerned are told their
+/// changes were not saved, and the writer, with every later write, carries on.
+fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let cause = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        tracing::error!(cause = cause.as_deref().unwrap_or("?"), "the store writer failed while {what}; nothing of it was saved");
+        Err(StoreError::Internal(format!("the store writer failed while {what}")))
+    })
+}
+
 fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
     let txn = store.db()?.begin_write()?;
     let mut count = 0;
@@ -305,4 +319,16 @@ fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
     }
     txn.commit()?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_writing_becomes_an_error_and_the_writer_goes_on() {
+        let failed = guarded("testing", || -> Result<(), StoreError> { panic!("a bug") });
+        assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
+        assert_eq!(guarded("testing", || Ok(7)).unwrap(), 7);
+    }
 }
