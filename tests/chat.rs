@@ -438,3 +438,25 @@ async fn a_group_that_shrank_to_two_is_not_reused_as_their_dm() {
     let frame = alice_tab.recv_where("the new DM", |f| f["type"] == "conversation" && f["conversation"]["id"] == dm).await;
     assert_eq!(frame["conversation"]["kind"], "dm", "{frame}");
 }
+
+/// A long paste (15,000 characters of several-byte letters, far more than one read of the
+/// socket) arrives whole in every tab and in history, and the connection goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_paste_arrives_whole() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut alice_tab = alice.ws().await;
+    let mut bob_tab = bob.ws().await;
+    let general = alice_tab.room_id("general");
+
+    let paste: String = (0..15_000).map(|i| ['å', 'é', 'x', '\n', '€'][i % 5]).collect();
+    assert!(paste.len() > 20_000, "many bytes, far over one read: {} bytes", paste.len());
+    let ack = alice_tab.send_message(general, &paste).await;
+    let m = bob_tab.recv_message(&paste).await;
+    assert_eq!(m["seq"], ack["seq"], "bob's tab got the paste whole");
+    let page = bob.history(general, "limit=1").await;
+    assert_eq!(page["messages"][0]["text"], paste.trim_end(), "history holds it whole");
+    alice_tab.send_message(general, "and a short one after").await;
+    bob_tab.recv_message("and a short one after").await;
+}
