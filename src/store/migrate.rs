@@ -19,7 +19,7 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
         Some(found) if found > SCHEMA_VERSION => {
             return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
         }
-        Some(found) if found == SCHEMA_VERSION => return Ok(()),
+        Some(found) if found == SCHEMA_VERSION => {}
         Some(found) => {
             tracing::info!(from = found, to = SCHEMA_VERSION, "migrating the data file");
             create_tables(&txn)?;
@@ -32,8 +32,15 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
         }
         None => create_tables(&txn)?,
     }
-    txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
-    txn.commit()?;
+    let migrated = found != Some(SCHEMA_VERSION);
+    if migrated {
+        txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
+    }
+    if super::search::check_tokenizer(&txn)? || migrated {
+        txn.commit()?;
+    } else {
+        txn.abort()?; // nothing to write: opening a file leaves it as it was
+    }
     Ok(())
 }
 

@@ -79,6 +79,33 @@ fn terms_of(record: &MessageRecord) -> BTreeSet<u64> {
     words(&record.text).map(|w| Term::Word(w).hash()).chain([Term::From(record.author).hash()]).collect()
 }
 
+/// Text that exercises the Unicode rules `words` depends on (what is a letter or digit, how
+/// it lowercases), which come from the standard library and may change with the toolchain.
+const PROBE: &str = "Ünïcödé ǅemal ΣΊΣΥΦΟΣ İstanbul STRASSE ﬁne ١٢٣ 漢字かな ᾼᾼ ⅷⅷ ①② ŉa 𝔸𝔹 Ǆǅǆ";
+const TOKENIZER_KEY: &str = "search_tokenizer";
+
+/// Drops the keyword index when it was built by a binary that cuts words differently (its
+/// terms would no longer match the searches, and edits could not find their old terms to
+/// remove); the writer then rebuilds it in the background. Runs when the file is opened;
+/// says whether it changed anything.
+pub(crate) fn check_tokenizer(txn: &WriteTransaction) -> Result<bool, StoreError> {
+    let mine = fnv1a(2, words(PROBE).collect::<Vec<_>>().join(" ").as_bytes());
+    let mut meta = txn.open_table(super::tables::META)?;
+    let stored = meta.get(TOKENIZER_KEY)?.and_then(|v| <[u8; 8]>::try_from(v.value()).ok()).map(u64::from_be_bytes);
+    if stored == Some(mine) {
+        return Ok(false);
+    }
+    if stored.is_some() {
+        tracing::info!("this binary cuts words differently from the one that built the search index; rebuilding it");
+        txn.delete_table(TERMCONVFIRST_POSTINGS)?;
+        txn.delete_table(CONV_INDEXEDSEQ)?;
+        txn.open_table(TERMCONVFIRST_POSTINGS)?;
+        txn.open_table(CONV_INDEXEDSEQ)?;
+    }
+    meta.insert(TOKENIZER_KEY, mine.to_be_bytes().as_slice())?;
+    Ok(true)
+}
+
 /// Keeps the index true when the message at (conv, seq), which was `old`, becomes `new`
 /// (`None`: gone), inside the transaction that writes it. A message the background indexer
 /// has not reached yet needs nothing: it is indexed as it is when its turn comes.
@@ -497,6 +524,29 @@ mod tests {
         store.apply_now(vec![Change::UpdateMessage(general, Seq(2), deleted)]).unwrap();
         assert_eq!(found(&store, &[1, 2], &words_of("toner")), [(2, 1)]);
         assert_eq!(postings(&store), before - 5, "printer, fixed, toner, replaced and the author are gone");
+    }
+
+    #[test]
+    fn an_index_built_by_another_tokenizer_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            store.apply_now(vec![Change::PutMessage(ConvId(1), Seq(1), message(1, "fax machine", 1))]).unwrap();
+            store.index_everything().unwrap();
+            let txn = store.db().unwrap().begin_write().unwrap();
+            txn.open_table(crate::store::tables::META).unwrap().insert(TOKENIZER_KEY, 7u64.to_be_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(postings(&store), 0, "the old index is gone");
+        assert_eq!(store.unindexed().unwrap().len(), 1, "and is to be rebuilt");
+        assert_eq!(found(&store, &[1], &words_of("fax")), [(1, 1)], "searches read the messages meanwhile");
+        store.index_everything().unwrap();
+        assert_eq!(postings(&store), 3, "fax, machine and the author");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(postings(&store), 3, "the same binary keeps its index");
     }
 
     #[test]
