@@ -187,7 +187,7 @@ function recountUnread(c) {
 }
 
 function looking() {
-  return !document.hidden && document.hasFocus();
+  return !document.hidden && document.hasFocus() && !S.search; // search results cover the conversation
 }
 
 /** Send a read marker for the open conversation when the user can see it. */
@@ -243,6 +243,7 @@ async function fetchOlder(c, limit) {
     for (const m of r.messages) merge(c, m);
     c.more = !!r.more && r.messages.length > 0;
   } catch (e) {
+    if (e.status === 401) return signedOut();
     c.olderFailedAt = Date.now();
     toast(`Could not load older messages: ${e.message}`);
   } finally {
@@ -266,6 +267,7 @@ async function catchUp(c, gen) {
     c.seen = Math.max(c.seen, cursor);
     recountUnread(c);
   } catch (e) {
+    if (e.status === 401) return signedOut();
     if (S.gen === gen) toast(`Could not catch up on ${convName(c)}: ${e.message}`);
   } finally {
     if (c.catching === gen) c.catching = 0;
@@ -858,11 +860,13 @@ function lastOwnMessage(c) {
 }
 
 // ---------- search ----------
-// The server's words: runs of letters and digits (2 to 64 of them), compared lowercased.
+// The server's words: runs of letters and digits (at least 2), longer ones by their first
+// 64, compared lowercased.
 const WORD = /[\p{Alphabetic}\p{N}]+/gu;
+const wordKey = (w) => [...w].slice(0, 64).join('').toLowerCase();
 
 function searchWords(q) {
-  return new Set((q.match(WORD) || []).filter((w) => [...w].length >= 2 && [...w].length <= 64).map((w) => w.toLowerCase()));
+  return new Set((q.match(WORD) || []).filter((w) => [...w].length >= 2).map(wordKey));
 }
 
 /** The conversation an `in:` token names: a room (#general, general) or a DM (@bob). */
@@ -878,9 +882,14 @@ function convNamed(val) {
 function parseSearch(raw) {
   const p = { from: null, conv: null };
   let error = null;
-  p.q = raw.replace(/(^|\s)(from|in):([#@]?[^\s#@]\S*)/gi, (_, sp, key, val) => {
+  p.q = raw.replace(/(^|\s)(from|in):(\S*)/gi, (_, sp, key, val) => {
     const name = val.replace(/^[#@]/, '').toLowerCase();
-    if (key.toLowerCase() === 'from') { p.from = name; return sp; }
+    const from = key.toLowerCase() === 'from';
+    if (!name || /[#@]/.test(name)) {
+      error ||= from ? 'Name a person after from:, as in from:@bob.' : 'Name a conversation after in:, as in in:#general or in:@bob.';
+      return sp;
+    }
+    if (from) { p.from = name; return sp; }
     const c = convNamed(val);
     if (c) p.conv = c.id;
     else error ||= val.startsWith('@') ? `You have no direct conversation with @${name}.` : `You are not in a room named #${name}.`;
@@ -899,7 +908,7 @@ function highlight(root, words) {
     const parts = [];
     let last = 0;
     for (const m of node.data.matchAll(WORD)) {
-      if (!words.has(m[0].toLowerCase())) continue;
+      if (!words.has(wordKey(m[0]))) continue;
       parts.push(node.data.slice(last, m.index), h('mark', { text: m[0] }));
       last = m.index + m[0].length;
     }
@@ -931,6 +940,7 @@ async function runSearch(more = false) {
   } else {
     if (!s || s.busy) return;
     s.busy = true;
+    s.error = null; // a failed page before this one is past
     renderSearch();
   }
   try {
@@ -952,6 +962,7 @@ function closeSearch(refocus = true) {
   $('search-view').hidden = true;
   for (const el of document.querySelectorAll('.pane > :not(#search-view)')) el.inert = false;
   if (refocus && !narrow()) $('composer').focus();
+  markRead(S.convs.get(S.current)); // what came in meanwhile is seen now
 }
 
 function renderSearch() {
@@ -998,7 +1009,8 @@ async function jumpTo(convId, seq) {
   if (!c) { toast('You are no longer in that conversation.'); return; }
   openConv(convId);
   await loadNewest(c);
-  for (let i = 0; i < 20 && c.loaded && c.more && !c.msgs.has(seq) && S.current === convId; i++) {
+  // Only while the message is older than the oldest loaded one: paging back cannot reach a newer one.
+  for (let i = 0; i < 20 && c.loaded && c.more && !c.msgs.has(seq) && Math.min(...c.msgs.keys()) > seq && S.current === convId; i++) {
     const n = c.msgs.size;
     await loadOlder(c, Math.min(200, Math.max(PAGE, Math.min(...c.msgs.keys()) - seq + 5)));
     if (c.msgs.size === n) return; // the page did not load; loadOlder said why

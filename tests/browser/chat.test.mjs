@@ -339,6 +339,9 @@ test('search: a word finds the message, highlighted; a click opens it in its con
   await search(pageB, 'lunch in:#nowhere');
   await see(tid(pageB, 'search-status').filter({ hasText: 'not in a room named #nowhere' }), 'in: naming an unknown room does not say so');
   assert.equal(searched.length, before, 'a search in an unknown room was sent to the server anyway');
+  await search(pageB, 'lunch in:#');
+  await see(tid(pageB, 'search-status').filter({ hasText: 'Name a conversation after in:' }), 'an empty in:# is searched as the word "in"');
+  assert.equal(searched.length, before, 'a search with an empty in: was sent to the server anyway');
   await search(pageB, 'from:@nobody');
   await see(tid(pageB, 'search-status').filter({ hasText: /no user named nobody/ }), 'the server refused from:@nobody, but its reason is not shown');
   pageB.off('request', onRequest);
