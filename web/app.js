@@ -146,6 +146,7 @@ function addConv(c) {
   const conv = old || {
     msgs: new Map(), pending: new Map(), loaded: false, loading: false, more: true,
     loadingOlder: false, seen: 0, catching: 0,
+    oldest: null, // seq of the oldest message of the loaded pages (the window goes up from there)
   };
   Object.assign(conv, {
     id: c.id, kind: c.kind, name: c.name || '', topic: c.topic || '', members: c.members || [],
@@ -161,6 +162,12 @@ const revOf = (m) => (m.rev != null ? m.rev : m.seq);
 /** Store a message (history or live), newest revision wins. Returns true if it was new. */
 function merge(c, m) {
   const old = c.msgs.get(m.seq);
+  // An edit or delete of a message older than the loaded pages waits for its page: keeping
+  // it alone would leave a gap that paging back would skip.
+  if (!old && c.oldest != null && m.seq < c.oldest) {
+    c.last_seq = Math.max(c.last_seq, revOf(m));
+    return false;
+  }
   if (!old || revOf(m) >= revOf(old)) c.msgs.set(m.seq, m);
   if (m.client_id && m.author === S.me.id) c.pending.delete(m.client_id);
   c.last_seq = Math.max(c.last_seq, revOf(m));
@@ -213,7 +220,7 @@ async function fetchNewest(c) {
     // Enough to reach the first unread message, so that the "New" line can be shown.
     const limit = c.unread > 0 ? Math.min(200, Math.max(PAGE, c.last_seq - c.read_seq + 5)) : PAGE;
     const r = await api.messages(c.id, { limit });
-    for (const m of r.messages) merge(c, m);
+    loadedPage(c, r.messages);
     c.more = !!r.more;
     c.loaded = true;
     c.last_seq = Math.max(c.last_seq, r.last_seq || 0);
@@ -227,6 +234,14 @@ async function fetchNewest(c) {
   }
 }
 
+/** Merges a history page, which extends the loaded window down to its oldest message. */
+function loadedPage(c, msgs) {
+  if (!msgs.length) return;
+  c.oldest = Math.min(c.oldest ?? Infinity, msgs[0].seq); // pages come in ascending order
+  for (const k of c.msgs.keys()) if (k < c.oldest) c.msgs.delete(k); // strays from before the page
+  for (const m of msgs) merge(c, m);
+}
+
 /** The page before the oldest loaded message; resolves when it is loaded (or failed), as loadNewest. */
 function loadOlder(c, limit = PAGE) {
   return (c.olderP ||= fetchOlder(c, limit).finally(() => { c.olderP = null; }));
@@ -234,13 +249,12 @@ function loadOlder(c, limit = PAGE) {
 
 async function fetchOlder(c, limit) {
   if (!c.loaded || !c.more || c.loadingOlder) return;
-  const seqs = [...c.msgs.keys()];
-  if (!seqs.length) { c.more = false; return; }
+  if (c.oldest == null) { c.more = false; return; }
   c.loadingOlder = true;
   renderMessages();
   try {
-    const r = await api.messages(c.id, { before: Math.min(...seqs), limit });
-    for (const m of r.messages) merge(c, m);
+    const r = await api.messages(c.id, { before: c.oldest, limit });
+    loadedPage(c, r.messages);
     c.more = !!r.more && r.messages.length > 0;
   } catch (e) {
     if (e.status === 401) return signedOut();
@@ -1010,9 +1024,9 @@ async function jumpTo(convId, seq) {
   openConv(convId);
   await loadNewest(c);
   // Only while the message is older than the oldest loaded one: paging back cannot reach a newer one.
-  for (let i = 0; i < 20 && c.loaded && c.more && !c.msgs.has(seq) && Math.min(...c.msgs.keys()) > seq && S.current === convId; i++) {
+  for (let i = 0; i < 20 && c.loaded && c.more && c.oldest > seq && S.current === convId; i++) {
     const n = c.msgs.size;
-    await loadOlder(c, Math.min(200, Math.max(PAGE, Math.min(...c.msgs.keys()) - seq + 5)));
+    await loadOlder(c, Math.min(200, Math.max(PAGE, c.oldest - seq + 5)));
     if (c.msgs.size === n) return; // the page did not load; loadOlder said why
   }
   if (S.current !== convId || !c.loaded) return;

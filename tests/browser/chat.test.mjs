@@ -356,18 +356,19 @@ test('search: a result older than the loaded history is reached by paging back t
   // Bob posts 300 messages to general from a second connection: after a reload alice's tab loads
   // only the newest 200 of them, and "lunch" lies further back.
   const conv = Number(await convItem(pageB, 'general').getAttribute('data-conv-id'));
-  await pageB.evaluate(({ conv, n }) => new Promise((resolve, reject) => {
+  const seqs = await pageB.evaluate(({ conv, n }) => new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://${location.host}/api/ws`);
     let acked = 0;
+    const seqs = {};
     const timer = setTimeout(() => reject(new Error(`only ${acked} of ${n} messages were acknowledged`)), 60_000);
     ws.onmessage = (ev) => {
       const f = JSON.parse(ev.data);
       if (f.type === 'hello' && f.last) {
         for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'send', conv, text: `status report ${i}`, client_id: `filler-${i}`, ref: i }));
-      } else if (f.type === 'ack' && ++acked === n) {
+      } else if (f.type === 'ack' && (seqs[f.ref] = f.seq) && ++acked === n) {
         clearTimeout(timer);
         ws.close();
-        resolve();
+        resolve(seqs);
       } else if (f.type === 'error') reject(new Error(f.message));
     };
   }), { conv, n: 300 });
@@ -388,6 +389,20 @@ test('search: a result older than the loaded history is reached by paging back t
   assert.deepEqual([texts[0], texts[19], texts[20], texts[39]], ['status report 300', 'status report 281', 'status report 280', 'status report 261'],
     'the results of "status report" are not newest first, or "More results" repeats or skips some');
 
+  // Bob edits an old message that alice's open #general has not loaded: her tab hears of the
+  // edit, and must still load every message when it pages back past it.
+  await convItem(pageA, 'general').click();
+  await see(messageWith(pageA, 'status report 300'), 'alice opened #general but does not see the newest message');
+  await pageB.evaluate(({ conv, seq }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/ws`);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello' && f.last) ws.send(JSON.stringify({ type: 'edit', ref: 'e', conv, seq, text: 'status report 5, corrected' }));
+      else if (f.type === 'ack' && f.ref === 'e') { ws.close(); resolve(); }
+      else if (f.type === 'error') reject(new Error(f.message));
+    };
+  }), { conv, seq: seqs[5] });
+
   await search(pageA, 'lunch');
   const hit = pageA.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' });
   await see(hit, 'alice searched for "lunch" but does not find her own message');
@@ -397,6 +412,9 @@ test('search: a result older than the loaded history is reached by paging back t
     'the message is older than the newest page of #general, and clicking its search result does not scroll back to it');
   pageA.off('request', onRequest);
   assert.ok(pages.length > 0, 'the message was reached without loading older history: the test did not test paging back');
+  await see(messageWith(pageA, 'status report 5, corrected'), 'the edited old message is not shown with its new text');
+  assert.equal(await pageA.locator('[data-testid="message"]', { hasText: /status report \d+/ }).count(), 300,
+    'paging back past an old message edited meanwhile left a gap in the history');
 });
 
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
