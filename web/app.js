@@ -327,6 +327,7 @@ function onFrame(f) {
       else c.last_seq = Math.max(c.last_seq, revOf(f.message));
       if (!c.catching) c.seen = Math.max(c.seen, revOf(f.message));
       if (c.id === S.current) { renderMessages(); markRead(c); }
+      searchResultChanged(f.message);
       return;
     }
     case 'typing': {
@@ -971,6 +972,16 @@ async function runSearch(more = false) {
   if (S.search === s) renderSearch();
 }
 
+/** Open results follow an edit (new text) or delete (gone) of a message they show. */
+function searchResultChanged(m) {
+  const s = S.search;
+  const i = s ? s.results.findIndex((r) => r.conv === m.conv && r.seq === m.seq) : -1;
+  if (i < 0) return;
+  if (m.deleted) s.results.splice(i, 1);
+  else s.results[i] = m;
+  renderSearch();
+}
+
 function closeSearch(refocus = true) {
   S.search = null;
   $('search-view').hidden = true;
@@ -991,7 +1002,7 @@ function renderSearch() {
   $('search-list').replaceChildren(...s.results.map((m) => resultItem(m, s.words)));
   const btn = $('search-more');
   btn.hidden = !s.more;
-  btn.disabled = s.busy;
+  btn.setAttribute('aria-disabled', String(s.busy)); // not `disabled`: keyboard focus stays on it
   btn.textContent = s.busy ? 'Loading…' : 'More results';
 }
 

@@ -415,6 +415,21 @@ test('search: a result older than the loaded history is reached by paging back t
   await see(messageWith(pageA, 'status report 5, corrected'), 'the edited old message is not shown with its new text');
   assert.equal(await pageA.locator('[data-testid="message"]', { hasText: /status report \d+/ }).count(), 300,
     'paging back past an old message edited meanwhile left a gap in the history');
+
+  // Open results follow a delete: bob deletes his newest report while alice looks at them.
+  await search(pageA, 'status report');
+  await see(pageA.getByTestId('search-result-text').filter({ hasText: /^status report 300$/ }), 'the newest report is not the first result');
+  await pageB.evaluate(({ conv, seq }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/ws`);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello' && f.last) ws.send(JSON.stringify({ type: 'delete', ref: 'd', conv, seq }));
+      else if (f.type === 'ack' && f.ref === 'd') { ws.close(); resolve(); }
+      else if (f.type === 'error') reject(new Error(f.message));
+    };
+  }), { conv, seq: seqs[300] });
+  await pageA.waitForFunction(() => document.querySelector('[data-testid="search-result-text"]')?.textContent === 'status report 299', null, { timeout: WAIT })
+    .catch(() => assert.fail('a message deleted while its search result was shown is still in the results'));
 });
 
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
