@@ -106,9 +106,10 @@ pub(crate) fn check_tokenizer(txn: &WriteTransaction) -> Result<bool, StoreError
     Ok(true)
 }
 
-/// Keeps the index true when the message at (conv, seq), which was `old`, becomes `new`
-/// (`None`: gone), inside the transaction that writes it. A message the background indexer
-/// has not reached yet needs nothing: it is indexed as it is when its turn comes.
+/// Keeps the index true when the message at (conv, seq), which was `old` (`None`: new),
+/// becomes `new` (`None`: gone), inside the transaction that writes it. A message the
+/// background indexer has not reached yet needs nothing: it is indexed as it is when its turn
+/// comes.
 pub(crate) fn reindex(
     txn: &WriteTransaction,
     conv: ConvId,
@@ -116,6 +117,12 @@ pub(crate) fn reindex(
     old: Option<&MessageRecord>,
     new: Option<&MessageRecord>,
 ) -> Result<(), StoreError> {
+    // A new message is always above its conversation's mark (seqs only grow, and the mark
+    // covers committed ones): the background indexer takes it, and the hot path of sending
+    // pays nothing here.
+    if old.is_none() {
+        return Ok(());
+    }
     let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
     if seq.0 > indexed_to {
         return Ok(());

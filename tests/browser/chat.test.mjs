@@ -352,26 +352,34 @@ test('search: a word finds the message, highlighted; a click opens it in its con
   await see(tid(pageB, 'conv-title').filter({ hasText: 'general' }), 'closing the search results does not go back to the conversation');
 });
 
+/**
+ * Sends frames (each with a ref) on a second WebSocket of page's user, as another tab of theirs
+ * would, and resolves with each ref's acked seq once every frame is acknowledged.
+ */
+function fromAnotherTab(page, frames) {
+  return page.evaluate((frames) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/ws`);
+    const seqs = {};
+    let acked = 0;
+    const timer = setTimeout(() => reject(new Error(`only ${acked} of ${frames.length} frames were acknowledged`)), 60_000);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello' && f.last) for (const frame of frames) ws.send(JSON.stringify(frame));
+      else if (f.type === 'ack') {
+        seqs[f.ref] = f.seq;
+        if (++acked === frames.length) { clearTimeout(timer); ws.close(); resolve(seqs); }
+      } else if (f.type === 'error') { clearTimeout(timer); reject(new Error(f.message)); }
+    };
+  }), frames);
+}
+
 test('search: a result older than the loaded history is reached by paging back through it', async () => {
   // Bob posts 300 messages to general from a second connection: after a reload alice's tab loads
   // only the newest 200 of them, and "lunch" lies further back.
   const conv = Number(await convItem(pageB, 'general').getAttribute('data-conv-id'));
-  const seqs = await pageB.evaluate(({ conv, n }) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${location.host}/api/ws`);
-    let acked = 0;
-    const seqs = {};
-    const timer = setTimeout(() => reject(new Error(`only ${acked} of ${n} messages were acknowledged`)), 60_000);
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      if (f.type === 'hello' && f.last) {
-        for (let i = 1; i <= n; i++) ws.send(JSON.stringify({ type: 'send', conv, text: `status report ${i}`, client_id: `filler-${i}`, ref: i }));
-      } else if (f.type === 'ack' && (seqs[f.ref] = f.seq) && ++acked === n) {
-        clearTimeout(timer);
-        ws.close();
-        resolve(seqs);
-      } else if (f.type === 'error') reject(new Error(f.message));
-    };
-  }), { conv, n: 300 });
+  const reports = Array.from({ length: 300 }, (_, k) =>
+    ({ type: 'send', conv, text: `status report ${k + 1}`, client_id: `filler-${k + 1}`, ref: k + 1 }));
+  const seqs = await fromAnotherTab(pageB, reports);
   await pageA.reload();
   await see(tid(pageA, 'composer'), 'alice reloaded the page but does not get back to the chat');
   const pages = [];
@@ -393,15 +401,7 @@ test('search: a result older than the loaded history is reached by paging back t
   // edit, and must still load every message when it pages back past it.
   await convItem(pageA, 'general').click();
   await see(messageWith(pageA, 'status report 300'), 'alice opened #general but does not see the newest message');
-  await pageB.evaluate(({ conv, seq }) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${location.host}/api/ws`);
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      if (f.type === 'hello' && f.last) ws.send(JSON.stringify({ type: 'edit', ref: 'e', conv, seq, text: 'status report 5, corrected' }));
-      else if (f.type === 'ack' && f.ref === 'e') { ws.close(); resolve(); }
-      else if (f.type === 'error') reject(new Error(f.message));
-    };
-  }), { conv, seq: seqs[5] });
+  await fromAnotherTab(pageB, [{ type: 'edit', ref: 'e', conv, seq: seqs[5], text: 'status report 5, corrected' }]);
 
   await search(pageA, 'lunch');
   const hit = pageA.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' });
@@ -419,15 +419,7 @@ test('search: a result older than the loaded history is reached by paging back t
   // Open results follow a delete: bob deletes his newest report while alice looks at them.
   await search(pageA, 'status report');
   await see(pageA.getByTestId('search-result-text').filter({ hasText: /^status report 300$/ }), 'the newest report is not the first result');
-  await pageB.evaluate(({ conv, seq }) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${location.host}/api/ws`);
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      if (f.type === 'hello' && f.last) ws.send(JSON.stringify({ type: 'delete', ref: 'd', conv, seq }));
-      else if (f.type === 'ack' && f.ref === 'd') { ws.close(); resolve(); }
-      else if (f.type === 'error') reject(new Error(f.message));
-    };
-  }), { conv, seq: seqs[300] });
+  await fromAnotherTab(pageB, [{ type: 'delete', ref: 'd', conv, seq: seqs[300] }]);
   await pageA.waitForFunction(() => document.querySelector('[data-testid="search-result-text"]')?.textContent === 'status report 299', null, { timeout: WAIT })
     .catch(() => assert.fail('a message deleted while its search result was shown is still in the results'));
 });

@@ -86,15 +86,8 @@ pub async fn all_messages(http: &reqwest::Client, addr: &str, cookie: &str, conv
     let mut messages = Vec::new();
     let mut after = 0;
     loop {
-        let page: Value = http
-            .get(format!("http://{addr}/api/conversations/{conv}/messages?after={after}&limit=200"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("history")
-            .json()
-            .await
-            .expect("history JSON");
+        let page =
+            get_json(http, cookie, format!("http://{addr}/api/conversations/{conv}/messages?after={after}&limit=200")).await;
         for m in page["messages"].as_array().expect("messages") {
             messages.push((m["seq"].as_u64().expect("seq"), m["text"].as_str().unwrap_or_default().to_owned()));
             after = after.max(m["rev"].as_u64().expect("rev"));
@@ -109,15 +102,7 @@ pub async fn all_messages(http: &reqwest::Client, addr: &str, cookie: &str, conv
 pub async fn search_all(http: &reqwest::Client, addr: &str, cookie: &str, q: &str) -> Vec<(u64, String)> {
     let mut found = Vec::new();
     loop {
-        let page: Value = http
-            .get(format!("http://{addr}/api/search?q={q}&limit=100&offset={}", found.len()))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("search")
-            .json()
-            .await
-            .expect("search JSON");
+        let page = get_json(http, cookie, format!("http://{addr}/api/search?q={q}&limit=100&offset={}", found.len())).await;
         for m in page["results"].as_array().expect("results") {
             found.push((m["seq"].as_u64().expect("seq"), m["text"].as_str().unwrap_or_default().to_owned()));
         }
@@ -125,4 +110,10 @@ pub async fn search_all(http: &reqwest::Client, addr: &str, cookie: &str, q: &st
             return found;
         }
     }
+}
+
+/// GET with the session cookie, the answer as JSON.
+async fn get_json(http: &reqwest::Client, cookie: &str, url: String) -> Value {
+    let response = http.get(&url).header("cookie", cookie).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response.json().await.unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
 }
