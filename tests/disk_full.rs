@@ -171,3 +171,39 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
         assert!(stored.contains(seq), "acknowledged message {seq} survived the full disk, kill -9 and restart");
     }
 }
+
+/// A backup onto a disk without room for it is refused before it starts, with the sizes, and
+/// leaves nothing behind; the data file goes on taking messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
+    use hallway::model::{ConvId, Seq, UserId};
+    use hallway::store::records::MessageRecord;
+    use hallway::store::{Change, Store, StoreError, writer::Writer};
+
+    let message = |seq: u64| {
+        let record = MessageRecord {
+            author: UserId(1),
+            text: format!("note {seq}"),
+            ts: seq,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: None,
+            rev: 0,
+        };
+        Change::PutMessage(ConvId(1), Seq(seq), record)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("live.redb")).expect("data file");
+    let (writer, thread) = Writer::start(store.clone());
+    writer.write((1..=1_000).map(message).collect()).await.expect("saved");
+
+    let disk = SmallDisk::mount("8m");
+    let refused = writer.backup(disk.path.join("backup.redb")).await;
+    let Err(StoreError::Backup(why)) = &refused else { panic!("refused: {refused:?}") };
+    assert!(why.contains("not enough space") && why.contains("MiB are free"), "{why}");
+    assert_eq!(std::fs::read_dir(&disk.path).expect("list").count(), 0, "nothing left on the small disk");
+
+    writer.write(vec![message(1_001)]).await.expect("chat goes on");
+    thread.stop(writer).await;
+}

@@ -174,10 +174,7 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await; // the chat is flowing
     let dest = dir.path().join("backup.redb");
     let started = Instant::now();
-    let copied = {
-        let (store, dest) = (store.clone(), dest.clone());
-        tokio::task::spawn_blocking(move || store.backup_to(&dest)).await??
-    };
+    let copied = writer.backup(dest.clone()).await?;
     let took = started.elapsed();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let latencies = chat.await??;
@@ -185,16 +182,18 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
     let size = std::fs::metadata(data)?.len() as f64 / 1048576.0;
     let commits = stats::summarize(latencies);
     println!(
-        "| scenario | file MiB | cp s | cp MiB/s | backup s | backup MiB/s | backup / cp speed | entries | commits meanwhile | commit p50 ms | commit p99 ms |"
+        "| scenario | file MiB | cp s | cp MiB/s | backup s | backup MiB/s | backup / cp speed | of which copy s | copy / cp speed | entries | backup file MiB | commits meanwhile | commit p50 ms | commit p99 ms |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| backup | {size:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {} | {:.0} | {} | {} | {} |",
+        "| backup | {size:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {} | {} | {} |",
         cp.as_secs_f64(),
         size / cp.as_secs_f64(),
         took.as_secs_f64(),
         size / took.as_secs_f64(),
         cp.as_secs_f64() / took.as_secs_f64(),
+        copied.copying.as_secs_f64(),
+        cp.as_secs_f64() / copied.copying.as_secs_f64(),
         copied.entries,
         copied.bytes as f64 / 1048576.0,
         commits.count,

@@ -1,103 +1,206 @@
-//! A consistent copy of the data file, made while it is in use: every table is read from one
-//! read transaction (one MVCC snapshot, so writers carry on meanwhile) and written into a
-//! new file, which is renamed into place only once it is complete and synced. The admin page,
-//! `hallway backup` and scheduled backups (a later issue) build on this.
+//! A consistent copy of the data file, made while it is in use, at the speed of copying the
+//! file.
+//!
+//! redb never writes over a page that a live read transaction can still reach (copy on write,
+//! and freed pages wait for their last reader). So the store writer, between two batches,
+//! commits durably and at once opens a read transaction on that commit (`Store::pin`), and
+//! saves the file's first page, redb's header, which now names that commit. Then, while the
+//! writer carries on, the file is copied as bytes (`copy_file_range`: in the kernel, like
+//! `cp`), and the saved header is written over the copy's first page. Every page of the
+//! pinned commit is the same in the copy as it was at the commit; every other page is
+//! unreachable from it.
+//!
+//! The pin must be on a commit that is both durable and the newest. A non-durable commit on
+//! top (an index step) would let the next durable commit free pages of the one the header
+//! names. Only the writer thread commits, so it pins between batches (`writer.rs`).
+//!
+//! The copy is not trusted: it is opened with redb's integrity check, which verifies the
+//! checksum of every page the commit reaches and rebuilds the allocator state, and each table
+//! must hold as many entries as in the pinned snapshot. Only then is it renamed into place,
+//! so a backup file that exists is whole. The admin page, `hallway backup` and scheduled
+//! backups (a later issue) build on `Writer::backup`.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTableMetadata, TableHandle};
 
-use super::tables::*;
 use super::{Store, StoreError};
 
-/// Entries written per transaction of the copy; the last one is synced.
-const CHUNK: usize = 100_000;
+/// redb keeps its header, with both commit slots, in the file's first page.
+const HEADER_BYTES: usize = 4096;
+
+/// Space left free beside a backup, so that chat can go on on the same disk.
+const BACKUP_HEADROOM: u64 = 64 * 1024 * 1024;
+
+/// What the backup needs to know of redb's header (redb 4, `tree_store/page_store/header.rs`):
+/// a magic number, then a god byte whose lowest bit names the primary of two commit slots.
+/// A slot holds flags, the user tree's root, the system tree's root and the transaction id,
+/// then an XXH3-128 checksum of what precedes it.
+const MAGIC: &[u8] = b"redb\x1A\x0A\xA9\x0D\x0A";
+const GOD_BYTE: usize = 9;
+const PRIMARY_BIT: u8 = 1;
+const RECOVERY_REQUIRED: u8 = 2;
+const SLOTS: [usize; 2] = [64, 192];
+const SLOT_BYTES: usize = 128;
+const SYSTEM_ROOT_PRESENT: usize = 2;
+const SYSTEM_ROOT: std::ops::Range<usize> = 40..72;
+const SLOT_CHECKSUM: usize = SLOT_BYTES - 16;
 
 /// What a backup copied.
 #[derive(Debug, Default)]
 pub struct Copied {
+    /// Entries in all tables, each checked in the copy.
     pub entries: u64,
+    /// Size of the backup file.
     pub bytes: u64,
+    /// Time taken to copy the file and sync the copy, then to check it.
+    pub copying: Duration,
+    pub checking: Duration,
+}
+
+/// A durable commit held still by a read transaction, with the header that names it.
+pub struct Pinned {
+    snapshot: ReadTransaction,
+    header: Vec<u8>,
+    len: u64,
 }
 
 impl Store {
-    /// Writes a consistent copy of the whole data file to `dest`, which must not exist.
-    pub fn backup_to(&self, dest: &Path) -> Result<Copied, StoreError> {
+    /// Commits durably and pins that commit. Correct only if nothing else commits in between:
+    /// the store writer calls it between batches (`Writer::backup`).
+    pub(crate) fn pin(&self) -> Result<Pinned, StoreError> {
+        let db = self.db()?;
+        db.begin_write()?.commit()?;
+        let file = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
+        let len = file.metadata().map_err(|e| backup_error("reading the data file", e))?.len();
+        let mut header = vec![0; HEADER_BYTES];
+        file.read_exact_at(&mut header, 0).map_err(|e| backup_error("reading the data file's header", e))?;
+        backup_header(&mut header)?;
+        let snapshot = db.begin_read()?;
+        Ok(Pinned { snapshot, header, len })
+    }
+
+    /// Copies the pinned commit into `dest`, which must not exist, and checks the copy.
+    pub(crate) fn copy_pinned(&self, pinned: Pinned, dest: &Path) -> Result<Copied, StoreError> {
         if dest.exists() {
             return Err(StoreError::Backup(format!("{} exists; choose a new name", dest.display())));
         }
         let partial = PathBuf::from(format!("{}.partial", dest.display()));
         let _ = std::fs::remove_file(&partial);
-        let result = self.copy_into(&partial);
-        if result.is_err() {
-            let _ = std::fs::remove_file(&partial);
+        // A backup must not fill the disk that the data file, maybe on the same disk, grows on.
+        let needed = pinned.len + BACKUP_HEADROOM;
+        if let Some(free) = super::free_bytes(&partial).filter(|&free| free < needed) {
+            return Err(StoreError::Backup(format!(
+                "not enough space for the backup: it needs {} MiB and {} MiB are free",
+                needed >> 20,
+                free >> 20
+            )));
         }
-        let mut copied = result?;
-        std::fs::rename(&partial, dest).map_err(|e| StoreError::Backup(format!("renaming the finished copy: {e}")))?;
+        let result = self.copy_and_check(&pinned, &partial);
+        drop(pinned);
+        let mut copied = match result {
+            Ok(copied) => copied,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        std::fs::rename(&partial, dest).map_err(|e| backup_error("renaming the finished copy", e))?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename itself survives a power loss only once the folder is synced.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| backup_error("syncing the backup folder", e))?;
+        }
         copied.bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
         Ok(copied)
     }
 
-    fn copy_into(&self, path: &Path) -> Result<Copied, StoreError> {
-        let snapshot = self.db()?.begin_read()?;
-        let out = Database::create(path)?;
-        let mut copy = Copy { out: &out, copied: Copied::default() };
-        copy.table(&snapshot, META)?;
-        copy.table(&snapshot, USER_RECORD)?;
-        copy.table(&snapshot, NAME_USER)?;
-        copy.table(&snapshot, TOKENHASH_SESSION)?;
-        copy.table(&snapshot, USER_TOKENHASH)?;
-        copy.table(&snapshot, USER_STATUS)?;
-        copy.table(&snapshot, CONV_RECORD)?;
-        copy.table(&snapshot, CONVUSER_MEMBER)?;
-        copy.table(&snapshot, CONVSEQ_MESSAGE)?;
-        copy.table(&snapshot, CONVREV_SEQ)?;
-        copy.table(&snapshot, TERMCONVFIRST_POSTINGS)?;
-        copy.table(&snapshot, CONV_INDEXEDSEQ)?;
-        // A durable empty commit makes the chunks before it durable.
-        out.begin_write()?.commit()?;
-        Ok(copy.copied)
+    fn copy_and_check(&self, pinned: &Pinned, partial: &Path) -> Result<Copied, StoreError> {
+        let started = Instant::now();
+        let source = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
+        let mut out = File::create_new(partial).map_err(|e| backup_error("creating the backup file", e))?;
+        // std copies file to file with copy_file_range: the bytes never leave the kernel.
+        std::io::copy(&mut std::io::Read::take(&source, pinned.len), &mut out)
+            .map_err(|e| backup_error("copying the data file", e))?;
+        // The file may have shrunk meanwhile (free pages at its end); the pinned pages did not.
+        out.set_len(pinned.len).map_err(|e| backup_error("copying the data file", e))?;
+        out.write_all_at(&pinned.header, 0).map_err(|e| backup_error("writing the backup's header", e))?;
+        out.sync_all().map_err(|e| backup_error("syncing the backup file", e))?;
+        drop(out);
+        let copying = started.elapsed();
+        let entries = check(&pinned.snapshot, partial)?;
+        Ok(Copied { entries, bytes: 0, copying, checking: started.elapsed() - copying })
     }
 }
 
-struct Copy<'a> {
-    out: &'a Database,
-    copied: Copied,
-}
-
-impl Copy<'_> {
-    fn table<K: Key + 'static, V: Value + 'static>(
-        &mut self,
-        snapshot: &ReadTransaction,
-        definition: TableDefinition<K, V>,
-    ) -> Result<(), StoreError> {
-        let source = match snapshot.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+/// Opens the copy with redb's integrity check (every page checksum, the allocator rebuilt,
+/// then a clean close), and compares every table's entry count with the snapshot's.
+fn check(snapshot: &ReadTransaction, copy: &Path) -> Result<u64, StoreError> {
+    let db = Database::builder()
+        .set_check_integrity_on_open(true)
+        // Each page is read once per pass; a cache would only cost copying.
+        .set_cache_size(1024 * 1024)
+        .open(copy)
+        .map_err(|e| StoreError::Backup(format!("the copy does not check out, so it was deleted: {e}")))?;
+    let copied = db.begin_read()?;
+    let mut entries = 0;
+    for handle in snapshot.list_tables()? {
+        let expected = snapshot.open_untyped_table(handle.clone())?.len()?;
+        let found = match copied.open_untyped_table(handle.clone()) {
+            Ok(table) => table.len()?,
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
             Err(e) => return Err(e.into()),
         };
-        let mut entries = source.iter()?.peekable();
-        if entries.peek().is_none() {
-            // An empty table is still created, so the copy opens like the original.
-            let txn = self.out.begin_write()?;
-            txn.open_table(definition)?;
-            txn.commit()?;
+        if found != expected {
+            return Err(StoreError::Backup(format!(
+                "the copy's table {} has {found} entries instead of {expected}, so it was deleted",
+                handle.name()
+            )));
         }
-        while entries.peek().is_some() {
-            let mut txn = self.out.begin_write()?;
-            txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
-            {
-                let mut table = txn.open_table(definition)?;
-                for entry in entries.by_ref().take(CHUNK) {
-                    let (key, value) = entry?;
-                    table.insert(key.value(), value.value())?;
-                    self.copied.entries += 1;
-                }
-            }
-            txn.commit()?;
-        }
-        Ok(())
+        entries += expected;
     }
+    drop(copied);
+    db.close().map_err(redb::Error::from)?;
+    Ok(entries)
+}
+
+/// Turns the header of the pinned commit into the backup's: both slots name the pinned commit
+/// with its user tree (every table of ours) and without its system tree.
+///
+/// The system tree holds redb's own records of freed and allocated pages, and a read
+/// transaction does not keep it from being overwritten; the copy's would not check out. The
+/// copy needs none of it: the integrity check at its first open marks every page the tables
+/// reach as used and the rest as free. Recovery is marked required, so any open does that.
+fn backup_header(header: &mut [u8]) -> Result<(), StoreError> {
+    let unknown = || StoreError::Backup("the data file's header is not in the format this build knows".into());
+    if !header.starts_with(MAGIC) {
+        return Err(unknown());
+    }
+    let god = header[GOD_BYTE];
+    let primary = SLOTS[usize::from(god & PRIMARY_BIT)];
+    let mut slot = header[primary..primary + SLOT_BYTES].to_vec();
+    if slot[SLOT_CHECKSUM..] != checksum(&slot[..SLOT_CHECKSUM]) {
+        return Err(unknown());
+    }
+    slot[SYSTEM_ROOT_PRESENT] = 0;
+    slot[SYSTEM_ROOT].fill(0);
+    let sum = checksum(&slot[..SLOT_CHECKSUM]);
+    slot[SLOT_CHECKSUM..].copy_from_slice(&sum);
+    for at in SLOTS {
+        header[at..at + SLOT_BYTES].copy_from_slice(&slot);
+    }
+    header[GOD_BYTE] = god | RECOVERY_REQUIRED;
+    Ok(())
+}
+
+fn checksum(bytes: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128_with_seed(bytes, 0).to_le_bytes()
+}
+
+fn backup_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Backup(format!("{what}: {e}"))
 }
 
 #[cfg(test)]
@@ -106,6 +209,7 @@ mod tests {
     use crate::model::{ConvId, Seq, UserId};
     use crate::store::Change;
     use crate::store::records::MessageRecord;
+    use crate::store::writer::Writer;
 
     fn message(text: &str) -> MessageRecord {
         MessageRecord {
@@ -120,34 +224,102 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_backup_is_a_data_file_holding_the_snapshot_and_never_overwrites() {
+    fn put(conv: u64, seq: u64, text: &str) -> Change {
+        Change::PutMessage(ConvId(conv), Seq(seq), message(text))
+    }
+
+    fn search(store: &Store, conv: u64, word: &str) -> usize {
+        let terms = [crate::store::search::Term::Word(word.into())];
+        let page = crate::store::search::Page { before: None, offset: 0, limit: 100 };
+        store.search(&[ConvId(conv)], &terms, &page).unwrap().results.len()
+    }
+
+    /// If the copy caught a page the writer reused, the restored history would be wrong or
+    /// the file would not open: this writes over everything the pinned commit holds before
+    /// the copy starts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_holds_the_moment_it_was_pinned_however_much_is_rewritten_before_the_copy() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("live.redb")).unwrap();
-        let changes =
-            (1..=5_001u64).map(|seq| Change::PutMessage(ConvId(1), Seq(seq), message(&format!("note {seq}")))).collect();
-        store.apply_now(changes).unwrap();
-        store.index_everything().unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        for first in (1..=3_000u64).step_by(100) {
+            writer.write((first..first + 100).map(|seq| put(1, seq, &format!("before {seq}"))).collect()).await.unwrap();
+        }
+        let pinned = writer.pin().await.unwrap();
 
+        // Every message rewritten, every other one deleted, a second conversation as big,
+        // with the background indexing going on between the batches.
+        for first in (1..=3_000u64).step_by(100) {
+            let mut changes = Vec::new();
+            for seq in first..first + 100 {
+                let mut record = message(&format!("rewritten {seq}"));
+                record.deleted = seq % 2 == 0;
+                changes.push(Change::PutMessage(ConvId(1), Seq(seq), record));
+                changes.push(put(2, seq, &format!("later {seq} {}", "padding ".repeat(20))));
+            }
+            writer.write(changes).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await; // idle: an index step
+        }
         let dest = dir.path().join("backup.redb");
-        let copied = store.backup_to(&dest).unwrap();
-        assert!(copied.entries > 5_001, "messages, index and the schema version: {copied:?}");
-        assert!(!dir.path().join("backup.redb.partial").exists(), "the partial file became the backup");
-        // The live file goes on; the backup keeps the moment it was taken.
-        store.apply_now(vec![Change::PutMessage(ConvId(1), Seq(5_002), message("after the backup"))]).unwrap();
+        let copied = tokio::task::spawn_blocking({
+            let (store, dest) = (store.clone(), dest.clone());
+            move || store.copy_pinned(pinned, &dest)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        thread.stop(writer).await;
+        assert!(copied.entries > 3_000, "{copied:?}");
 
         let copy = Store::open(&dest).unwrap();
-        assert_eq!(copy.schema_version().unwrap(), store.schema_version().unwrap());
-        let (newest, more) = copy.messages_before(ConvId(1), Seq(u64::MAX), 1).unwrap();
-        assert_eq!((newest[0].0, newest[0].1.text.as_str(), more), (Seq(5_001), "note 5001", true));
-        let found = copy.search(
-            &[ConvId(1)],
-            &[crate::store::search::Term::Word("4321".into())],
-            &crate::store::search::Page { before: None, offset: 0, limit: 5 },
-        );
-        assert_eq!(found.unwrap().results.len(), 1, "the search index came along");
+        let (messages, more) = copy.messages_before(ConvId(1), Seq(u64::MAX), 5_000).unwrap();
+        assert!(!more);
+        let texts: Vec<String> = messages.iter().map(|(seq, m)| format!("{} {} {}", seq.0, m.text, m.deleted)).collect();
+        let expected: Vec<String> = (1..=3_000u64).map(|seq| format!("{seq} before {seq} false")).collect();
+        assert_eq!(texts, expected, "the backup holds conversation 1 as it was when pinned");
+        assert!(copy.messages_before(ConvId(2), Seq(u64::MAX), 1).unwrap().0.is_empty(), "nothing written after the pin");
+        assert_eq!(search(&copy, 1, "before"), 100, "the backup searches like the original did");
+        assert_eq!(search(&copy, 1, "rewritten"), 0);
+    }
 
-        let again = store.backup_to(&dest);
-        assert!(matches!(again, Err(StoreError::Backup(_))), "an existing file is never overwritten");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_made_while_messages_keep_coming_is_whole_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("live.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        writer.write((1..=5_000u64).map(|seq| put(1, seq, &format!("note {seq}"))).collect()).await.unwrap();
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(5_000));
+        let chat = tokio::spawn({
+            let (writer, acked) = (writer.clone(), acked.clone());
+            async move {
+                for seq in 5_001..=7_000u64 {
+                    writer.write(vec![put(1, seq, &format!("note {seq}"))]).await.unwrap();
+                    acked.store(seq, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+
+        let mut backups = Vec::new();
+        for n in 0..5 {
+            let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+            let dest = dir.path().join(format!("backup-{n}.redb"));
+            writer.backup(dest.clone()).await.unwrap();
+            assert!(!dir.path().join(format!("backup-{n}.redb.partial")).exists(), "the partial file became the backup");
+            backups.push((dest, before));
+        }
+        chat.await.unwrap();
+        let again = writer.backup(backups[0].0.clone()).await;
+        assert!(matches!(again, Err(StoreError::Backup(_))), "an existing file is never overwritten: {again:?}");
+        thread.stop(writer).await;
+
+        for (dest, before) in backups {
+            let copy = Store::open(&dest).unwrap();
+            let (messages, _) = copy.messages_before(ConvId(1), Seq(u64::MAX), 10_000).unwrap();
+            let newest = messages.last().unwrap().0.0;
+            assert!(newest >= before, "every message acked before the backup began is in it ({newest} < {before})");
+            assert_eq!(messages.len() as u64, newest, "and every one before the newest, none missing");
+            assert!(messages.iter().all(|(seq, m)| m.text == format!("note {}", seq.0)));
+            assert_eq!(search(&copy, 1, "4321"), 1, "the search index came along");
+        }
     }
 }

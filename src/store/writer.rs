@@ -10,13 +10,15 @@
 //! writes each index block once for all of them.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
 use super::{Change, Store, StoreError, apply};
 use crate::model::ConvId;
@@ -40,6 +42,8 @@ const INDEX_LATEST: Duration = Duration::from_secs(1);
 
 enum Msg {
     Job(Job),
+    /// Pin a durable commit for a backup, between two batches (see `backup.rs`).
+    Pin(oneshot::Sender<Result<Pinned, StoreError>>),
     /// Commit what came before, then stop; later submits fail with `WriterGone`.
     Stop,
 }
@@ -47,6 +51,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    store: Store,
     /// Set while commits fail (disk full, I/O error), for the health endpoint.
     failing: Arc<AtomicBool>,
 }
@@ -58,11 +63,12 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let thread_store = store.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(store, rx, flag))
+            .spawn(move || run(thread_store, rx, flag))
             .expect("spawning the store writer thread");
-        (Writer { tx, failing }, WriterThread(handle))
+        (Writer { tx, store, failing }, WriterThread(handle))
     }
 
     /// Whether the last commit failed: nothing new can be saved until that is fixed.
@@ -83,6 +89,23 @@ impl Writer {
         });
         self.submit(Job { changes, done }).await.map_err(Arc::new)?;
         rx.await.map_err(|_| Arc::new(StoreError::WriterGone))?
+    }
+
+    /// Writes a consistent copy of the data file to `dest` (which must not exist) while
+    /// writes go on, and checks it (see `backup.rs`).
+    pub async fn backup(&self, dest: PathBuf) -> Result<Copied, StoreError> {
+        let pinned = self.pin().await?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.copy_pinned(pinned, &dest))
+            .await
+            .map_err(|_| StoreError::Internal("the backup task failed".into()))?
+    }
+
+    /// A durable commit, pinned by the writer thread between two batches.
+    pub(crate) async fn pin(&self) -> Result<Pinned, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Pin(tx)).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 
@@ -115,11 +138,21 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         };
         match first {
             Some(Msg::Job(job)) => batch.push(job),
+            Some(Msg::Pin(reply)) => {
+                pin(&store, &mut index, reply);
+                continue;
+            }
             Some(Msg::Stop) | None => break,
         }
+        // A pin asked for meanwhile waits for this batch, so that it includes it.
+        let mut pins = Vec::new();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Pin(reply)) => {
+                    pins.push(reply);
+                    break;
+                }
                 Ok(Msg::Stop) => {
                     stopping = true;
                     break;
@@ -170,12 +203,26 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         for done in dones {
             done(result.clone());
         }
+        for reply in pins {
+            pin(&store, &mut index, reply);
+        }
         if index.due() {
             index.step(&store, &failing, false); // busy: index now, without an fsync of its own
         }
     }
     index.finish(&store);
     tracing::debug!("store writer stopped");
+}
+
+/// Pins a durable commit for a backup. Only here, in the one thread that commits, is the
+/// commit it makes still the newest when the read transaction starts.
+fn pin(store: &Store, index: &mut Indexer, reply: oneshot::Sender<Result<Pinned, StoreError>>) {
+    let pinned = guarded("pinning a commit for a backup", || store.pin());
+    match &pinned {
+        Ok(_) => index.unsynced = false, // the pin's commit was durable
+        Err(e) => tracing::warn!(error = %e, "could not start a backup"),
+    }
+    let _ = reply.send(pinned);
 }
 
 /// The writer's view of the background indexing.
