@@ -10,21 +10,37 @@ export class ApiError extends Error {
   }
 }
 
+/** Which sign-in of this tab requests belong to; see endSession. */
+let session = 0;
+
+/**
+ * Called when this tab's sign-in ends. An answer to a request made before then never settles,
+ * so that a late one (a 401, or another user's history) cannot reach the next sign-in.
+ */
+export function endSession() {
+  session++;
+}
+
 async function rest(method, path, body) {
+  const mine = session;
   const init = { method, credentials: 'same-origin', headers: {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  const stale = () => new Promise(() => {});
   let res;
   try {
     res = await fetch(path, init);
   } catch {
+    if (mine !== session) return stale();
     throw new ApiError(0, null);
   }
-  if (res.status === 204) return null;
   let data = null;
-  try { data = await res.json(); } catch { /* empty or non-JSON body */ }
+  if (res.status !== 204) {
+    try { data = await res.json(); } catch { /* empty or non-JSON body */ }
+  }
+  if (mine !== session) return stale();
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
 }

@@ -1239,6 +1239,7 @@ function startChat(user) {
 }
 
 function resetState() {
+  api.endSession();
   if (S.live) S.live.stop();
   clearTimeout(bannerTimer);
   $('banner').hidden = true;

@@ -424,6 +424,39 @@ test('search: a result older than the loaded history is reached by paging back t
     .catch(() => assert.fail('a message deleted while its search result was shown is still in the results'));
 });
 
+test("a late answer to a signed-out user's request does not reach whoever signs in next in that tab", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, 'a shared computer');
+  try {
+    const signIn = async (name, password) => {
+      await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
+      await tid(page, 'signin-name').fill(name);
+      await tid(page, 'signin-password').fill(password);
+      await tid(page, 'signin-submit').click();
+      await see(tid(page, 'composer'), `${name} signs in but does not get to the chat`);
+    };
+    await page.goto(server.base + '/');
+    await signIn('bob', 'hunter22hunter');
+    // Bob's search is held on its way back; he signs out and alice signs in meanwhile.
+    let held = null;
+    await page.route('**/api/search*', (route) => { held = route; });
+    await search(page, 'lunch');
+    for (let i = 0; i < 100 && !held; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(held, "bob's search never went out");
+    await tid(page, 'signout-button').click();
+    await signIn('alice', 'correct horse battery');
+    await see(tid(page, 'me-name').filter({ hasText: 'Alice Admin' }), 'alice signed in after bob but the tab does not show her name');
+    // Bob's session is over, so the server would answer his search with a 401.
+    await held.fulfill({ status: 401, contentType: 'application/json', body: '{"code":"unauthorized","message":"sign in first"}' });
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+    assert.ok(await tid(page, 'composer').isVisible(), "the 401 answering bob's old search signed alice out");
+    assert.equal(await tid(page, 'signin-form').isVisible(), false, "the 401 answering bob's old search brought back the sign-in form");
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
   await pageA.screenshot({ path: path.join(OUT, 'alice.png') });
   await pageB.screenshot({ path: path.join(OUT, 'bob.png') });
