@@ -187,9 +187,15 @@ struct HelloPart<'a> {
 /// tab that much memory for as long as it stays open.
 pub const HELLO_PART_BYTES: usize = 2048;
 
-/// Splits a hello into frames whose lists add up to about `HELLO_PART_BYTES` each (an item
-/// larger than that goes alone). Every part repeats `protocol`, `me` and `limits`; the last
-/// has `"last": true`. A client appends the lists of all parts.
+/// About this many parts at most. They are queued at once in the tab's bounded outbox
+/// (`session::OUTBOX`), which a too-long hello would overflow, so that the tab could never
+/// connect; a very large office gets larger parts instead.
+pub const HELLO_MAX_PARTS: usize = 256;
+
+/// Splits a hello into frames whose lists add up to about `HELLO_PART_BYTES` each, or more if
+/// that would make over `HELLO_MAX_PARTS` (an item larger than that goes alone). Every part
+/// repeats `protocol`, `me` and `limits`; the last has `"last": true`. A client appends the
+/// lists of all parts.
 pub fn hello_parts(hello: &Hello) -> Vec<Utf8Bytes> {
     fn raw<T: Serialize>(items: &[T]) -> Vec<Box<RawValue>> {
         items.iter().filter_map(|i| serde_json::value::to_raw_value(i).ok()).collect()
@@ -208,12 +214,16 @@ pub fn hello_parts(hello: &Hello) -> Vec<Utf8Bytes> {
         presence: Vec::new(),
         conversations: Vec::new(),
     };
+    let total: usize = [&users, &presence, &conversations].iter().flat_map(|items| items.iter()).map(|i| i.get().len() + 1).sum();
+    // A part closes when the next item would overflow it, so each is at least half full
+    // unless its next item is large: twice total / parts bounds the count.
+    let budget = HELLO_PART_BYTES.max(2 * total / HELLO_MAX_PARTS);
     let mut parts = vec![new_part(0)];
     let mut size = 0;
     for (which, items) in [(0, &users), (1, &presence), (2, &conversations)] {
         for item in items.iter() {
             let len = item.get().len() + 1;
-            if size > 0 && size + len > HELLO_PART_BYTES {
+            if size > 0 && size + len > budget {
                 parts.push(new_part(parts.len()));
                 size = 0;
             }
@@ -414,6 +424,28 @@ mod tests {
             conversations += part["conversations"].as_array().unwrap().len();
         }
         assert_eq!((users, presence, conversations), (300, 300, 1), "the parts add up to the whole");
+    }
+
+    #[test]
+    fn a_huge_office_gets_fewer_larger_hello_parts_so_the_tab_can_connect() {
+        let user = |i: u64| User {
+            id: UserId(i),
+            name: format!("user{i}"),
+            display_name: format!("User Number {i}"),
+            role: crate::model::Role::Member,
+        };
+        let hello = Hello {
+            me: user(1),
+            limits: Limits { max_frame: 65536 },
+            users: (1..=30_000).map(user).collect(),
+            presence: Vec::new(),
+            conversations: Vec::new(),
+        };
+        let parts = hello_parts(&hello);
+        assert!(parts.len() <= HELLO_MAX_PARTS + 1, "{} parts would overflow the tab's queue", parts.len());
+        let users: usize =
+            parts.iter().map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()["users"].as_array().unwrap().len()).sum();
+        assert_eq!(users, 30_000, "the parts add up to the whole");
     }
 
     #[test]
