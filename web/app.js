@@ -358,7 +358,9 @@ function onFrame(f) {
     }
     case 'conversation_left': {
       S.convs.delete(f.conv);
-      if (S.current === f.conv) { S.current = null; openConv(defaultConv()); } else renderSidebar();
+      // Open results stay open, without the ones this user may no longer read.
+      if (S.search) { S.search.results = S.search.results.filter((m) => m.conv !== f.conv); renderSearch(); }
+      if (S.current === f.conv) { S.current = null; openConv(defaultConv(), { keepSearch: true }); } else renderSidebar();
       return;
     }
     case 'member_joined':
@@ -800,9 +802,10 @@ function renderTyping() {
 }
 
 // ---------- actions ----------
-function openConv(id) {
+/** Shows a conversation; keepSearch leaves open search results in front of it. */
+function openConv(id, { keepSearch = false } = {}) {
   if (id == null || !S.convs.has(id)) { S.current = null; renderAll(); return; }
-  if (S.search) closeSearch(false);
+  if (S.search && !keepSearch) closeSearch(false);
   const prev = S.current;
   if (prev != null && prev !== id) S.drafts.set(prev, $('composer').value);
   S.current = id;

@@ -457,6 +457,30 @@ test("a late answer to a signed-out user's request does not reach whoever signs 
   }
 });
 
+test('leaving a room from another tab keeps open search results, without the ones from that room', async () => {
+  const general = Number(await convItem(pageB, 'general').getAttribute('data-conv-id'));
+  const dm = pageB.locator('#dm-list [data-testid="conv-item"]', { hasText: 'Alice Admin' });
+  const dmId = Number(await dm.getAttribute('data-conv-id'));
+  await fromAnotherTab(pageB, [
+    { type: 'send', ref: 's1', conv: general, text: 'zebra crossing here', client_id: 'zebra-1' },
+    { type: 'send', ref: 's2', conv: dmId, text: 'zebra crossing there', client_id: 'zebra-2' },
+  ]);
+  await convItem(pageB, 'general').click();
+  await see(tid(pageB, 'conv-title').filter({ hasText: 'general' }), 'bob clicked #general but it does not open');
+  await search(pageB, 'zebra');
+  await pageB.waitForFunction(() => document.querySelectorAll('[data-testid="search-result"]').length === 2, null, { timeout: WAIT })
+    .catch(() => assert.fail('bob searched "zebra", in one message of #general and one of his DM, but does not get both'));
+
+  await fromAnotherTab(pageB, [{ type: 'leave', ref: 'l', conv: general }]);
+  await convItem(pageB, 'general').waitFor({ state: 'detached', timeout: WAIT })
+    .catch(() => assert.fail('bob left #general from another tab but it stays in his sidebar'));
+  await see(pageB.getByTestId('search-result-text').filter({ hasText: 'zebra crossing there' }),
+    'bob left #general, which he had open, and his search results closed or lost the DM result');
+  assert.equal(await tid(pageB, 'search-result').count(), 1, 'the result from #general, which bob left, is still shown');
+  await tid(pageB, 'search-close').click();
+  assert.doesNotMatch(await tid(pageB, 'conv-title').innerText(), /general/, 'bob left #general but it is still the open conversation');
+});
+
 test('screenshots are taken and the pages loaded nothing from elsewhere', async () => {
   await pageA.screenshot({ path: path.join(OUT, 'alice.png') });
   await pageB.screenshot({ path: path.join(OUT, 'bob.png') });
