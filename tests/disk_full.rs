@@ -172,8 +172,9 @@ async fn a_full_disk_refuses_new_messages_clearly_and_loses_nothing_acknowledged
     }
 }
 
-/// A backup onto a disk without room for it is refused before it starts, with the sizes, and
-/// leaves nothing behind; the data file goes on taking messages.
+/// A backup onto a disk without room for it (and for the data file to grow meanwhile) is
+/// refused before it starts, with the sizes, and leaves nothing behind; the data file goes on
+/// taking messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
     use hallway::model::{ConvId, Seq, UserId};
@@ -183,7 +184,7 @@ async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
     let message = |seq: u64| {
         let record = MessageRecord {
             author: UserId(1),
-            text: format!("note {seq}"),
+            text: format!("note {seq} {}", "and some more words to fill the disk ".repeat(12)),
             ts: seq,
             edited_ts: None,
             deleted: false,
@@ -196,14 +197,23 @@ async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("live.redb")).expect("data file");
     let (writer, thread) = Writer::start(store.clone());
-    writer.write((1..=1_000).map(message).collect()).await.expect("saved");
+    writer.write((1..=100).map(message).collect()).await.expect("saved");
 
-    let disk = SmallDisk::mount("8m");
-    let refused = writer.backup(disk.path.join("backup.redb")).await;
+    // 80 MiB: room for a small file's backup and the 64 MiB kept free beside it.
+    let disk = SmallDisk::mount("80m");
+    writer.backup(disk.path.join("small.redb")).await.expect("a small file fits");
+
+    for first in (101..=40_100).step_by(2_000) {
+        writer.write((first..first + 2_000).map(message).collect()).await.expect("saved");
+    }
+    let size = std::fs::metadata(dir.path().join("live.redb")).expect("size").len();
+    assert!(size > 16 << 20, "the data file grew to {size} bytes, too little for this test");
+    let refused = writer.backup(disk.path.join("big.redb")).await;
     let Err(StoreError::Backup(why)) = &refused else { panic!("refused: {refused:?}") };
     assert!(why.contains("not enough space") && why.contains("MiB are free"), "{why}");
-    assert_eq!(std::fs::read_dir(&disk.path).expect("list").count(), 0, "nothing left on the small disk");
+    let left: Vec<_> = std::fs::read_dir(&disk.path).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left, ["small.redb"], "nothing of the refused backup is left on the small disk");
 
-    writer.write(vec![message(1_001)]).await.expect("chat goes on");
+    writer.write(vec![message(40_101)]).await.expect("chat goes on");
     thread.stop(writer).await;
 }

@@ -14,15 +14,22 @@
 //! top (an index step) would let the next durable commit free pages of the one the header
 //! names. Only the writer thread commits, so it pins between batches (`writer.rs`).
 //!
+//! The pin is released as soon as the bytes are copied. It keeps `Store::reopen` waiting,
+//! since a new handle would know nothing of it.
+//!
 //! The copy is not trusted: it is opened with redb's integrity check, which verifies the
 //! checksum of every page the commit reaches and rebuilds the allocator state, and each table
-//! must hold as many entries as in the pinned snapshot. Only then is it renamed into place,
-//! so a backup file that exists is whole. The admin page, `hallway backup` and scheduled
-//! backups (a later issue) build on `Writer::backup`.
+//! must hold as many entries as in the pinned snapshot. Only then is it linked into place
+//! (never over an existing file), so a backup file that exists is whole; it is readable by
+//! its owner only. On a file system with reflinks (btrfs, XFS) `copy_file_range` may share
+//! the live file's blocks instead of copying them. The admin page, `hallway backup` and
+//! scheduled backups (a later issue) build on `Writer::backup`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTableMetadata, TableHandle};
@@ -41,6 +48,9 @@ const BACKUP_HEADROOM: u64 = 64 * 1024 * 1024;
 /// then an XXH3-128 checksum of what precedes it.
 const MAGIC: &[u8] = b"redb\x1A\x0A\xA9\x0D\x0A";
 const GOD_BYTE: usize = 9;
+const PAGE_SIZE: std::ops::Range<usize> = 12..16;
+/// redb's file format 3, which the offsets below describe; a slot's first byte.
+const FORMAT: u8 = 3;
 const PRIMARY_BIT: u8 = 1;
 const RECOVERY_REQUIRED: u8 = 2;
 const SLOTS: [usize; 2] = [64, 192];
@@ -61,11 +71,38 @@ pub struct Copied {
     pub checking: Duration,
 }
 
-/// A durable commit held still by a read transaction, with the header that names it.
+/// A durable commit held still by a read transaction, with the header that names it and
+/// the entry count of each of its tables.
 pub struct Pinned {
     snapshot: ReadTransaction,
+    /// Counted in `Inner::pins`, so that `Store::reopen` waits for the copy.
+    counted: PinCount,
     header: Vec<u8>,
     len: u64,
+    counts: BTreeMap<String, u64>,
+}
+
+struct PinCount(Store);
+
+impl Drop for PinCount {
+    fn drop(&mut self) {
+        self.0.inner.pins.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A backup being written to `dest`: no other may write the same file meanwhile, and its
+/// partial file is removed when it ends, however it ends.
+struct InProgress<'a> {
+    store: &'a Store,
+    dest: PathBuf,
+    partial: PathBuf,
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+        self.store.inner.backups.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.dest);
+    }
 }
 
 impl Store {
@@ -79,91 +116,109 @@ impl Store {
         let mut header = vec![0; HEADER_BYTES];
         file.read_exact_at(&mut header, 0).map_err(|e| backup_error("reading the data file's header", e))?;
         backup_header(&mut header)?;
+        self.inner.pins.fetch_add(1, Ordering::SeqCst);
+        let counted = PinCount(self.clone());
         let snapshot = db.begin_read()?;
-        Ok(Pinned { snapshot, header, len })
+        let counts = table_counts(&snapshot)?;
+        Ok(Pinned { snapshot, counted, header, len, counts })
     }
 
     /// Copies the pinned commit into `dest`, which must not exist, and checks the copy.
     pub(crate) fn copy_pinned(&self, pinned: Pinned, dest: &Path) -> Result<Copied, StoreError> {
+        let exists = || StoreError::Backup(format!("{} exists; choose a new name", dest.display()));
         if dest.exists() {
-            return Err(StoreError::Backup(format!("{} exists; choose a new name", dest.display())));
+            return Err(exists());
+        }
+        if !self.inner.backups.lock().unwrap_or_else(|e| e.into_inner()).insert(dest.to_path_buf()) {
+            return Err(StoreError::Backup(format!("a backup to {} is being written already", dest.display())));
         }
         let partial = PathBuf::from(format!("{}.partial", dest.display()));
+        // Left by an interrupted backup, if any: none to this name is running.
         let _ = std::fs::remove_file(&partial);
+        let in_progress = InProgress { store: self, dest: dest.to_path_buf(), partial };
         // A backup must not fill the disk that the data file, maybe on the same disk, grows on.
         let needed = pinned.len + BACKUP_HEADROOM;
-        if let Some(free) = super::free_bytes(&partial).filter(|&free| free < needed) {
+        if let Some(free) = super::free_bytes(dest).filter(|&free| free < needed) {
             return Err(StoreError::Backup(format!(
                 "not enough space for the backup: it needs {} MiB and {} MiB are free",
                 needed >> 20,
                 free >> 20
             )));
         }
-        let result = self.copy_and_check(&pinned, &partial);
-        drop(pinned);
-        let mut copied = match result {
-            Ok(copied) => copied,
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
-        std::fs::rename(&partial, dest).map_err(|e| backup_error("renaming the finished copy", e))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename itself survives a power loss only once the folder is synced.
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| backup_error("syncing the backup folder", e))?;
+        let mut copied = self.copy_and_check(pinned, &in_progress.partial)?;
+        // A link, unlike a rename, never replaces a file that appeared meanwhile.
+        std::fs::hard_link(&in_progress.partial, dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(),
+            _ => backup_error("putting the finished copy in place", e),
+        })?;
+        drop(in_progress);
+        let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        // The new name survives a power loss only once the folder is synced.
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(error = %e, "the backup is complete, but its folder could not be synced");
         }
         copied.bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
         Ok(copied)
     }
 
-    fn copy_and_check(&self, pinned: &Pinned, partial: &Path) -> Result<Copied, StoreError> {
+    fn copy_and_check(&self, pinned: Pinned, partial: &Path) -> Result<Copied, StoreError> {
         let started = Instant::now();
+        let Pinned { snapshot, counted, header, len, counts } = pinned;
         let source = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
-        let mut out = File::create_new(partial).map_err(|e| backup_error("creating the backup file", e))?;
+        // Only its owner may read it: it holds password and session hashes.
+        let mut out = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(partial)
+            .map_err(|e| backup_error("creating the backup file", e))?;
         // std copies file to file with copy_file_range: the bytes never leave the kernel.
-        std::io::copy(&mut std::io::Read::take(&source, pinned.len), &mut out)
-            .map_err(|e| backup_error("copying the data file", e))?;
+        std::io::copy(&mut std::io::Read::take(&source, len), &mut out).map_err(|e| backup_error("copying the data file", e))?;
+        // Copied: the live file may reuse the pinned pages again.
+        drop((snapshot, counted));
         // The file may have shrunk meanwhile (free pages at its end); the pinned pages did not.
-        out.set_len(pinned.len).map_err(|e| backup_error("copying the data file", e))?;
-        out.write_all_at(&pinned.header, 0).map_err(|e| backup_error("writing the backup's header", e))?;
+        out.set_len(len).map_err(|e| backup_error("copying the data file", e))?;
+        out.write_all_at(&header, 0).map_err(|e| backup_error("writing the backup's header", e))?;
+        #[cfg(test)]
+        tests::maybe_damage(&out, partial, len);
         out.sync_all().map_err(|e| backup_error("syncing the backup file", e))?;
         drop(out);
         let copying = started.elapsed();
-        let entries = check(&pinned.snapshot, partial)?;
+        let entries = check(&counts, partial)?;
         Ok(Copied { entries, bytes: 0, copying, checking: started.elapsed() - copying })
     }
 }
 
-/// Opens the copy with redb's integrity check (every page checksum, the allocator rebuilt,
-/// then a clean close), and compares every table's entry count with the snapshot's.
-fn check(snapshot: &ReadTransaction, copy: &Path) -> Result<u64, StoreError> {
+/// Every table's entry count.
+fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut counts = BTreeMap::new();
+    for handle in txn.list_tables()? {
+        let len = txn.open_untyped_table(handle.clone())?.len()?;
+        counts.insert(handle.name().to_string(), len);
+    }
+    Ok(counts)
+}
+
+/// Opens the copy with redb's integrity check: the checksum of every page the commit reaches
+/// (a torn or stale page fails it), the allocator state rebuilt, then a clean close. Every
+/// table must then hold as many entries as the pinned snapshot did, which catches a header
+/// naming another commit than the one pinned.
+fn check(counts: &BTreeMap<String, u64>, copy: &Path) -> Result<u64, StoreError> {
     let db = Database::builder()
         .set_check_integrity_on_open(true)
         // Each page is read once per pass; a cache would only cost copying.
         .set_cache_size(1024 * 1024)
         .open(copy)
         .map_err(|e| StoreError::Backup(format!("the copy does not check out, so it was deleted: {e}")))?;
-    let copied = db.begin_read()?;
-    let mut entries = 0;
-    for handle in snapshot.list_tables()? {
-        let expected = snapshot.open_untyped_table(handle.clone())?.len()?;
-        let found = match copied.open_untyped_table(handle.clone()) {
-            Ok(table) => table.len()?,
-            Err(redb::TableError::TableDoesNotExist(_)) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        if found != expected {
-            return Err(StoreError::Backup(format!(
-                "the copy's table {} has {found} entries instead of {expected}, so it was deleted",
-                handle.name()
-            )));
-        }
-        entries += expected;
+    let found = table_counts(&db.begin_read()?)?;
+    if &found != counts {
+        return Err(StoreError::Backup(format!(
+            "the copy's tables do not hold what the data file's did ({found:?} instead of {counts:?}), so it was deleted"
+        )));
     }
-    drop(copied);
     db.close().map_err(redb::Error::from)?;
-    Ok(entries)
+    Ok(counts.values().sum())
 }
 
 /// Turns the header of the pinned commit into the backup's: both slots name the pinned commit
@@ -175,13 +230,13 @@ fn check(snapshot: &ReadTransaction, copy: &Path) -> Result<u64, StoreError> {
 /// reach as used and the rest as free. Recovery is marked required, so any open does that.
 fn backup_header(header: &mut [u8]) -> Result<(), StoreError> {
     let unknown = || StoreError::Backup("the data file's header is not in the format this build knows".into());
-    if !header.starts_with(MAGIC) {
+    if !header.starts_with(MAGIC) || header[PAGE_SIZE] != (HEADER_BYTES as u32).to_le_bytes() {
         return Err(unknown());
     }
     let god = header[GOD_BYTE];
     let primary = SLOTS[usize::from(god & PRIMARY_BIT)];
     let mut slot = header[primary..primary + SLOT_BYTES].to_vec();
-    if slot[SLOT_CHECKSUM..] != checksum(&slot[..SLOT_CHECKSUM]) {
+    if slot[0] != FORMAT || slot[SLOT_CHECKSUM..] != checksum(&slot[..SLOT_CHECKSUM]) {
         return Err(unknown());
     }
     slot[SYSTEM_ROOT_PRESENT] = 0;
@@ -191,7 +246,8 @@ fn backup_header(header: &mut [u8]) -> Result<(), StoreError> {
     for at in SLOTS {
         header[at..at + SLOT_BYTES].copy_from_slice(&slot);
     }
-    header[GOD_BYTE] = god | RECOVERY_REQUIRED;
+    // No other flag of the live file's (two-phase commit, an unflushed primary) applies.
+    header[GOD_BYTE] = (god & PRIMARY_BIT) | RECOVERY_REQUIRED;
     Ok(())
 }
 
@@ -221,6 +277,22 @@ mod tests {
             mentions: Vec::new(),
             client_id: None,
             rev: 0,
+        }
+    }
+
+    /// Partial files that a test wants damaged before they are checked.
+    static DAMAGE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+    /// Flips a byte in the middle of every page but the header, if a test asked for it.
+    pub(super) fn maybe_damage(out: &File, partial: &Path, len: u64) {
+        let mut damage = DAMAGE.lock().unwrap();
+        let Some(at) = damage.iter().position(|p| p == partial) else { return };
+        damage.remove(at);
+        for page in 1..len / HEADER_BYTES as u64 {
+            let offset = page * HEADER_BYTES as u64 + 2048;
+            let mut byte = [0];
+            out.read_exact_at(&mut byte, offset).unwrap();
+            out.write_all_at(&[byte[0] ^ 0xFF], offset).unwrap();
         }
     }
 
@@ -321,5 +393,36 @@ mod tests {
             assert!(messages.iter().all(|(seq, m)| m.text == format!("note {}", seq.0)));
             assert_eq!(search(&copy, 1, "4321"), 1, "the search index came along");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_that_does_not_check_out_is_refused_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("live.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        writer.write((1..=1_000u64).map(|seq| put(1, seq, &format!("note {seq}"))).collect()).await.unwrap();
+        let dest = dir.path().join("backup.redb");
+        let partial = dir.path().join("backup.redb.partial");
+        DAMAGE.lock().unwrap().push(partial.clone());
+        let refused = writer.backup(dest.clone()).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Backup(why)) if why.contains("does not check out")),
+            "a damaged copy is refused: {refused:?}"
+        );
+        assert!(!dest.exists() && !partial.exists(), "nothing of it is left");
+
+        let copied = writer.backup(dest.clone()).await.unwrap();
+        assert_eq!(copied.bytes, std::fs::metadata(&dest).unwrap().len(), "the next backup to that name works");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the owner may read a backup: it holds password hashes");
+
+        // Two backups to one name at once: one is written, the other is refused.
+        let other = dir.path().join("twice.redb");
+        let (a, b) = tokio::join!(writer.backup(other.clone()), writer.backup(other.clone()));
+        assert!(a.is_ok() != b.is_ok(), "exactly one of two backups to one name is written: {a:?} {b:?}");
+        let refused = if a.is_ok() { b } else { a };
+        assert!(matches!(refused, Err(StoreError::Backup(_))), "{refused:?}");
+        thread.stop(writer).await;
     }
 }

@@ -13,8 +13,9 @@ pub mod search;
 pub mod tables;
 pub mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -124,6 +125,11 @@ struct Inner {
     db: RwLock<Option<Arc<Database>>>,
     /// Held by the one thread opening the file.
     opening: Mutex<()>,
+    /// Commits pinned for backups being copied (`backup.rs`): the file is not reopened
+    /// meanwhile, since a new handle would not know of the pins and could reuse their pages.
+    pins: AtomicUsize,
+    /// Destinations of the backups being written.
+    backups: Mutex<HashSet<PathBuf>>,
 }
 
 /// Free space on the data file's disk below which `reopen` does not try.
@@ -153,7 +159,13 @@ impl Store {
         let db = open_database(path)?;
         migrate::bring_up_to_date(&db)?;
         Ok(Store {
-            inner: Arc::new(Inner { path: path.to_path_buf(), db: RwLock::new(Some(Arc::new(db))), opening: Mutex::new(()) }),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                db: RwLock::new(Some(Arc::new(db))),
+                opening: Mutex::new(()),
+                pins: AtomicUsize::new(0),
+                backups: Mutex::new(HashSet::new()),
+            }),
         })
     }
 
@@ -189,6 +201,9 @@ impl Store {
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
         if free_bytes(&self.inner.path).is_some_and(|free| free < REOPEN_MIN_FREE) {
             return Err(StoreError::Reopening);
+        }
+        if self.inner.pins.load(Ordering::SeqCst) > 0 {
+            return Err(StoreError::Reopening); // the next write tries again, once copied
         }
         let old = self.inner.db.write().unwrap_or_else(|e| e.into_inner()).take();
         drop(old);
