@@ -42,7 +42,7 @@ load=target/release/hallway-load
   for s in 1 10 100; do $load ingest --senders $s --seconds 5 | tail -n 1; done \
     | sed '1i | scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |'
   echo
-  for k in 1000 10000; do $load idle --tabs $k | tail -n 1; done \
+  for k in 1000 10000; do $load idle --tabs $k --paste | tail -n 2; done \
     | sed '1i | scenario | tabs | server RSS before (MiB) | after (MiB) | per tab (KiB) |\n| --- | --- | --- | --- | --- |'
   echo
   big=$(mktemp -d)/big.redb

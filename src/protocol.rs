@@ -1,9 +1,9 @@
 //! Every frame and REST body of the wire protocol as serde types: the single source of the
 //! wire format that `docs/protocol.md` documents. Version 1.
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 

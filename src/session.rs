@@ -8,11 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use tracing::Instrument;
 
 use crate::core::{CloseReason, ConnId, Connection, Hub};
@@ -29,23 +34,36 @@ const DEAD_AFTER: Duration = Duration::from_secs(75);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames coalesced into one write at most.
 const MAX_BATCH: usize = 64;
+/// Messages longer than `FRAGMENT_ABOVE` are sent in fragments of `FRAGMENT` bytes.
+/// tungstenite's write buffer keeps the capacity of the largest frame it ever held, so a long
+/// paste sent whole would cost every tab that received it that much memory for as long as it
+/// stays open (15 KiB per tab for a 14 KB paste: `hallway-load idle --paste`). Frames of
+/// about 2 KB (most `hello` parts) go whole: cut in two, they left idle tabs 1.4 KiB larger.
+const FRAGMENT_ABOVE: usize = 4 * 1024;
+const FRAGMENT: usize = 2 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-pub async fn run(socket: WebSocket, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize) {
+pub async fn run<S>(socket: WebSocketStream<S>, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!("conn", conn = id.0, user = user.0);
     serve(socket, hub, id, user, session, max_frame).instrument(span).await
 }
 
-struct Tab {
+struct Tab<S> {
     id: ConnId,
     hub: Hub,
-    sink: SplitSink<WebSocket, Message>,
+    sink: SplitSink<WebSocketStream<S>, Message>,
     max_frame: usize,
 }
 
-async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [u8; 32], max_frame: usize) {
+async fn serve<S>(socket: WebSocketStream<S>, hub: Hub, id: ConnId, user: UserId, session: [u8; 32], max_frame: usize)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (outbox_tx, mut outbox) = mpsc::channel(OUTBOX);
     let closed = Arc::new(OnceLock::new());
     hub.connect(Connection { id, user, session, outbox: outbox_tx, closed: closed.clone() }).await;
@@ -88,7 +106,7 @@ async fn serve(socket: WebSocket, hub: Hub, id: ConnId, user: UserId, session: [
     tracing::debug!("disconnected");
 }
 
-impl Tab {
+impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
     /// Writes one message; `Break` when the socket is gone or does not take it in time.
     async fn write(&mut self, message: Message) -> ControlFlow<()> {
         match timeout(WRITE_TIMEOUT, self.sink.send(message)).await {
@@ -110,7 +128,13 @@ impl Tab {
             let mut next = Some(first);
             let mut batch = 0;
             while let Some(frame) = next.take() {
-                sink.feed(Message::Text(frame)).await?;
+                if frame.len() <= FRAGMENT_ABOVE {
+                    sink.feed(Message::Text(frame)).await?;
+                } else {
+                    for fragment in fragments(frame) {
+                        sink.feed(Message::Frame(fragment)).await?;
+                    }
+                }
                 batch += 1;
                 // Stop early when the core let go of this tab: the loop then closes it.
                 if batch < MAX_BATCH && closed.get().is_none() {
@@ -127,23 +151,20 @@ impl Tab {
     }
 
     /// Handles one message from the client.
-    async fn read(&mut self, message: Option<Result<Message, axum::Error>>) -> ControlFlow<()> {
+    async fn read(&mut self, message: Option<Result<Message, WsError>>) -> ControlFlow<()> {
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
                 return self.error(ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary")).await;
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return ControlFlow::Continue(()),
+            // Reading yields whole messages, never raw frames.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return ControlFlow::Continue(()),
             Some(Ok(Message::Close(_))) | None => return ControlFlow::Break(()),
             Some(Err(e)) => {
-                let e = e.into_inner();
-                let too_large = e
-                    .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-                    .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)));
-                if too_large {
+                if matches!(e, WsError::Capacity(_)) {
                     // Over the hard size limit: tell the client why before closing.
                     tracing::info!("frame far over the limit; closing the tab");
-                    let close = CloseFrame { code: close_code::SIZE, reason: Utf8Bytes::from_static("too_large") };
+                    let close = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("too_large") };
                     let _ = self.write(Message::Close(Some(close))).await;
                 } else {
                     tracing::info!(error = %e, "connection failed");
@@ -175,16 +196,62 @@ impl Tab {
 
 /// After a close, reads what the client still sends (its close reply) for a moment, so the
 /// closing handshake completes instead of the connection being reset.
-async fn drain(stream: &mut SplitStream<WebSocket>) {
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut SplitStream<WebSocketStream<S>>) {
     let _ = timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = stream.next().await {} }).await;
 }
 
 fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
     let (code, reason) = match reason {
-        Some(CloseReason::SlowConsumer) => (close_code::POLICY, "slow_consumer"),
-        Some(CloseReason::SignedOut) => (close_code::NORMAL, "signed_out"),
-        Some(CloseReason::ServerShutdown) => (close_code::AWAY, "server_shutdown"),
-        None => (close_code::NORMAL, ""),
+        Some(CloseReason::SlowConsumer) => (CloseCode::Policy, "slow_consumer"),
+        Some(CloseReason::SignedOut) => (CloseCode::Normal, "signed_out"),
+        Some(CloseReason::ServerShutdown) => (CloseCode::Away, "server_shutdown"),
+        None => (CloseCode::Normal, ""),
     };
     CloseFrame { code, reason: Utf8Bytes::from_static(reason) }
+}
+
+/// A text message as a first frame and continuations of about `FRAGMENT` bytes each, cut
+/// between characters; the bytes are shared, not copied.
+fn fragments(text: Utf8Bytes) -> Vec<Frame> {
+    let mut cuts = vec![0];
+    while text.len() - cuts[cuts.len() - 1] > FRAGMENT {
+        let mut end = cuts[cuts.len() - 1] + FRAGMENT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        cuts.push(end);
+    }
+    cuts.push(text.len());
+    let bytes = Bytes::from(text);
+    let last = cuts.len() - 2;
+    cuts.windows(2)
+        .enumerate()
+        .map(|(i, cut)| {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            Frame::message(bytes.slice(cut[0]..cut[1]), opcode, i == last)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_into_fragments_between_characters_that_add_up_to_it() {
+        let text: String =
+            (0..3000).map(|i| if i % 7 == 0 { 'é' } else { 'x' }).chain("日本語".chars().cycle().take(500)).collect();
+        let frames = fragments(Utf8Bytes::from(text.clone()));
+        assert!(frames.len() >= 3, "{} fragments", frames.len());
+        let mut whole = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            assert!(frame.payload().len() <= FRAGMENT);
+            assert!(std::str::from_utf8(frame.payload()).is_ok(), "fragment {i} is cut inside a character");
+            let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+            assert_eq!(frame.header().opcode, opcode);
+            assert_eq!(frame.header().is_final, i == frames.len() - 1, "only the last fragment is final");
+            whole.extend_from_slice(frame.payload());
+        }
+        assert_eq!(String::from_utf8(whole).unwrap(), text);
+    }
 }

@@ -62,6 +62,10 @@ enum Scenario {
         tabs: usize,
         #[arg(long, default_value_t = 50)]
         accounts: usize,
+        /// Then one long paste (16,000 characters) to #general, which every tab receives,
+        /// and the memory again.
+        #[arg(long)]
+        paste: bool,
     },
     /// Messages per second acknowledged after their durable commit, S senders each waiting
     /// for its ack before the next send, each in its own conversation.
@@ -109,11 +113,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", fanout::HEADER);
             fanout::run(&bin, peer, &fanout::Params { members, senders, messages, rate, accounts }).await
         }
-        Scenario::Idle { tabs, accounts } => {
+        Scenario::Idle { tabs, accounts, paste } => {
             if tabs as u64 + 64 > fds {
                 bail!("{tabs} tabs need more file descriptors than the limit of {fds}");
             }
-            idle(&bin, tabs, accounts).await
+            idle(&bin, tabs, accounts, paste).await
         }
         Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
         Scenario::Generate { messages, data } => generate(&data, messages),
@@ -209,36 +213,61 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize) -> anyhow::Result<()> {
+async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize, paste: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut target = server::fresh(bin, dir.path(), &[]).await?;
     let cookies = server::accounts(&target, accounts.clamp(1, tabs.max(1))).await?;
     let pid = target.pid().context("server pid")?;
     // One tab first, so one-time allocations are not counted per tab.
-    let warm = ws::connect(&target.addr, &cookies[0]).await?;
+    let mut warm = ws::connect(&target.addr, &cookies[0]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server::rss_kib(pid).context("reading the server's memory")?;
     let mut open = Vec::with_capacity(tabs);
     for i in 0..tabs {
         let mut tab = ws::connect(&target.addr, &cookies[i % cookies.len()]).await?;
         // Read the whole hello so the server's send buffers are empty, as for a real idle tab.
-        while let Some(Ok(frame)) = tab.next().await {
-            if frame.to_text().is_ok_and(|t| t.contains("\"last\":true")) {
-                break;
-            }
-        }
+        until(&mut tab, "\"last\":true").await?;
         open.push(tab);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server::rss_kib(pid).context("reading the server's memory")?;
-    let per_tab = (after.saturating_sub(before)) as f64 * 1024.0 / tabs as f64;
+    let per_tab = |rss: u64| (rss.saturating_sub(before)) as f64 / tabs as f64;
     println!("| scenario | tabs | server RSS before (MiB) | after (MiB) | per tab (KiB) |");
     println!("| --- | --- | --- | --- | --- |");
-    println!("| idle | {tabs} | {:.1} | {:.1} | {:.2} |", before as f64 / 1024.0, after as f64 / 1024.0, per_tab / 1024.0);
+    println!("| idle | {tabs} | {:.1} | {:.1} | {:.2} |", before as f64 / 1024.0, after as f64 / 1024.0, per_tab(after));
+    if paste {
+        // A pasted log: 16,000 characters, the most a message may have, with line breaks.
+        let text: String = (0..400).map(|i| format!("{i:>5} a line of a pasted log file ..\n")).collect();
+        let general = 1;
+        warm.send(Message::text(json!({"type": "send", "ref": "paste", "conv": general, "text": text}).to_string())).await?;
+        until(&mut warm, "\"ref\":\"paste\"").await?;
+        for tab in &mut open {
+            until(tab, "a line of a pasted log file").await?;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pasted = server::rss_kib(pid).context("reading the server's memory")?;
+        println!(
+            "| idle, after a {} KB paste to all | {tabs} | {:.1} | {:.1} | {:.2} |",
+            text.len() / 1000,
+            before as f64 / 1024.0,
+            pasted as f64 / 1024.0,
+            per_tab(pasted)
+        );
+    }
     drop(open);
     drop(warm);
     target.stop().await;
     Ok(())
+}
+
+/// Reads frames until one contains `needle`.
+async fn until(tab: &mut ws::Tab, needle: &str) -> anyhow::Result<()> {
+    while let Some(frame) = tab.next().await {
+        if frame?.to_text().is_ok_and(|t| t.contains(needle)) {
+            return Ok(());
+        }
+    }
+    bail!("the connection closed before a frame with {needle}")
 }
 
 async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::Result<()> {

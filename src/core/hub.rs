@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{CloseReason, Command, ConnId, Connection, HubError, RoomEntry, presence};
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId, mentioned_names, now_millis, valid_name};

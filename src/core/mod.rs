@@ -9,8 +9,8 @@ mod presence;
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::model::{ConvId, Seq, UserId};
 use crate::protocol::{ClientFrame, ErrorCode, Ref, User};

@@ -1,10 +1,18 @@
 //! `GET /api/ws`: checks the session (and, through the router's middleware, the Origin),
-//! sizes the socket's buffers and hands it to a session task.
+//! answers the WebSocket handshake, sizes the socket's buffers and hands it to a session task.
+//!
+//! The handshake is answered here, with tokio-tungstenite, rather than by axum's
+//! `WebSocketUpgrade`: axum's socket cannot send a message in fragments, and the session
+//! sends long ones that way (see `session::FRAGMENT`).
 
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::auth::Session;
 use super::{ApiError, App};
@@ -24,20 +32,54 @@ const WRITE_BUFFER: usize = 2 * 1024;
 /// ones close the connection (1009) without being buffered whole.
 const HARD_LIMIT_FACTOR: usize = 4;
 
-pub async fn upgrade(
-    State(app): State<App>,
-    session: Session,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let ws = ws.map_err(|e| {
-        ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {}", e.body_text()))
+pub async fn upgrade(State(app): State<App>, session: Session, mut request: Request) -> Result<Response, ApiError> {
+    let key = handshake_key(request.method(), request.headers()).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            "this endpoint takes a WebSocket upgrade (GET with Connection: upgrade, Upgrade: websocket, \
+             Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key)",
+        )
     })?;
+    let accept = derive_accept_key(key.as_bytes());
+    let upgraded = hyper::upgrade::on(&mut request);
     let max_frame = app.max_frame;
     let hub = app.hub.clone();
-    Ok(ws
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(max_frame * HARD_LIMIT_FACTOR)
-        .max_frame_size(max_frame * HARD_LIMIT_FACTOR)
-        .on_upgrade(move |socket| session::run(socket, hub, session.user, session.token_hash, max_frame)))
+        .max_message_size(Some(max_frame * HARD_LIMIT_FACTOR))
+        .max_frame_size(Some(max_frame * HARD_LIMIT_FACTOR));
+    tokio::spawn(async move {
+        match upgraded.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                session::run(socket, hub, session.user, session.token_hash, max_frame).await;
+            }
+            Err(e) => tracing::info!(error = %e, "the WebSocket upgrade did not complete"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).expect("base64 is a valid header value"));
+    Ok(response)
+}
+
+/// The client's `Sec-WebSocket-Key`, if the request is a WebSocket upgrade (RFC 6455, 4.2.1).
+fn handshake_key(method: &Method, headers: &HeaderMap) -> Option<HeaderValue> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let upgrade = method == Method::GET
+        && has_token(header::CONNECTION, "upgrade")
+        && has_token(header::UPGRADE, "websocket")
+        && headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
+    upgrade.then(|| headers.get(header::SEC_WEBSOCKET_KEY).cloned()).flatten()
 }
