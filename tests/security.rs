@@ -122,3 +122,17 @@ async fn the_session_cookie_is_out_of_reach_of_scripts_and_other_sites() {
     }
     assert_ne!(alice.session, bob.session, "two people must not share a session id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_connection_needs_a_session_and_a_real_websocket_upgrade() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+
+    let refused = Ws::connect_raw(server.addr(), None, None).await.err();
+    assert_eq!(refused, Some(401), "a chat connection without a session cookie must be refused");
+
+    // A plain GET (no Upgrade headers) with a valid session: a clear 400, not a hang or a 101.
+    let (status, body) = alice.get("/api/ws").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("WebSocket upgrade")), "{body}");
+}

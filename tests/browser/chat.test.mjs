@@ -424,6 +424,18 @@ test('search: a result older than the loaded history is reached by paging back t
     .catch(() => assert.fail('a message deleted while its search result was shown is still in the results'));
 });
 
+test('a long paste (sent by the server in fragments) arrives whole', async () => {
+  await convItem(pageA, 'general').click();
+  await convItem(pageB, 'general').click();
+  const paste = Array.from({ length: 200 }, (_, i) => `${i} a line of a pasted log file — ünïcödé`).join('\n');
+  await tid(pageA, 'composer').fill(paste);
+  await tid(pageA, 'composer').press('Enter');
+  const last = '199 a line of a pasted log file';
+  await see(messageWith(pageB, last), 'a long paste from alice never shows in bob\'s window');
+  const shown = await messageWith(pageB, last).getByTestId('message-text').first().innerText();
+  assert.equal(shown, paste, 'the long paste bob sees differs from what alice sent');
+});
+
 test("a late answer to a signed-out user's request does not reach whoever signs in next in that tab", async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
