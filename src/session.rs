@@ -128,6 +128,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
             let mut next = Some(first);
             let mut batch = 0;
             while let Some(frame) = next.take() {
+                // All fragments of a message go out here, back to back: tungstenite does not
+                // keep track of fragments, and only this task writes to the socket.
                 if frame.len() <= FRAGMENT_ABOVE {
                     sink.feed(Message::Text(frame)).await?;
                 } else {

@@ -460,3 +460,71 @@ async fn a_long_paste_arrives_whole() {
     alice_tab.send_message(general, "and a short one after").await;
     bob_tab.recv_message("and a short one after").await;
 }
+
+/// On the wire, a long message goes out as fragments of at most 2 KiB (so no tab's write buffer
+/// grows to the size of a paste): a text frame that is not final, continuation frames, and a
+/// final one; put back together they are the message. Read here without a WebSocket library,
+/// which would hide the fragments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_message_goes_out_in_fragments_of_2_kib() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut alice_tab = alice.ws().await;
+    let general = alice_tab.room_id("general");
+
+    let mut raw = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+    let handshake = format!(
+        "GET /api/ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: hallway_session={}\r\n\r\n",
+        server.addr(),
+        bob.session
+    );
+    raw.write_all(handshake.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(raw.read_u8().await.expect("the handshake's answer"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+
+    let paste: String = (0..2_000).map(|i| format!("{i:>4} é\n")).collect();
+    alice_tab.send_message(general, &paste).await;
+    // (fin, opcode, payload) of each frame until the fragmented one is complete.
+    let mut fragments: Vec<(bool, u8, Vec<u8>)> = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let b0 = raw.read_u8().await?;
+            let len = match raw.read_u8().await? & 0x7f {
+                126 => u64::from(raw.read_u16().await?),
+                127 => raw.read_u64().await?,
+                n => u64::from(n),
+            };
+            let mut payload = vec![0; len as usize];
+            raw.read_exact(&mut payload).await?;
+            Ok::<_, std::io::Error>((b0 & 0x80 != 0, b0 & 0x0f, payload))
+        })
+        .await
+        .expect("frames keep coming")
+        .expect("a frame");
+        let (fin, opcode, _) = &frame;
+        if fragments.is_empty() && (*fin || *opcode != 1) {
+            continue; // hello, presence: whole frames before the paste
+        }
+        let done = *fin;
+        fragments.push(frame);
+        if done {
+            break;
+        }
+    }
+    let mut whole = Vec::new();
+    for (i, (fin, opcode, payload)) in fragments.iter().enumerate() {
+        assert_eq!(*opcode, if i == 0 { 1 } else { 0 }, "a text frame, then continuations");
+        assert_eq!(*fin, i == fragments.len() - 1, "only the last fragment is final");
+        assert!(payload.len() <= 2048, "fragment {i} has {} bytes", payload.len());
+        whole.extend_from_slice(payload);
+    }
+    assert!(fragments.len() >= whole.len() / 2048, "a {} byte frame in {} fragments", whole.len(), fragments.len());
+    let message: serde_json::Value = serde_json::from_slice(&whole).expect("the fragments make one JSON frame");
+    assert_eq!((message["type"].as_str(), message["message"]["text"].as_str()), (Some("message"), Some(paste.trim_end())));
+}

@@ -8,7 +8,8 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -33,15 +34,28 @@ const WRITE_BUFFER: usize = 2 * 1024;
 const HARD_LIMIT_FACTOR: usize = 4;
 
 pub async fn upgrade(State(app): State<App>, session: Session, mut request: Request) -> Result<Response, ApiError> {
-    let key = handshake_key(request.method(), request.headers()).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            "this endpoint takes a WebSocket upgrade (GET with Connection: upgrade, Upgrade: websocket, \
-             Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key)",
-        )
-    })?;
-    let accept = derive_accept_key(key.as_bytes());
-    let upgraded = hyper::upgrade::on(&mut request);
+    let bad = |why: &str| ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {why}"));
+    let headers = request.headers();
+    let upgrade = request.method() == Method::GET
+        && has_token(headers, header::CONNECTION, "upgrade")
+        && has_token(headers, header::UPGRADE, "websocket");
+    if !upgrade {
+        return Err(bad("GET with Connection: upgrade and Upgrade: websocket"));
+    }
+    if !headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13") {
+        // RFC 6455 4.4: say which version this server speaks.
+        let mut response = bad("Sec-WebSocket-Version: 13").into_response();
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Ok(response);
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).filter(|key| is_handshake_key(key.as_bytes()));
+    let Some(accept) = key.map(|key| derive_accept_key(key.as_bytes())) else {
+        return Err(bad("a Sec-WebSocket-Key of 16 bytes in base64"));
+    };
+    // Present only on an HTTP/1.1 connection that can be taken over.
+    let Some(upgraded) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return Err(bad("over HTTP/1.1"));
+    };
     let max_frame = app.max_frame;
     let hub = app.hub.clone();
     let config = WebSocketConfig::default()
@@ -67,19 +81,17 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
     Ok(response)
 }
 
-/// The client's `Sec-WebSocket-Key`, if the request is a WebSocket upgrade (RFC 6455, 4.2.1).
-fn handshake_key(method: &Method, headers: &HeaderMap) -> Option<HeaderValue> {
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    let upgrade = method == Method::GET
-        && has_token(header::CONNECTION, "upgrade")
-        && has_token(header::UPGRADE, "websocket")
-        && headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
-    upgrade.then(|| headers.get(header::SEC_WEBSOCKET_KEY).cloned()).flatten()
+/// Whether a comma-separated header has `token`, in any case (RFC 6455 4.2.1).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// 16 bytes in base64: 22 characters of the alphabet, then "==".
+fn is_handshake_key(key: &[u8]) -> bool {
+    key.len() == 24 && key.ends_with(b"==") && key[..22].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
