@@ -409,10 +409,13 @@ function onHello(f) {
     catchUp(c, gen);
     for (const p of c.pending.values()) if (p.state !== 'failed') deliver(c, p);
   }
+  // Results of a search made before this (right after the page loaded) stay open, less
+  // those of conversations this user is no longer in.
+  if (S.search) { S.search.results = S.search.results.filter((m) => S.convs.has(m.conv)); renderSearch(); }
   if (!S.current || !S.convs.has(S.current)) {
     const saved = Number(localStorage.getItem('hallway.conv'));
     S.current = null;
-    openConv(S.convs.has(saved) ? saved : defaultConv());
+    openConv(S.convs.has(saved) ? saved : defaultConv(), { keepSearch: true });
   } else {
     renderAll();
     markRead(S.convs.get(S.current));
@@ -879,12 +882,15 @@ function lastOwnMessage(c) {
 
 // ---------- search ----------
 // The server's words: runs of letters and digits (at least 2), longer ones by their first
-// 64, compared lowercased.
-const WORD = /[\p{Alphabetic}\p{N}]+/gu;
+// 64, compared lowercased. Chinese and Japanese characters (the server's is_cjk, same ranges)
+// are searched by pairs of neighbours; a searched run of them is highlighted where it occurs.
+const CJK = '\\u3040-\\u30FF\\u31F0-\\u31FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uF900-\\uFAFF\\uFF66-\\uFF9F\\u{20000}-\\u{2FA1F}';
+const WORD = new RegExp(`(?:(?=[\\p{Alphabetic}\\p{N}])[${CJK}])+|(?:(?![${CJK}])[\\p{Alphabetic}\\p{N}])+`, 'gu');
+const isCjk = (w) => new RegExp(`^[${CJK}]`, 'u').test(w);
 const wordKey = (w) => [...w].slice(0, 64).join('').toLowerCase();
 
 function searchWords(q) {
-  return new Set((q.match(WORD) || []).filter((w) => [...w].length >= 2).map(wordKey));
+  return new Set((q.match(WORD) || []).filter((w) => isCjk(w) || [...w].length >= 2).map((w) => (isCjk(w) ? w : wordKey(w))));
 }
 
 /** The conversation an `in:` token names: a room (#general, general) or a DM (@bob). */
@@ -926,9 +932,23 @@ function highlight(root, words) {
     const parts = [];
     let last = 0;
     for (const m of node.data.matchAll(WORD)) {
-      if (!words.has(wordKey(m[0]))) continue;
-      parts.push(node.data.slice(last, m.index), h('mark', { text: m[0] }));
-      last = m.index + m[0].length;
+      // [start, end) of each searched word in this run: the run itself, or searched CJK runs in it.
+      const found = [];
+      if (!isCjk(m[0])) {
+        if (words.has(wordKey(m[0]))) found.push([0, m[0].length]);
+      } else {
+        for (const w of words) {
+          if (!isCjk(w)) continue;
+          for (let at = m[0].indexOf(w); at >= 0; at = m[0].indexOf(w, at + w.length)) found.push([at, at + w.length]);
+        }
+        found.sort((a, b) => a[0] - b[0]);
+      }
+      for (const [from, to] of found) {
+        const start = m.index + from;
+        if (start < last) continue; // overlaps the previous mark
+        parts.push(node.data.slice(last, start), h('mark', { text: node.data.slice(start, m.index + to) }));
+        last = m.index + to;
+      }
     }
     if (parts.length) node.replaceWith(...parts, node.data.slice(last)); // strings become text nodes
   }

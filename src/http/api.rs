@@ -138,7 +138,9 @@ const MAX_SEARCH_PAGE: usize = 100;
 const DEFAULT_SEARCH_PAGE: usize = 20;
 /// Paging deeper than this is refused: narrow the search instead.
 const MAX_SEARCH_OFFSET: usize = 10_000;
-const MAX_SEARCH_WORDS: usize = 8;
+/// Bounds the index cursors a search walks at once (Chinese and Japanese count each pair
+/// of characters).
+const MAX_SEARCH_WORDS: usize = 16;
 /// Searches run at once; more wait. A search takes about a millisecond, but one right after
 /// an upgrade (history not indexed yet) reads messages one by one, and two cores must also
 /// serve the chat.

@@ -63,12 +63,37 @@ fn fnv1a(kind: u8, bytes: &[u8]) -> u64 {
 /// The searchable words of a text: lowercased runs of letters and digits of at least
 /// `MIN_WORD` characters, longer ones cut to their first `MAX_WORD` (so a long identifier is
 /// still found by pasting it whole). "Re-deploy the printer's driver!" gives re, deploy, the,
-/// printer, driver.
+/// printer, driver. Chinese and Japanese are written without spaces, so a run of their
+/// characters (`is_cjk`) gives each pair of neighbours instead, or the one character of a
+/// run of one: "東京タワー" gives 東京, 京タ, タワ, ワー, and a search for 東京 finds it.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().nth(MIN_WORD - 1).is_some()).map(|w| {
-        let cut = w.char_indices().nth(MAX_WORD).map_or(w.len(), |(at, _)| at);
-        w[..cut].to_lowercase()
-    })
+    let mut words = Vec::new();
+    for run in text.split(|c: char| !c.is_alphanumeric()) {
+        let mut rest = run;
+        while let Some(first) = rest.chars().next() {
+            let cjk = is_cjk(first);
+            let end = rest.char_indices().find(|&(_, c)| is_cjk(c) != cjk).map_or(rest.len(), |(at, _)| at);
+            let (part, tail) = rest.split_at(end);
+            rest = tail;
+            if cjk {
+                let starts: Vec<usize> = part.char_indices().map(|(at, _)| at).chain([part.len()]).collect();
+                if starts.len() == 2 {
+                    words.push(part.to_string());
+                }
+                words.extend(starts.windows(3).map(|w| part[w[0]..w[2]].to_string()));
+            } else if part.chars().nth(MIN_WORD - 1).is_some() {
+                let cut = part.char_indices().nth(MAX_WORD).map_or(part.len(), |(at, _)| at);
+                words.push(part[..cut].to_lowercase());
+            }
+        }
+    }
+    words.into_iter()
+}
+
+/// Han ideographs, hiragana and katakana (the web client's `CJK` has the same ranges).
+/// Korean puts spaces between words, so hangul is cut into words like Latin.
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3040..=0x30FF | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F | 0x20000..=0x2FA1F)
 }
 
 /// The term hashes a message is found by; none once it is deleted.
@@ -489,6 +514,16 @@ mod tests {
     fn words_are_lowercased_runs_of_letters_and_digits() {
         let got: Vec<String> = words("Re-deploy the Printer's driver v2, à Zürich! 42 x").collect();
         assert_eq!(got, ["re", "deploy", "the", "printer", "driver", "v2", "zürich", "42"]);
+    }
+
+    #[test]
+    fn chinese_and_japanese_are_cut_into_pairs_of_characters() {
+        let got: Vec<String> = words("東京タワーに行く, Hallway東京! 字 한국어 단어").collect();
+        assert_eq!(
+            got,
+            ["東京", "京タ", "タワ", "ワー", "ーに", "に行", "行く", "hallway", "東京", "字", "한국어", "단어"],
+            "pairs of neighbours; a lone character alone; Latin and hangul as words"
+        );
     }
 
     #[test]

@@ -436,6 +436,46 @@ test('a long paste (sent by the server in fragments) arrives whole', async () =>
   assert.equal(shown, paste, 'the long paste bob sees differs from what alice sent');
 });
 
+test('a Japanese word is found inside a sentence and highlighted', async () => {
+  await tid(pageA, 'composer').fill('明日の会議は東京で行います');
+  await tid(pageA, 'composer').press('Enter');
+  await see(messageWith(pageB, '明日の会議は東京で行います'), 'alice\'s Japanese message does not reach bob');
+  await search(pageB, '東京');
+  const hit = pageB.locator('[data-testid="search-result"]', { hasText: '明日の会議は東京で行います' });
+  await see(hit, 'bob searched for 東京 but does not find the sentence that contains it');
+  assert.deepEqual(await hit.locator('[data-testid="search-result-text"] mark').allTextContents(), ['東京'],
+    'the searched Japanese word is not the highlighted part of the result');
+  await tid(pageB, 'search-close').click();
+});
+
+test('a search made before the chat connection is up stays open when it comes up', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, 'a slow connection');
+  try {
+    // The server's frames (hello first) are held back until the search is on screen.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.routeWebSocket(/\/api\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage(async (message) => { await held; ws.send(message); });
+    });
+    await page.goto(server.base + '/');
+    await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
+    await tid(page, 'signin-name').fill('alice');
+    await tid(page, 'signin-password').fill('correct horse battery');
+    await tid(page, 'signin-submit').click();
+    await see(tid(page, 'composer'), 'alice signs in but does not get to the chat');
+    await search(page, 'lunch');
+    await see(page.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' }), 'alice searched before the connection was up and found nothing');
+    release();
+    await see(tid(page, 'conv-title').filter({ hasText: /\S/ }), 'the connection came up but no conversation opened');
+    assert.ok(await tid(page, 'search-results').isVisible(), 'the connection came up and closed the search results alice was reading');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test("a late answer to a signed-out user's request does not reach whoever signs in next in that tab", async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
