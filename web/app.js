@@ -884,9 +884,13 @@ function lastOwnMessage(c) {
 // The server's words: runs of letters and digits (at least 2), longer ones by their first
 // 64, compared lowercased. Chinese and Japanese characters (the server's is_cjk, same ranges)
 // are searched by pairs of neighbours; a searched run of them is highlighted where it occurs.
-const CJK = '\\u3040-\\u30FF\\u31F0-\\u31FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uF900-\\uFAFF\\uFF66-\\uFF9F\\u{20000}-\\u{2FA1F}';
+const CJK = '\\u3005-\\u3007\\u3021-\\u3029\\u3031-\\u3035\\u3038-\\u303C\\u3040-\\u30FF\\u31F0-\\u31FF\\u3400-\\u4DBF'
+  + '\\u4E00-\\u9FFF\\uF900-\\uFAFF\\uFF66-\\uFF9F\\u{20000}-\\u{2FA1F}\\u{30000}-\\u{323AF}';
 const WORD = new RegExp(`(?:(?=[\\p{Alphabetic}\\p{N}])[${CJK}])+|(?:(?![${CJK}])[\\p{Alphabetic}\\p{N}])+`, 'gu');
-const isCjk = (w) => new RegExp(`^[${CJK}]`, 'u').test(w);
+const CJK_START = new RegExp(`^[${CJK}]`, 'u');
+const isCjk = (w) => CJK_START.test(w);
+/** The pairs of neighbouring characters the server searches a CJK run of two or more by. */
+const pairs = (run) => { const c = [...run]; return c.slice(1).map((x, i) => c[i] + x); };
 const wordKey = (w) => [...w].slice(0, 64).join('').toLowerCase();
 
 function searchWords(q) {
@@ -937,16 +941,24 @@ function highlight(root, words) {
       if (!isCjk(m[0])) {
         if (words.has(wordKey(m[0]))) found.push([0, m[0].length]);
       } else {
+        // As the server matches: each searched pair wherever it occurs, a lone character only
+        // where it stands alone; overlapping pairs make one mark.
         for (const w of words) {
           if (!isCjk(w)) continue;
-          for (let at = m[0].indexOf(w); at >= 0; at = m[0].indexOf(w, at + w.length)) found.push([at, at + w.length]);
+          if ([...w].length === 1) { if (m[0] === w) found.push([0, w.length]); continue; }
+          for (const p of pairs(w)) {
+            for (let at = m[0].indexOf(p); at >= 0; at = m[0].indexOf(p, at + 1)) found.push([at, at + p.length]);
+          }
         }
         found.sort((a, b) => a[0] - b[0]);
       }
+      const merged = [];
       for (const [from, to] of found) {
-        const start = m.index + from;
-        if (start < last) continue; // overlaps the previous mark
-        parts.push(node.data.slice(last, start), h('mark', { text: node.data.slice(start, m.index + to) }));
+        const prev = merged[merged.length - 1];
+        if (prev && from <= prev[1]) prev[1] = Math.max(prev[1], to); else merged.push([from, to]);
+      }
+      for (const [from, to] of merged) {
+        parts.push(node.data.slice(last, m.index + from), h('mark', { text: node.data.slice(m.index + from, m.index + to) }));
         last = m.index + to;
       }
     }
@@ -1263,6 +1275,7 @@ function startChat(user) {
 
 function resetState() {
   api.endSession();
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   if (S.live) S.live.stop();
   clearTimeout(bannerTimer);
   $('banner').hidden = true;
@@ -1383,8 +1396,10 @@ function bind() {
   }, { passive: true });
 
   $('btn-signout').addEventListener('click', async () => {
-    try { await api.logout(); } catch { /* signed out locally all the same */ }
+    // The server closes this tab's socket as it ends the session: that must not sign out first.
+    if (S.live) S.live.stop();
     try { localStorage.removeItem('hallway.conv'); } catch { /* private mode */ }
+    try { await api.logout(); } catch { /* signed out locally all the same */ }
     signedOut('You signed out.');
   });
   $('btn-add-user').addEventListener('click', showAddUser);

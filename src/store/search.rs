@@ -90,10 +90,25 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     words.into_iter()
 }
 
-/// Han ideographs, hiragana and katakana (the web client's `CJK` has the same ranges).
-/// Korean puts spaces between words, so hangul is cut into words like Latin.
+/// Han ideographs (with 々, 〇 and the other ideographic marks), hiragana and katakana; the
+/// web client's `CJK` has the same ranges. Korean puts spaces between words, so hangul is cut
+/// into words like Latin.
 fn is_cjk(c: char) -> bool {
-    matches!(u32::from(c), 0x3040..=0x30FF | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F | 0x20000..=0x2FA1F)
+    matches!(
+        u32::from(c),
+        0x3005..=0x3007
+            | 0x3021..=0x3029
+            | 0x3031..=0x3035
+            | 0x3038..=0x303C
+            | 0x3040..=0x30FF
+            | 0x31F0..=0x31FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xF900..=0xFAFF
+            | 0xFF66..=0xFF9F
+            | 0x20000..=0x2FA1F
+            | 0x30000..=0x323AF
+    )
 }
 
 /// The term hashes a message is found by; none once it is deleted.
@@ -106,7 +121,8 @@ fn terms_of(record: &MessageRecord) -> BTreeSet<u64> {
 
 /// Text that exercises the Unicode rules `words` depends on (what is a letter or digit, how
 /// it lowercases), which come from the standard library and may change with the toolchain.
-const PROBE: &str = "Ünïcödé ǅemal ΣΊΣΥΦΟΣ İstanbul STRASSE ﬁne ١٢٣ 漢字かな ᾼᾼ ⅷⅷ ①② ŉa 𝔸𝔹 Ǆǅǆ";
+/// It has a character of every range of `is_cjk`, so that a change to them rebuilds the index.
+const PROBE: &str = "Ünïcödé ǅemal ΣΊΣΥΦΟΣ İstanbul STRASSE ﬁne ١٢٣ 漢字かな 人々〇〆〡〱〸ㇰ㐀豈ｶ𠀋𰀀 ᾼᾼ ⅷⅷ ①② ŉa 𝔸𝔹 Ǆǅǆ";
 const TOKENIZER_KEY: &str = "search_tokenizer";
 
 /// Drops the keyword index when it was built by a binary that cuts words differently (its
@@ -518,11 +534,11 @@ mod tests {
 
     #[test]
     fn chinese_and_japanese_are_cut_into_pairs_of_characters() {
-        let got: Vec<String> = words("東京タワーに行く, Hallway東京! 字 한국어 단어").collect();
+        let got: Vec<String> = words("東京タワーに行く, Hallway東京! 字 한국어 단어 人々・色々").collect();
         assert_eq!(
             got,
-            ["東京", "京タ", "タワ", "ワー", "ーに", "に行", "行く", "hallway", "東京", "字", "한국어", "단어"],
-            "pairs of neighbours; a lone character alone; Latin and hangul as words"
+            ["東京", "京タ", "タワ", "ワー", "ーに", "に行", "行く", "hallway", "東京", "字", "한국어", "단어", "人々", "色々"],
+            "pairs of neighbours; a lone character alone; Latin and hangul as words; 々 belongs to its run, ・ does not"
         );
     }
 

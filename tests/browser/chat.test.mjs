@@ -90,7 +90,12 @@ async function see(locator, whatIsWrong, timeout = WAIT) {
   try {
     await locator.first().waitFor({ state: 'visible', timeout });
   } catch {
-    assert.fail(whatIsWrong);
+    // What the page showed, for whoever reads the failure (tests/browser/out/).
+    const page = locator.page();
+    const shot = path.join(OUT, `failed-${Date.now()}.png`);
+    await page.screenshot({ path: shot }).catch(() => {});
+    const status = await page.getByTestId('search-status').textContent({ timeout: 1000 }).catch(() => null);
+    assert.fail(`${whatIsWrong} (screenshot: ${shot}${status ? `; search status: "${status}"` : ''})`);
   }
 }
 
@@ -445,6 +450,10 @@ test('a Japanese word is found inside a sentence and highlighted', async () => {
   await see(hit, 'bob searched for 東京 but does not find the sentence that contains it');
   assert.deepEqual(await hit.locator('[data-testid="search-result-text"] mark').allTextContents(), ['東京'],
     'the searched Japanese word is not the highlighted part of the result');
+  await search(pageB, '東京 会議');
+  await see(hit.locator('mark').filter({ hasText: '会議' }), 'a search for two Japanese words does not highlight the second');
+  assert.deepEqual(await hit.locator('[data-testid="search-result-text"] mark').allTextContents(), ['会議', '東京'],
+    'both searched Japanese words are highlighted, in the order they stand');
   await tid(pageB, 'search-close').click();
 });
 
