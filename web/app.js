@@ -829,7 +829,10 @@ function openConv(id, { keepSearch = false } = {}) {
   renderAll();
   if (!c.loaded) loadNewest(c);
   else markRead(c);
-  if (!narrow()) $('composer').focus();
+  // Not away from a box the person is typing in (the search box, as the first hello opens a
+  // conversation right after the page loads).
+  const typingElsewhere = document.activeElement?.matches?.('input, textarea, select, [contenteditable]') && document.activeElement !== $('composer');
+  if (!narrow() && !typingElsewhere) $('composer').focus();
 }
 
 async function openDm(userIds) {

@@ -457,14 +457,16 @@ test('a Japanese word is found inside a sentence and highlighted', async () => {
   await tid(pageB, 'search-close').click();
 });
 
-test('a search made before the chat connection is up stays open when it comes up', async () => {
+test('a search made before the chat connection is up stays open when it comes up, and keeps the cursor', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
   watch(page, 'a slow connection');
   try {
-    // The server's frames (hello first) are held back until the search is on screen.
+    // The server's frames (hello first) are held back until release().
+    let held;
     let release;
-    const held = new Promise((resolve) => { release = resolve; });
+    const hold = () => { held = new Promise((resolve) => { release = resolve; }); };
+    hold();
     await page.routeWebSocket(/\/api\/ws$/, (ws) => {
       const server = ws.connectToServer();
       server.onMessage(async (message) => { await held; ws.send(message); });
@@ -480,6 +482,18 @@ test('a search made before the chat connection is up stays open when it comes up
     release();
     await see(tid(page, 'conv-title').filter({ hasText: /\S/ }), 'the connection came up but no conversation opened');
     assert.ok(await tid(page, 'search-results').isVisible(), 'the connection came up and closed the search results alice was reading');
+
+    // After a reload she is still typing her search when the connection comes up.
+    hold();
+    await page.reload();
+    await see(tid(page, 'composer'), 'alice reloaded but does not get back to the chat');
+    await tid(page, 'search-input').fill('noon');
+    release();
+    await see(tid(page, 'conv-title').filter({ hasText: /\S/ }), 'the connection came up but no conversation opened');
+    assert.ok(await tid(page, 'search-input').evaluate((el) => el === document.activeElement),
+      'the connection came up and took the cursor out of the search box alice was typing in');
+    await page.keyboard.press('Enter');
+    await see(tid(page, 'search-title').filter({ hasText: 'noon' }), 'Enter in the search box does not run the search');
   } finally {
     await ctx.close();
   }
