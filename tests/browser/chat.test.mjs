@@ -296,6 +296,15 @@ async function inView(page, locator, whatIsWrong) {
   }, el, { timeout: WAIT }).catch(() => assert.fail(whatIsWrong));
 }
 
+/** Signs in on a page showing the sign-in form and waits for the chat. */
+async function signIn(page, name, password) {
+  await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
+  await tid(page, 'signin-name').fill(name);
+  await tid(page, 'signin-password').fill(password);
+  await tid(page, 'signin-submit').click();
+  await see(tid(page, 'composer'), `${name} signs in but does not get to the chat`);
+}
+
 /** Types a search into the box and runs it with Enter. */
 async function search(page, text) {
   await tid(page, 'search-input').fill(text);
@@ -472,11 +481,7 @@ test('a search made before the chat connection is up stays open when it comes up
       server.onMessage(async (message) => { await held; ws.send(message); });
     });
     await page.goto(server.base + '/');
-    await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
-    await tid(page, 'signin-name').fill('alice');
-    await tid(page, 'signin-password').fill('correct horse battery');
-    await tid(page, 'signin-submit').click();
-    await see(tid(page, 'composer'), 'alice signs in but does not get to the chat');
+    await signIn(page, 'alice', 'correct horse battery');
     await search(page, 'lunch');
     await see(page.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' }), 'alice searched before the connection was up and found nothing');
     release();
@@ -504,15 +509,8 @@ test("a late answer to a signed-out user's request does not reach whoever signs 
   const page = await ctx.newPage();
   watch(page, 'a shared computer');
   try {
-    const signIn = async (name, password) => {
-      await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
-      await tid(page, 'signin-name').fill(name);
-      await tid(page, 'signin-password').fill(password);
-      await tid(page, 'signin-submit').click();
-      await see(tid(page, 'composer'), `${name} signs in but does not get to the chat`);
-    };
     await page.goto(server.base + '/');
-    await signIn('bob', 'hunter22hunter');
+    await signIn(page, 'bob', 'hunter22hunter');
     // Bob's search is held on its way back; he signs out and alice signs in meanwhile.
     let held = null;
     await page.route('**/api/search*', (route) => { held = route; });
@@ -520,7 +518,7 @@ test("a late answer to a signed-out user's request does not reach whoever signs 
     for (let i = 0; i < 100 && !held; i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(held, "bob's search never went out");
     await tid(page, 'signout-button').click();
-    await signIn('alice', 'correct horse battery');
+    await signIn(page, 'alice', 'correct horse battery');
     await see(tid(page, 'me-name').filter({ hasText: 'Alice Admin' }), 'alice signed in after bob but the tab does not show her name');
     // Bob's session is over, so the server would answer his search with a 401.
     await held.fulfill({ status: 401, contentType: 'application/json', body: '{"code":"unauthorized","message":"sign in first"}' });
