@@ -257,6 +257,11 @@ async fn chinese_and_japanese_words_are_found_inside_sentences() {
     assert_eq!(texts_found(&bob, &[("q", "北京 开会")]).await, ["我们明天在北京开会"], "two Chinese words");
     assert_eq!(texts_found(&bob, &[("q", "hallway")]).await, ["Hallway東京 release"], "the Latin word beside them too");
     assert_eq!(texts_found(&bob, &[("q", "大阪")]).await, Vec::<String>::new());
+
+    // A pasted sentence of 24 characters is one search, not more words than allowed.
+    let sentence = "来週の月曜日に新しいプリンターが届く予定です";
+    say(&mut alice_tab, general, &format!("お知らせ：{sentence}。")).await;
+    assert_eq!(texts_found(&bob, &[("q", sentence)]).await, [format!("お知らせ：{sentence}。")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,8 +138,8 @@ const MAX_SEARCH_PAGE: usize = 100;
 const DEFAULT_SEARCH_PAGE: usize = 20;
 /// Paging deeper than this is refused: narrow the search instead.
 const MAX_SEARCH_OFFSET: usize = 10_000;
-/// Bounds the index cursors a search walks at once (Chinese and Japanese count each pair
-/// of characters).
+/// Bounds the index cursors a search walks at once (a Chinese or Japanese phrase counts
+/// about one word per two characters: `query_words`).
 const MAX_SEARCH_WORDS: usize = 16;
 /// Searches run at once; more wait. A search takes about a millisecond, but one right after
 /// an upgrade (history not indexed yet) reads messages one by one, and two cores must also
@@ -155,13 +155,13 @@ pub async fn search(
     session: Session,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    use crate::store::search::{MIN_WORD, Page, Term, words};
+    use crate::store::search::{MIN_WORD, Page, Term, query_words};
     let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     if query.q.chars().count() > MAX_SEARCH_CHARS {
         return Err(ApiError::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
     }
     let mut terms: Vec<Term> = Vec::new();
-    for word in words(&query.q) {
+    for word in query_words(&query.q) {
         if !terms.contains(&Term::Word(word.clone())) {
             terms.push(Term::Word(word));
         }

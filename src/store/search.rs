@@ -67,6 +67,18 @@ fn fnv1a(kind: u8, bytes: &[u8]) -> u64 {
 /// characters (`is_cjk`) gives each pair of neighbours instead, or the one character of a
 /// run of one: "東京タワー" gives 東京, 京タ, タワ, ワー, and a search for 東京 finds it.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    cut(text, false).into_iter()
+}
+
+/// The words a search asks for: those of `words`, except that a run of Chinese or Japanese
+/// needs only enough of its pairs to cover every character (東京タワー: 東京, タワ, ワー), so
+/// that a pasted phrase fits the limit on words. A message that has them all is checked
+/// against the same terms.
+pub fn query_words(query: &str) -> Vec<String> {
+    cut(query, true)
+}
+
+fn cut(text: &str, covering: bool) -> Vec<String> {
     let mut words = Vec::new();
     for run in text.split(|c: char| !c.is_alphanumeric()) {
         let mut rest = run;
@@ -80,14 +92,22 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
                 if starts.len() == 2 {
                     words.push(part.to_string());
                 }
-                words.extend(starts.windows(3).map(|w| part[w[0]..w[2]].to_string()));
+                let pairs = starts.windows(3).map(|w| part[w[0]..w[2]].to_string());
+                if covering {
+                    // Every other pair, and the last: together they cover each character.
+                    let pairs: Vec<String> = pairs.collect();
+                    let last = pairs.len().saturating_sub(1);
+                    words.extend(pairs.into_iter().enumerate().filter(|(i, _)| i % 2 == 0 || *i == last).map(|(_, p)| p));
+                } else {
+                    words.extend(pairs);
+                }
             } else if part.chars().nth(MIN_WORD - 1).is_some() {
                 let cut = part.char_indices().nth(MAX_WORD).map_or(part.len(), |(at, _)| at);
                 words.push(part[..cut].to_lowercase());
             }
         }
     }
-    words.into_iter()
+    words
 }
 
 /// Han ideographs (with 々, 〇 and the other ideographic marks), hiragana and katakana; the
@@ -540,6 +560,12 @@ mod tests {
             ["東京", "京タ", "タワ", "ワー", "ーに", "に行", "行く", "hallway", "東京", "字", "한국어", "단어", "人々", "色々"],
             "pairs of neighbours; a lone character alone; Latin and hangul as words; 々 belongs to its run, ・ does not"
         );
+        assert_eq!(
+            query_words("東京タワー hello 東京 字"),
+            ["東京", "タワ", "ワー", "hello", "東京", "字"],
+            "a search covers each character"
+        );
+        assert_eq!(query_words("東京タ"), ["東京", "京タ"]);
     }
 
     #[test]
