@@ -467,26 +467,15 @@ async fn a_long_paste_arrives_whole() {
 /// which would hide the fragments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_message_goes_out_in_fragments_of_2_kib() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let server = TestServer::start().await;
     let alice = server.admin().await;
     let bob = server.add_user(&alice, "bob").await;
     let mut alice_tab = alice.ws().await;
     let general = alice_tab.room_id("general");
 
-    let mut raw = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
-    let handshake = format!(
-        "GET /api/ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: hallway_session={}\r\n\r\n",
-        server.addr(),
-        bob.session
-    );
-    raw.write_all(handshake.as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(raw.read_u8().await.expect("the handshake's answer"));
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let (status, head, mut raw) = raw_handshake(server.addr(), &bob.session, "HTTP/1.1", "dGhlIHNhbXBsZSBub25jZQ==", "13").await;
+    assert_eq!(status, 101, "{head}");
 
     let paste: String = (0..2_000).map(|i| format!("{i:>4} é\n")).collect();
     alice_tab.send_message(general, &paste).await;

@@ -144,36 +144,13 @@ async fn the_chat_connection_needs_a_session_and_a_real_websocket_upgrade() {
         ("HTTP/1.1", "x", "13", "a malformed Sec-WebSocket-Key"),
         ("HTTP/1.1", key, "8", "Sec-WebSocket-Version 8"),
     ] {
-        let (status, head) = raw_handshake(server.addr(), &alice.session, version, key, ws_version).await;
+        let (status, head, _) = raw_handshake(server.addr(), &alice.session, version, key, ws_version).await;
         assert_eq!(status, 400, "{what} got: {head}");
         if ws_version != "13" {
             assert!(head.to_ascii_lowercase().contains("sec-websocket-version: 13"), "the 400 names the version spoken: {head}");
         }
     }
-    let (status, head) = raw_handshake(server.addr(), &alice.session, "HTTP/1.1", key, "13").await;
+    let (status, head, _) = raw_handshake(server.addr(), &alice.session, "HTTP/1.1", key, "13").await;
     assert_eq!(status, 101, "a proper handshake is accepted: {head}");
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "with the accept value of RFC 6455's example: {head}");
-}
-
-/// Sends a WebSocket handshake by hand and returns the status and head of the response.
-async fn raw_handshake(addr: std::net::SocketAddr, session: &str, version: &str, key: &str, ws_version: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "GET /api/ws {version}\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: {ws_version}\r\nSec-WebSocket-Key: {key}\r\nCookie: hallway_session={session}\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).await.expect("write");
-    let mut head = Vec::new();
-    let mut byte = [0];
-    while !head.ends_with(b"\r\n\r\n") {
-        let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut byte)).await.expect("an answer");
-        if read.expect("read") == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head)
 }

@@ -629,3 +629,34 @@ pub fn texts(page: &Value) -> Vec<String> {
         .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Sends a WebSocket handshake by hand (HTTP `version`, `Sec-WebSocket-Version: ws_version`)
+/// and returns the status and head of the response, and the socket, for tests that must see
+/// what a WebSocket library would hide.
+pub async fn raw_handshake(
+    addr: SocketAddr,
+    session: &str,
+    version: &str,
+    key: &str,
+    ws_version: &str,
+) -> (u16, String, TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET /api/ws {version}\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: {ws_version}\r\nSec-WebSocket-Key: {key}\r\nCookie: hallway_session={session}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut byte)).await.expect("an answer");
+        if read.expect("read") == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, socket)
+}
