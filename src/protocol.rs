@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
+use crate::store::records::{MessageRecord, UserRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -373,6 +374,26 @@ pub enum ErrorCode {
     BadToken,
     Storage,
     Internal,
+}
+
+// ---- from records to the wire ----
+pub fn user_info(id: UserId, record: &UserRecord) -> User {
+    User { id, name: record.name.clone(), display_name: record.display_name.clone(), role: record.role }
+}
+
+pub fn message_frame(conv: ConvId, seq: Seq, record: &MessageRecord) -> Message {
+    Message {
+        conv,
+        seq,
+        rev: Seq(record.rev),
+        author: record.author,
+        text: record.text.clone(),
+        ts: record.ts,
+        edited_ts: record.edited_ts,
+        deleted: record.deleted,
+        mentions: record.mentions.clone(),
+        client_id: record.client_id.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use crate::protocol::{ClientFrame, ErrorCode, Ref, User};
 use crate::store::records::UserRecord;
 use crate::store::{Store, StoreError, writer::Writer};
 
+pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
-pub use hub::{DEFAULT_ROOM, message_frame, user_info};
 
 /// Identifies one WebSocket connection (one browser tab).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::auth::{Session, new_account};
 use super::{ApiError, App, Body};
-use crate::core::user_info;
 use crate::model::{ConvId, Role, Seq};
+use crate::protocol::user_info;
 use crate::protocol::{self, ErrorCode};
 
 /// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written.
@@ -106,7 +106,7 @@ pub async fn messages(
     })
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "reading history failed"))??;
-    let messages: Vec<protocol::Message> = records.iter().map(|(seq, r)| crate::core::message_frame(conv, *seq, r)).collect();
+    let messages: Vec<protocol::Message> = records.iter().map(|(seq, r)| protocol::message_frame(conv, *seq, r)).collect();
     Ok(Json(json!({ "messages": messages, "more": more, "last_seq": last_seq })))
 }
 
@@ -213,6 +213,6 @@ pub async fn search(
     .map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))??;
     let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
     let results: Vec<protocol::Message> =
-        found.results.iter().map(|(conv, seq, r)| crate::core::message_frame(*conv, *seq, r)).collect();
+        found.results.iter().map(|(conv, seq, r)| protocol::message_frame(*conv, *seq, r)).collect();
     Ok(Json(json!({ "results": results, "more": found.more, "next": next })))
 }

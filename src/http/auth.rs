@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{ApiError, App, Body};
 use crate::auth::{self, MIN_PASSWORD, SESSION_DAYS};
-use crate::core::user_info;
 use crate::model::{Role, UserId, now_millis, valid_name};
+use crate::protocol::user_info;
 use crate::protocol::{ErrorCode, User};
 use crate::store::Change;
 use crate::store::records::{SessionRecord, UserRecord};

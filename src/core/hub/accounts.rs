@@ -1,0 +1,55 @@
+//! Accounts: creating one (its first room membership with it).
+
+use tokio::sync::oneshot;
+
+use super::delivery::{Outcome, Reply, Target, Undo};
+use super::{HubTask, UserState};
+use crate::core::{DEFAULT_ROOM, HubError};
+use crate::model::{ConvKind, UserId, now_millis};
+use crate::protocol::{ErrorCode, PresenceState, ServerFrame, User, user_info};
+use crate::store::Change;
+use crate::store::records::{StatusRecord, UserRecord};
+
+impl HubTask {
+    pub(super) async fn create_user(&mut self, mut record: UserRecord, reply: oneshot::Sender<Result<User, HubError>>) {
+        if self.users.values().any(|u| u.info.name == record.name) {
+            let _ = reply.send(Err(HubError::Refused(ErrorCode::NameTaken, format!("an account named {} exists", record.name))));
+            return;
+        }
+        let id = UserId(self.next_user);
+        self.next_user += 1;
+        record.created = now_millis();
+        let info = user_info(id, &record);
+        self.users.insert(
+            id,
+            UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline },
+        );
+        let mut changes = vec![Change::PutUser(id, record)];
+        let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
+        let mut undo = vec![Undo::RemoveUser(id)];
+        let general =
+            self.convs.iter().find(|(_, c)| c.record.kind == ConvKind::Room && c.record.name == DEFAULT_ROOM).map(|(id, _)| *id);
+        match general {
+            Some(conv) => {
+                let (more_changes, more_deliveries) = self.member_added(conv, id);
+                changes.extend(more_changes);
+                deliveries.extend(more_deliveries);
+                if let Some(joined) = self.convs.get(&conv).and_then(|c| c.members.get(&id)).map(|m| m.joined) {
+                    undo.push(Undo::RemoveMember { conv, user: id, joined });
+                }
+            }
+            None if self.convs.is_empty() => {
+                let (conv, more_changes, more_deliveries) =
+                    self.new_conversation(ConvKind::Room, DEFAULT_ROOM.into(), "Everyone in the office".into(), id, &[id]);
+                changes.extend(more_changes);
+                deliveries.extend(more_deliveries);
+                undo.push(Undo::RemoveConversation(conv));
+            }
+            None => {}
+        }
+        tracing::info!(user = id.0, "account created");
+        let mut outcome = Outcome::new(deliveries, Reply::User(reply, info));
+        outcome.undo = undo;
+        self.persist(changes, outcome).await;
+    }
+}

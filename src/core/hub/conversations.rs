@@ -1,0 +1,262 @@
+//! Conversations and membership: rooms, private rooms, DMs and group DMs; joining, leaving,
+//! inviting, topics, and how a conversation looks to one member.
+
+use std::collections::BTreeMap;
+
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
+use super::{ConvState, HubTask, MemberState, Refusal, not_found, refuse};
+use crate::core::ConnId;
+use crate::model::{ConvId, ConvKind, Seq, UserId, now_millis, valid_name};
+use crate::protocol::{self, ErrorCode, Ref, ServerFrame};
+use crate::store::Change;
+use crate::store::records::{ConversationRecord, Keep, MemberRecord};
+
+const MAX_TOPIC_CHARS: usize = 250;
+
+impl HubTask {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn create_room(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        name: String,
+        topic: String,
+        private: bool,
+        members: Vec<UserId>,
+    ) -> Result<(), Refusal> {
+        let name = name.trim().to_string();
+        if !valid_name(&name) {
+            return Err(refuse(
+                ErrorCode::BadRequest,
+                "a room name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+            ));
+        }
+        // Only public rooms must have unique names: checking private ones too would tell
+        // anyone that a private room of that name exists.
+        if !private && self.convs.values().any(|c| c.record.kind == ConvKind::Room && c.record.name == name) {
+            return Err(refuse(ErrorCode::NameTaken, format!("a public room named {name} exists")));
+        }
+        let topic = topic.trim().to_string();
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(refuse(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
+        }
+        let mut everyone = vec![user];
+        for member in members {
+            if !self.users.contains_key(&member) {
+                return Err(refuse(ErrorCode::NotFound, format!("no user with id {member}")));
+            }
+            if !everyone.contains(&member) {
+                everyone.push(member);
+            }
+        }
+        let kind = if private { ConvKind::Private } else { ConvKind::Room };
+        let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone);
+        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
+        let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
+        self.persist(changes, outcome).await;
+        Ok(())
+    }
+
+    pub(super) async fn open_dm(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        users: Vec<UserId>,
+    ) -> Result<(), Refusal> {
+        let mut everyone = vec![user];
+        for other in users {
+            if !self.users.contains_key(&other) {
+                return Err(refuse(ErrorCode::NotFound, format!("no user with id {other}")));
+            }
+            if !everyone.contains(&other) {
+                everyone.push(other);
+            }
+        }
+        everyone.sort();
+        let kind = if everyone.len() <= 2 { ConvKind::Dm } else { ConvKind::Group };
+        // A group whose members left down to two is not the DM of those two.
+        let existing =
+            self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
+        if let Some((id, _)) = existing {
+            // Through the writer queue, so the ack never overtakes the commit that made it.
+            let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(*id), seq: None, client_id: None, ts: None };
+            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
+            return Ok(());
+        }
+        let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
+        let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
+        let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
+        self.persist(changes, outcome).await;
+        Ok(())
+    }
+
+    pub(super) async fn leave(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        conv: ConvId,
+    ) -> Result<(), Refusal> {
+        let state = self.convs.get_mut(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(not_found)?;
+        if state.record.kind == ConvKind::Dm {
+            return Err(refuse(ErrorCode::BadRequest, "a direct message cannot be left"));
+        }
+        let Some(member) = state.members.remove(&user) else { return Err(not_found()) };
+        let others: Vec<UserId> = state.members.keys().copied().collect();
+        let deliveries = vec![
+            (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
+            (Target::Users(others), ServerFrame::MemberLeft { conv, user }.encode()),
+        ];
+        let outcome = Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreMember {
+            conv,
+            user,
+            before: member,
+            wrote: None,
+        });
+        self.persist(vec![Change::DeleteMember(conv, user)], outcome).await;
+        Ok(())
+    }
+
+    /// Creates a conversation in memory; returns its id, the changes to persist and the frames
+    /// that announce it to its members.
+    pub(super) fn new_conversation(
+        &mut self,
+        kind: ConvKind,
+        name: String,
+        topic: String,
+        creator: UserId,
+        members: &[UserId],
+    ) -> (ConvId, Vec<Change>, Vec<(Target, Utf8Bytes)>) {
+        let id = ConvId(self.next_conv);
+        self.next_conv += 1;
+        let now = now_millis();
+        let record = ConversationRecord { kind, name, topic, created_by: creator, created: now, keep: Keep::Forever };
+        let mut changes = vec![Change::PutConversation(id, record.clone())];
+        let mut state = ConvState { record, members: BTreeMap::new(), last_seq: Seq(0), committed_seq: Seq(0) };
+        for member in members {
+            state.members.insert(*member, MemberState { read_seq: Seq(0), joined: now, unread: 0, mentions: 0 });
+            changes.push(Change::PutMember(id, *member, MemberRecord { joined: now, read_seq: 0 }));
+        }
+        self.convs.insert(id, state);
+        let deliveries = members
+            .iter()
+            .map(|m| {
+                (Target::Users(vec![*m]), ServerFrame::Conversation { conversation: self.conversation_for(id, *m) }.encode())
+            })
+            .collect();
+        tracing::info!(conv = id.0, ?kind, members = members.len(), "conversation created");
+        (id, changes, deliveries)
+    }
+
+    /// Adds a member in memory; returns the changes and the frames announcing it.
+    pub(super) fn member_added(&mut self, conv: ConvId, user: UserId) -> (Vec<Change>, Vec<(Target, Utf8Bytes)>) {
+        let Some(state) = self.convs.get_mut(&conv) else { return (Vec::new(), Vec::new()) };
+        let now = now_millis();
+        // A newcomer starts with everything before them read.
+        let read_seq = state.last_seq;
+        state.members.insert(user, MemberState { read_seq, joined: now, unread: 0, mentions: 0 });
+        let others: Vec<UserId> = state.members.keys().copied().filter(|m| *m != user).collect();
+        let changes = vec![Change::PutMember(conv, user, MemberRecord { joined: now, read_seq: read_seq.0 })];
+        let deliveries = vec![
+            (Target::Users(vec![user]), ServerFrame::Conversation { conversation: self.conversation_for(conv, user) }.encode()),
+            (Target::Users(others), ServerFrame::MemberJoined { conv, user }.encode()),
+        ];
+        (changes, deliveries)
+    }
+
+    pub(super) async fn add_member(&mut self, conv: ConvId, user: UserId, reply: Reply) {
+        let (changes, deliveries) = self.member_added(conv, user);
+        let mut outcome = Outcome::new(deliveries, reply);
+        if let Some(joined) = self.convs.get(&conv).and_then(|c| c.members.get(&user)).map(|m| m.joined) {
+            outcome = outcome.undo(Undo::RemoveMember { conv, user, joined });
+        }
+        self.persist(changes, outcome).await;
+    }
+
+    pub(super) fn conversation_for(&self, id: ConvId, user: UserId) -> protocol::Conversation {
+        let state = &self.convs[&id];
+        let member = state.members.get(&user);
+        protocol::Conversation {
+            id,
+            kind: state.record.kind,
+            name: state.record.name.clone(),
+            topic: state.record.topic.clone(),
+            members: state.members.keys().copied().collect(),
+            last_seq: state.committed_seq,
+            read_seq: member.map_or(Seq(0), |m| m.read_seq),
+            unread: member.map_or(0, |m| m.unread),
+            mentions: member.map_or(0, |m| m.mentions),
+            recorded: state.record.keep != Keep::Nothing,
+        }
+    }
+
+    pub(super) async fn join(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId) -> Result<(), Refusal> {
+        let state = self.convs.get(&conv).ok_or_else(not_found)?;
+        if state.record.kind != ConvKind::Room {
+            return Err(not_found());
+        }
+        if state.members.contains_key(&user) {
+            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
+            return Ok(());
+        }
+        self.add_member(conv, user, ack_reply(conn, reference)).await;
+        Ok(())
+    }
+
+    pub(super) async fn invite(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        conv: ConvId,
+        invitee: UserId,
+    ) -> Result<(), Refusal> {
+        let state = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(not_found)?;
+        if !state.record.kind.is_room() {
+            return Err(refuse(ErrorCode::BadRequest, "only rooms take invitations; open a new group DM instead"));
+        }
+        if !self.users.contains_key(&invitee) {
+            return Err(refuse(ErrorCode::NotFound, "no such user"));
+        }
+        if state.members.contains_key(&invitee) {
+            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
+            return Ok(());
+        }
+        self.add_member(conv, invitee, ack_reply(conn, reference)).await;
+        Ok(())
+    }
+
+    pub(super) async fn set_topic(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        conv: ConvId,
+        topic: String,
+    ) -> Result<(), Refusal> {
+        let members = self.members_of(conv, user)?;
+        let topic = topic.trim().to_string();
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(refuse(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
+        }
+        let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
+        if !state.record.kind.is_room() {
+            return Err(refuse(ErrorCode::BadRequest, "only rooms have a topic"));
+        }
+        let before = state.record.clone();
+        state.record.topic = topic.clone();
+        let change = Change::PutConversation(conv, state.record.clone());
+        let frame = ServerFrame::Topic { conv, topic, user }.encode();
+        let outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference)).undo(Undo::RestoreRecord {
+            conv,
+            before,
+            wrote: state.record.clone(),
+        });
+        self.persist(vec![change], outcome).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Tabs and presence: connecting and dropping tabs, what colleagues are told of a person's
+//! tabs (aggregated), status text and do-not-disturb, and their expiry.
+
+use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
+use super::{ConnState, HubTask, Refusal, refuse};
+use crate::core::{CloseReason, ConnId, Connection, presence};
+use crate::model::{Millis, UserId, now_millis};
+use crate::protocol::{self, ErrorCode, Limits, Presence, Ref, ServerFrame};
+use crate::store::Change;
+use crate::store::records::StatusRecord;
+
+const MAX_STATUS_CHARS: usize = 100;
+
+impl HubTask {
+    pub(super) async fn connect(&mut self, connection: Connection) {
+        let Connection { id, user, session, outbox, closed } = connection;
+        let Some(state) = self.users.get_mut(&user) else { return };
+        state.conns.push(id);
+        self.conns.insert(id, ConnState { user, session, outbox, closed, idle: false });
+        let hello = protocol::Hello {
+            me: self.users[&user].info.clone(),
+            limits: Limits { max_frame: self.max_frame },
+            users: self.users.values().map(|u| u.info.clone()).collect(),
+            presence: self.users.keys().map(|id| self.presence_of(*id)).collect(),
+            conversations: self
+                .convs
+                .iter()
+                .filter(|(_, c)| c.members.contains_key(&user))
+                .map(|(id, _)| self.conversation_for(*id, user))
+                .collect(),
+        };
+        for part in protocol::hello_parts(&hello) {
+            self.deliver(Target::Conn(id), part);
+        }
+        tracing::debug!(conn = id.0, user = user.0, "tab connected");
+        self.presence_changed(user);
+    }
+
+    pub(super) fn disconnect(&mut self, conn: ConnId) {
+        if let Some(state) = self.conns.remove(&conn) {
+            self.forget_conn(conn, state.user);
+        }
+    }
+
+    /// Removes a connection the server is ending; dropping its outbox tells the session.
+    pub(super) fn drop_conn(&mut self, conn: ConnId, reason: CloseReason) {
+        if let Some(state) = self.conns.remove(&conn) {
+            let _ = state.closed.set(reason);
+            match reason {
+                CloseReason::SlowConsumer => {
+                    tracing::warn!(conn = conn.0, user = state.user.0, "tab too slow to keep up; disconnecting it")
+                }
+                _ => tracing::info!(conn = conn.0, user = state.user.0, ?reason, "closing tab"),
+            }
+            self.forget_conn(conn, state.user);
+        }
+    }
+
+    pub(super) fn forget_conn(&mut self, conn: ConnId, user: UserId) {
+        if let Some(state) = self.users.get_mut(&user) {
+            state.conns.retain(|c| *c != conn);
+        }
+        self.presence_changed(user);
+    }
+
+    pub(super) fn presence_of(&self, user: UserId) -> Presence {
+        let state = &self.users[&user];
+        let idle = state.conns.iter().filter(|c| self.conns.get(c).is_some_and(|c| c.idle)).count();
+        Presence {
+            user,
+            state: presence::aggregate(&state.status, state.conns.len(), idle),
+            status: state.status.text.clone(),
+            status_expires: state.status.expires,
+        }
+    }
+
+    /// Tells everyone when a user's aggregated presence changed.
+    pub(super) fn presence_changed(&mut self, user: UserId) {
+        let presence = self.presence_of(user);
+        let Some(state) = self.users.get_mut(&user) else { return };
+        if state.shown == presence.state {
+            return;
+        }
+        state.shown = presence.state;
+        self.deliver(Target::Everyone, ServerFrame::Presence { presence }.encode());
+    }
+
+    /// Sets status text and DND; everyone is told once it is saved (the text may change at
+    /// the same presence state, so this always tells).
+    pub(super) async fn set_status(&mut self, user: UserId, record: StatusRecord, reply: Reply, expiring: bool) {
+        let Some(state) = self.users.get_mut(&user) else { return };
+        let before = std::mem::replace(&mut state.status, record.clone());
+        let presence = self.presence_of(user);
+        if let Some(state) = self.users.get_mut(&user) {
+            state.shown = presence.state;
+        }
+        let frame = ServerFrame::Presence { presence }.encode();
+        let mut outcome = Outcome::new(vec![(Target::Everyone, frame)], reply);
+        // An expiry that could not be saved stays cleared in memory: undoing it would bring
+        // back a status already past its expiry and retry at once, in a loop, on a full disk.
+        // At the next start the stored status is found expired and cleared again.
+        if !expiring {
+            outcome = outcome.undo(Undo::RestoreStatus { user, before, wrote: record.clone() });
+        }
+        self.persist(vec![Change::PutStatus(user, record)], outcome).await;
+    }
+
+    pub(super) fn next_status_expiry(&self) -> Option<Millis> {
+        self.users.values().filter_map(|u| u.status.expires).min()
+    }
+
+    pub(super) async fn expire_statuses(&mut self) {
+        let now = now_millis();
+        let expired: Vec<UserId> =
+            self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
+        for user in expired {
+            self.set_status(user, StatusRecord::default(), Reply::None, true).await;
+        }
+    }
+
+    /// A tab tells whether its person is using it; away shows once every tab is idle.
+    pub(super) fn set_idle(&mut self, conn: ConnId, user: UserId, idle: bool) {
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.idle = idle;
+        }
+        self.presence_changed(user);
+    }
+
+    pub(super) async fn status_frame(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        dnd: bool,
+        status: String,
+        status_expires: Option<Millis>,
+    ) -> Result<(), Refusal> {
+        let text = status.trim().to_string();
+        if text.chars().count() > MAX_STATUS_CHARS {
+            return Err(refuse(ErrorCode::BadRequest, format!("a status is at most {MAX_STATUS_CHARS} characters")));
+        }
+        let record = StatusRecord { dnd, text, expires: status_expires };
+        self.set_status(user, record, ack_reply(conn, reference), false).await;
+        Ok(())
+    }
+}
