@@ -86,6 +86,8 @@ pub(crate) struct HubTask {
     writer: Writer,
     max_frame: usize,
     users: BTreeMap<UserId, UserState>,
+    /// Sign-in name to account, for mentions and unique names (names never change).
+    user_names: HashMap<String, UserId>,
     convs: BTreeMap<ConvId, ConvState>,
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
@@ -135,6 +137,7 @@ impl HubTask {
                 }
             }
         }
+        let user_names = users.iter().map(|(id, u): (&UserId, &UserState)| (u.info.name.clone(), *id)).collect();
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
@@ -144,6 +147,7 @@ impl HubTask {
             writer,
             max_frame,
             users,
+            user_names,
             convs,
             conns: HashMap::new(),
             next_user,

@@ -205,7 +205,9 @@ impl HubTask {
                 }
             }
             Undo::RemoveUser(user) => {
-                self.users.remove(&user);
+                if let Some(state) = self.users.remove(&user) {
+                    self.user_names.remove(&state.info.name);
+                }
             }
             Undo::RemoveConversation(conv) => {
                 self.convs.remove(&conv);
