@@ -16,7 +16,7 @@ use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
 use crate::store::writer::Writer;
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Change, ContentKey, Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(name = "hallway", version, about = "The office chat appliance: one binary, one data file.")]
@@ -185,9 +185,9 @@ fn explain_in_use(e: anyhow::Error) -> anyhow::Error {
     e
 }
 
-fn open_for_cli(data: &std::path::Path) -> anyhow::Result<Store> {
-    match Store::open(data) {
-        Ok(store) => Ok(store),
+fn open_for_cli(data: &std::path::Path) -> anyhow::Result<(Store, ContentKey)> {
+    match Store::open_with_key(data) {
+        Ok(opened) => Ok(opened),
         Err(StoreError::InUse(_)) => bail!(
             "the server is running with {}. Manage accounts in the web client (signed in as an admin: \
              the Add user form), or stop the server and run this command again.",
@@ -198,7 +198,8 @@ fn open_for_cli(data: &std::path::Path) -> anyhow::Result<Store> {
 }
 
 async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
-    let store = open_for_cli(&data)?;
+    // The key goes to the chat core, the one reader of message content (`core::access`).
+    let (store, key) = open_for_cli(&data)?;
     match command {
         UserCommand::List => {
             let users = store.users()?;
@@ -215,7 +216,8 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
             let (writer, writer_thread) = Writer::start(store.clone());
-            let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
+            let (hub, hub_task) =
+                Hub::start(store.clone(), key, writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
             let created = hub.create_user(record).await;
             hub.shutdown().await;
             let _ = hub_task.await;

@@ -53,9 +53,10 @@ pub struct Server {
 impl Server {
     pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
         let addr = listener.local_addr().context("reading the listening address")?;
-        let store = Store::open(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
+        let (store, key) =
+            Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame, config.limits.clone())
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), config.max_frame, config.limits.clone())
             .context("loading the data file")?;
         purge_expired_sessions(&store, &writer).await;
 

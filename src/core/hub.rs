@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::access::Door;
 use super::{CloseReason, Command, ConnId, Fault};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId};
@@ -107,6 +108,8 @@ fn not_found() -> Refusal {
 
 pub(crate) struct HubTask {
     store: Store,
+    /// Message content, for the checks an edit or delete needs.
+    door: Arc<Door>,
     writer: Writer,
     max_frame: usize,
     limits: RateLimits,
@@ -136,7 +139,13 @@ pub(crate) struct HubTask {
 }
 
 impl HubTask {
-    pub fn load(store: Store, writer: Writer, max_frame: usize, limits: RateLimits) -> Result<HubTask, StoreError> {
+    pub fn load(
+        store: Store,
+        door: Arc<Door>,
+        writer: Writer,
+        max_frame: usize,
+        limits: RateLimits,
+    ) -> Result<HubTask, StoreError> {
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
@@ -175,6 +184,7 @@ impl HubTask {
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
         let mut task = HubTask {
             store,
+            door,
             writer,
             max_frame,
             limits,
@@ -276,11 +286,11 @@ impl HubTask {
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
             }
-            Command::CanRead { user, conv, reply } => {
-                let _ = reply.send(self.readable(user, conv));
+            Command::May { actor, conv, action, reply } => {
+                let _ = reply.send(self.may(actor, conv, action));
             }
-            Command::Memberships { user, reply } => {
-                let _ = reply.send(self.memberships(user));
+            Command::AllTheyMay { actor, action, reply } => {
+                let _ = reply.send(self.all_they_may(actor, action));
             }
             Command::Rooms { user, reply } => {
                 let _ = reply.send(self.directory(user));

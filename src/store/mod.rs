@@ -153,7 +153,18 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     })
 }
 
+/// What it takes to read what people wrote (history pages, search, one message): only
+/// `Store::open_with_key` makes one, and the server hands it to the chat core's one door
+/// (`core::access`) alone, so a handler cannot read a conversation without asking the core
+/// who may read it: the compiler refuses the call without the key.
+pub struct ContentKey(());
+
 impl Store {
+    /// Opens the data file (as `open`) with the key to its message content.
+    pub fn open_with_key(path: &Path) -> Result<(Store, ContentKey), StoreError> {
+        Ok((Store::open(path)?, ContentKey(())))
+    }
+
     /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = open_database(path)?;
@@ -326,6 +337,7 @@ impl Store {
     /// Up to `limit` messages with seq below `before`, ascending, and whether older ones exist.
     pub fn messages_before(
         &self,
+        _key: &ContentKey,
         conv: ConvId,
         before: Seq,
         limit: usize,
@@ -350,7 +362,13 @@ impl Store {
     /// since, each once in its current state, ordered by its latest change (`rev`). A page
     /// holds the first `limit` of them, so "ask again after the highest `rev` you got" neither
     /// skips nor repeats. Returned ascending by seq, with whether more follow.
-    pub fn changes_after(&self, conv: ConvId, after: Seq, limit: usize) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
+    pub fn changes_after(
+        &self,
+        _key: &ContentKey,
+        conv: ConvId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
         let txn = self.db()?.begin_read()?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let revisions = txn.open_table(CONVREV_SEQ)?;
@@ -402,7 +420,7 @@ impl Store {
         Ok((page, more))
     }
 
-    pub fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
+    pub fn message(&self, _key: &ContentKey, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
         Ok(table.get((conv.0, seq.0))?.map(|v| decode(v.value())).transpose()?)
