@@ -154,3 +154,30 @@ async fn the_chat_connection_needs_a_session_and_a_real_websocket_upgrade() {
     assert_eq!(status, 101, "a proper handshake is accepted: {head}");
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "with the accept value of RFC 6455's example: {head}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_file_and_the_directory_made_for_it_are_private_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("stat").permissions().mode() & 0o777;
+    // The usual umask, which left the file readable by every local account.
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe { libc::umask(0o022) };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("made-by-hallway");
+    let data = data_dir.join("hallway.redb");
+    let start = || async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        hallway::Server::start(listener, hallway::Config::new(data.clone())).await.expect("start")
+    };
+
+    let server = start().await;
+    assert_eq!(mode(&data), 0o600, "other local accounts could read every message and password hash");
+    assert_eq!(mode(&data_dir), 0o700, "the directory Hallway made for the data file is for its account only");
+    server.shutdown().await;
+
+    // An admin who chose a mode keeps it.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let server = start().await;
+    assert_eq!(mode(&data), 0o640, "an existing file's mode is left as the admin set it");
+    server.shutdown().await;
+}

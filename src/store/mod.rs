@@ -146,6 +146,32 @@ fn free_bytes(path: &Path) -> Option<u64> {
     ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
+/// Creates a missing data file as 0600 (and a missing directory as 0700) before redb fills
+/// it: it holds every message and password hash, so no other local account may read it. An
+/// existing file keeps its mode (the admin may have chosen it), with a warning if others can
+/// read it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data file is readable by other accounts on this machine (messages, password hashes): chmod 600 it"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn open_database(path: &Path) -> Result<Database, StoreError> {
     Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
@@ -156,6 +182,7 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
 impl Store {
     /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path).map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
         let db = open_database(path)?;
         migrate::bring_up_to_date(&db)?;
         Ok(Store {
