@@ -181,3 +181,34 @@ async fn the_data_file_and_the_directory_made_for_it_are_private_to_the_server()
     assert_eq!(mode(&data), 0o640, "an existing file's mode is left as the admin set it");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_forbids_sniffing_and_framing_by_other_sites() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let http = reqwest::Client::new();
+    let base = server.base();
+    let requests = [
+        ("the page", http.get(format!("{base}/"))),
+        ("a script", http.get(format!("{base}/app.js"))),
+        ("health", http.get(format!("{base}/api/health"))),
+        ("a refusal", http.get(format!("{base}/api/me"))),
+        ("an unknown endpoint", http.get(format!("{base}/api/nothing-here"))),
+        ("a bad sign-in", http.post(format!("{base}/api/login")).json(&json!({"name": "x", "password": "y"}))),
+        ("a foreign origin", http.post(format!("{base}/api/logout")).header(reqwest::header::ORIGIN, EVIL)),
+        ("JSON of a signed-in person", alice.http.get(format!("{base}/api/me"))),
+    ];
+    for (what, request) in requests {
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what} ({}) may be sniffed as another type", response.status());
+        assert_eq!(header("x-frame-options"), "DENY", "{what} ({}) may be framed by another site", response.status());
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{what} ({}) needs frame-ancestors 'none': {:?}",
+            response.status(),
+            header("content-security-policy")
+        );
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -58,7 +58,25 @@ pub fn router(state: App) -> Router {
         .layer(DefaultBodyLimit::max(max_frame))
         .layer(middleware::from_fn(check_origin))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Headers every answer carries, JSON and errors included: no content sniffing (a JSON body
+/// that looks like HTML must not be run as a page) and no framing by another site
+/// (clickjacking). `index.html` sets its own, fuller policy (`assets.rs`).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let not_modified = response.status() == axum::http::StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not on a 304: the browser merges its headers into the cached answer, and this policy
+    // would replace the page's own and block its scripts.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) && !not_modified {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
+    response
 }
 
 /// Refuses state-changing requests (and the WebSocket upgrade) sent by a page of another
