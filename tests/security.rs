@@ -212,3 +212,74 @@ async fn every_answer_forbids_sniffing_and_framing_by_other_sites() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_post_does_not_break_the_next_request_of_a_pooling_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let _alice = server.admin().await;
+    let body = json!({"name": "mallory", "password": "hunter22hunter", "padding": "x".repeat(200_000)}).to_string();
+
+    // One reqwest client, so its pool reuses the connection the refusal came on.
+    let http = reqwest::Client::new();
+    for round in 0..5 {
+        let refused = http.post(format!("{}/api/users", server.base())).body(body.clone()).send().await;
+        let status = refused.map(|r| r.status().as_u16()).unwrap_or_else(|e| panic!("round {round}: the refused POST: {e}"));
+        assert_eq!(status, 401, "round {round}: a POST without a session is refused before its body is read");
+        let next = http.get(format!("{}/api/health", server.base())).send().await;
+        let status = next.map(|r| r.status().as_u16()).unwrap_or_else(|e| panic!("round {round}: the next request: {e:?}"));
+        assert_eq!(status, 200, "round {round}");
+    }
+
+    // What such a pool does, without its luck of noticing the close in time: unless told
+    // `Connection: close`, it sends the next request on the same connection right away.
+    let mut socket = tokio::net::TcpStream::connect(server.addr()).await.expect("connect");
+    let head = format!(
+        "POST /api/users HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.addr(),
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("write the head");
+    let _ = socket.write_all(body.as_bytes()).await; // the server may stop reading: fine
+    let first = read_one_response(&mut socket).await;
+    assert!(first.starts_with("HTTP/1.1 401"), "the refusal: {first}");
+    if !first.to_ascii_lowercase().contains("connection: close") {
+        let get = format!("GET /api/health HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr());
+        let _ = socket.write_all(get.as_bytes()).await;
+        let second = read_one_response(&mut socket).await;
+        assert!(
+            second.starts_with("HTTP/1.1 200"),
+            "the refusal kept the connection open by its headers ({first:?}), but the next request on it got {second:?}"
+        );
+    }
+    let _ = socket.shutdown().await;
+    let mut rest = Vec::new();
+    let _ = socket.read_to_end(&mut rest).await;
+}
+
+/// The head and body (by Content-Length) of one response, or what came before the socket
+/// closed; "" when nothing did.
+async fn read_one_response(socket: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>()))
+                .and_then(|v| v.ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+            Ok(_) => return String::from_utf8_lossy(&bytes).to_string(),
+            Err(_) => panic!("no complete response within 10 s: {}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+}

@@ -57,6 +57,7 @@ pub fn router(state: App) -> Router {
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_frame))
         .layer(middleware::from_fn(check_origin))
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -95,6 +96,36 @@ async fn check_origin(request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+/// Answers `Connection: close` when a request's body was not read to its end (a POST
+/// refused before its body: no session, a foreign origin, an unknown endpoint). hyper then
+/// cannot reuse the connection and closes it; without the header a pooling client (reqwest,
+/// curl) sends its next request on a connection that is closing, and it fails.
+async fn close_if_body_unread(request: Request, next: Next) -> Response {
+    use axum::body::HttpBody;
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Poll;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let mut data = body.into_data_stream();
+    let seen = read_to_end.clone();
+    let watched = futures_util::stream::poll_fn(move |cx| {
+        let next = data.poll_next_unpin(cx);
+        if let Poll::Ready(None) = next {
+            seen.store(true, Ordering::Relaxed);
+        }
+        next
+    });
+    let mut response = next.run(Request::from_parts(parts, axum::body::Body::from_stream(watched))).await;
+    if !read_to_end.load(Ordering::Relaxed) && response.status() != axum::http::StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A JSON request body whose every failure is a protocol error (`bad_json`, `bad_request`,
