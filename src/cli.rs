@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -40,6 +41,18 @@ pub struct ServeArgs {
     /// Largest WebSocket frame or request body, in bytes.
     #[arg(long, env = "HALLWAY_MAX_FRAME", default_value_t = config::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "HALLWAY_IDLE_TIMEOUT", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout: u64,
+    /// Connections open at once (0: as many as the open-file limit allows).
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Connections open at once from one address (0: no cap).
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,11 +101,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     // Every open tab is a socket: allow as many as the system's hard limit.
     let fds = raise_fd_limit();
-    tracing::debug!(fds, "file descriptor limit");
+    tracing::info!(open_file_limit = fds, "raised the open-file limit to the system's hard limit");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
-    let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns };
+    let config = Config {
+        max_frame: args.max_frame,
+        mdns: !args.no_mdns,
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
+        ..Config::new(data.clone())
+    };
     let server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());

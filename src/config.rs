@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The port Hallway serves on when none is given.
 pub const DEFAULT_PORT: u16 = 8088;
@@ -10,6 +11,20 @@ pub const DEFAULT_PORT: u16 = 8088;
 pub const DEFAULT_DATA: &str = "hallway.redb";
 /// Largest WebSocket frame or REST body accepted, in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+/// Seconds a client has to send a request's headers (from the first byte, or from connecting).
+/// A browser sends them in one packet; 10 s is generous on Wi-Fi, and a slowloris client that
+/// trickles a byte at a time is cut off.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Seconds an idle keep-alive connection (no request) stays open. Browsers reuse one within
+/// seconds and keep their own idle sockets up to 5 minutes; a closed one costs them only a
+/// new handshake on the LAN.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Connections open at once, WebSockets included (300 people with a few tabs and devices each,
+/// a tab being a WebSocket plus up to 6 HTTP connections, stay well under it).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8_000;
+/// Connections open at once from one address. Offices share NAT and Wi-Fi addresses, so this
+/// is high: it stops one machine, not one office.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 500;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,11 +34,27 @@ pub struct Config {
     pub max_frame: usize,
     /// Announce the server over mDNS (the discovery issue gives this meaning).
     pub mdns: bool,
+    /// Time to send a request's headers; a connection that has not is closed.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit without a request.
+    pub idle_timeout: Duration,
+    /// Connections at once (0: only the open-file limit); past it a 503 `too_many_connections`.
+    pub max_connections: usize,
+    /// Connections at once from one address, an IPv6 /64 (0: no cap); past it the same 503.
+    pub max_connections_per_address: usize,
 }
 
 impl Config {
     pub fn new(data: PathBuf) -> Config {
-        Config { data, max_frame: DEFAULT_MAX_FRAME, mdns: false }
+        Config {
+            data,
+            max_frame: DEFAULT_MAX_FRAME,
+            mdns: false,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -69,21 +68,13 @@ impl Server {
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
-        let http_task = tokio::spawn(async move {
-            // Chat is small writes answered at once: without TCP_NODELAY, Nagle's algorithm and
-            // delayed ACKs add 40 ms to a request-response exchange such as send -> ack.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
-                }
-            });
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the HTTP server failed");
-            }
-        });
+        let limits = http::serve::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
+            max_per_address: config.max_connections_per_address,
+        };
+        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
         tracing::info!(%addr, data = %config.data.display(), "serving");
         Ok(Server { addr, state, hub, hub_task, writer, writer_thread, stop_http, http_task })
     }

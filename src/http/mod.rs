@@ -6,6 +6,7 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+pub mod serve;
 mod ws;
 
 use std::sync::{Arc, Mutex};
