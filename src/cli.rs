@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// Connections open at once from one address (0: no cap).
     #[arg(long, env = "HALLWAY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
     pub max_connections_per_address: usize,
+    /// Failed sign-ins one address may make at once (browsers without a device cookie).
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_BURST", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_BURST)]
+    pub signin_address_burst: u32,
+    /// Seconds until an address may make one more failed sign-in once its burst is spent.
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_REFILL", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_REFILL_SECS)]
+    pub signin_address_refill: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,6 +118,8 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
+        signin_address_burst: args.signin_address_burst,
+        signin_address_refill: Duration::from_secs(args.signin_address_refill),
         ..Config::new(data.clone())
     };
     let server = Server::start(listener, config).await.map_err(explain_in_use)?;

@@ -25,6 +25,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8_000;
 /// Connections open at once from one address. Offices share NAT and Wi-Fi addresses, so this
 /// is high: it stops one machine, not one office.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 500;
+/// Failed sign-ins one address may make at once (browsers without a device cookie): a whole
+/// office behind one NAT address mistyping passwords on a Monday stays under it.
+pub const DEFAULT_SIGNIN_ADDRESS_BURST: u32 = 20;
+/// Seconds for one more failed sign-in from an address once its burst is spent: 1,200 a
+/// hour at most, against 36-60 a second unrefused before.
+pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,6 +48,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Connections at once from one address, an IPv6 /64 (0: no cap); past it the same 503.
     pub max_connections_per_address: usize,
+    /// Failed sign-ins an address may make at once, without a device cookie.
+    pub signin_address_burst: u32,
+    /// Time for one more once they are spent.
+    pub signin_address_refill: Duration,
 }
 
 impl Config {
@@ -54,6 +64,8 @@ impl Config {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            signin_address_burst: DEFAULT_SIGNIN_ADDRESS_BURST,
+            signin_address_refill: Duration::from_secs(DEFAULT_SIGNIN_ADDRESS_REFILL_SECS),
         }
     }
 }

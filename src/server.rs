@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::{self, Throttle};
+use crate::auth::{self, AddressBudget, Throttle};
 use crate::config::Config;
 use crate::core::Hub;
 use crate::http::{self, AppState};
@@ -36,6 +36,18 @@ async fn purge_expired_sessions(store: &Store, writer: &Writer) {
     }
 }
 
+/// The key that signs sign-in device cookies: made once, kept in the data file (so cookies
+/// outlive restarts and a restored backup keeps them valid).
+async fn device_key(store: &Store, writer: &Writer) -> anyhow::Result<[u8; 32]> {
+    const KEY: &str = "device_cookie_key";
+    if let Some(key) = store.meta(KEY)?.and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    writer.write(vec![Change::PutMeta(KEY, key.to_vec())]).await.context("saving the device cookie key")?;
+    Ok(key)
+}
+
 /// A running server. Dropping it without `shutdown` leaves the tasks running.
 pub struct Server {
     addr: SocketAddr,
@@ -56,6 +68,7 @@ impl Server {
         let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame).context("loading the data file")?;
         purge_expired_sessions(&store, &writer).await;
 
+        let device_key = device_key(&store, &writer).await?;
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
         let state = Arc::new(AppState {
@@ -63,7 +76,8 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
-            throttle: Throttle::default(),
+            throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
+            device_key,
             setup: Mutex::new(setup_token),
         });
         let app = http::router(state.clone());

@@ -34,6 +34,8 @@ pub struct AppState {
     pub hub: Hub,
     pub max_frame: usize,
     pub throttle: Throttle,
+    /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
+    pub device_key: [u8; 32],
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
@@ -48,6 +50,7 @@ pub fn router(state: App) -> Router {
         .route("/api/setup", get(auth::setup_needed).post(auth::setup))
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
+        .route("/api/admin/signin-failures", get(auth::signin_failures))
         .route("/api/me", get(api::me))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))

@@ -80,6 +80,8 @@ pub enum Change {
     PutMessage(ConvId, Seq, MessageRecord),
     /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
     UpdateMessage(ConvId, Seq, MessageRecord),
+    /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
+    PutMeta(&'static str, Vec<u8>),
 }
 
 /// Everything the chat core needs in memory at start-up.
@@ -339,6 +341,12 @@ impl Store {
         Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
     }
 
+    /// A value of the file's `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        Ok(txn.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     /// The schema version the data file holds.
     pub fn schema_version(&self) -> Result<Option<u64>, StoreError> {
         migrate::schema_version(&*self.db()?)
@@ -530,6 +538,9 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
+        }
+        Change::PutMeta(key, value) => {
+            txn.open_table(META)?.insert(key, value.as_slice())?;
         }
         Change::PutMessage(conv, seq, record) => put_message(txn, conv, seq, &record)?,
         Change::UpdateMessage(conv, seq, record) => {
