@@ -193,6 +193,9 @@ struct Deadlines {
     phase: Mutex<Phase>,
     header: Duration,
     idle: Duration,
+    /// The read that waited with no deadline (hyper watches a busy connection for a close):
+    /// woken when the answer is out, so the idle deadline starts even if no byte comes.
+    reader: Mutex<Option<std::task::Waker>>,
 }
 
 impl Deadlines {
@@ -200,7 +203,7 @@ impl Deadlines {
         // A new connection is for a request: it gets the header deadline from the start, so
         // silent connections do not pile up.
         let phase = Phase::Waiting { until: Instant::now() + limits.header_timeout, idle: false };
-        Deadlines { phase: Mutex::new(phase), header: limits.header_timeout, idle: limits.idle_timeout }
+        Deadlines { phase: Mutex::new(phase), header: limits.header_timeout, idle: limits.idle_timeout, reader: Mutex::new(None) }
     }
 
     fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
@@ -220,6 +223,24 @@ impl Deadlines {
 
     fn answered(&self, upgraded: bool) {
         *self.phase() = if upgraded { Phase::Upgraded } else { Phase::Waiting { until: Instant::now() + self.idle, idle: true } };
+        // Taken after the phase is set and its lock released: see `until_or_wake`.
+        if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            reader.wake();
+        }
+    }
+
+    /// The deadline of a read that has to wait; with none while answering, the read is
+    /// woken once the answer is out (the lock on the phase orders it with `answered`).
+    fn until_or_wake(&self, cx: &Context<'_>) -> Option<Instant> {
+        let phase = self.phase();
+        match *phase {
+            Phase::Waiting { until, .. } => Some(until),
+            Phase::Answering => {
+                *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+                None
+            }
+            Phase::Upgraded => None,
+        }
     }
 
     fn until(&self) -> Option<Instant> {
@@ -246,6 +267,16 @@ impl Timed {
     }
 }
 
+impl Timed {
+    /// Whether `until` has passed; if not, the task is woken when it does.
+    fn expired(&mut self, until: Instant, cx: &mut Context<'_>) -> bool {
+        if self.sleep.deadline() != until {
+            self.sleep.as_mut().reset(until);
+        }
+        self.sleep.as_mut().poll(cx).is_ready()
+    }
+}
+
 impl AsyncRead for Timed {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
@@ -258,13 +289,10 @@ impl AsyncRead for Timed {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                if let Some(until) = this.deadlines.until() {
-                    if this.sleep.deadline() != until {
-                        this.sleep.as_mut().reset(until);
-                    }
-                    if this.sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no request in time")));
-                    }
+                if let Some(until) = this.deadlines.until_or_wake(cx)
+                    && this.expired(until, cx)
+                {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no request in time")));
                 }
                 Poll::Pending
             }
@@ -286,7 +314,15 @@ impl AsyncWrite for Timed {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        let this = self.get_mut();
+        // An answer was just written and hyper may not read again before bytes come: arm the
+        // idle deadline here too, so that its expiry wakes the connection to close it.
+        if let Some(until) = this.deadlines.until()
+            && this.expired(until, cx)
+        {
+            cx.waker().wake_by_ref();
+        }
+        Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
