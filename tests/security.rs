@@ -283,3 +283,18 @@ async fn read_one_response(socket: &mut tokio::net::TcpStream) -> String {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revalidated_page_keeps_its_own_policy() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let page = http.get(format!("{}/", server.base())).send().await.expect("GET /");
+    let etag = page.headers().get(reqwest::header::ETAG).cloned().expect("the page has an ETag");
+    let again = http.get(format!("{}/", server.base())).header(reqwest::header::IF_NONE_MATCH, etag).send().await.expect("GET /");
+    assert_eq!(again.status().as_u16(), 304);
+    // A browser merges a 304's headers into the cached page: a policy here would replace the
+    // page's own, and a stricter one blocks its scripts (a blank page after a reload).
+    let policy = again.headers().get(reqwest::header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(!policy.contains("default-src 'none'"), "the 304 would block the page's scripts: {policy}");
+    assert_eq!(again.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+}
