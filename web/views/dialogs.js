@@ -107,8 +107,7 @@ export function showStatus() {
     sel.prepend(h('option', { value: 'keep', text: `Keep: clears at ${at}` }));
   }
   sel.value = current ? 'keep' : '';
-  const save = async (status, expires) => {
-    const dnd = f.elements.dnd.checked;
+  const save = async (status, expires, dnd) => {
     let until = null;
     // The expiry clears the whole status, do-not-disturb included ("Do not disturb for 1 hour").
     if (!status && !dnd) until = null;
@@ -120,8 +119,9 @@ export function showStatus() {
       d.close();
     } catch (err) { formError(f, errText(err)); }
   };
-  f.onsubmit = (e) => { e.preventDefault(); save(f.elements.status.value.trim(), f.elements.expires.value); };
-  $('status-clear').onclick = () => save('', '');
+  f.onsubmit = (e) => { e.preventDefault(); save(f.elements.status.value.trim(), f.elements.expires.value, f.elements.dnd.checked); };
+  // Clear means all of it: the text, its expiry and do-not-disturb.
+  $('status-clear').onclick = () => save('', '', false);
   f.elements.status.focus();
 }
 

@@ -1,0 +1,100 @@
+// Bugs people hit in the web client, each told as the person met it, on a server of its own:
+// alice (the admin), bob and carol, each in their own browser context.
+// Run: cd tests/browser && npm ci && node --test
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import {
+  CHROMIUM, OUT, WAIT, startServer, stopServer, watch, see, tid, convItem, messageWith, inView, signIn,
+  acksFromAnotherTab, fromAnotherTab,
+} from './harness.mjs';
+
+let server;
+let tmp;
+let browser;
+const pages = {}; // name -> page, each in its own context
+const ids = {};   // name -> user id
+const log = { foreign: [], pageErrors: [] };
+
+async function newPage(who) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, who, server.base, log);
+  return page;
+}
+
+/** Creates an account through the admin's page, as the "Add user" form does. */
+function addUser(admin, name, display) {
+  return admin.evaluate(async ([name, display]) => {
+    const r = await fetch('/api/users', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name, display_name: display, password: 'long enough pw', role: 'member' }),
+    });
+    if (!r.ok) throw new Error(`adding ${name}: HTTP ${r.status}`);
+    return (await r.json()).user.id;
+  }, [name, display]);
+}
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  tmp = mkdtempSync(path.join(tmpdir(), 'hallway-fixes-'));
+  server = await startServer(tmp);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  const alice = pages.alice = await newPage('alice');
+  await alice.goto(server.setupUrl);
+  await tid(alice, 'setup-name').fill('alice');
+  await tid(alice, 'setup-display-name').fill('Alice Admin');
+  await tid(alice, 'setup-password').fill('correct horse battery');
+  await tid(alice, 'setup-submit').click();
+  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
+  ids.alice = await alice.evaluate(async () => (await (await fetch('/api/me')).json()).user.id);
+  ids.bob = await addUser(alice, 'bob', 'Bob Builder');
+  ids.carol = await addUser(alice, 'carol', 'Carol Cook');
+  for (const who of ['bob', 'carol']) {
+    pages[who] = await newPage(who);
+    await pages[who].goto(server.base + '/');
+    await signIn(pages[who], who, 'long enough pw');
+  }
+});
+
+after(async () => {
+  try {
+    if (browser) await browser.close();
+  } finally {
+    if (server) await stopServer(server);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+const dot = (page, user, state) =>
+  page.locator(`[data-testid="person-item"][data-user-name="${user}"] [data-testid="presence-dot"][data-state="${state}"]`);
+
+test('"Clear status" clears do-not-disturb too', async () => {
+  const { alice, bob } = pages;
+  await tid(alice, 'status-button').click();
+  await tid(alice, 'status-text').fill('In a meeting');
+  await tid(alice, 'status-dnd').check();
+  await tid(alice, 'status-expiry').selectOption('60');
+  await tid(alice, 'status-submit').click();
+  await see(dot(bob, 'alice', 'dnd'), 'alice turned on do-not-disturb but bob does not see it');
+
+  await tid(alice, 'status-button').click();
+  await tid(alice, 'status-clear').click();
+  await see(dot(bob, 'alice', 'online'), 'alice clicked "Clear status" but bob still sees her in do-not-disturb');
+  await see(tid(alice, 'me-status').filter({ hasText: /^Online$/ }), 'alice cleared her status but her own bar does not say Online');
+  await tid(alice, 'status-button').click();
+  assert.equal(await tid(alice, 'status-dnd').isChecked(), false, 'after "Clear status" the dialog still has do-not-disturb ticked');
+  await alice.keyboard.press('Escape');
+});
+
+test('the pages loaded nothing from elsewhere and hit no JavaScript error', async () => {
+  assert.deepEqual(log.foreign, [], `the page contacted hosts other than the Hallway server: ${log.foreign.join(', ')}`);
+  assert.deepEqual(log.pageErrors, [], `the page hit JavaScript errors: ${log.pageErrors.join('; ')}`);
+});
