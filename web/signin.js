@@ -140,10 +140,13 @@ export function bindSignIn() {
 
 /** Opens the chat when the session is valid, else the sign-in form (with an optional note). */
 export async function enter(note = '') {
+  let s;
   try {
-    const { user } = await api.me();
-    startChat(user);
-  } catch (e) {
-    showAuth('signin', e.status === 401 ? note : 'Cannot reach the server right now.');
+    s = await api.currentSession();
+  } catch {
+    showAuth('signin', 'Cannot reach the server right now.');
+    return;
   }
+  if (s && s.signed_in && s.user) startChat(s.user);
+  else showAuth('signin', note);
 }

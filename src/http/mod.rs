@@ -48,6 +48,7 @@ pub fn router(state: App) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(api::me))
+        .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))

@@ -94,6 +94,18 @@ test('"Clear status" clears do-not-disturb too', async () => {
   await alice.keyboard.press('Escape');
 });
 
+test('a signed-out page load logs no error in the console', async () => {
+  const page = await newPage('a signed-out visitor');
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+  await page.goto(server.base + '/');
+  await see(tid(page, 'signin-form'), 'a visitor without a session does not see the sign-in form');
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+  assert.deepEqual(errors, [], `loading the sign-in page logged errors: ${errors.join('; ')}`);
+  await page.context().close();
+});
+
 test('the pages loaded nothing from elsewhere and hit no JavaScript error', async () => {
   assert.deepEqual(log.foreign, [], `the page contacted hosts other than the Hallway server: ${log.foreign.join(', ')}`);
   assert.deepEqual(log.pageErrors, [], `the page hit JavaScript errors: ${log.pageErrors.join('; ')}`);
