@@ -63,6 +63,18 @@ let toastTimer = null;
 export function toast(text, ms = 4000) {
   const t = $('toast');
   t.textContent = text;
+  // Just below the header in front (the conversation's or the search results'), centred
+  // on the main pane: over messages only, never over the message box or the sidebar.
+  const main = document.querySelector('.main');
+  const head = [...document.querySelectorAll('.pane .conv-head')].find((e) => e.offsetParent !== null);
+  if (main && head && main.offsetParent !== null) {
+    const r = main.getBoundingClientRect();
+    t.style.top = `${head.getBoundingClientRect().bottom + 8}px`;
+    t.style.left = `${r.left + r.width / 2}px`;
+    t.style.maxWidth = `${Math.max(200, r.width - 32)}px`;
+  } else {
+    t.style.top = t.style.left = t.style.maxWidth = '';
+  }
   t.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { t.hidden = true; }, ms);

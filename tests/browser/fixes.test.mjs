@@ -94,6 +94,22 @@ test('"Clear status" clears do-not-disturb too', async () => {
   await alice.keyboard.press('Escape');
 });
 
+test('a toast covers nothing one types in', async () => {
+  const { alice } = pages;
+  await tid(alice, 'composer').fill('x'.repeat(16_001));
+  await tid(alice, 'composer').press('Enter');
+  await see(tid(alice, 'toast').filter({ hasText: /too long/ }), 'a message over 16,000 characters is refused without a word');
+  const overlaps = await alice.evaluate(() => {
+    const t = document.getElementById('toast').getBoundingClientRect();
+    const boxes = [...document.querySelectorAll('input, textarea, select, .composer-box')].filter((e) => e.offsetParent !== null);
+    return boxes.map((e) => [e.dataset.testid || e.className || e.tagName, e.getBoundingClientRect()])
+      .filter(([, r]) => r.left < t.right && t.left < r.right && r.top < t.bottom && t.top < r.bottom)
+      .map(([name]) => name);
+  });
+  assert.deepEqual(overlaps, [], `the toast covers ${overlaps.join(', ')}`);
+  await tid(alice, 'composer').fill('');
+});
+
 test('a signed-out page load logs no error in the console', async () => {
   const page = await newPage('a signed-out visitor');
   const errors = [];
