@@ -39,6 +39,12 @@ async function fetchNewest(c) {
     c.loaded = true;
     c.last_seq = Math.max(c.last_seq, r.last_seq || 0);
     c.seen = Math.max(c.seen, r.last_seq || 0);
+    // Open at the first unread message however far back it is: page back until it is loaded.
+    while (c.jumpToNew && c.newFrom != null && c.more && c.oldest > c.newFrom && c.id === ui.current) {
+      const n = c.msgs.size;
+      await loadOlder(c, 200);
+      if (c.msgs.size === n) break; // the page did not load; loadOlder said why
+    }
     if (c.id === ui.current) { renderMessages({ toBottom: true }); markRead(c); }
   } catch (e) {
     if (e.status === 401) return signedOut();

@@ -94,6 +94,30 @@ test('"Clear status" clears do-not-disturb too', async () => {
   await alice.keyboard.press('Escape');
 });
 
+test('a conversation with 300 unread messages opens at the first unread one, under a "New" line', async () => {
+  const { alice, bob } = pages;
+  const { o } = await acksFromAnotherTab(bob, [{ type: 'open_dm', ref: 'o', users: [ids.alice] }]);
+  const dm = o.conv;
+  await fromAnotherTab(bob, [{ type: 'send', ref: 'r', conv: dm, text: 'an old one alice has read', client_id: 'old-1' }]);
+  const item = alice.locator(`[data-testid="conv-item"][data-conv-id="${dm}"]`);
+  await item.click();
+  await see(messageWith(alice, 'an old one alice has read'), 'alice opened her DM with bob but does not see his message');
+  await convItem(alice, 'general').click();
+  await see(tid(alice, 'conv-title').filter({ hasText: 'general' }), 'alice went back to #general but it does not open');
+
+  const flood = [{ type: 'send', ref: 0, conv: dm, text: 'the first unread one', client_id: 'unread-0' }];
+  for (let k = 1; k < 300; k++) flood.push({ type: 'send', ref: k, conv: dm, text: `and then ${k}`, client_id: `unread-${k}` });
+  await fromAnotherTab(bob, flood);
+  // As the next morning: a fresh tab, which has none of the DM loaded.
+  await alice.reload();
+  await see(tid(alice, 'conv-title').filter({ hasText: 'general' }), 'alice reloaded but does not get back to #general');
+  await see(item.locator('[data-testid="unread-badge"]').filter({ hasText: '300' }), 'alice does not see 300 unread on her DM with bob');
+  await item.click();
+  await see(tid(alice, 'new-line'), 'alice opened a DM with 300 unread messages but nothing marks where the new part starts');
+  await inView(alice, tid(alice, 'new-line'), 'alice opened a DM with 300 unread messages and the "New" line is not in view');
+  await inView(alice, messageWith(alice, 'the first unread one'), 'alice opened a DM with 300 unread messages but does not see the first of them');
+});
+
 test('a toast covers nothing one types in', async () => {
   const { alice } = pages;
   await tid(alice, 'composer').fill('x'.repeat(16_001));
