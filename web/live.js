@@ -6,12 +6,14 @@ import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
 import { renderSearch, searchResultChanged } from './search.js';
 import { chime } from './sound.js';
-import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui } from './state.js';
+import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
 import { renderMessages } from './views/messages.js';
 import { renderMe, renderSidebar, sortConvs } from './views/sidebar.js';
 
 const TYPING_SHOW_MS = 5000;
+
+let noteIds = 0; // ids of system lines, unique in this tab
 
 export function onFrame(f) {
   switch (f.type) {
@@ -65,10 +67,13 @@ export function onFrame(f) {
       const c = chat.convs.get(f.conv);
       if (!c) return;
       const set = new Set(c.members);
+      const had = set.has(f.user);
       if (f.type === 'member_joined') set.add(f.user); else set.delete(f.user);
       c.members = [...set];
+      // Live only: history has no record of who left, so after a reload the line is gone.
+      if (f.type === 'member_left' && had) c.notes.push({ id: ++noteIds, after: c.last_seq, text: `${userName(f.user)} left` });
       renderSidebar();
-      if (c.id === ui.current) renderHeader();
+      if (c.id === ui.current) { renderHeader(); renderMessages(); }
       return;
     }
     case 'topic': {

@@ -63,6 +63,7 @@ function newConversation(id) {
     // What the view shows
     newFrom: null,        // read marker when the conversation was opened: the "New" line goes after it
     jumpToNew: false,     // the next render scrolls to the "New" line
+    notes: [],            // system lines seen live: {id, after: last_seq then, text} ("Bob left")
   };
 }
 
@@ -85,8 +86,11 @@ export function others(c) { return c.members.filter((id) => id !== chat.me.id); 
 export function convName(c) {
   if (c.kind === 'room' || c.kind === 'private') return c.name;
   const o = others(c);
+  const names = o.map(userName).sort((a, b) => a.localeCompare(b));
+  // A group stays a group when people leave it: "Bob and you", never the name of the DM with Bob.
+  if (c.kind === 'group' && names.length < 2) return names.length ? `${names[0]} and you` : 'Only you (group)';
   if (o.length === 0) return `${userName(chat.me.id)} (you)`;
-  return o.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
+  return names.join(', ');
 }
 
 /** Adds or refreshes a conversation from the server's object; returns this tab's. */

@@ -118,6 +118,31 @@ test('a conversation with 300 unread messages opens at the first unread one, und
   await inView(alice, messageWith(alice, 'the first unread one'), 'alice opened a DM with 300 unread messages but does not see the first of them');
 });
 
+test('when someone leaves a group, it stays a group named by who is in it, and says who left', async () => {
+  const { alice, bob, carol } = pages;
+  const { g } = await acksFromAnotherTab(alice, [{ type: 'open_dm', ref: 'g', users: [ids.bob, ids.carol] }]);
+  const group = g.conv;
+  await fromAnotherTab(alice, [{ type: 'send', ref: 's', conv: group, text: 'meeting in 5', client_id: 'group-1' }]);
+  const item = (page) => page.locator(`#dm-list [data-testid="conv-item"][data-conv-id="${group}"]`);
+  await see(item(bob), 'bob does not see the group alice started');
+  await item(alice).click();
+  await see(messageWith(alice, 'meeting in 5'), 'alice opened her group but does not see her message');
+
+  await fromAnotherTab(carol, [{ type: 'leave', ref: 'l', conv: group }]);
+  await see(tid(alice, 'system-line').filter({ hasText: 'Carol Cook left' }), 'carol left the group but alice is not told "Carol Cook left"');
+  await see(tid(alice, 'member-count').filter({ hasText: '2' }), 'carol left but the group still counts three members');
+  for (const [page, who, other] of [[alice, 'alice', 'Bob Builder'], [bob, 'bob', 'Alice Admin']]) {
+    await see(item(page).filter({ hasText: `${other} and you` }), `after carol left, ${who}'s group is not named "${other} and you"`);
+    const names = await page.locator('#dm-list [data-testid="conv-item"]').evaluateAll((els) => els.map((e) => e.dataset.convName));
+    assert.equal(new Set(names).size, names.length, `${who} sees the same name twice under Direct messages: ${JSON.stringify(names)}`);
+  }
+  assert.equal(await item(alice).getAttribute('data-kind'), 'group', 'the group became something else');
+  const start = await alice.locator('.conv-start-title').innerText();
+  assert.doesNotMatch(start, /your conversation with/, `the group says "${start}", as a DM would`);
+  await item(bob).click();
+  await see(tid(bob, 'system-line').filter({ hasText: 'Carol Cook left' }), 'bob opens the group carol left but is not told she left');
+});
+
 test('a toast covers nothing one types in', async () => {
   const { alice } = pages;
   await tid(alice, 'composer').fill('x'.repeat(16_001));

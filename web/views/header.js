@@ -43,7 +43,8 @@ export function renderHeader() {
     const st = statusText(p);
     topic.replaceChildren(h('span', { text: (STATE_LABEL[p.state] || 'Offline') + (st ? ` · ${st}` : '') }));
   } else {
-    topic.replaceChildren(h('span', { text: c.members.length > 1 ? `${c.members.length} people` : 'Your notes' }));
+    const n = c.members.length;
+    topic.replaceChildren(h('span', { text: c.kind === 'group' || n > 1 ? `${n} ${n === 1 ? 'person' : 'people'}` : 'Your notes' }));
   }
 
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');

@@ -95,16 +95,28 @@ export function renderMessages(opts = {}) {
   const rows = [];
   if (c.loaded && !c.more) {
     rows.push(cached(`start${c.id}`, convName(c), () => h('div', { class: 'conv-start' },
-      h('div', { class: 'conv-start-title', text: c.kind === 'room' || c.kind === 'private' ? `This is the very beginning of #${c.name}` : `This is the beginning of your conversation with ${convName(c)}` }),
+      h('div', { class: 'conv-start-title', text: startTitle(c) }),
       c.topic ? h('div', { class: 'muted', text: c.topic }) : null)));
   } else if (c.loadingOlder || c.loading) {
     rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
   }
   const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  // System lines ("Bob left") stand after the newest message there was when they happened.
+  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || !c.more);
+  let nextNote = 0;
+  const notesUpTo = (seq) => {
+    for (; nextNote < notes.length && notes[nextNote].after < seq; nextNote++) {
+      const n = notes[nextNote];
+      rows.push(cached(`note${c.id}:${n.id}`, '', () => h('div', { class: 'system-line', testid: 'system-line', text: n.text })));
+    }
+  };
   // The "New" line goes before the first unread message, if the page reaches back to it.
   let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || !c.more) ? null : false;
   let prev = null;
   for (const m of msgs) {
+    const before = rows.length;
+    notesUpTo(m.seq);
+    const afterNote = rows.length > before; // a system line starts a new group of messages
     const day = new Date(m.ts).toDateString();
     if (!prev || new Date(prev.ts).toDateString() !== day) {
       const label = dayLabel(m.ts);
@@ -116,11 +128,12 @@ export function renderMessages(opts = {}) {
       rows.push(newLine);
       isFirstNew = true;
     }
-    const compact = !!prev && !isFirstNew && prev.author === m.author && !prev.deleted && !m.deleted
+    const compact = !!prev && !isFirstNew && !afterNote && prev.author === m.author && !prev.deleted && !m.deleted
       && m.ts - prev.ts < 5 * 60 * 1000 && new Date(prev.ts).toDateString() === day;
     rows.push(messageRow(c, m, compact));
     prev = m;
   }
+  notesUpTo(Infinity);
   for (const p of c.pending.values()) rows.push(pendingRow(c, p));
 
   // Minimal DOM changes: keep nodes that are already in place.
@@ -141,6 +154,13 @@ export function renderMessages(opts = {}) {
   // A short first page does not fill the view: keep loading until it scrolls or history ends.
   if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
     && list.scrollHeight <= list.clientHeight + 20) loadOlder(c);
+}
+
+/** How the first conversation started, at the top of its history. */
+function startTitle(c) {
+  if (c.kind === 'room' || c.kind === 'private') return `This is the very beginning of #${c.name}`;
+  if (c.kind === 'group') return `This is the beginning of the group conversation of ${convName(c)}`;
+  return `This is the beginning of your conversation with ${convName(c)}`;
 }
 
 function cached(key, sig, make) {
