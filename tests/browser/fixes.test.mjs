@@ -143,6 +143,45 @@ test('when someone leaves a group, it stays a group named by who is in it, and s
   await see(tid(bob, 'system-line').filter({ hasText: 'Carol Cook left' }), 'bob opens the group carol left but is not told she left');
 });
 
+test('paging back keeps the message the reader looks at exactly where it was', async () => {
+  const { alice, bob } = pages;
+  const { c } = await acksFromAnotherTab(bob, [{ type: 'create_room', ref: 'c', name: 'archive', topic: '', private: false, members: [ids.alice] }]);
+  const room = c.conv;
+  const reports = Array.from({ length: 400 }, (_, k) =>
+    ({ type: 'send', ref: k, conv: room, text: `archived report ${k + 1}`, client_id: `archive-${k + 1}` }));
+  const seqs = await fromAnotherTab(bob, reports);
+  await fromAnotherTab(alice, [{ type: 'read', ref: 'read', conv: room, seq: seqs[399] }]);
+  await see(convItem(alice, 'archive'), 'bob put alice in #archive but it is not in her sidebar');
+  await convItem(alice, 'archive').click();
+  await see(messageWith(alice, 'archived report 400'), 'alice opened #archive but does not see the newest report');
+
+  // Each older page is held until the position of what alice reads is taken.
+  let held = null;
+  await alice.route('**/messages?*before=*', (route) => { held = route; });
+  const list = alice.locator('#messages');
+  for (let pageNo = 0; pageNo < 3; pageNo++) {
+    const before = await alice.locator('[data-testid="message"]').count();
+    held = null;
+    // Where the top message's text is the moment the list reaches the top, before the page
+    // reacts to the scroll (which it does by showing "Loading…" and asking for a page).
+    const was = await list.evaluate((l) => {
+      l.scrollTop = 0;
+      const row = [...l.querySelectorAll('[data-testid="message"][data-seq]')].find((r) => r.getBoundingClientRect().bottom > l.getBoundingClientRect().top);
+      return { seq: row.dataset.seq, top: row.querySelector('[data-testid="message-text"]').getBoundingClientRect().top };
+    });
+    for (let i = 0; i < 100 && !held; i++) await alice.evaluate(() => new Promise((r) => requestAnimationFrame(r)));
+    assert.ok(held, 'alice scrolled to the top of #archive but no older page was asked for');
+    const route = held;
+    await route.continue();
+    await alice.waitForFunction((n) => document.querySelectorAll('[data-testid="message"]').length > n, before, { timeout: WAIT })
+      .catch(() => assert.fail('the older page of #archive never showed'));
+    await alice.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const now = await list.evaluate((l, seq) => l.querySelector(`[data-testid="message"][data-seq="${seq}"] [data-testid="message-text"]`).getBoundingClientRect().top, was.seq);
+    assert.ok(Math.abs(now - was.top) < 1, `an older page moved the message alice was reading by ${Math.round(now - was.top)} px`);
+  }
+  await alice.unroute('**/messages?*before=*');
+});
+
 test('a toast covers nothing one types in', async () => {
   const { alice } = pages;
   await tid(alice, 'composer').fill('x'.repeat(16_001));

@@ -90,7 +90,7 @@ export function renderMessages(opts = {}) {
   const c = chat.convs.get(ui.current);
   if (!c) { list.replaceChildren(); return; }
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  const anchor = list.scrollHeight - list.scrollTop;
+  const anchor = opts.toBottom || (atBottom && !opts.keepAnchor) ? null : readingAnchor(list);
 
   const rows = [];
   if (c.loaded && !c.more) {
@@ -150,7 +150,7 @@ export function renderMessages(opts = {}) {
     // Open at the "New" line (a little below the top) when everything new does not fit.
     if (newLine) list.scrollTop += newLine.getBoundingClientRect().top - list.getBoundingClientRect().top - 48;
   } else if (opts.toBottom || (atBottom && !opts.keepAnchor)) list.scrollTop = list.scrollHeight;
-  else if (opts.keepAnchor) list.scrollTop = list.scrollHeight - anchor;
+  else keepAnchor(list, anchor);
   // A short first page does not fill the view: keep loading until it scrolls or history ends.
   if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
     && list.scrollHeight <= list.clientHeight + 20) loadOlder(c);
@@ -161,6 +161,31 @@ function startTitle(c) {
   if (c.kind === 'room' || c.kind === 'private') return `This is the very beginning of #${c.name}`;
   if (c.kind === 'group') return `This is the beginning of the group conversation of ${convName(c)}`;
   return `This is the beginning of your conversation with ${convName(c)}`;
+}
+
+/**
+ * Where the reader is: the first message whose text shows at the top of the list, and how far
+ * below the list's top edge that text starts. Rows above it may change (an older page comes
+ * in, the first row loses its author line as it joins the group above): keepAnchor puts the
+ * text back exactly there.
+ */
+function readingAnchor(list) {
+  const top = list.getBoundingClientRect().top;
+  for (const row of list.querySelectorAll('[data-testid="message"][data-seq]')) {
+    const r = row.getBoundingClientRect();
+    if (r.bottom <= top) continue;
+    const text = row.querySelector('[data-testid="message-text"]') || row;
+    return { seq: row.dataset.seq, offset: text.getBoundingClientRect().top - top };
+  }
+  return null;
+}
+
+function keepAnchor(list, anchor) {
+  if (!anchor) return;
+  const row = list.querySelector(`[data-testid="message"][data-seq="${anchor.seq}"]`);
+  if (!row) return;
+  const text = row.querySelector('[data-testid="message-text"]') || row;
+  list.scrollTop += text.getBoundingClientRect().top - list.getBoundingClientRect().top - anchor.offset;
 }
 
 function cached(key, sig, make) {
