@@ -58,6 +58,25 @@ export function icon(name) {
 
 export const narrow = () => matchMedia('(max-width: 720px)').matches; // a phone: the sidebar slides in
 
+/**
+ * fn wrapped to run once, soon, however often it is asked for: on the next animation frame,
+ * or after 100 ms in a hidden tab (which gets no frames, but still updates its title).
+ */
+export function nextFrame(fn) {
+  let pending = false;
+  const run = () => {
+    if (!pending) return;
+    pending = false;
+    fn();
+  };
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(run);
+    setTimeout(run, 100);
+  };
+}
+
 let toastTimer = null;
 
 export function toast(text, ms = 4000) {

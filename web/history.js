@@ -5,7 +5,7 @@ import { $, toast } from './dom.js';
 import { signedOut } from './signin.js';
 import { conn, convName, merge, PAGE, recountUnread, revOf, ui } from './state.js';
 import { renderMessages } from './views/messages.js';
-import { renderSidebar } from './views/sidebar.js';
+import { sidebarConv } from './views/sidebar.js';
 
 export function looking() {
   return !document.hidden && document.hasFocus() && !ui.search; // search results cover the conversation
@@ -18,7 +18,7 @@ export function markRead(c) {
   c.read_seq = Math.max(c.read_seq, c.last_seq);
   c.unread = 0; c.mentions = 0;
   conn.live.send({ type: 'read', conv: c.id, seq: c.read_seq });
-  renderSidebar();
+  sidebarConv(c.id);
 }
 
 /** The newest page of c; resolves when it is loaded (or failed), also if a load was already under way. */
@@ -106,6 +106,6 @@ export async function catchUp(c, gen) {
   } finally {
     if (c.catching === gen) c.catching = 0;
     if (c.id === ui.current) { renderMessages(); markRead(c); }
-    renderSidebar();
+    sidebarConv(c.id);
   }
 }

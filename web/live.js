@@ -8,8 +8,8 @@ import { renderSearch, searchResultChanged } from './search.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
-import { renderMessages } from './views/messages.js';
-import { renderMe, renderSidebar, sortConvs } from './views/sidebar.js';
+import { queueMessages } from './views/messages.js';
+import { renderMe, renderSidebar, sidebarConv, sortConvs } from './views/sidebar.js';
 
 const TYPING_SHOW_MS = 5000;
 
@@ -25,7 +25,7 @@ export function onFrame(f) {
       if (c.loaded || c.loading) merge(c, f.message);
       else c.last_seq = Math.max(c.last_seq, revOf(f.message));
       if (!c.catching) c.seen = Math.max(c.seen, revOf(f.message));
-      if (c.id === ui.current) { renderMessages(); markRead(c); }
+      if (c.id === ui.current) { queueMessages(); markRead(c); }
       searchResultChanged(f.message);
       return;
     }
@@ -42,7 +42,7 @@ export function onFrame(f) {
       if (!c) return;
       c.read_seq = Math.max(c.read_seq, f.seq);
       recountUnread(c);
-      renderSidebar();
+      sidebarConv(c.id);
       return;
     }
     case 'presence':
@@ -51,7 +51,7 @@ export function onFrame(f) {
       return;
     case 'conversation': {
       const c = addConv(f.conversation);
-      if (ui.wantOpen === c.id) { ui.wantOpen = null; openConv(c.id); } else renderSidebar();
+      if (ui.wantOpen === c.id) { ui.wantOpen = null; openConv(c.id); } else sidebarConv(c.id);
       if (c.id === ui.current) renderHeader();
       return;
     }
@@ -59,7 +59,7 @@ export function onFrame(f) {
       chat.convs.delete(f.conv);
       // Open results stay open, without the ones this user may no longer read.
       if (ui.search) { ui.search.results = ui.search.results.filter((m) => m.conv !== f.conv); renderSearch(); }
-      if (ui.current === f.conv) { ui.current = null; openConv(defaultConv(), { keepSearch: true }); } else renderSidebar();
+      if (ui.current === f.conv) { ui.current = null; openConv(defaultConv(), { keepSearch: true }); } else sidebarConv(f.conv);
       return;
     }
     case 'member_joined':
@@ -72,8 +72,8 @@ export function onFrame(f) {
       c.members = [...set];
       // Live only: history has no record of who left, so after a reload the line is gone.
       if (f.type === 'member_left' && had) c.notes.push({ id: ++noteIds, after: c.last_seq, text: `${userName(f.user)} left` });
-      renderSidebar();
-      if (c.id === ui.current) { renderHeader(); renderMessages(); }
+      sidebarConv(c.id);
+      if (c.id === ui.current) { renderHeader(); queueMessages(); }
       return;
     }
     case 'topic': {
@@ -140,11 +140,11 @@ function onMessage(m) {
   if (isNew && m.author !== chat.me.id && !m.deleted && (c.id !== ui.current || !looking())
     && (c.kind === 'dm' || c.kind === 'group' || (m.mentions && m.mentions.includes(chat.me.id)))) chime();
   if (c.id === ui.current) {
-    renderMessages({ toBottom: m.author === chat.me.id });
+    queueMessages({ toBottom: m.author === chat.me.id });
     renderTyping();
     markRead(c);
   }
-  renderSidebar();
+  sidebarConv(c.id);
 }
 
 function defaultConv() {

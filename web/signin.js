@@ -6,7 +6,7 @@ import { onFrame } from './live.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
 import { rowCache } from './views/messages.js';
-import { renderMe, setFavicon } from './views/sidebar.js';
+import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
 
 function showAuth(which, note) {
   $('chat').hidden = true;
@@ -57,6 +57,7 @@ function resetState() {
   Object.assign(ui, { current: null, editing: null, wantOpen: null });
   chat.users.clear(); chat.presence.clear(); chat.convs.clear(); ui.typing.clear(); ui.drafts.clear();
   rowCache.clear();
+  forgetSidebar();
   $('messages').replaceChildren();
   document.title = 'Hallway';
   setFavicon(0);

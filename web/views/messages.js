@@ -3,7 +3,7 @@
 import { renderText } from '../markup.js';
 import { deliver } from '../composer.js';
 import { deleteMessage } from '../conversation.js';
-import { $, avatar, dayLabel, fullFmt, h, icon, timeFmt, toast } from '../dom.js';
+import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
 import { chat, conn, convName, ui, userName, userNames } from '../state.js';
 
@@ -83,6 +83,15 @@ function pendingRow(c, p) {
       t, note));
   rowCache.set(key, { sig, el });
   return el;
+}
+
+let queued = {}; // what the renders asked for since the last one
+const drawSoon = nextFrame(() => { const opts = queued; queued = {}; renderMessages(opts); });
+
+/** Renders the list once on the next frame, however many messages came in meanwhile. */
+export function queueMessages(opts = {}) {
+  if (opts.toBottom) queued.toBottom = true;
+  drawSoon();
 }
 
 export function renderMessages(opts = {}) {

@@ -1,14 +1,16 @@
 // views/sidebar.js: the sidebar's rooms, direct messages and people, the signed-in user's
 // bar, and the unread count in the title and favicon.
 import { openConv, openDm } from '../conversation.js';
-import { $, avatar, byName, dot, h, icon } from '../dom.js';
+import { $, avatar, byName, dot, h, icon, nextFrame } from '../dom.js';
 import { chat, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
 
 export function sortConvs(list) {
   return list.sort((a, b) => byName(convName(a), convName(b)));
 }
 
-function convItem(c) {
+const isRoom = (c) => c.kind === 'room' || c.kind === 'private';
+
+function convItem(c, name) {
   const active = c.id === ui.current;
   const o = others(c);
   let lead;
@@ -22,18 +24,159 @@ function convItem(c) {
   return h('li', null, h('button', {
     class: `conv-item${active ? ' active' : ''}${c.unread > 0 ? ' unread' : ''}${c.mentions > 0 ? ' has-mention' : ''}`,
     testid: 'conv-item',
-    data: { convId: c.id, convName: c.kind === 'room' || c.kind === 'private' ? c.name : convName(c), kind: c.kind, unread: c.unread, mentions: c.mentions },
-    title: c.topic || convName(c),
+    data: { convId: c.id, convName: name, kind: c.kind, unread: c.unread, mentions: c.mentions },
+    title: c.topic || name,
     onclick: () => openConv(c.id),
-  }, lead, h('span', { class: 'label', text: convName(c) }), badge));
+  }, lead, h('span', { class: 'label', text: name }), badge));
 }
 
+// The conversation lists are kept, not rebuilt: each row is remembered with what it shows,
+// and a frame about one conversation redraws or moves that row only (an office that creates
+// thousands of rooms while a tab is open costs that tab one row each). Changes are drawn once
+// per animation frame, however many frames came in.
+const rows = new Map(); // conversation id -> {el, sig, name, list}
+const order = { rooms: [], dms: [] }; // conversation ids of each list, in display order
+let everything = false; // redraw all rows and the people
+const changed = new Set(); // conversation ids to redraw
+let unreadTotal = 0;
+
+const flushSoon = nextFrame(flush);
+
+/** Redraws the whole sidebar (presence, people, the open conversation changed). */
 export function renderSidebar() {
+  everything = true;
+  flushSoon();
+}
+
+/** Redraws one conversation's row (it came, went, was renamed, or its unread count moved). */
+export function sidebarConv(id) {
+  changed.add(id);
+  flushSoon();
+}
+
+/** Forgets the rows of a signed-out user. */
+export function forgetSidebar() {
+  rows.clear();
+  order.rooms = [];
+  order.dms = [];
+  changed.clear();
+  everything = false;
+  for (const id of ['room-list', 'dm-list', 'people-list']) $(id).replaceChildren();
+}
+
+function sig(c, name) {
+  const lead = c.kind === 'dm' ? presenceOf(others(c)[0] ?? chat.me.id).state : c.members.length;
+  return [name, c.kind, c.id === ui.current, c.unread, c.mentions, c.topic, lead].join('|');
+}
+
+/** The row of c, drawn again if what it shows changed. */
+function rowOf(c) {
+  const name = convName(c);
+  const s = sig(c, name);
+  const old = rows.get(c.id);
+  if (old && old.sig === s) return old;
+  const row = { el: convItem(c, name), sig: s, name, list: isRoom(c) ? 'rooms' : 'dms' };
+  rows.set(c.id, row);
+  return row;
+}
+
+const listEl = (list) => $(list === 'rooms' ? 'room-list' : 'dm-list');
+
+/** Index in order[list] where a row named `name` (conversation id) belongs. */
+function place(list, name, id) {
+  const ids = order[list];
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const other = rows.get(ids[mid]);
+    const cmp = byName(other.name, name) || other.name.localeCompare(name) || ids[mid] - id;
+    if (cmp < 0) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+function unplace(id, row) {
+  const ids = order[row.list];
+  const i = ids.indexOf(id);
+  if (i >= 0) ids.splice(i, 1);
+  row.el.remove();
+}
+
+function flush() {
   if (!chat.me) return;
-  const convs = [...chat.convs.values()];
-  $('room-list').replaceChildren(...sortConvs(convs.filter((c) => c.kind === 'room' || c.kind === 'private')).map(convItem));
-  const dms = sortConvs(convs.filter((c) => c.kind === 'dm' || c.kind === 'group')).map(convItem);
-  $('dm-list').replaceChildren(...(dms.length ? dms : [h('li', { class: 'side-hint', text: 'Pick a person below to write to them.' })]));
+  if (everything) drawAll();
+  else {
+    for (const id of changed) {
+      const c = chat.convs.get(id);
+      const old = rows.get(id);
+      if (!c) {
+        if (old) { unplace(id, old); rows.delete(id); unreadTotal -= old.unread; }
+        continue;
+      }
+      const before = old && { el: old.el, name: old.name, list: old.list };
+      const row = rowOf(c);
+      unreadTotal += c.unread - (old ? old.unread : 0);
+      row.unread = c.unread;
+      if (before && before.name === row.name && before.list === row.list) {
+        if (before.el !== row.el) before.el.replaceWith(row.el);
+        continue;
+      }
+      if (before) unplace(id, { ...before });
+      const at = place(row.list, row.name, id);
+      const ids = order[row.list];
+      listEl(row.list).insertBefore(row.el, at < ids.length ? rows.get(ids[at]).el : null);
+      ids.splice(at, 0, id);
+    }
+    dmHint();
+  }
+  changed.clear();
+  everything = false;
+  document.title = unreadTotal > 0 ? `(${unreadTotal}) Hallway` : 'Hallway';
+  setFavicon(unreadTotal);
+}
+
+function drawAll() {
+  for (const id of rows.keys()) if (!chat.convs.has(id)) rows.delete(id);
+  const lists = { rooms: [], dms: [] };
+  unreadTotal = 0;
+  for (const c of chat.convs.values()) {
+    const row = rowOf(c);
+    row.unread = c.unread;
+    unreadTotal += c.unread;
+    lists[row.list].push(c.id);
+  }
+  for (const list of ['rooms', 'dms']) {
+    const ids = lists[list];
+    ids.sort((a, b) => {
+      const x = rows.get(a).name;
+      const y = rows.get(b).name;
+      return byName(x, y) || x.localeCompare(y) || a - b;
+    });
+    order[list] = ids;
+    // Minimal DOM changes: keep rows that are already in place.
+    const ul = listEl(list);
+    let cur = ul.firstChild;
+    for (const id of ids) {
+      const el = rows.get(id).el;
+      if (el === cur) { cur = cur.nextSibling; continue; }
+      ul.insertBefore(el, cur);
+    }
+    while (cur) { const n = cur.nextSibling; cur.remove(); cur = n; }
+  }
+  dmHint();
+  drawPeople();
+}
+
+/** The hint in an empty list of direct messages. */
+function dmHint() {
+  const ul = $('dm-list');
+  const hint = ul.querySelector('.side-hint');
+  if (order.dms.length && hint) hint.remove();
+  else if (!order.dms.length && !hint) ul.append(h('li', { class: 'side-hint', text: 'Pick a person below to write to them.' }));
+}
+
+function drawPeople() {
   const away = (u) => (presenceOf(u.id).state === 'offline' ? 1 : 0);
   const people = [...chat.users.values()].sort((a, b) => (a.id === chat.me.id) - (b.id === chat.me.id) || away(a) - away(b)
     || byName(a.display_name, b.display_name));
@@ -48,9 +191,6 @@ export function renderSidebar() {
       h('span', { class: 'pname', text: u.id === chat.me.id ? `${u.display_name} (you)` : u.display_name }),
       st ? h('span', { class: 'pstatus', testid: 'person-status', text: st }) : null)));
   }));
-  const total = convs.reduce((n, c) => n + c.unread, 0);
-  document.title = total > 0 ? `(${total}) Hallway` : 'Hallway';
-  setFavicon(total);
 }
 
 let faviconCount = null; // what the favicon shows now
