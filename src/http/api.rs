@@ -41,6 +41,20 @@ pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>,
     Ok(Json(json!({ "user": user_info(session.user, &record) })))
 }
 
+/// `GET /api/session`: who is signed in, answered 200 either way, so that a page loaded
+/// without a session (the sign-in form) logs no failed request.
+pub async fn session(State(app): State<App>, session: Result<Session, ApiError>) -> Result<Json<Value>, ApiError> {
+    let session = match session {
+        Ok(session) => session,
+        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false }))),
+        Err(e) => return Err(e),
+    };
+    Ok(Json(match app.store.user(session.user)? {
+        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record) }),
+        None => json!({ "signed_in": false }),
+    }))
+}
+
 /// `GET /api/users`
 pub async fn users(State(app): State<App>, _session: Session) -> Result<Json<Value>, ApiError> {
     let mut users: Vec<protocol::User> = app.store.users()?.iter().map(|(id, r)| user_info(*id, r)).collect();

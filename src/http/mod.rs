@@ -52,6 +52,7 @@ pub fn router(state: App) -> Router {
         .route("/api/logout", post(auth::logout))
         .route("/api/admin/signin-failures", get(auth::signin_failures))
         .route("/api/me", get(api::me))
+        .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))
