@@ -80,7 +80,7 @@ impl Hub {
     /// A page of `conv`'s history, if `actor` may read it.
     pub async fn history(&self, actor: UserId, conv: ConvId, range: HistoryRange, limit: usize) -> Result<HistoryPage, HubError> {
         let last_seq = self.may(actor, conv, Action::History).await.ok_or_else(not_found)?;
-        let door = self.door.clone();
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
         let (records, more) = blocking(move || match range {
             HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit),
             HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit),
@@ -107,7 +107,7 @@ impl Hub {
             }
             None => self.all_they_may(actor, Action::Search).await,
         };
-        let door = self.door.clone();
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
         blocking(move || {
             if let Some(name) = from {
                 let Some((author, _)) = door.store.user_by_name(&name)? else {

@@ -8,7 +8,7 @@ pub mod access;
 mod hub;
 mod presence;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -118,8 +118,10 @@ pub struct Hub {
     tx: mpsc::Sender<Command>,
     /// The rate limits every session checks frames against before they get here.
     limiter: Arc<Limiter>,
-    /// The store with the key to message content, for the one door (`access.rs`).
-    door: Arc<Door>,
+    /// The store with the key to message content, for the one door (`access.rs`). Owned by
+    /// the core task, so the data file closes when the core stops, whatever tabs still
+    /// hold a handle.
+    door: Weak<Door>,
 }
 
 /// Commands waiting for the core before senders wait.
@@ -137,9 +139,10 @@ impl Hub {
     ) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let door = Arc::new(Door::new(store.clone(), key));
-        let task = HubTask::load(store, door.clone(), writer, max_frame, limits.clone())?;
+        let weak = Arc::downgrade(&door);
+        let task = HubTask::load(store, door, writer, max_frame, limits.clone())?;
         let handle = tokio::spawn(task.run(rx));
-        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)), door }, handle))
+        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)), door: weak }, handle))
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {
