@@ -35,6 +35,7 @@ use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, ServerFrame, U
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
+use conversations::ConvIndex;
 use delivery::{Committed, Target};
 
 /// The room every account is a member of, created with the first admin.
@@ -124,6 +125,8 @@ pub(crate) struct HubTask {
     /// Sign-in name to account, for mentions and unique names (names never change).
     user_names: HashMap<String, UserId>,
     convs: BTreeMap<ConvId, ConvState>,
+    /// Public rooms by name, DMs and groups by members (`conversations.rs`).
+    index: ConvIndex,
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
@@ -178,6 +181,10 @@ impl HubTask {
             }
         }
         let user_names = users.iter().map(|(id, u): (&UserId, &UserState)| (u.info.name.clone(), *id)).collect();
+        let mut index = ConvIndex::default();
+        for (id, state) in &convs {
+            index.add(*id, state);
+        }
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
@@ -194,6 +201,7 @@ impl HubTask {
             users,
             user_names,
             convs,
+            index,
             conns: HashMap::new(),
             next_user,
             next_conv,
