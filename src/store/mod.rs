@@ -38,6 +38,8 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("the store writer has stopped")]
     WriterGone,
+    #[error("the store writer's queue is full")]
+    Busy,
     #[error("the data file is being reopened after an I/O error")]
     Reopening,
     #[error("backup: {0}")]

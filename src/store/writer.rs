@@ -81,6 +81,25 @@ impl Writer {
         self.tx.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)
     }
 
+    /// Queues a job without waiting: when the queue is full (the disk cannot keep up) the
+    /// job fails at once with `Busy`, so the caller (the chat core) never waits for the disk.
+    pub fn try_submit(&self, job: Job) {
+        match self.tx.try_send(Msg::Job(job)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Msg::Job(job))) => {
+                // Once a second at most: a disk that cannot keep up refuses many jobs.
+                static LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let now = crate::model::now_millis();
+                if now.saturating_sub(LOGGED.swap(now, Ordering::Relaxed)) >= 1000 {
+                    tracing::warn!(queued = QUEUE, "the store writer's queue is full; refusing changes until it drains");
+                }
+                (job.done)(Err(Arc::new(StoreError::Busy)))
+            }
+            Err(mpsc::error::TrySendError::Closed(Msg::Job(job))) => (job.done)(Err(Arc::new(StoreError::WriterGone))),
+            Err(_) => {}
+        }
+    }
+
     /// Applies changes and waits for them to be durable.
     pub async fn write(&self, changes: Vec<Change>) -> Result<(), Arc<StoreError>> {
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -116,9 +116,7 @@ impl HubTask {
                 let _ = notify.send(Committed { outcome, result });
             }),
         };
-        if let Err(e) = self.writer.submit(job).await {
-            tracing::error!(error = %e, "the store writer is gone");
-        }
+        self.writer.try_submit(job);
     }
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
@@ -173,7 +171,10 @@ impl HubTask {
                     let frame = ServerFrame::error(
                         reference,
                         ErrorCode::Storage,
-                        "the server could not save this (its disk may be full); nothing was posted",
+                        match *e {
+                            StoreError::Busy => "the server is too busy saving to take this now; nothing was posted, try again",
+                            _ => "the server could not save this (its disk may be full); nothing was posted",
+                        },
                     );
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
