@@ -13,6 +13,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
 fi
 
+echo "== formatting and lints"
+if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; fi
+if cargo clippy --version >/dev/null 2>&1; then cargo clippy -j2 --locked --all-targets -- -D warnings; fi
+
 echo "== cargo build and test"
 cargo build -j2 --locked
 cargo test -j2 --locked

@@ -42,7 +42,7 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
     if !upgrade {
         return Err(bad("GET with Connection: upgrade and Upgrade: websocket"));
     }
-    if !headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13") {
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
         // RFC 6455 4.4: say which version this server speaks.
         let mut response = bad("Sec-WebSocket-Version: 13").into_response();
         response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));

@@ -470,8 +470,7 @@ impl Store {
         let Some(oldest_marker) = readers.iter().map(|(_, seq)| *seq).min() else { return Ok(counts) };
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
-        let mut scanned = 0;
-        for entry in table.range((conv.0, oldest_marker.0 + 1)..=(conv.0, u64::MAX))?.rev() {
+        for (scanned, entry) in table.range((conv.0, oldest_marker.0 + 1)..=(conv.0, u64::MAX))?.rev().enumerate() {
             let (key, value) = entry?;
             let seq = key.value().1;
             if scanned == UNREAD_SCAN_LIMIT {
@@ -484,7 +483,6 @@ impl Store {
                 }
                 break;
             }
-            scanned += 1;
             let message: MessageRecord = decode(value.value())?;
             if message.deleted {
                 continue;

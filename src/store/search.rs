@@ -467,7 +467,7 @@ impl Walk<'_> {
     fn check(&self, conv: ConvId, slot: usize, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
         let record: MessageRecord = decode(bytes)?;
         let terms = terms_of(&record);
-        Ok(self.hashes.iter().all(|h| terms.contains(h)).then(|| Head { ts: record.ts, conv, seq: Seq(seq), slot, record }))
+        Ok(self.hashes.iter().all(|h| terms.contains(h)).then_some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record }))
     }
 
     /// The highest seq at or below `bound` that every term has. Each term in turn jumps to
