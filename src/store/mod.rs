@@ -80,6 +80,9 @@ pub enum Change {
     PutMessage(ConvId, Seq, MessageRecord),
     /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
     UpdateMessage(ConvId, Seq, MessageRecord),
+    /// Fails when applied: a bad job next to good ones, for the writer's tests.
+    #[cfg(test)]
+    FailForTest,
 }
 
 /// Everything the chat core needs in memory at start-up.
@@ -213,7 +216,7 @@ impl Store {
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;
-        for change in changes {
+        for change in &changes {
             apply(&txn, change)?;
         }
         txn.commit()?;
@@ -464,15 +467,15 @@ fn next_error<T>(item: Option<Result<T, redb::StorageError>>) -> StoreError {
 
 /// Applies one change inside a write transaction. The one place that knows which tables a
 /// change touches.
-pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreError> {
+pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::PutUser(id, record) => {
             txn.open_table(NAME_USER)?.insert(record.name.as_str(), id.0)?;
-            txn.open_table(USER_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(USER_RECORD)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutSession(hash, record) => {
             txn.open_table(USER_TOKENHASH)?.insert((record.user.0, hash.as_slice()), ())?;
-            txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(&record).as_slice())?;
+            txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(record).as_slice())?;
         }
         Change::DeleteSession(hash) => {
             let removed = txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?.map(|v| decode::<SessionRecord>(v.value()));
@@ -493,22 +496,24 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
             }
         }
         Change::PutStatus(id, record) => {
-            txn.open_table(USER_STATUS)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(USER_STATUS)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutConversation(id, record) => {
-            txn.open_table(CONV_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(CONV_RECORD)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutMember(conv, user, record) => {
-            txn.open_table(CONVUSER_MEMBER)?.insert((conv.0, user.0), encode(&record).as_slice())?;
+            txn.open_table(CONVUSER_MEMBER)?.insert((conv.0, user.0), encode(record).as_slice())?;
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
         }
-        Change::PutMessage(conv, seq, record) => put_message(txn, conv, seq, &record)?,
+        Change::PutMessage(conv, seq, record) => put_message(txn, *conv, *seq, record)?,
         Change::UpdateMessage(conv, seq, record) => {
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
-            put_message(txn, conv, seq, &record)?;
+            put_message(txn, *conv, *seq, record)?;
         }
+        #[cfg(test)]
+        Change::FailForTest => return Err(StoreError::Internal("a change that always fails (test)".into())),
     }
     Ok(())
 }

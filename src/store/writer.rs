@@ -160,7 +160,6 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        let started = Instant::now();
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
         if failing.load(Ordering::Relaxed) {
             // redb refuses all writes after an I/O error until the file is reopened.
@@ -170,38 +169,27 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
             }
         }
+        let results = commit_batch(&store, &changes);
+        // Only I/O failures need the file reopened; a failed job of any kind is reported.
+        failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
         let new_messages: Vec<ConvId> = changes
             .iter()
-            .flatten()
+            .zip(&results)
+            .filter(|(_, result)| result.is_ok())
+            .flat_map(|(job, _)| job.iter())
             .filter_map(|change| match change {
                 Change::PutMessage(conv, ..) => Some(*conv),
                 _ => None,
             })
             .collect();
-        let result = guarded("committing a batch", || commit(&store, changes));
-        match &result {
-            Ok(changes) => {
-                tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed")
-            }
-            Err(e) => tracing::error!(
-                jobs = dones.len(),
-                error = %e,
-                "could not save to the data file; nothing of this batch was saved or acknowledged. \
-                 If the disk is full, free space: the next write reopens the file and retries"
-            ),
-        }
-        // Only I/O failures need the file reopened; a failed batch of any kind is reported.
-        failing.store(result.as_ref().is_err_and(StoreError::is_io), Ordering::Relaxed);
-        let result = result.map(|_| ()).map_err(Arc::new);
-        if result.is_ok() {
+        if results.iter().any(Result::is_ok) {
             index.committed(&store, new_messages);
         }
-        // A failed batch is reported newest job first, so that what the jobs changed in
-        // memory unwinds in reverse order.
-        let dones: Box<dyn Iterator<Item = Done>> =
-            if result.is_ok() { Box::new(dones.into_iter()) } else { Box::new(dones.into_iter().rev()) };
-        for done in dones {
-            done(result.clone());
+        // Saved jobs are reported in commit order, then failed ones newest first, so that
+        // what the failed jobs changed in memory unwinds in reverse order.
+        let (saved, failed): (Vec<_>, Vec<_>) = dones.into_iter().zip(results).partition(|(_, result)| result.is_ok());
+        for (done, result) in saved.into_iter().chain(failed.into_iter().rev()) {
+            done(result);
         }
         for reply in pins {
             pin(&store, &mut index, reply);
@@ -338,7 +326,7 @@ impl Indexer {
     /// Makes the steps since the last durable commit durable, so a restart need not redo them.
     fn finish(&mut self, store: &Store) {
         if self.unsynced
-            && let Err(e) = commit(store, Vec::new())
+            && let Err(e) = commit(store, &[])
         {
             tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
         }
@@ -355,14 +343,47 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
     })
 }
 
-fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
+/// Commits a batch of jobs in one transaction, and says how each job fared. When that fails
+/// for a reason other than I/O (a bug, a record that does not decode: something one job
+/// brought), each job is committed alone, so one bad job fails only its own sender. After
+/// an I/O error every job fails: redb refuses all writes until the file is reopened.
+fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<Result<(), Arc<StoreError>>> {
+    let started = Instant::now();
+    let error = match guarded("committing a batch", || commit(store, jobs)) {
+        Ok(changes) => {
+            tracing::debug!(jobs = jobs.len(), changes, micros = started.elapsed().as_micros() as u64, "committed");
+            return vec![Ok(()); jobs.len()];
+        }
+        Err(e) => e,
+    };
+    let whole_file = error.is_io() || matches!(error, StoreError::Reopening | StoreError::WriterGone);
+    if whole_file || jobs.len() == 1 {
+        tracing::error!(
+            jobs = jobs.len(),
+            error = %error,
+            "could not save to the data file; nothing of this batch was saved or acknowledged. \
+             If the disk is full, free space: the next write reopens the file and retries"
+        );
+        return vec![Err(Arc::new(error)); jobs.len()];
+    }
+    tracing::warn!(jobs = jobs.len(), error = %error, "a batch could not be saved; saving its jobs one at a time");
+    jobs.iter()
+        .enumerate()
+        .map(|(i, job)| {
+            guarded("committing a job", || commit(store, std::slice::from_ref(job))).map(|_| ()).map_err(|e| {
+                tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
+                Arc::new(e)
+            })
+        })
+        .collect()
+}
+
+fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<usize, StoreError> {
     let txn = store.db()?.begin_write()?;
     let mut count = 0;
-    for changes in jobs {
-        for change in changes {
-            apply(&txn, change)?;
-            count += 1;
-        }
+    for change in jobs.iter().flatten() {
+        apply(&txn, change)?;
+        count += 1;
     }
     txn.commit()?;
     Ok(count)
@@ -377,5 +398,24 @@ mod tests {
         let failed = guarded("testing", || -> Result<(), StoreError> { panic!("a bug") });
         assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
         assert_eq!(guarded("testing", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn one_bad_job_in_a_batch_fails_only_itself_and_the_good_ones_are_saved() {
+        use crate::model::UserId;
+        use crate::store::records::StatusRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let status = |text: &str| StatusRecord { dnd: false, text: text.into(), expires: None };
+        let jobs = vec![
+            vec![Change::PutStatus(UserId(1), status("before the bad one"))],
+            vec![Change::PutStatus(UserId(2), status("in the bad job")), Change::FailForTest],
+            vec![Change::PutStatus(UserId(3), status("after the bad one"))],
+        ];
+        let results = commit_batch(&store, &jobs);
+        assert!(results[0].is_ok() && results[2].is_ok(), "the good jobs are saved: {results:?}");
+        assert!(results[1].as_ref().is_err_and(|e| matches!(**e, StoreError::Internal(_))), "the bad job fails: {results:?}");
+        let saved: Vec<UserId> = store.load().unwrap().statuses.into_iter().map(|(user, _)| user).collect();
+        assert_eq!(saved, [UserId(1), UserId(3)], "nothing of the bad job reached the file, all of the good ones did");
     }
 }
