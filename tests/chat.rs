@@ -321,6 +321,44 @@ async fn sending_the_same_client_id_twice_posts_one_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_numbers_its_sends_per_conversation_has_every_reply_posted() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut bot_tab = alice.ws_tab("alice's bot").await;
+    let mut bob_tab = bob.ws().await;
+    let general = bot_tab.room_id("general");
+    let release = bot_tab.ack(json!({"type": "create_room", "name": "release", "members": [bob.id]})).await["conv"]
+        .as_u64()
+        .expect("the ack of create_room names the room");
+
+    // The same client_id in two conversations: two different messages, both posted.
+    let in_general = bot_tab.ack(json!({"type": "send", "conv": general, "text": "build 7 green", "client_id": "reply-1"})).await;
+    let in_release = bot_tab.ack(json!({"type": "send", "conv": release, "text": "tag 7 pushed", "client_id": "reply-1"})).await;
+    assert_eq!(in_release["conv"], release, "the second reply is acknowledged in its own conversation: {in_release}");
+    bob_tab.recv_message("build 7 green").await;
+    let m = bob_tab.recv_message("tag 7 pushed").await;
+    assert_eq!(
+        (m["conv"].as_u64(), &m["seq"]),
+        (Some(release), &in_release["seq"]),
+        "the reply is posted where it was sent: {m}"
+    );
+
+    // The same client_id with another text in the same conversation is a mistake: refused.
+    let refused = bot_tab
+        .expect_error(json!({"type": "send", "conv": general, "text": "build 8 green", "client_id": "reply-1"}), "bad_request")
+        .await;
+    assert!(refused["message"].as_str().unwrap_or_default().contains("client_id"), "the error says why: {refused}");
+    // ...while the same text again is a resend, answered with the first seq.
+    let again = bot_tab.ack(json!({"type": "send", "conv": general, "text": "build 7 green", "client_id": "reply-1"})).await;
+    assert_eq!(again["seq"], in_general["seq"], "a resend is answered with the first message's seq: {again}");
+    bob_tab.ping().await;
+    assert!(bob_tab.seen(|f| f["type"] == "message").is_empty(), "nothing else was posted: {:?}", bob_tab.seen(|_| true));
+    assert_eq!(texts(&bob.history(general, "").await), ["build 7 green"]);
+    assert_eq!(texts(&bob.history(release, "").await), ["tag 7 pushed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_room_can_be_found_joined_discussed_and_left() {
     let server = TestServer::start().await;
     let alice = server.admin().await;

@@ -67,6 +67,18 @@ struct ConnState {
     idle: bool,
 }
 
+/// A remembered send: what a resend of it is answered with.
+#[derive(Clone, Copy)]
+struct Sent {
+    seq: Seq,
+    ts: Millis,
+    /// `store::records::text_digest` of its text (`None`: unknown, any text matches).
+    text_digest: Option<u64>,
+}
+
+/// One entry of a user's send order: (conversation, client_id, seq, ts).
+type SentSlot = (ConvId, Arc<str>, Seq, Millis);
+
 /// A refusal of a client request: an error frame with this code and message.
 struct Refusal(ErrorCode, String);
 
@@ -87,11 +99,15 @@ pub(crate) struct HubTask {
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
-    recent_sends: HashMap<(UserId, String), (ConvId, Seq, Millis)>,
+    /// Sends with a `client_id` in the window of `SENDS_KEPT_FOR` / `SENDS_KEPT_PER_USER`
+    /// (the same ones the file remembers), by (sender, conversation, client_id).
+    recent_sends: HashMap<(UserId, ConvId, Arc<str>), Sent>,
     /// Messages written or changed but not yet committed, so an edit or delete right behind
     /// another one starts from the latest version, not the file's.
     pending: HashMap<(ConvId, Seq), MessageRecord>,
-    recent_order: VecDeque<((UserId, String), Seq)>,
+    /// Each user's entries of `recent_sends` in the order they were sent, to forget the
+    /// oldest once they leave the window.
+    recent_order: HashMap<UserId, VecDeque<SentSlot>>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
 }
@@ -144,13 +160,14 @@ impl HubTask {
             next_user,
             next_conv,
             recent_sends: HashMap::new(),
-            recent_order: VecDeque::new(),
+            recent_order: HashMap::new(),
             pending: HashMap::new(),
             committed_tx,
             committed_rx,
         };
-        for (user, client_id, conv, seq, ts) in snapshot.recent_sends {
-            task.remember_send(user, client_id, conv, seq, ts);
+        for (user, send) in snapshot.recent_sends {
+            let sent = Sent { seq: send.seq, ts: send.ts, text_digest: send.text_digest };
+            task.remember_send(user, send.conv, &send.client_id, sent);
         }
         Ok(task)
     }

@@ -4,7 +4,8 @@
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
-use super::records::{SessionRecord, decode};
+use super::records::{MessageRecord, SENDS_KEPT_FOR, SendRecord, SessionRecord, decode, encode, text_digest};
+use crate::model::{ConvId, Seq, UserId, now_millis};
 
 use super::StoreError;
 use super::records::SCHEMA_VERSION;
@@ -29,6 +30,9 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 2 -> 3 only adds (empty) tables: the server indexes the existing messages in the
             // background, and searches read the ones not indexed yet.
+            if found < 4 {
+                remember_recent_sends(&txn)?;
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -56,6 +60,47 @@ fn index_sessions_by_user(txn: &WriteTransaction) -> Result<(), StoreError> {
         count += 1;
     }
     tracing::info!(sessions = count, "indexed sessions by user");
+    Ok(())
+}
+
+/// Messages per conversation, newest first, whose `client_id` the 3 -> 4 upgrade remembers
+/// (as far back as `SENDS_KEPT_FOR`, and the last 64 whatever their age, which the earlier
+/// versions remembered across a restart).
+const UPGRADE_SENDS_PER_CONVERSATION: usize = 10_000;
+const UPGRADE_SENDS_ANY_AGE: usize = 64;
+
+/// 3 -> 4: remember the `client_id`s of recent messages, so a resend across the upgrade is
+/// still recognized. The texts of messages edited or deleted since are unknown: any text
+/// then counts as the same.
+fn remember_recent_sends(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let cutoff = now_millis().saturating_sub(SENDS_KEPT_FOR);
+    let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+    let mut sends: Vec<(UserId, SendRecord)> = Vec::new();
+    for entry in txn.open_table(CONV_RECORD)?.iter()? {
+        let conv = entry?.0.value();
+        for (i, entry) in messages.range((conv, 0)..=(conv, u64::MAX))?.rev().take(UPGRADE_SENDS_PER_CONVERSATION).enumerate() {
+            let (key, value) = entry?;
+            let message: MessageRecord = decode(value.value())?;
+            if i >= UPGRADE_SENDS_ANY_AGE && message.ts < cutoff {
+                break;
+            }
+            let Some(client_id) = message.client_id else { continue };
+            let unchanged = message.edited_ts.is_none() && !message.deleted;
+            let text_digest = unchanged.then(|| text_digest(&message.text));
+            sends.push((
+                message.author,
+                SendRecord { conv: ConvId(conv), client_id, seq: Seq(key.value().1), ts: message.ts, text_digest },
+            ));
+        }
+    }
+    sends.sort_by_key(|(user, send)| (*user, send.ts, send.conv, send.seq));
+    let mut table = txn.open_table(USERSENDNO_SEND)?;
+    let mut n = 0;
+    for (i, (user, send)) in sends.iter().enumerate() {
+        n = if i > 0 && sends[i - 1].0 == *user { n + 1 } else { 1 };
+        table.insert((user.0, n), encode(send).as_slice())?;
+    }
+    tracing::info!(sends = sends.len(), "remembered the client_ids of recent messages");
     Ok(())
 }
 
@@ -91,5 +136,6 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVREV_SEQ)?;
     txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
+    txn.open_table(USERSENDNO_SEND)?;
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
-//! writes each index block once for all of them.
+//! writes each index block once for all of them. Once a minute it also forgets remembered
+//! `client_id`s that left their window, in small transactions (`Store::prune_sends`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
 use super::{Change, Store, StoreError, apply};
-use crate::model::ConvId;
+use crate::model::{ConvId, UserId, now_millis};
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
 pub type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
@@ -39,6 +40,10 @@ const QUEUE: usize = 16384;
 const INDEX_IDLE: Duration = Duration::from_millis(20);
 /// How long new messages wait for the index at most while jobs keep coming.
 const INDEX_LATEST: Duration = Duration::from_secs(1);
+/// How often the writer forgets remembered `client_id`s that left their window, and how
+/// many at most in one (short) transaction.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_STEP: usize = 1000;
 
 enum Msg {
     Job(Job),
@@ -123,18 +128,22 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     let mut index = Indexer::start(&store);
+    let mut prune = Pruner { next: Instant::now() + PRUNE_EVERY, resume: UserId(0) };
     while !stopping {
-        let first = if index.has_work() {
-            match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
-                Ok(msg) => msg,
-                Err(_) => {
+        // Wait for a job, but not past the next background step (indexing, pruning).
+        let wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
+        let first = match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+            Ok(msg) => msg,
+            Err(_) => {
+                if index.has_work() {
                     // Idle: index what waits, durably (no ack waits for this fsync).
                     index.step(&store, &failing, true);
-                    continue;
                 }
+                if prune.due() {
+                    prune.step(&store, &failing);
+                }
+                continue;
             }
-        } else {
-            rx.blocking_recv()
         };
         match first {
             Some(Msg::Job(job)) => batch.push(job),
@@ -197,6 +206,9 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         if index.due() {
             index.step(&store, &failing, false); // busy: index now, without an fsync of its own
         }
+        if prune.due() {
+            prune.step(&store, &failing);
+        }
     }
     index.finish(&store);
     tracing::debug!("store writer stopped");
@@ -211,6 +223,44 @@ fn pin(store: &Store, index: &mut Indexer, reply: oneshot::Sender<Result<Pinned,
         Err(e) => tracing::warn!(error = %e, "could not start a backup"),
     }
     let _ = reply.send(pinned);
+}
+
+/// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
+/// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
+struct Pruner {
+    next: Instant,
+    /// Where the last step ran out of its budget.
+    resume: UserId,
+}
+
+impl Pruner {
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn step(&mut self, store: &Store, failing: &AtomicBool) {
+        self.next = Instant::now() + PRUNE_EVERY;
+        if failing.load(Ordering::Relaxed) {
+            return; // the next batch reopens the file first
+        }
+        match guarded("forgetting old client_ids", || store.prune_sends(now_millis(), self.resume, PRUNE_STEP)) {
+            Ok(pruned) => {
+                if pruned.removed > 0 {
+                    tracing::debug!(removed = pruned.removed, "forgot client_ids past their window");
+                }
+                match pruned.resume {
+                    Some(user) => (self.resume, self.next) = (user, Instant::now()),
+                    None => self.resume = UserId(0),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not forget old client_ids; trying again later");
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
+            }
+        }
+    }
 }
 
 /// The writer's view of the background indexing.
@@ -402,7 +452,6 @@ mod tests {
 
     #[test]
     fn one_bad_job_in_a_batch_fails_only_itself_and_the_good_ones_are_saved() {
-        use crate::model::UserId;
         use crate::store::records::StatusRecord;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();

@@ -64,6 +64,7 @@ pub(super) enum Undo {
     /// A send that was not saved: a retry with the same `client_id` must post again.
     ForgetSend {
         user: UserId,
+        conv: ConvId,
         client_id: String,
         seq: Seq,
     },
@@ -124,7 +125,7 @@ impl HubTask {
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { mut outcome, result } = committed;
         if let Some((user, client_id, conv, seq)) = outcome.resend.take() {
-            let saved = self.recent_sends.get(&(user, client_id)).is_some_and(|(_, s, _)| *s == seq)
+            let saved = self.recent_sends.get(&(user, conv, Arc::from(client_id))).is_some_and(|sent| sent.seq == seq)
                 && self.convs.get(&conv).is_some_and(|c| c.committed_seq >= seq);
             if result.is_err() || !saved {
                 if let Reply::Ack(conn, reference, _) = outcome.reply {
@@ -188,10 +189,16 @@ impl HubTask {
     /// has replaced it since.
     pub(super) fn undo(&mut self, undo: Undo) {
         match undo {
-            Undo::ForgetSend { user, client_id, seq } => {
-                let key = (user, client_id);
-                if self.recent_sends.get(&key).is_some_and(|(_, s, _)| *s == seq) {
+            Undo::ForgetSend { user, conv, client_id, seq } => {
+                let key = (user, conv, Arc::from(client_id));
+                if self.recent_sends.get(&key).is_some_and(|sent| sent.seq == seq) {
                     self.recent_sends.remove(&key);
+                }
+                // Newest first: the failed send is at or near the end.
+                if let Some(order) = self.recent_order.get_mut(&user)
+                    && let Some(i) = order.iter().rposition(|(c, id, s, _)| *c == conv && *s == seq && **id == *key.2)
+                {
+                    order.remove(i);
                 }
             }
             Undo::Unread { conv, author, mentions } => {
