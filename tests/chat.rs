@@ -116,7 +116,7 @@ async fn a_direct_message_reaches_both_people_and_nobody_else() {
     // and nothing of the DM came before it.
     alice_tab.send_message(alice_tab.room_id("general"), "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab.expect_no_frame("anything about alice and bob's DM", QUIET, |f| mentions_conv(f, dm)).await;
+    carol_tab.expect_none_before_pong("anything about alice and bob's DM", |f| mentions_conv(f, dm)).await;
 
     for person in [&alice, &bob] {
         let page = person.history(dm, "").await;
@@ -165,7 +165,7 @@ async fn a_group_dm_reaches_its_three_members_and_nobody_else() {
 
     alice_tab.send_message(general, "sentinel for dave").await;
     dave_tab.recv_message("sentinel for dave").await;
-    dave_tab.expect_no_frame("anything about the group DM he is not in", QUIET, |f| mentions_conv(f, group)).await;
+    dave_tab.expect_none_before_pong("anything about the group DM he is not in", |f| mentions_conv(f, group)).await;
 
     dave_tab.expect_error(json!({"type": "send", "conv": group, "text": "let me in"}), "not_found").await;
     let (status, body) = dave.get(&format!("/api/conversations/{group}/messages")).await;
@@ -202,7 +202,7 @@ async fn a_private_room_is_invisible_to_non_members() {
 
     alice_tab.send_message(general, "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab.expect_no_frame("anything about the private room", QUIET, |f| mentions_conv(f, secret)).await;
+    carol_tab.expect_none_before_pong("anything about the private room", |f| mentions_conv(f, secret)).await;
 
     // Carol gets the same answer as for a conversation that does not exist at all.
     let missing = secret + 100_000;
@@ -233,7 +233,7 @@ async fn a_private_room_is_invisible_to_non_members() {
     assert!(bob_fresh.hello_conversation(secret).is_some(), "bob's sidebar should list the private room he is in");
 
     // The message never leaked into carol's feed, even later.
-    carol_tab.expect_no_frame("the private message", QUIET, |f| is_message_in(f, secret)).await;
+    carol_tab.expect_none_before_pong("the private message", |f| is_message_in(f, secret)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +260,7 @@ async fn people_edit_and_delete_their_own_messages_but_not_others() {
 
     carol_tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch never"}), "forbidden").await;
     carol_tab.expect_error(json!({"type": "delete", "conv": general, "seq": seq}), "forbidden").await;
-    bob_tab.expect_no_frame("carol's refused edit", QUIET, |f| f["message"]["text"] == "lunch never").await;
+    bob_tab.expect_none_before_pong("carol's refused edit", |f| f["message"]["text"] == "lunch never").await;
 
     bob_tab.ack(json!({"type": "delete", "conv": general, "seq": seq})).await;
     let deleted = carol_tab
@@ -314,7 +314,7 @@ async fn sending_the_same_client_id_twice_posts_one_message() {
     let m = bob_tab.recv_message("deploy done").await;
     assert_eq!(m["client_id"], "deploy-42");
     bob_tab
-        .expect_no_frame("the same message twice", QUIET, |f| f["type"] == "message" && f["message"]["text"] == "deploy done")
+        .expect_none_before_pong("the same message twice", |f| f["type"] == "message" && f["message"]["text"] == "deploy done")
         .await;
     let page = bob.history(general, "").await;
     assert_eq!(texts(&page), ["deploy done"], "history should hold the message once: {page}");
@@ -413,7 +413,7 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
     alice_tab.send_message(release, "after bob left").await;
     alice_tab.send_message(alice_tab.room_id("general"), "sentinel for bob").await;
     bob_tab.recv_message("sentinel for bob").await;
-    bob_tab.expect_no_frame("messages of a room he left", QUIET, |f| is_message_in(f, release)).await;
+    bob_tab.expect_none_before_pong("messages of a room he left", |f| is_message_in(f, release)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
