@@ -359,6 +359,25 @@ async fn a_bot_that_numbers_its_sends_per_conversation_has_every_reply_posted() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_without_ref_is_answered_only_when_it_fails() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+
+    tab.send_json(json!({"type": "send", "conv": general, "text": "fire and forget", "client_id": "ff-1"})).await;
+    tab.send_json(json!({"type": "create_room", "name": "quiet"})).await;
+    let own = tab.recv_message("fire and forget").await;
+    assert_eq!(own["client_id"], "ff-1", "the sender's tab learns the seq from its own message: {own}");
+    tab.recv_where("the new room", |f| f["type"] == "conversation" && f["conversation"]["name"] == "quiet").await;
+    tab.expect_none_before_pong("an ack for a frame without ref", |f| f["type"] == "ack").await;
+
+    tab.send_json(json!({"type": "send", "conv": general + 1000, "text": "nowhere"})).await;
+    let error = tab.recv_type("error").await;
+    assert_eq!((error["code"].as_str(), &error["ref"]), (Some("not_found"), &Value::Null), "a failure is answered: {error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_room_can_be_found_joined_discussed_and_left() {
     let server = TestServer::start().await;
     let alice = server.admin().await;

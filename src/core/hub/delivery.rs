@@ -28,7 +28,8 @@ pub(super) enum Target {
 /// How the one who asked for a change hears the result.
 pub(super) enum Reply {
     None,
-    /// An `ack` frame to this connection on success, an `error` frame on failure.
+    /// An `ack` frame to this connection on success (when the frame had a `ref`), an `error`
+    /// frame on failure.
     Ack(ConnId, Option<Ref>, Utf8Bytes),
     User(oneshot::Sender<Result<User, HubError>>, User),
 }
@@ -162,7 +163,9 @@ impl HubTask {
                 }
                 match outcome.reply {
                     Reply::None => {}
-                    Reply::Ack(conn, _, ack) => self.deliver(Target::Conn(conn), ack),
+                    // A frame without a ref is answered only when it fails.
+                    Reply::Ack(conn, Some(_), ack) => self.deliver(Target::Conn(conn), ack),
+                    Reply::Ack(_, None, _) => {}
                     Reply::User(reply, user) => {
                         let _ = reply.send(Ok(user));
                     }
@@ -284,10 +287,6 @@ impl HubTask {
 }
 
 pub(super) fn ack_reply(conn: ConnId, reference: Option<Ref>) -> Reply {
-    if reference.is_some() {
-        let ack = ServerFrame::ack(reference.clone()).encode();
-        Reply::Ack(conn, reference, ack)
-    } else {
-        Reply::None
-    }
+    let ack = if reference.is_some() { ServerFrame::ack(reference.clone()).encode() } else { Utf8Bytes::default() };
+    Reply::Ack(conn, reference, ack)
 }
