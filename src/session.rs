@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::core::{CloseReason, ConnId, Connection, Hub};
 use crate::model::UserId;
-use crate::protocol::{ErrorCode, ServerFrame, parse_client_frame};
+use crate::protocol::{ErrorCode, ServerFrame, frame_ref, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -177,7 +177,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
         if text.len() > self.max_frame {
             tracing::info!(bytes = text.len(), "frame over the limit");
             let max = self.max_frame;
-            return self.error(ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max} bytes"))).await;
+            let error = ServerFrame::error(frame_ref(&text), ErrorCode::TooLarge, format!("frames are at most {max} bytes"));
+            return self.error(error).await;
         }
         match parse_client_frame(&text) {
             Ok((reference, frame)) => {
