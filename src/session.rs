@@ -72,7 +72,9 @@ where
     let (sink, mut stream) = socket.split();
     let mut tab = Tab { id, hub, sink, max_frame };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    let mut last_heard = Instant::now();
+    // Moved on by every frame the tab sends; a tab silent until then is gone.
+    let dead = tokio::time::sleep(DEAD_AFTER);
+    tokio::pin!(dead);
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
@@ -85,16 +87,15 @@ where
                 }
             },
             message = stream.next() => {
-                last_heard = Instant::now();
+                dead.as_mut().reset(Instant::now() + DEAD_AFTER);
                 tab.read(message).await
             }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= DEAD_AFTER {
-                    tracing::info!("no answer to pings; dropping the tab");
-                    ControlFlow::Break(())
-                } else {
-                    tab.write(Message::Ping(Default::default())).await
-                }
+            _ = heartbeat.tick() => tab.write(Message::Ping(Default::default())).await,
+            () = &mut dead => {
+                tracing::info!("no answer to pings; dropping the tab");
+                let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
+                let _ = tab.write(Message::Close(Some(close))).await;
+                ControlFlow::Break(())
             }
         };
         if step.is_break() {
