@@ -73,6 +73,18 @@ async fn broken_frames_get_clear_errors_and_the_tab_keeps_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_16000_characters_is_too_large_even_in_a_frame_within_the_limit() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+    let error = tab.expect_error(json!({"type": "send", "conv": general, "text": "z".repeat(16_001)}), "too_large").await;
+    assert!(error["message"].as_str().unwrap_or_default().contains("16000"), "the error gives the limit: {error}");
+    let seq = tab.send_message(general, &"z".repeat(16_000)).await["seq"].clone();
+    tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "y".repeat(16_001)}), "too_large").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_far_over_the_limit_closes_only_that_tab() {
     let server = TestServer::start_with(small_frames).await;
     let alice = server.admin().await;
