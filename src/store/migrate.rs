@@ -139,3 +139,70 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(USERSENDNO_SEND)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Change, Store};
+
+    #[test]
+    fn upgrading_a_schema_3_file_remembers_the_client_ids_of_recent_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let now = now_millis();
+        let message = |author: u64, client_id: Option<&str>, ts: u64, edited: bool| MessageRecord {
+            author: UserId(author),
+            text: format!("from {author}"),
+            ts,
+            edited_ts: edited.then_some(ts + 1),
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: client_id.map(str::to_owned),
+            rev: 0,
+        };
+        let conversation = crate::store::records::ConversationRecord {
+            kind: crate::model::ConvKind::Room,
+            name: "general".into(),
+            topic: String::new(),
+            created_by: UserId(1),
+            created: 0,
+            keep: crate::store::records::Keep::Forever,
+        };
+        let old = now - 2 * SENDS_KEPT_FOR;
+        let mut changes = vec![Change::PutConversation(ConvId(1), conversation)];
+        // 100 old messages, then three recent ones (one edited, one without client_id): the
+        // last 64 messages count whatever their age.
+        for seq in 1..=100 {
+            changes.push(Change::PutMessage(ConvId(1), Seq(seq), message(2, Some(&format!("old-{seq}")), old + seq, false)));
+        }
+        changes.push(Change::PutMessage(ConvId(1), Seq(101), message(3, Some("fresh"), now, false)));
+        changes.push(Change::PutMessage(ConvId(1), Seq(102), message(2, Some("edited"), now, true)));
+        changes.push(Change::PutMessage(ConvId(1), Seq(103), message(2, None, now, false)));
+        {
+            let store = Store::open(&path).unwrap();
+            store.apply_now(changes).unwrap();
+        }
+        // Make it a schema-3 file: no remembered sends yet.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(USERSENDNO_SEND).unwrap();
+            txn.open_table(META).unwrap().insert(VERSION_KEY, 3u64.to_be_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        let sends = store.load().unwrap().recent_sends;
+        let ids: Vec<(u64, String)> = sends.iter().map(|(user, send)| (user.0, send.client_id.clone())).collect();
+        let mut want: Vec<(u64, String)> = (40..=100).map(|seq| (2, format!("old-{seq}"))).collect();
+        want.push((2, "edited".into()));
+        want.push((3, "fresh".into()));
+        assert_eq!(
+            ids, want,
+            "the last 64 messages whatever their age (61 old ones), and the last day's, each user's oldest first"
+        );
+        let digest = |id: &str| sends.iter().find(|(_, s)| s.client_id == id).map(|(_, s)| s.text_digest);
+        assert_eq!(digest("fresh"), Some(Some(text_digest("from 3"))));
+        assert_eq!(digest("edited"), Some(None), "an edited message's first text is unknown");
+    }
+}
