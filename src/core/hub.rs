@@ -99,14 +99,15 @@ pub(crate) struct HubTask {
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
-    /// Sends with a `client_id` in the window of `SENDS_KEPT_FOR` / `SENDS_KEPT_PER_USER`
-    /// (the same ones the file remembers), by (sender, conversation, client_id).
+    /// Each user's latest sends with a `client_id` since the start, by (sender, conversation,
+    /// client_id), to answer a resend at once. Older ones, and those from before the start,
+    /// the writer finds in the file, in the resend's own transaction (`AlreadySent`).
     recent_sends: HashMap<(UserId, ConvId, Arc<str>), Sent>,
     /// Messages written or changed but not yet committed, so an edit or delete right behind
     /// another one starts from the latest version, not the file's.
     pending: HashMap<(ConvId, Seq), MessageRecord>,
     /// Each user's entries of `recent_sends` in the order they were sent, to forget the
-    /// oldest once they leave the window.
+    /// oldest.
     recent_order: HashMap<UserId, VecDeque<SentSlot>>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
@@ -150,7 +151,7 @@ impl HubTask {
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
-        let mut task = HubTask {
+        let task = HubTask {
             store,
             writer,
             max_frame,
@@ -165,10 +166,6 @@ impl HubTask {
             committed_tx,
             committed_rx,
         };
-        for (user, send) in snapshot.recent_sends {
-            let sent = Sent { seq: send.seq, ts: send.ts, text_digest: send.text_digest };
-            task.remember_send(user, send.conv, &send.client_id, sent);
-        }
         Ok(task)
     }
 

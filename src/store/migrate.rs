@@ -95,10 +95,12 @@ fn remember_recent_sends(txn: &WriteTransaction) -> Result<(), StoreError> {
     }
     sends.sort_by_key(|(user, send)| (*user, send.ts, send.conv, send.seq));
     let mut table = txn.open_table(USERSENDNO_SEND)?;
+    let mut index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
     let mut n = 0;
     for (i, (user, send)) in sends.iter().enumerate() {
         n = if i > 0 && sends[i - 1].0 == *user { n + 1 } else { 1 };
         table.insert((user.0, n), encode(send).as_slice())?;
+        index.insert((user.0, send.conv.0, send.client_id.as_str()), n)?;
     }
     tracing::info!(sends = sends.len(), "remembered the client_ids of recent messages");
     Ok(())
@@ -137,6 +139,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
     txn.open_table(USERSENDNO_SEND)?;
+    txn.open_table(USERCONVCLIENTID_SENDNO)?;
     Ok(())
 }
 
@@ -187,12 +190,13 @@ mod tests {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             txn.delete_table(USERSENDNO_SEND).unwrap();
+            txn.delete_table(USERCONVCLIENTID_SENDNO).unwrap();
             txn.open_table(META).unwrap().insert(VERSION_KEY, 3u64.to_be_bytes().as_slice()).unwrap();
             txn.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
-        let sends = store.load().unwrap().recent_sends;
+        let sends = store.remembered_sends().unwrap();
         let ids: Vec<(u64, String)> = sends.iter().map(|(user, send)| (user.0, send.client_id.clone())).collect();
         let mut want: Vec<(u64, String)> = (40..=100).map(|seq| (2, format!("old-{seq}"))).collect();
         want.push((2, "edited".into()));

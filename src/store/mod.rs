@@ -45,6 +45,10 @@ pub enum StoreError {
     Backup(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
+    /// Not an failure of the file: the message's `client_id` was sent before (this is the
+    /// first send), so the writer did not post it again.
+    #[error("this client_id was sent before")]
+    AlreadySent(SendRecord),
 }
 
 impl StoreError {
@@ -95,9 +99,6 @@ pub struct Snapshot {
     pub members: Vec<(ConvId, UserId, MemberRecord)>,
     /// Highest seq (message or change) per conversation.
     pub last_seq: HashMap<ConvId, Seq>,
-    /// The remembered sends with a `client_id` (see `tables::USERSENDNO_SEND`), each user's
-    /// oldest first, so a resend after a restart is still recognized.
-    pub recent_sends: Vec<(UserId, SendRecord)>,
 }
 
 /// What one pruning step of the remembered sends did.
@@ -250,10 +251,6 @@ impl Store {
             let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last = last_message.map(|(k, _)| k.value().1).max(last_rev.map(|(k, _)| k.value().1)).unwrap_or(0);
             snap.last_seq.insert(ConvId(conv), Seq(last));
-        }
-        for entry in txn.open_table(USERSENDNO_SEND)?.iter()? {
-            let (key, value) = entry?;
-            snap.recent_sends.push((UserId(key.value().0), decode(value.value())?));
         }
         for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
             let (key, value) = entry?;
@@ -453,6 +450,23 @@ impl Store {
 }
 
 impl Store {
+    /// Every remembered send, each user's oldest first (for tests).
+    #[cfg(test)]
+    pub(crate) fn remembered_sends(&self) -> Result<Vec<(UserId, SendRecord)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
+        let mut sends = Vec::new();
+        for entry in txn.open_table(USERSENDNO_SEND)?.iter()? {
+            let (key, value) = entry?;
+            let send: SendRecord = decode(value.value())?;
+            let n = index.get((key.value().0, send.conv.0, send.client_id.as_str()))?.map(|v| v.value());
+            assert_eq!(n, Some(key.value().1), "every remembered send is found by its client_id");
+            sends.push((UserId(key.value().0), send));
+        }
+        assert_eq!(index.iter()?.count(), sends.len(), "the index holds nothing else");
+        Ok(sends)
+    }
+
     /// Forgets remembered sends that left the window: older than `SENDS_KEPT_FOR` at `now`
     /// and not among their user's `SENDS_KEPT_PER_USER` newest. Removes at most `budget` of
     /// them in one durable transaction, users in id order from `from`; a step that ran out
@@ -463,6 +477,7 @@ impl Store {
         let mut pruned = Pruned { removed: 0, resume: None };
         {
             let mut table = txn.open_table(USERSENDNO_SEND)?;
+            let mut index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
             let mut user = from.0;
             loop {
                 // The next user with remembered sends, and the number of their newest one.
@@ -474,20 +489,27 @@ impl Store {
                 let mut expired = Vec::new();
                 for entry in table.range((user, 0)..(user, keep_from))? {
                     let (key, value) = entry?;
+                    let send: SendRecord = decode(value.value())?;
                     // Sends are numbered in the order they were posted, so the first one still
                     // in the window ends the user's expired ones (a clock set back only keeps
                     // some longer).
-                    if decode::<SendRecord>(value.value())?.ts >= cutoff {
+                    if send.ts >= cutoff {
                         break;
                     }
                     if pruned.removed + expired.len() == budget {
                         pruned.resume = Some(UserId(user));
                         break;
                     }
-                    expired.push(key.value().1);
+                    expired.push((key.value().1, send));
                 }
-                for n in &expired {
+                for (n, send) in &expired {
                     table.remove((user, *n))?;
+                    let key = (user, send.conv.0, send.client_id.as_str());
+                    // Unless a later send of the same client_id (after this one left the
+                    // window) took the entry over.
+                    if index.get(key)?.is_some_and(|v| v.value() == *n) {
+                        index.remove(key)?;
+                    }
                 }
                 pruned.removed += expired.len();
                 if pruned.resume.is_some() || user == u64::MAX {
@@ -509,12 +531,30 @@ impl Store {
 fn remember_send(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
     let Some(client_id) = &record.client_id else { return Ok(()) };
     let user = record.author.0;
-    let mut table = txn.open_table(USERSENDNO_SEND)?;
-    let last = table.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
+    let mut sends = txn.open_table(USERSENDNO_SEND)?;
+    let last = sends.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
     let send =
         SendRecord { conv, client_id: client_id.clone(), seq, ts: record.ts, text_digest: Some(text_digest(&record.text)) };
-    table.insert((user, last + 1), encode(&send).as_slice())?;
+    sends.insert((user, last + 1), encode(&send).as_slice())?;
+    txn.open_table(USERCONVCLIENTID_SENDNO)?.insert((user, conv.0, client_id.as_str()), last + 1)?;
     Ok(())
+}
+
+/// The first send of a job's new message, if its `client_id` was sent before (by the file,
+/// this transaction included): the job must then not post it again.
+pub(crate) fn already_sent(txn: &WriteTransaction, job: &[Change]) -> Result<Option<SendRecord>, StoreError> {
+    for change in job {
+        let Change::PutMessage(conv, _, record) = change else { continue };
+        let Some(client_id) = &record.client_id else { continue };
+        let user = record.author.0;
+        let Some(n) = txn.open_table(USERCONVCLIENTID_SENDNO)?.get((user, conv.0, client_id.as_str()))?.map(|v| v.value()) else {
+            continue;
+        };
+        if let Some(value) = txn.open_table(USERSENDNO_SEND)?.get((user, n))? {
+            return Ok(Some(decode(value.value())?));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes a message (new or changed); an edit or delete of an indexed message takes the
@@ -661,7 +701,7 @@ mod tests {
         changes.push(Change::PutMessage(ConvId(1), Seq(20_000), message(2, &[]))); // no client_id: nothing to remember
         store.apply_now(changes).unwrap();
 
-        let remembered = store.load().unwrap().recent_sends;
+        let remembered = store.remembered_sends().unwrap();
         assert_eq!(remembered.len() as u64, 3 + SENDS_KEPT_PER_USER + 3, "every send with a client_id is remembered");
         let (user, first) = &remembered[0];
         assert_eq!((*user, first.client_id.as_str(), first.seq), (UserId(2), "c1", Seq(4)), "users in order, oldest first");
@@ -673,7 +713,7 @@ mod tests {
         let step = store.prune_sends(now, UserId(2), 100).unwrap();
         assert_eq!(step, Pruned { removed: 1, resume: None });
         assert_eq!(store.prune_sends(now, UserId(0), 100).unwrap(), Pruned { removed: 0, resume: None }, "nothing more is due");
-        let left: Vec<(UserId, String)> = store.load().unwrap().recent_sends.into_iter().map(|(u, s)| (u, s.client_id)).collect();
+        let left: Vec<(UserId, String)> = store.remembered_sends().unwrap().into_iter().map(|(u, s)| (u, s.client_id)).collect();
         assert_eq!(left.len() as u64, 3 + SENDS_KEPT_PER_USER + 1);
         assert_eq!(left[0], (UserId(2), "c3".to_string()), "bob's third send is kept: it is from the last day");
         let carol_first = SENDS_KEPT_PER_USER as usize + 1;

@@ -37,5 +37,8 @@ pub const CONV_INDEXEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("con
 /// from 1 per user), written in the message's own commit, so that a resend is recognized
 /// after a restart as well. Kept for the window of `records::SENDS_KEPT_FOR` and
 /// `SENDS_KEPT_PER_USER`; the writer prunes older ones (`Store::prune_sends`). Added in
-/// schema version 4.
+/// schema version 4, like the next.
 pub const USERSENDNO_SEND: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("usersendno_send");
+/// (user id, conversation id, client_id) -> n of the send in `usersendno_send`: how the
+/// writer finds, in a new message's own transaction, that its `client_id` was sent before.
+pub const USERCONVCLIENTID_SENDNO: TableDefinition<(u64, u64, &str), u64> = TableDefinition::new("userconvclientid_sendno");

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
-use super::{Change, Store, StoreError, apply};
+use super::{Change, Store, StoreError, already_sent, apply};
 use crate::model::{ConvId, UserId, now_millis};
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
@@ -400,9 +400,9 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
 fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<Result<(), Arc<StoreError>>> {
     let started = Instant::now();
     let error = match guarded("committing a batch", || commit(store, jobs)) {
-        Ok(changes) => {
+        Ok((results, changes)) => {
             tracing::debug!(jobs = jobs.len(), changes, micros = started.elapsed().as_micros() as u64, "committed");
-            return vec![Ok(()); jobs.len()];
+            return results;
         }
         Err(e) => e,
     };
@@ -419,24 +419,35 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<Result<(), Arc<Store
     tracing::warn!(jobs = jobs.len(), error = %error, "a batch could not be saved; saving its jobs one at a time");
     jobs.iter()
         .enumerate()
-        .map(|(i, job)| {
-            guarded("committing a job", || commit(store, std::slice::from_ref(job))).map(|_| ()).map_err(|e| {
+        .map(|(i, job)| match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
+            Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
+            Err(e) => {
                 tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
-                Arc::new(e)
-            })
+                Err(Arc::new(e))
+            }
         })
         .collect()
 }
 
-fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<usize, StoreError> {
+/// Applies jobs in one transaction and commits it: how each job fared (a job whose message
+/// was sent before is left out, with `AlreadySent`) and how many changes were applied.
+fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<Result<(), Arc<StoreError>>>, usize), StoreError> {
     let txn = store.db()?.begin_write()?;
+    let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
-    for change in jobs.iter().flatten() {
-        apply(&txn, change)?;
-        count += 1;
+    for job in jobs {
+        if let Some(first) = already_sent(&txn, job)? {
+            results.push(Err(Arc::new(StoreError::AlreadySent(first))));
+            continue;
+        }
+        for change in job {
+            apply(&txn, change)?;
+            count += 1;
+        }
+        results.push(Ok(()));
     }
     txn.commit()?;
-    Ok(count)
+    Ok((results, count))
 }
 
 #[cfg(test)]
@@ -448,6 +459,44 @@ mod tests {
         let failed = guarded("testing", || -> Result<(), StoreError> { panic!("a bug") });
         assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
         assert_eq!(guarded("testing", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_message_whose_client_id_was_sent_before_is_not_posted_again() {
+        use crate::model::{Seq, UserId};
+        use crate::store::records::MessageRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let message = |client_id: &str, conv: u64, seq: u64| {
+            let record = MessageRecord {
+                author: UserId(2),
+                text: "deploy done".into(),
+                ts: 7,
+                edited_ts: None,
+                deleted: false,
+                mentions: Vec::new(),
+                client_id: Some(client_id.into()),
+                rev: seq,
+            };
+            vec![Change::PutMessage(ConvId(conv), Seq(seq), record)]
+        };
+        assert!(commit_batch(&store, &[message("d-1", 1, 1)])[0].is_ok());
+        // After a restart: a resend of d-1, a new d-2, d-2 again in the same batch, and d-1
+        // in another conversation (a client_id belongs to its conversation).
+        let jobs = [message("d-1", 1, 2), message("d-2", 1, 3), message("d-2", 1, 4), message("d-1", 2, 1)];
+        let results = commit_batch(&store, &jobs);
+        let first = |i: usize| match &results[i] {
+            Err(e) => match &**e {
+                StoreError::AlreadySent(first) => Some(first.seq),
+                _ => None,
+            },
+            Ok(()) => None,
+        };
+        assert_eq!((first(0), first(2)), (Some(Seq(1)), Some(Seq(3))), "resends name the first send: {results:?}");
+        assert!(results[1].is_ok() && results[3].is_ok(), "new messages are saved: {results:?}");
+        assert!(store.message(ConvId(1), Seq(2)).unwrap().is_none(), "the resend was not posted");
+        assert!(store.message(ConvId(1), Seq(4)).unwrap().is_none(), "nor the one in the same batch");
+        assert!(store.message(ConvId(2), Seq(1)).unwrap().is_some());
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{HubTask, MemberState};
+use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
 use crate::model::{ConvId, Millis, Seq, UserId};
 use crate::protocol::{ErrorCode, Ref, ServerFrame, User};
-use crate::store::records::{ConversationRecord, StatusRecord};
+use crate::store::records::{ConversationRecord, SendRecord, StatusRecord};
 use crate::store::writer::Job;
 use crate::store::{Change, StoreError};
 
@@ -43,12 +43,15 @@ pub(super) struct Outcome {
     pub(super) message: Option<(ConvId, Seq, Seq)>,
     /// A repeated send: acknowledge it only if the first one is (still) saved.
     pub(super) resend: Option<(UserId, String, ConvId, Seq)>,
+    /// A new send with a `client_id`: (sender, client_id, digest of its text). If the file
+    /// already holds that client_id (`AlreadySent`), it is answered as a resend.
+    pub(super) sent: Option<(UserId, String, u64)>,
     pub(super) undo: Vec<Undo>,
 }
 
 impl Outcome {
     pub(super) fn new(deliveries: Vec<(Target, Utf8Bytes)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, resend: None, undo: Vec::new() }
+        Outcome { deliveries, reply, message: None, resend: None, sent: None, undo: Vec::new() }
     }
 
     pub(super) fn undo(mut self, undo: Undo) -> Outcome {
@@ -173,6 +176,12 @@ impl HubTask {
             }
             Err(e) => match outcome.reply {
                 Reply::None => {}
+                Reply::Ack(conn, reference, _)
+                    if let StoreError::AlreadySent(first) = &*e
+                        && let Some((user, client_id, digest)) = outcome.sent =>
+                {
+                    self.answer_resend(conn, reference, user, client_id, digest, first);
+                }
                 Reply::Ack(conn, reference, _) => {
                     let frame = ServerFrame::error(
                         reference,
@@ -185,6 +194,36 @@ impl HubTask {
                     let _ = reply.send(Err(HubError::Storage(e)));
                 }
             },
+        }
+    }
+
+    /// A send the writer found already in the file (sent before this start, or too long ago
+    /// for the core to remember): its own seq was taken back; answer with the first one's.
+    fn answer_resend(
+        &mut self,
+        conn: ConnId,
+        reference: Option<Ref>,
+        user: UserId,
+        client_id: String,
+        digest: u64,
+        first: &SendRecord,
+    ) {
+        if first.text_digest.is_some_and(|d| d != digest) {
+            let message = "client_id already used for another text in this conversation; give each new message a new client_id";
+            self.deliver(Target::Conn(conn), ServerFrame::error(reference, ErrorCode::BadRequest, message).encode());
+            return;
+        }
+        let sent = Sent { seq: first.seq, ts: first.ts, text_digest: first.text_digest };
+        self.remember_send(user, first.conv, &client_id, sent);
+        if reference.is_some() {
+            let ack = ServerFrame::Ack {
+                reference,
+                conv: Some(first.conv),
+                seq: Some(first.seq),
+                client_id: Some(client_id),
+                ts: Some(first.ts),
+            };
+            self.deliver(Target::Conn(conn), ack.encode());
         }
     }
 

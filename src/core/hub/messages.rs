@@ -9,11 +9,14 @@ use crate::core::ConnId;
 use crate::model::{ConvId, Role, Seq, UserId, mentioned_names, now_millis};
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
-use crate::store::records::{Keep, MemberRecord, MessageRecord, SENDS_KEPT_FOR, SENDS_KEPT_PER_USER, text_digest};
+use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
 use crate::store::{Change, Unread};
 
 const MAX_TEXT_CHARS: usize = 16_000;
 const MAX_CLIENT_ID: usize = 64;
+/// Sends per user whose `client_id` the core keeps in memory, so their resends are answered
+/// at once; the writer finds every other one still in its window in the file.
+const RECENT_SENDS_PER_USER: usize = 1_000;
 
 impl HubTask {
     pub(super) async fn send_message(
@@ -95,7 +98,8 @@ impl HubTask {
         tracing::debug!(conv = conv.0, seq = seq.0, user = user.0, bytes = record.text.len(), recorded, "message");
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], Reply::Ack(conn, reference, ack.encode()))
             .undo(Undo::Unread { conv, author: user, mentions: record.mentions.clone() });
-        if let Some(client_id) = client_id {
+        if let (Some(client_id), Some(digest)) = (client_id, digest) {
+            outcome.sent = Some((user, client_id.clone(), digest));
             outcome = outcome.undo(Undo::ForgetSend { user, conv, client_id, seq });
         }
         outcome.message = Some((conv, seq, seq));
@@ -220,16 +224,15 @@ impl HubTask {
             .collect()
     }
 
-    /// Remembers a send for resends, and forgets the user's oldest ones that left the window
-    /// (older than `SENDS_KEPT_FOR` and not among their `SENDS_KEPT_PER_USER` newest), as the
-    /// writer does on disk (`Store::prune_sends`).
+    /// Remembers a send for resends, and forgets the user's oldest one beyond
+    /// `RECENT_SENDS_PER_USER` (the file still has it).
     pub(super) fn remember_send(&mut self, user: UserId, conv: ConvId, client_id: &str, sent: Sent) {
         let id: Arc<str> = Arc::from(client_id);
         let order = self.recent_order.entry(user).or_default();
         order.push_back((conv, id.clone(), sent.seq, sent.ts));
-        let cutoff = sent.ts.saturating_sub(SENDS_KEPT_FOR);
-        while order.len() as u64 > SENDS_KEPT_PER_USER && order.front().is_some_and(|(.., ts)| *ts < cutoff) {
-            let Some((old_conv, old_id, old_seq, _)) = order.pop_front() else { break };
+        if order.len() > RECENT_SENDS_PER_USER
+            && let Some((old_conv, old_id, old_seq, _)) = order.pop_front()
+        {
             // Only the entry this slot remembered: the same client_id may have been sent
             // again (after a failed save) and be remembered by a newer slot.
             let key = (user, old_conv, old_id);
