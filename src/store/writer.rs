@@ -25,7 +25,10 @@ use super::{Change, Store, StoreError, already_sent, apply};
 use crate::model::{ConvId, UserId, now_millis};
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
-pub type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
+pub type Done = Box<dyn FnOnce(JobResult) + Send>;
+
+/// How a job fared: saved, or why not (`AlreadySent`: its message was posted before).
+pub type JobResult = Result<(), Arc<StoreError>>;
 
 pub struct Job {
     pub changes: Vec<Change>,
@@ -397,7 +400,7 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
 /// for a reason other than I/O (a bug, a record that does not decode: something one job
 /// brought), each job is committed alone, so one bad job fails only its own sender. After
 /// an I/O error every job fails: redb refuses all writes until the file is reopened.
-fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<Result<(), Arc<StoreError>>> {
+fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
     let started = Instant::now();
     let error = match guarded("committing a batch", || commit(store, jobs)) {
         Ok((results, changes)) => {
@@ -431,7 +434,7 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<Result<(), Arc<Store
 
 /// Applies jobs in one transaction and commits it: how each job fared (a job whose message
 /// was sent before is left out, with `AlreadySent`) and how many changes were applied.
-fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<Result<(), Arc<StoreError>>>, usize), StoreError> {
+fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize), StoreError> {
     let txn = store.db()?.begin_write()?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
