@@ -10,11 +10,12 @@ use crate::store::records::{MessageRecord, UserRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// A client's tag for a request, echoed in the one `ack` or `error` that answers it.
+/// A client's tag for a request, echoed in the one `ack` or `error` that answers it: a
+/// string or any JSON number (`1.5` too), given back as it came.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Ref {
-    Num(i64),
+    Num(serde_json::Number),
     Str(String),
 }
 
@@ -364,7 +365,7 @@ pub fn parse_client_frame(text: &str) -> Result<(Option<Ref>, ClientFrame), Fram
         Some(r) => Some(serde_json::from_value::<Ref>(r).map_err(|_| FrameError {
             reference: None,
             code: ErrorCode::BadRequest,
-            message: "`ref` must be a string or an integer".into(),
+            message: "`ref` must be a string or a number".into(),
         })?),
     };
     let fail = |code, message: String| FrameError { reference: reference.clone(), code, message };
@@ -383,6 +384,18 @@ pub fn parse_client_frame(text: &str) -> Result<(Option<Ref>, ClientFrame), Fram
         }
     })?;
     Ok((reference, frame))
+}
+
+/// The `ref` of a frame too large to be handled, if it is JSON with a usable `ref`, so that
+/// its `too_large` error can say which request failed.
+pub fn frame_ref(text: &str) -> Option<Ref> {
+    #[derive(Deserialize)]
+    struct RefOnly {
+        #[serde(rename = "ref", default)]
+        reference: Option<serde_json::Value>,
+    }
+    let reference = serde_json::from_str::<RefOnly>(text).ok()?.reference?;
+    serde_json::from_value(reference).ok()
 }
 
 // ---- errors ----
@@ -509,7 +522,7 @@ mod tests {
         assert_eq!(unknown.reference, Some(Ref::Str("r1".into())));
         assert_eq!(parse_client_frame(r#"{"type":"send","ref":2}"#).unwrap_err().code, ErrorCode::BadRequest);
         let (reference, frame) = parse_client_frame(r#"{"type":"send","ref":2,"conv":1,"text":"hi"}"#).unwrap();
-        assert_eq!(reference, Some(Ref::Num(2)));
+        assert_eq!(reference, Some(Ref::Num(2.into())));
         assert!(matches!(frame, ClientFrame::Send { conv: ConvId(1), .. }));
     }
 }

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::core::{CloseReason, ConnId, Connection, Hub};
 use crate::limits::{TabLimits, Verdict};
 use crate::model::UserId;
-use crate::protocol::{ErrorCode, Ref, ServerFrame, parse_client_frame};
+use crate::protocol::{ErrorCode, Ref, ServerFrame, frame_ref, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -75,7 +75,9 @@ where
     let limits = hub.limiter().tab(user);
     let mut tab = Tab { id, hub, limits, sink, max_frame };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    let mut last_heard = Instant::now();
+    // Moved on by every frame the tab sends; a tab silent until then is gone.
+    let dead = tokio::time::sleep(DEAD_AFTER);
+    tokio::pin!(dead);
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
@@ -88,16 +90,15 @@ where
                 }
             },
             message = stream.next() => {
-                last_heard = Instant::now();
+                dead.as_mut().reset(Instant::now() + DEAD_AFTER);
                 tab.read(message).await
             }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= DEAD_AFTER {
-                    tracing::info!("no answer to pings; dropping the tab");
-                    ControlFlow::Break(())
-                } else {
-                    tab.write(Message::Ping(Default::default())).await
-                }
+            _ = heartbeat.tick() => tab.write(Message::Ping(Default::default())).await,
+            () = &mut dead => {
+                tracing::info!("no answer to pings; dropping the tab");
+                let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
+                let _ = tab.write(Message::Close(Some(close))).await;
+                ControlFlow::Break(())
             }
         };
         if step.is_break() {
@@ -183,7 +184,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
                 return self.over_limit(verdict, None, "frame").await;
             }
             let max = self.max_frame;
-            return self.error(ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max} bytes"))).await;
+            let error = ServerFrame::error(frame_ref(&text), ErrorCode::TooLarge, format!("frames are at most {max} bytes"));
+            return self.error(error).await;
         }
         let parsed = parse_client_frame(&text);
         let (reference, kind) = match &parsed {

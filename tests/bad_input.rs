@@ -44,16 +44,44 @@ async fn broken_frames_get_clear_errors_and_the_tab_keeps_working() {
     tab.send_json(json!({"type": "send", "ref": "big", "conv": general, "text": long})).await;
     let error = tab.recv_type("error").await;
     assert_eq!(error["code"], "too_large", "an oversized frame should be answered with too_large: {error}");
+    assert_eq!(error["ref"], "big", "the error names the frame it answers, so a bot knows which send failed: {error}");
+    tab.ping().await;
+    // An oversized frame that is not JSON has no ref to give back.
+    tab.send_text(format!("{{\"ref\": \"cut\", \"text\": \"{long}")).await;
+    let error = tab.recv_type("error").await;
+    assert_eq!((error["code"].as_str(), &error["ref"]), (Some("too_large"), &serde_json::Value::Null), "{error}");
     tab.ping().await;
 
+    // A ref is a string or any number, and comes back as it was sent.
+    for reference in [json!(1.5), json!(-3), json!(18446744073709551615u64), json!("r-1")] {
+        let reply = tab.request(json!({"type": "ping", "ref": reference})).await;
+        assert_eq!((reply["type"].as_str(), &reply["ref"]), (Some("ack"), &reference), "ref {reference}: {reply}");
+        tab.recv_type("pong").await;
+    }
+    tab.send_json(json!({"type": "ping", "ref": [1]})).await;
+    let error = tab.recv_type("error").await;
+    assert_eq!((error["code"].as_str(), &error["ref"]), (Some("bad_request"), &serde_json::Value::Null), "{error}");
+
     // None of it was posted, and bob never noticed a thing.
-    bob_tab.expect_no_frame_of_type("message", QUIET).await;
+    bob_tab.expect_none_before_pong("a `message` frame", |f| f["type"] == "message").await;
     tab.send_message(general, "sorry, fat fingers").await;
     bob_tab.recv_message("sorry, fat fingers").await;
     bob_tab.send_message(general, "no worries").await;
     tab.recv_message("no worries").await;
     let page = bob.history(general, "").await;
     assert_eq!(texts(&page), ["sorry, fat fingers", "no worries"], "only the valid messages are kept: {page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_16000_characters_is_too_large_even_in_a_frame_within_the_limit() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+    let error = tab.expect_error(json!({"type": "send", "conv": general, "text": "z".repeat(16_001)}), "too_large").await;
+    assert!(error["message"].as_str().unwrap_or_default().contains("16000"), "the error gives the limit: {error}");
+    let seq = tab.send_message(general, &"z".repeat(16_000)).await["seq"].clone();
+    tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "y".repeat(16_001)}), "too_large").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

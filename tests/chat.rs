@@ -116,7 +116,7 @@ async fn a_direct_message_reaches_both_people_and_nobody_else() {
     // and nothing of the DM came before it.
     alice_tab.send_message(alice_tab.room_id("general"), "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab.expect_no_frame("anything about alice and bob's DM", QUIET, |f| mentions_conv(f, dm)).await;
+    carol_tab.expect_none_before_pong("anything about alice and bob's DM", |f| mentions_conv(f, dm)).await;
 
     for person in [&alice, &bob] {
         let page = person.history(dm, "").await;
@@ -165,7 +165,7 @@ async fn a_group_dm_reaches_its_three_members_and_nobody_else() {
 
     alice_tab.send_message(general, "sentinel for dave").await;
     dave_tab.recv_message("sentinel for dave").await;
-    dave_tab.expect_no_frame("anything about the group DM he is not in", QUIET, |f| mentions_conv(f, group)).await;
+    dave_tab.expect_none_before_pong("anything about the group DM he is not in", |f| mentions_conv(f, group)).await;
 
     dave_tab.expect_error(json!({"type": "send", "conv": group, "text": "let me in"}), "not_found").await;
     let (status, body) = dave.get(&format!("/api/conversations/{group}/messages")).await;
@@ -202,7 +202,7 @@ async fn a_private_room_is_invisible_to_non_members() {
 
     alice_tab.send_message(general, "sentinel for carol").await;
     carol_tab.recv_message("sentinel for carol").await;
-    carol_tab.expect_no_frame("anything about the private room", QUIET, |f| mentions_conv(f, secret)).await;
+    carol_tab.expect_none_before_pong("anything about the private room", |f| mentions_conv(f, secret)).await;
 
     // Carol gets the same answer as for a conversation that does not exist at all.
     let missing = secret + 100_000;
@@ -233,7 +233,7 @@ async fn a_private_room_is_invisible_to_non_members() {
     assert!(bob_fresh.hello_conversation(secret).is_some(), "bob's sidebar should list the private room he is in");
 
     // The message never leaked into carol's feed, even later.
-    carol_tab.expect_no_frame("the private message", QUIET, |f| is_message_in(f, secret)).await;
+    carol_tab.expect_none_before_pong("the private message", |f| is_message_in(f, secret)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +260,7 @@ async fn people_edit_and_delete_their_own_messages_but_not_others() {
 
     carol_tab.expect_error(json!({"type": "edit", "conv": general, "seq": seq, "text": "lunch never"}), "forbidden").await;
     carol_tab.expect_error(json!({"type": "delete", "conv": general, "seq": seq}), "forbidden").await;
-    bob_tab.expect_no_frame("carol's refused edit", QUIET, |f| f["message"]["text"] == "lunch never").await;
+    bob_tab.expect_none_before_pong("carol's refused edit", |f| f["message"]["text"] == "lunch never").await;
 
     bob_tab.ack(json!({"type": "delete", "conv": general, "seq": seq})).await;
     let deleted = carol_tab
@@ -314,10 +314,67 @@ async fn sending_the_same_client_id_twice_posts_one_message() {
     let m = bob_tab.recv_message("deploy done").await;
     assert_eq!(m["client_id"], "deploy-42");
     bob_tab
-        .expect_no_frame("the same message twice", QUIET, |f| f["type"] == "message" && f["message"]["text"] == "deploy done")
+        .expect_none_before_pong("the same message twice", |f| f["type"] == "message" && f["message"]["text"] == "deploy done")
         .await;
     let page = bob.history(general, "").await;
     assert_eq!(texts(&page), ["deploy done"], "history should hold the message once: {page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_numbers_its_sends_per_conversation_has_every_reply_posted() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut bot_tab = alice.ws_tab("alice's bot").await;
+    let mut bob_tab = bob.ws().await;
+    let general = bot_tab.room_id("general");
+    let release = bot_tab.ack(json!({"type": "create_room", "name": "release", "members": [bob.id]})).await["conv"]
+        .as_u64()
+        .expect("the ack of create_room names the room");
+
+    // The same client_id in two conversations: two different messages, both posted.
+    let in_general = bot_tab.ack(json!({"type": "send", "conv": general, "text": "build 7 green", "client_id": "reply-1"})).await;
+    let in_release = bot_tab.ack(json!({"type": "send", "conv": release, "text": "tag 7 pushed", "client_id": "reply-1"})).await;
+    assert_eq!(in_release["conv"], release, "the second reply is acknowledged in its own conversation: {in_release}");
+    bob_tab.recv_message("build 7 green").await;
+    let m = bob_tab.recv_message("tag 7 pushed").await;
+    assert_eq!(
+        (m["conv"].as_u64(), &m["seq"]),
+        (Some(release), &in_release["seq"]),
+        "the reply is posted where it was sent: {m}"
+    );
+
+    // The same client_id with another text in the same conversation is a mistake: refused.
+    let refused = bot_tab
+        .expect_error(json!({"type": "send", "conv": general, "text": "build 8 green", "client_id": "reply-1"}), "bad_request")
+        .await;
+    assert!(refused["message"].as_str().unwrap_or_default().contains("client_id"), "the error says why: {refused}");
+    // ...while the same text again is a resend, answered with the first seq.
+    let again = bot_tab.ack(json!({"type": "send", "conv": general, "text": "build 7 green", "client_id": "reply-1"})).await;
+    assert_eq!(again["seq"], in_general["seq"], "a resend is answered with the first message's seq: {again}");
+    bob_tab.ping().await;
+    assert!(bob_tab.seen(|f| f["type"] == "message").is_empty(), "nothing else was posted: {:?}", bob_tab.seen(|_| true));
+    assert_eq!(texts(&bob.history(general, "").await), ["build 7 green"]);
+    assert_eq!(texts(&bob.history(release, "").await), ["tag 7 pushed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_without_ref_is_answered_only_when_it_fails() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+
+    tab.send_json(json!({"type": "send", "conv": general, "text": "fire and forget", "client_id": "ff-1"})).await;
+    tab.send_json(json!({"type": "create_room", "name": "quiet"})).await;
+    let own = tab.recv_message("fire and forget").await;
+    assert_eq!(own["client_id"], "ff-1", "the sender's tab learns the seq from its own message: {own}");
+    tab.recv_where("the new room", |f| f["type"] == "conversation" && f["conversation"]["name"] == "quiet").await;
+    tab.expect_none_before_pong("an ack for a frame without ref", |f| f["type"] == "ack").await;
+
+    tab.send_json(json!({"type": "send", "conv": general + 1000, "text": "nowhere"})).await;
+    let error = tab.recv_type("error").await;
+    assert_eq!((error["code"].as_str(), &error["ref"]), (Some("not_found"), &Value::Null), "a failure is answered: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,7 +432,7 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
     alice_tab.send_message(release, "after bob left").await;
     alice_tab.send_message(alice_tab.room_id("general"), "sentinel for bob").await;
     bob_tab.recv_message("sentinel for bob").await;
-    bob_tab.expect_no_frame("messages of a room he left", QUIET, |f| is_message_in(f, release)).await;
+    bob_tab.expect_none_before_pong("messages of a room he left", |f| is_message_in(f, release)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,18 @@ struct ConnState {
     idle: bool,
 }
 
+/// A remembered send: what a resend of it is answered with.
+#[derive(Clone, Copy)]
+struct Sent {
+    seq: Seq,
+    ts: Millis,
+    /// `store::records::text_digest` of its text (`None`: unknown, any text matches).
+    text_digest: Option<u64>,
+}
+
+/// One entry of a user's send order: (conversation, client_id, seq, ts).
+type SentSlot = (ConvId, Arc<str>, Seq, Millis);
+
 /// A refusal of a client request: an error frame with this code and message (and, for
 /// `rate_limited`, when to try again).
 struct Refusal(ErrorCode, String, Option<std::time::Duration>);
@@ -130,11 +142,16 @@ pub(crate) struct HubTask {
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
-    recent_sends: HashMap<(UserId, String), (ConvId, Seq, Millis)>,
+    /// Each user's latest sends with a `client_id` since the start, by (sender, conversation,
+    /// client_id), to answer a resend at once. Older ones, and those from before the start,
+    /// the writer finds in the file, in the resend's own transaction (`AlreadySent`).
+    recent_sends: HashMap<(UserId, ConvId, Arc<str>), Sent>,
     /// Messages written or changed but not yet committed, so an edit or delete right behind
     /// another one starts from the latest version, not the file's.
     pending: HashMap<(ConvId, Seq), MessageRecord>,
-    recent_order: VecDeque<((UserId, String), Seq)>,
+    /// Each user's entries of `recent_sends` in the order they were sent, to forget the
+    /// oldest.
+    recent_order: HashMap<UserId, VecDeque<SentSlot>>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
@@ -206,15 +223,12 @@ impl HubTask {
             next_user,
             next_conv,
             recent_sends: HashMap::new(),
-            recent_order: VecDeque::new(),
+            recent_order: HashMap::new(),
             pending: HashMap::new(),
             committed_tx,
             committed_rx,
             panic_next_frame: false,
         };
-        for (user, client_id, conv, seq, ts) in snapshot.recent_sends {
-            task.remember_send(user, client_id, conv, seq, ts);
-        }
         let expiring: Vec<(UserId, Millis)> =
             task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
         for (user, at) in expiring {

@@ -4,7 +4,8 @@
 
 use redb::{Database, ReadableTable, WriteTransaction};
 
-use super::records::{SessionRecord, decode};
+use super::records::{MessageRecord, SENDS_KEPT_FOR, SendRecord, SessionRecord, decode, encode, text_digest};
+use crate::model::{ConvId, Seq, UserId, now_millis};
 
 use super::StoreError;
 use super::records::SCHEMA_VERSION;
@@ -29,6 +30,9 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 2 -> 3 only adds (empty) tables: the server indexes the existing messages in the
             // background, and searches read the ones not indexed yet.
+            if found < 4 {
+                remember_recent_sends(&txn)?;
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -56,6 +60,49 @@ fn index_sessions_by_user(txn: &WriteTransaction) -> Result<(), StoreError> {
         count += 1;
     }
     tracing::info!(sessions = count, "indexed sessions by user");
+    Ok(())
+}
+
+/// Messages per conversation, newest first, whose `client_id` the 3 -> 4 upgrade remembers
+/// (as far back as `SENDS_KEPT_FOR`, and the last 64 whatever their age, which the earlier
+/// versions remembered across a restart).
+const UPGRADE_SENDS_PER_CONVERSATION: usize = 10_000;
+const UPGRADE_SENDS_ANY_AGE: usize = 64;
+
+/// 3 -> 4: remember the `client_id`s of recent messages, so a resend across the upgrade is
+/// still recognized. The texts of messages edited or deleted since are unknown: any text
+/// then counts as the same.
+fn remember_recent_sends(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let cutoff = now_millis().saturating_sub(SENDS_KEPT_FOR);
+    let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+    let mut sends: Vec<(UserId, SendRecord)> = Vec::new();
+    for entry in txn.open_table(CONV_RECORD)?.iter()? {
+        let conv = entry?.0.value();
+        for (i, entry) in messages.range((conv, 0)..=(conv, u64::MAX))?.rev().take(UPGRADE_SENDS_PER_CONVERSATION).enumerate() {
+            let (key, value) = entry?;
+            let message: MessageRecord = decode(value.value())?;
+            if i >= UPGRADE_SENDS_ANY_AGE && message.ts < cutoff {
+                break;
+            }
+            let Some(client_id) = message.client_id else { continue };
+            let unchanged = message.edited_ts.is_none() && !message.deleted;
+            let text_digest = unchanged.then(|| text_digest(&message.text));
+            sends.push((
+                message.author,
+                SendRecord { conv: ConvId(conv), client_id, seq: Seq(key.value().1), ts: message.ts, text_digest },
+            ));
+        }
+    }
+    sends.sort_by_key(|(user, send)| (*user, send.ts, send.conv, send.seq));
+    let mut table = txn.open_table(USERSENDNO_SEND)?;
+    let mut index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
+    let mut n = 0;
+    for (i, (user, send)) in sends.iter().enumerate() {
+        n = if i > 0 && sends[i - 1].0 == *user { n + 1 } else { 1 };
+        table.insert((user.0, n), encode(send).as_slice())?;
+        index.insert((user.0, send.conv.0, send.client_id.as_str()), n)?;
+    }
+    tracing::info!(sends = sends.len(), "remembered the client_ids of recent messages");
     Ok(())
 }
 
@@ -91,5 +138,75 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVREV_SEQ)?;
     txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
+    txn.open_table(USERSENDNO_SEND)?;
+    txn.open_table(USERCONVCLIENTID_SENDNO)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Change, Store};
+
+    #[test]
+    fn upgrading_a_schema_3_file_remembers_the_client_ids_of_recent_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let now = now_millis();
+        let message = |author: u64, client_id: Option<&str>, ts: u64, edited: bool| MessageRecord {
+            author: UserId(author),
+            text: format!("from {author}"),
+            ts,
+            edited_ts: edited.then_some(ts + 1),
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: client_id.map(str::to_owned),
+            rev: 0,
+        };
+        let conversation = crate::store::records::ConversationRecord {
+            kind: crate::model::ConvKind::Room,
+            name: "general".into(),
+            topic: String::new(),
+            created_by: UserId(1),
+            created: 0,
+            keep: crate::store::records::Keep::Forever,
+        };
+        let old = now - 2 * SENDS_KEPT_FOR;
+        let mut changes = vec![Change::PutConversation(ConvId(1), conversation)];
+        // 100 old messages, then three recent ones (one edited, one without client_id): the
+        // last 64 messages count whatever their age.
+        for seq in 1..=100 {
+            changes.push(Change::PutMessage(ConvId(1), Seq(seq), message(2, Some(&format!("old-{seq}")), old + seq, false)));
+        }
+        changes.push(Change::PutMessage(ConvId(1), Seq(101), message(3, Some("fresh"), now, false)));
+        changes.push(Change::PutMessage(ConvId(1), Seq(102), message(2, Some("edited"), now, true)));
+        changes.push(Change::PutMessage(ConvId(1), Seq(103), message(2, None, now, false)));
+        {
+            let store = Store::open(&path).unwrap();
+            store.apply_now(changes).unwrap();
+        }
+        // Make it a schema-3 file: no remembered sends yet.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(USERSENDNO_SEND).unwrap();
+            txn.delete_table(USERCONVCLIENTID_SENDNO).unwrap();
+            txn.open_table(META).unwrap().insert(VERSION_KEY, 3u64.to_be_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        let sends = store.remembered_sends().unwrap();
+        let ids: Vec<(u64, String)> = sends.iter().map(|(user, send)| (user.0, send.client_id.clone())).collect();
+        let mut want: Vec<(u64, String)> = (40..=100).map(|seq| (2, format!("old-{seq}"))).collect();
+        want.push((2, "edited".into()));
+        want.push((3, "fresh".into()));
+        assert_eq!(
+            ids, want,
+            "the last 64 messages whatever their age (61 old ones), and the last day's, each user's oldest first"
+        );
+        let digest = |id: &str| sends.iter().find(|(_, s)| s.client_id == id).map(|(_, s)| s.text_digest);
+        assert_eq!(digest("fresh"), Some(Some(text_digest("from 3"))));
+        assert_eq!(digest("edited"), Some(None), "an edited message's first text is unknown");
+    }
 }

@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use crate::model::{ConvId, Seq, UserId};
+use crate::model::{ConvId, Millis, Seq, UserId};
 use records::{
-    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SessionRecord, StatusRecord, UserRecord, decode, encode,
+    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SENDS_KEPT_FOR, SENDS_KEPT_PER_USER, SendRecord, SessionRecord,
+    StatusRecord, UserRecord, decode, encode, text_digest,
 };
 use tables::*;
 
@@ -46,6 +47,10 @@ pub enum StoreError {
     Backup(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
+    /// Not an failure of the file: the message's `client_id` was sent before (this is the
+    /// first send), so the writer did not post it again.
+    #[error("this client_id was sent before")]
+    AlreadySent(SendRecord),
 }
 
 impl StoreError {
@@ -84,6 +89,9 @@ pub enum Change {
     UpdateMessage(ConvId, Seq, MessageRecord),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
+    /// Fails when applied: a bad job next to good ones, for the writer's tests.
+    #[cfg(test)]
+    FailForTest,
 }
 
 /// Everything the chat core needs in memory at start-up.
@@ -95,13 +103,15 @@ pub struct Snapshot {
     pub members: Vec<(ConvId, UserId, MemberRecord)>,
     /// Highest seq (message or change) per conversation.
     pub last_seq: HashMap<ConvId, Seq>,
-    /// The newest messages sent with a `client_id`, oldest first, so a resend after a restart
-    /// is still recognized: (author, client_id, conversation, seq, ts).
-    pub recent_sends: Vec<(UserId, String, ConvId, Seq, u64)>,
 }
 
-/// Messages per conversation whose `client_id` is remembered across a restart.
-const RECENT_SENDS_PER_CONVERSATION: usize = 64;
+/// What one pruning step of the remembered sends did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pruned {
+    pub removed: usize,
+    /// The user to go on with, when the step ran out of its budget before the last user.
+    pub resume: Option<UserId>,
+}
 
 /// Unread messages from others after a read marker, and how many of them mention the reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -255,7 +265,7 @@ impl Store {
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;
-        for change in changes {
+        for change in &changes {
             apply(&txn, change)?;
         }
         txn.commit()?;
@@ -283,15 +293,7 @@ impl Store {
             let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last = last_message.map(|(k, _)| k.value().1).max(last_rev.map(|(k, _)| k.value().1)).unwrap_or(0);
             snap.last_seq.insert(ConvId(conv), Seq(last));
-            for entry in messages.range((conv, 0)..=(conv, u64::MAX))?.rev().take(RECENT_SENDS_PER_CONVERSATION) {
-                let (key, value) = entry?;
-                let message: MessageRecord = decode(value.value())?;
-                if let Some(client_id) = message.client_id {
-                    snap.recent_sends.push((message.author, client_id, ConvId(conv), Seq(key.value().1), message.ts));
-                }
-            }
         }
-        snap.recent_sends.sort_by_key(|s| s.4);
         for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
             let (key, value) = entry?;
             let (conv, user) = key.value();
@@ -500,6 +502,114 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every remembered send, each user's oldest first (for tests).
+    #[cfg(test)]
+    pub(crate) fn remembered_sends(&self) -> Result<Vec<(UserId, SendRecord)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
+        let mut sends = Vec::new();
+        for entry in txn.open_table(USERSENDNO_SEND)?.iter()? {
+            let (key, value) = entry?;
+            let send: SendRecord = decode(value.value())?;
+            let n = index.get((key.value().0, send.conv.0, send.client_id.as_str()))?.map(|v| v.value());
+            assert_eq!(n, Some(key.value().1), "every remembered send is found by its client_id");
+            sends.push((UserId(key.value().0), send));
+        }
+        assert_eq!(index.iter()?.count(), sends.len(), "the index holds nothing else");
+        Ok(sends)
+    }
+
+    /// Forgets remembered sends that left the window: older than `SENDS_KEPT_FOR` at `now`
+    /// and not among their user's `SENDS_KEPT_PER_USER` newest. Removes at most `budget` of
+    /// them in one durable transaction, users in id order from `from`; a step that ran out
+    /// of budget says where to resume.
+    pub fn prune_sends(&self, now: Millis, from: UserId, budget: usize) -> Result<Pruned, StoreError> {
+        let txn = self.db()?.begin_write()?;
+        let cutoff = now.saturating_sub(SENDS_KEPT_FOR);
+        let mut pruned = Pruned { removed: 0, resume: None };
+        {
+            let mut table = txn.open_table(USERSENDNO_SEND)?;
+            let mut index = txn.open_table(USERCONVCLIENTID_SENDNO)?;
+            let mut user = from.0;
+            loop {
+                // The next user with remembered sends, and the number of their newest one.
+                let Some(first) = table.range((user, 0)..)?.next().transpose()? else { break };
+                user = first.0.value().0;
+                drop(first);
+                let last = table.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
+                let keep_from = last.saturating_sub(SENDS_KEPT_PER_USER - 1);
+                let mut expired = Vec::new();
+                for entry in table.range((user, 0)..(user, keep_from))? {
+                    let (key, value) = entry?;
+                    let send: SendRecord = decode(value.value())?;
+                    // Sends are numbered in the order they were posted, so the first one still
+                    // in the window ends the user's expired ones (a clock set back only keeps
+                    // some longer).
+                    if send.ts >= cutoff {
+                        break;
+                    }
+                    if pruned.removed + expired.len() == budget {
+                        pruned.resume = Some(UserId(user));
+                        break;
+                    }
+                    expired.push((key.value().1, send));
+                }
+                for (n, send) in &expired {
+                    table.remove((user, *n))?;
+                    let key = (user, send.conv.0, send.client_id.as_str());
+                    // Unless a later send of the same client_id (after this one left the
+                    // window) took the entry over.
+                    if index.get(key)?.is_some_and(|v| v.value() == *n) {
+                        index.remove(key)?;
+                    }
+                }
+                pruned.removed += expired.len();
+                if pruned.resume.is_some() || user == u64::MAX {
+                    break;
+                }
+                user += 1;
+            }
+        }
+        if pruned.removed > 0 {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(pruned)
+    }
+}
+
+/// Remembers a new message's `client_id` as the user's next send, in the message's commit.
+fn remember_send(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
+    let Some(client_id) = &record.client_id else { return Ok(()) };
+    let user = record.author.0;
+    let mut sends = txn.open_table(USERSENDNO_SEND)?;
+    let last = sends.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
+    let send =
+        SendRecord { conv, client_id: client_id.clone(), seq, ts: record.ts, text_digest: Some(text_digest(&record.text)) };
+    sends.insert((user, last + 1), encode(&send).as_slice())?;
+    txn.open_table(USERCONVCLIENTID_SENDNO)?.insert((user, conv.0, client_id.as_str()), last + 1)?;
+    Ok(())
+}
+
+/// The first send of a job's new message, if its `client_id` was sent before (by the file,
+/// this transaction included): the job must then not post it again.
+pub(crate) fn already_sent(txn: &WriteTransaction, job: &[Change]) -> Result<Option<SendRecord>, StoreError> {
+    for change in job {
+        let Change::PutMessage(conv, _, record) = change else { continue };
+        let Some(client_id) = &record.client_id else { continue };
+        let user = record.author.0;
+        let Some(n) = txn.open_table(USERCONVCLIENTID_SENDNO)?.get((user, conv.0, client_id.as_str()))?.map(|v| v.value()) else {
+            continue;
+        };
+        if let Some(value) = txn.open_table(USERSENDNO_SEND)?.get((user, n))? {
+            return Ok(Some(decode(value.value())?));
+        }
+    }
+    Ok(None)
+}
+
 /// Writes a message (new or changed); an edit or delete of an indexed message takes the
 /// keyword index along (new messages are indexed in the background, see `search.rs`).
 fn put_message(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
@@ -517,15 +627,15 @@ fn next_error<T>(item: Option<Result<T, redb::StorageError>>) -> StoreError {
 
 /// Applies one change inside a write transaction. The one place that knows which tables a
 /// change touches.
-pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreError> {
+pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::PutUser(id, record) => {
             txn.open_table(NAME_USER)?.insert(record.name.as_str(), id.0)?;
-            txn.open_table(USER_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(USER_RECORD)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutSession(hash, record) => {
             txn.open_table(USER_TOKENHASH)?.insert((record.user.0, hash.as_slice()), ())?;
-            txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(&record).as_slice())?;
+            txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(record).as_slice())?;
         }
         Change::DeleteSession(hash) => {
             let removed = txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?.map(|v| decode::<SessionRecord>(v.value()));
@@ -546,25 +656,30 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
             }
         }
         Change::PutStatus(id, record) => {
-            txn.open_table(USER_STATUS)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(USER_STATUS)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutConversation(id, record) => {
-            txn.open_table(CONV_RECORD)?.insert(id.0, encode(&record).as_slice())?;
+            txn.open_table(CONV_RECORD)?.insert(id.0, encode(record).as_slice())?;
         }
         Change::PutMember(conv, user, record) => {
-            txn.open_table(CONVUSER_MEMBER)?.insert((conv.0, user.0), encode(&record).as_slice())?;
+            txn.open_table(CONVUSER_MEMBER)?.insert((conv.0, user.0), encode(record).as_slice())?;
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
         }
         Change::PutMeta(key, value) => {
-            txn.open_table(META)?.insert(key, value.as_slice())?;
+            txn.open_table(META)?.insert(*key, value.as_slice())?;
         }
-        Change::PutMessage(conv, seq, record) => put_message(txn, conv, seq, &record)?,
+        Change::PutMessage(conv, seq, record) => {
+            remember_send(txn, *conv, *seq, record)?;
+            put_message(txn, *conv, *seq, record)?;
+        }
         Change::UpdateMessage(conv, seq, record) => {
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
-            put_message(txn, conv, seq, &record)?;
+            put_message(txn, *conv, *seq, record)?;
         }
+        #[cfg(test)]
+        Change::FailForTest => return Err(StoreError::Internal("a change that always fails (test)".into())),
     }
     Ok(())
 }
@@ -615,6 +730,54 @@ mod tests {
         let counts = store.unread_for(ConvId(1), &[(UserId(1), Seq(0)), (UserId(2), Seq(total - 10))]).unwrap();
         assert_eq!(counts[0].unread, UNREAD_SCAN_LIMIT as u32, "shown as the limit (999+)");
         assert_eq!(counts[1].unread, 10);
+    }
+
+    #[test]
+    fn sent_client_ids_are_remembered_in_the_commit_and_forgotten_only_past_their_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let day = SENDS_KEPT_FOR;
+        let now = 10 * day;
+        let old = now - day - 1_000;
+        let send = |author: u64, i: u64, ts: Millis| {
+            let mut record = message(author, &[]);
+            (record.client_id, record.ts, record.text) = (Some(format!("c{i}")), ts, format!("text {i}"));
+            record
+        };
+        // Bob: the two oldest of 10,003 sends are past both the day and his newest 10,000;
+        // the third is older than his newest 10,000 but from the last day.
+        let bob: Vec<MessageRecord> =
+            (1..=SENDS_KEPT_PER_USER + 3).map(|i| send(2, i, if i <= 2 { old + i } else { now - 5_000 + i })).collect();
+        // Carol: three old sends, all among her newest 10,000.
+        let carol: Vec<MessageRecord> = (1..=3).map(|i| send(3, i, old - 10 + i)).collect();
+        let mut changes: Vec<Change> = Vec::new();
+        for (i, record) in carol.into_iter().chain(bob).enumerate() {
+            changes.push(Change::PutMessage(ConvId(1), Seq(i as u64 + 1), record));
+        }
+        changes.push(Change::PutMessage(ConvId(1), Seq(20_000), message(2, &[]))); // no client_id: nothing to remember
+        store.apply_now(changes).unwrap();
+
+        let remembered = store.remembered_sends().unwrap();
+        assert_eq!(remembered.len() as u64, 3 + SENDS_KEPT_PER_USER + 3, "every send with a client_id is remembered");
+        let (user, first) = &remembered[0];
+        assert_eq!((*user, first.client_id.as_str(), first.seq), (UserId(2), "c1", Seq(4)), "users in order, oldest first");
+        assert_eq!(first.text_digest, Some(text_digest("text 1")));
+
+        // A budget of one: one send forgotten, and where to go on.
+        let step = store.prune_sends(now, UserId(0), 1).unwrap();
+        assert_eq!(step, Pruned { removed: 1, resume: Some(UserId(2)) });
+        let step = store.prune_sends(now, UserId(2), 100).unwrap();
+        assert_eq!(step, Pruned { removed: 1, resume: None });
+        assert_eq!(store.prune_sends(now, UserId(0), 100).unwrap(), Pruned { removed: 0, resume: None }, "nothing more is due");
+        let left: Vec<(UserId, String)> = store.remembered_sends().unwrap().into_iter().map(|(u, s)| (u, s.client_id)).collect();
+        assert_eq!(left.len() as u64, 3 + SENDS_KEPT_PER_USER + 1);
+        assert_eq!(left[0], (UserId(2), "c3".to_string()), "bob's third send is kept: it is from the last day");
+        let carol_first = SENDS_KEPT_PER_USER as usize + 1;
+        assert_eq!(
+            left[carol_first],
+            (UserId(3), "c1".to_string()),
+            "carol's old sends are kept: they are among her newest 10,000"
+        );
     }
 
     #[test]

@@ -4,12 +4,18 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::model::{ConvKind, Millis, Role, UserId};
+use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 
 /// The schema version this binary writes. `migrate.rs` brings older files up to it.
 /// Version 1: the first release. Version 2: adds the `user_tokenhash` index of sessions.
 /// Version 3: adds the keyword index (`termconvfirst_postings`, `conv_indexedseq`).
-pub const SCHEMA_VERSION: u64 = 3;
+/// Version 4: adds the remembered `client_id`s of sends (`usersendno_send`).
+pub const SCHEMA_VERSION: u64 = 4;
+
+/// A send's `client_id` is remembered at least this long after the message was posted...
+pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
+/// ...and for at least this many of the user's newest sends, however old they are.
+pub const SENDS_KEPT_PER_USER: u64 = 10_000;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -71,6 +77,29 @@ pub struct MessageRecord {
     pub client_id: Option<String>,
     /// Seq of the last change (equal to the message's own seq until edited or deleted).
     pub rev: u64,
+}
+
+/// A message sent with a `client_id`, so that sending it again is answered with the first
+/// message's seq instead of posting it twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRecord {
+    pub conv: ConvId,
+    pub client_id: String,
+    pub seq: Seq,
+    pub ts: Millis,
+    /// `text_digest` of the text as sent; `None` when unknown (sent before schema 4 and
+    /// changed since), then any text counts as the same.
+    pub text_digest: Option<u64>,
+}
+
+/// A short fingerprint of a message's text, the same in every run, to tell a resend from
+/// another message reusing its `client_id` without keeping the text in memory.
+pub fn text_digest(text: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    let mut first = [0; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// The on-disk envelope of every record type.

@@ -33,3 +33,12 @@ pub const TERMCONVFIRST_POSTINGS: TableDefinition<(u64, u64, u64), &[u8]> = Tabl
 /// conversation id -> seq: every message of the conversation up to this seq is in the keyword
 /// index; newer ones are indexed in the background, and searched by reading them meanwhile.
 pub const CONV_INDEXEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_indexedseq");
+/// (user id, n) -> SendRecord: the user's n-th message sent with a `client_id` (n counts up
+/// from 1 per user), written in the message's own commit, so that a resend is recognized
+/// after a restart as well. Kept for the window of `records::SENDS_KEPT_FOR` and
+/// `SENDS_KEPT_PER_USER`; the writer prunes older ones (`Store::prune_sends`). Added in
+/// schema version 4, like the next.
+pub const USERSENDNO_SEND: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("usersendno_send");
+/// (user id, conversation id, client_id) -> n of the send in `usersendno_send`: how the
+/// writer finds, in a new message's own transaction, that its `client_id` was sent before.
+pub const USERCONVCLIENTID_SENDNO: TableDefinition<(u64, u64, &str), u64> = TableDefinition::new("userconvclientid_sendno");

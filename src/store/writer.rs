@@ -7,7 +7,8 @@
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
-//! writes each index block once for all of them.
+//! writes each index block once for all of them. Once a minute it also forgets remembered
+//! `client_id`s that left their window, in small transactions (`Store::prune_sends`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -20,11 +21,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
-use super::{Change, Store, StoreError, apply};
-use crate::model::ConvId;
+use super::{Change, Store, StoreError, already_sent, apply};
+use crate::model::{ConvId, UserId, now_millis};
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
-pub type Done = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
+pub type Done = Box<dyn FnOnce(JobResult) + Send>;
+
+/// How a job fared: saved, or why not (`AlreadySent`: its message was posted before).
+pub type JobResult = Result<(), Arc<StoreError>>;
 
 pub struct Job {
     pub changes: Vec<Change>,
@@ -39,6 +43,10 @@ const QUEUE: usize = 16384;
 const INDEX_IDLE: Duration = Duration::from_millis(20);
 /// How long new messages wait for the index at most while jobs keep coming.
 const INDEX_LATEST: Duration = Duration::from_secs(1);
+/// How often the writer forgets remembered `client_id`s that left their window, and how
+/// many at most in one (short) transaction.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_STEP: usize = 1000;
 
 enum Msg {
     Job(Job),
@@ -142,18 +150,22 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     let mut index = Indexer::start(&store);
+    let mut prune = Pruner { next: Instant::now() + PRUNE_EVERY, resume: UserId(0) };
     while !stopping {
-        let first = if index.has_work() {
-            match timer.block_on(async { tokio::time::timeout(INDEX_IDLE, rx.recv()).await }) {
-                Ok(msg) => msg,
-                Err(_) => {
+        // Wait for a job, but not past the next background step (indexing, pruning).
+        let wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
+        let first = match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+            Ok(msg) => msg,
+            Err(_) => {
+                if index.has_work() {
                     // Idle: index what waits, durably (no ack waits for this fsync).
                     index.step(&store, &failing, true);
-                    continue;
                 }
+                if prune.due() {
+                    prune.step(&store, &failing);
+                }
+                continue;
             }
-        } else {
-            rx.blocking_recv()
         };
         match first {
             Some(Msg::Job(job)) => batch.push(job),
@@ -179,7 +191,6 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        let started = Instant::now();
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
         if failing.load(Ordering::Relaxed) {
             // redb refuses all writes after an I/O error until the file is reopened.
@@ -189,44 +200,36 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
             }
         }
+        let results = commit_batch(&store, &changes);
+        // Only I/O failures need the file reopened; a failed job of any kind is reported.
+        failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
         let new_messages: Vec<ConvId> = changes
             .iter()
-            .flatten()
+            .zip(&results)
+            .filter(|(_, result)| result.is_ok())
+            .flat_map(|(job, _)| job.iter())
             .filter_map(|change| match change {
                 Change::PutMessage(conv, ..) => Some(*conv),
                 _ => None,
             })
             .collect();
-        let result = guarded("committing a batch", || commit(&store, changes));
-        match &result {
-            Ok(changes) => {
-                tracing::debug!(jobs = dones.len(), changes, micros = started.elapsed().as_micros() as u64, "committed")
-            }
-            Err(e) => tracing::error!(
-                jobs = dones.len(),
-                error = %e,
-                "could not save to the data file; nothing of this batch was saved or acknowledged. \
-                 If the disk is full, free space: the next write reopens the file and retries"
-            ),
-        }
-        // Only I/O failures need the file reopened; a failed batch of any kind is reported.
-        failing.store(result.as_ref().is_err_and(StoreError::is_io), Ordering::Relaxed);
-        let result = result.map(|_| ()).map_err(Arc::new);
-        if result.is_ok() {
+        if results.iter().any(Result::is_ok) {
             index.committed(&store, new_messages);
         }
-        // A failed batch is reported newest job first, so that what the jobs changed in
-        // memory unwinds in reverse order.
-        let dones: Box<dyn Iterator<Item = Done>> =
-            if result.is_ok() { Box::new(dones.into_iter()) } else { Box::new(dones.into_iter().rev()) };
-        for done in dones {
-            done(result.clone());
+        // Saved jobs are reported in commit order, then failed ones newest first, so that
+        // what the failed jobs changed in memory unwinds in reverse order.
+        let (saved, failed): (Vec<_>, Vec<_>) = dones.into_iter().zip(results).partition(|(_, result)| result.is_ok());
+        for (done, result) in saved.into_iter().chain(failed.into_iter().rev()) {
+            done(result);
         }
         for reply in pins {
             pin(&store, &mut index, reply);
         }
         if index.due() {
             index.step(&store, &failing, false); // busy: index now, without an fsync of its own
+        }
+        if prune.due() {
+            prune.step(&store, &failing);
         }
     }
     index.finish(&store);
@@ -242,6 +245,44 @@ fn pin(store: &Store, index: &mut Indexer, reply: oneshot::Sender<Result<Pinned,
         Err(e) => tracing::warn!(error = %e, "could not start a backup"),
     }
     let _ = reply.send(pinned);
+}
+
+/// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
+/// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
+struct Pruner {
+    next: Instant,
+    /// Where the last step ran out of its budget.
+    resume: UserId,
+}
+
+impl Pruner {
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn step(&mut self, store: &Store, failing: &AtomicBool) {
+        self.next = Instant::now() + PRUNE_EVERY;
+        if failing.load(Ordering::Relaxed) {
+            return; // the next batch reopens the file first
+        }
+        match guarded("forgetting old client_ids", || store.prune_sends(now_millis(), self.resume, PRUNE_STEP)) {
+            Ok(pruned) => {
+                if pruned.removed > 0 {
+                    tracing::debug!(removed = pruned.removed, "forgot client_ids past their window");
+                }
+                match pruned.resume {
+                    Some(user) => (self.resume, self.next) = (user, Instant::now()),
+                    None => self.resume = UserId(0),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not forget old client_ids; trying again later");
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
+            }
+        }
+    }
 }
 
 /// The writer's view of the background indexing.
@@ -357,7 +398,7 @@ impl Indexer {
     /// Makes the steps since the last durable commit durable, so a restart need not redo them.
     fn finish(&mut self, store: &Store) {
         if self.unsynced
-            && let Err(e) = commit(store, Vec::new())
+            && let Err(e) = commit(store, &[])
         {
             tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
         }
@@ -374,27 +415,128 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
     })
 }
 
-fn commit(store: &Store, jobs: Vec<Vec<Change>>) -> Result<usize, StoreError> {
+/// Commits a batch of jobs in one transaction, and says how each job fared. When that fails
+/// for a reason other than I/O (a bug, a record that does not decode: something one job
+/// brought), each job is committed alone, so one bad job fails only its own sender. After
+/// an I/O error every job fails: redb refuses all writes until the file is reopened.
+fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
+    let started = Instant::now();
+    let error = match guarded("committing a batch", || commit(store, jobs)) {
+        Ok((results, changes)) => {
+            tracing::debug!(jobs = jobs.len(), changes, micros = started.elapsed().as_micros() as u64, "committed");
+            return results;
+        }
+        Err(e) => e,
+    };
+    let whole_file = error.is_io() || matches!(error, StoreError::Reopening | StoreError::WriterGone);
+    if whole_file || jobs.len() == 1 {
+        tracing::error!(
+            jobs = jobs.len(),
+            error = %error,
+            "could not save to the data file; nothing of this batch was saved or acknowledged. \
+             If the disk is full, free space: the next write reopens the file and retries"
+        );
+        return vec![Err(Arc::new(error)); jobs.len()];
+    }
+    tracing::warn!(jobs = jobs.len(), error = %error, "a batch could not be saved; saving its jobs one at a time");
+    jobs.iter()
+        .enumerate()
+        .map(|(i, job)| match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
+            Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
+            Err(e) => {
+                tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
+                Err(Arc::new(e))
+            }
+        })
+        .collect()
+}
+
+/// Applies jobs in one transaction and commits it: how each job fared (a job whose message
+/// was sent before is left out, with `AlreadySent`) and how many changes were applied.
+fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize), StoreError> {
     let txn = store.db()?.begin_write()?;
+    let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
-    for changes in jobs {
-        for change in changes {
+    for job in jobs {
+        if let Some(first) = already_sent(&txn, job)? {
+            results.push(Err(Arc::new(StoreError::AlreadySent(first))));
+            continue;
+        }
+        for change in job {
             apply(&txn, change)?;
             count += 1;
         }
+        results.push(Ok(()));
     }
     txn.commit()?;
-    Ok(count)
+    Ok((results, count))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ContentKey;
 
     #[test]
     fn a_panic_while_writing_becomes_an_error_and_the_writer_goes_on() {
         let failed = guarded("testing", || -> Result<(), StoreError> { panic!("a bug") });
         assert!(matches!(failed, Err(StoreError::Internal(_))), "{failed:?}");
         assert_eq!(guarded("testing", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_message_whose_client_id_was_sent_before_is_not_posted_again() {
+        use crate::model::{Seq, UserId};
+        use crate::store::records::MessageRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let message = |client_id: &str, conv: u64, seq: u64| {
+            let record = MessageRecord {
+                author: UserId(2),
+                text: "deploy done".into(),
+                ts: 7,
+                edited_ts: None,
+                deleted: false,
+                mentions: Vec::new(),
+                client_id: Some(client_id.into()),
+                rev: seq,
+            };
+            vec![Change::PutMessage(ConvId(conv), Seq(seq), record)]
+        };
+        assert!(commit_batch(&store, &[message("d-1", 1, 1)])[0].is_ok());
+        // After a restart: a resend of d-1, a new d-2, d-2 again in the same batch, and d-1
+        // in another conversation (a client_id belongs to its conversation).
+        let jobs = [message("d-1", 1, 2), message("d-2", 1, 3), message("d-2", 1, 4), message("d-1", 2, 1)];
+        let results = commit_batch(&store, &jobs);
+        let first = |i: usize| match &results[i] {
+            Err(e) => match &**e {
+                StoreError::AlreadySent(first) => Some(first.seq),
+                _ => None,
+            },
+            Ok(()) => None,
+        };
+        assert_eq!((first(0), first(2)), (Some(Seq(1)), Some(Seq(3))), "resends name the first send: {results:?}");
+        assert!(results[1].is_ok() && results[3].is_ok(), "new messages are saved: {results:?}");
+        assert!(store.message(&ContentKey(()), ConvId(1), Seq(2)).unwrap().is_none(), "the resend was not posted");
+        assert!(store.message(&ContentKey(()), ConvId(1), Seq(4)).unwrap().is_none(), "nor the one in the same batch");
+        assert!(store.message(&ContentKey(()), ConvId(2), Seq(1)).unwrap().is_some());
+    }
+
+    #[test]
+    fn one_bad_job_in_a_batch_fails_only_itself_and_the_good_ones_are_saved() {
+        use crate::store::records::StatusRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let status = |text: &str| StatusRecord { dnd: false, text: text.into(), expires: None };
+        let jobs = vec![
+            vec![Change::PutStatus(UserId(1), status("before the bad one"))],
+            vec![Change::PutStatus(UserId(2), status("in the bad job")), Change::FailForTest],
+            vec![Change::PutStatus(UserId(3), status("after the bad one"))],
+        ];
+        let results = commit_batch(&store, &jobs);
+        assert!(results[0].is_ok() && results[2].is_ok(), "the good jobs are saved: {results:?}");
+        assert!(results[1].as_ref().is_err_and(|e| matches!(**e, StoreError::Internal(_))), "the bad job fails: {results:?}");
+        let saved: Vec<UserId> = store.load().unwrap().statuses.into_iter().map(|(user, _)| user).collect();
+        assert_eq!(saved, [UserId(1), UserId(3)], "nothing of the bad job reached the file, all of the good ones did");
     }
 }

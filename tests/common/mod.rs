@@ -575,6 +575,17 @@ impl Ws {
         }
     }
 
+    /// Fails if a frame matching `pred` comes before the answer to a ping sent now (or was
+    /// already received). The server queues a tab's frames in order, so by the `pong` every
+    /// frame it queued for this tab before the ping has arrived: call this after the `ack`
+    /// of whatever might have caused the frame, which is sent once all it caused is queued.
+    pub async fn expect_none_before_pong(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
+        self.ping().await;
+        if let Some(frame) = self.pending.iter().find(|f| pred(f)) {
+            panic!("{} should not get {what}, but got {frame}", self.label);
+        }
+    }
+
     /// Fails if a frame of this `type` arrives within `within`.
     pub async fn expect_no_frame_of_type(&mut self, ty: &str, within: Duration) {
         self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty).await

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{HubTask, MemberState};
+use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
 use crate::model::{ConvId, Millis, Seq, UserId};
 use crate::protocol::{ErrorCode, Ref, ServerFrame, User};
-use crate::store::records::{ConversationRecord, StatusRecord};
+use crate::store::records::{ConversationRecord, SendRecord, StatusRecord};
 use crate::store::writer::Job;
 use crate::store::{Change, StoreError};
 
@@ -28,7 +28,8 @@ pub(super) enum Target {
 /// How the one who asked for a change hears the result.
 pub(super) enum Reply {
     None,
-    /// An `ack` frame to this connection on success, an `error` frame on failure.
+    /// An `ack` frame to this connection on success (when the frame had a `ref`), an `error`
+    /// frame on failure.
     Ack(ConnId, Option<Ref>, Utf8Bytes),
     User(oneshot::Sender<Result<User, HubError>>, User),
 }
@@ -42,12 +43,15 @@ pub(super) struct Outcome {
     pub(super) message: Option<(ConvId, Seq, Seq)>,
     /// A repeated send: acknowledge it only if the first one is (still) saved.
     pub(super) resend: Option<(UserId, String, ConvId, Seq)>,
+    /// A new send with a `client_id`: (sender, client_id, digest of its text). If the file
+    /// already holds that client_id (`AlreadySent`), it is answered as a resend.
+    pub(super) sent: Option<(UserId, String, u64)>,
     pub(super) undo: Vec<Undo>,
 }
 
 impl Outcome {
     pub(super) fn new(deliveries: Vec<(Target, Utf8Bytes)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, resend: None, undo: Vec::new() }
+        Outcome { deliveries, reply, message: None, resend: None, sent: None, undo: Vec::new() }
     }
 
     pub(super) fn undo(mut self, undo: Undo) -> Outcome {
@@ -64,6 +68,7 @@ pub(super) enum Undo {
     /// A send that was not saved: a retry with the same `client_id` must post again.
     ForgetSend {
         user: UserId,
+        conv: ConvId,
         client_id: String,
         seq: Seq,
     },
@@ -122,7 +127,7 @@ impl HubTask {
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { mut outcome, result } = committed;
         if let Some((user, client_id, conv, seq)) = outcome.resend.take() {
-            let saved = self.recent_sends.get(&(user, client_id)).is_some_and(|(_, s, _)| *s == seq)
+            let saved = self.recent_sends.get(&(user, conv, Arc::from(client_id))).is_some_and(|sent| sent.seq == seq)
                 && self.convs.get(&conv).is_some_and(|c| c.committed_seq >= seq);
             if result.is_err() || !saved {
                 if let Reply::Ack(conn, reference, _) = outcome.reply {
@@ -159,7 +164,9 @@ impl HubTask {
                 }
                 match outcome.reply {
                     Reply::None => {}
-                    Reply::Ack(conn, _, ack) => self.deliver(Target::Conn(conn), ack),
+                    // A frame without a ref is answered only when it fails.
+                    Reply::Ack(conn, Some(_), ack) => self.deliver(Target::Conn(conn), ack),
+                    Reply::Ack(_, None, _) => {}
                     Reply::User(reply, user) => {
                         let _ = reply.send(Ok(user));
                     }
@@ -167,6 +174,12 @@ impl HubTask {
             }
             Err(e) => match outcome.reply {
                 Reply::None => {}
+                Reply::Ack(conn, reference, _)
+                    if let StoreError::AlreadySent(first) = &*e
+                        && let Some((user, client_id, digest)) = outcome.sent =>
+                {
+                    self.answer_resend(conn, reference, user, client_id, digest, first);
+                }
                 Reply::Ack(conn, reference, _) => {
                     let frame = ServerFrame::error(
                         reference,
@@ -185,14 +198,50 @@ impl HubTask {
         }
     }
 
+    /// A send the writer found already in the file (sent before this start, or too long ago
+    /// for the core to remember): its own seq was taken back; answer with the first one's.
+    fn answer_resend(
+        &mut self,
+        conn: ConnId,
+        reference: Option<Ref>,
+        user: UserId,
+        client_id: String,
+        digest: u64,
+        first: &SendRecord,
+    ) {
+        if first.text_digest.is_some_and(|d| d != digest) {
+            let message = "client_id already used for another text in this conversation; give each new message a new client_id";
+            self.deliver(Target::Conn(conn), ServerFrame::error(reference, ErrorCode::BadRequest, message).encode());
+            return;
+        }
+        let sent = Sent { seq: first.seq, ts: first.ts, text_digest: first.text_digest };
+        self.remember_send(user, first.conv, &client_id, sent);
+        if reference.is_some() {
+            let ack = ServerFrame::Ack {
+                reference,
+                conv: Some(first.conv),
+                seq: Some(first.seq),
+                client_id: Some(client_id),
+                ts: Some(first.ts),
+            };
+            self.deliver(Target::Conn(conn), ack.encode());
+        }
+    }
+
     /// Takes back the in-memory part of a change whose commit failed, unless a later change
     /// has replaced it since.
     pub(super) fn undo(&mut self, undo: Undo) {
         match undo {
-            Undo::ForgetSend { user, client_id, seq } => {
-                let key = (user, client_id);
-                if self.recent_sends.get(&key).is_some_and(|(_, s, _)| *s == seq) {
+            Undo::ForgetSend { user, conv, client_id, seq } => {
+                let key = (user, conv, Arc::from(client_id));
+                if self.recent_sends.get(&key).is_some_and(|sent| sent.seq == seq) {
                     self.recent_sends.remove(&key);
+                }
+                // Newest first: the failed send is at or near the end.
+                if let Some(order) = self.recent_order.get_mut(&user)
+                    && let Some(i) = order.iter().rposition(|(c, id, s, _)| *c == conv && *s == seq && **id == *key.2)
+                {
+                    order.remove(i);
                 }
             }
             Undo::Unread { conv, author, mentions } => {
@@ -301,10 +350,6 @@ impl HubTask {
 }
 
 pub(super) fn ack_reply(conn: ConnId, reference: Option<Ref>) -> Reply {
-    if reference.is_some() {
-        let ack = ServerFrame::ack(reference.clone()).encode();
-        Reply::Ack(conn, reference, ack)
-    } else {
-        Reply::None
-    }
+    let ack = if reference.is_some() { ServerFrame::ack(reference.clone()).encode() } else { Utf8Bytes::default() };
+    Reply::Ack(conn, reference, ack)
 }

@@ -6,12 +6,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::delivery::{Committed, Outcome, Reply, Target, Undo, ack_reply};
-use super::{HubTask, Refusal, not_found, refuse};
+use std::sync::Arc;
+
+use super::{HubTask, Refusal, Sent, not_found, refuse};
 use crate::core::ConnId;
-use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_millis};
+use crate::model::{ConvId, Role, Seq, UserId, mentioned_names, now_millis};
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
-use crate::store::records::{Keep, MemberRecord, MessageRecord};
+use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
 use crate::store::{Change, Unread};
 
 const MAX_TEXT_CHARS: usize = 16_000;
@@ -21,8 +23,9 @@ pub(super) const MAX_MENTIONS: usize = 50;
 /// show it for 5 s and send it every 3 s).
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 const MAX_CLIENT_ID: usize = 64;
-/// Remembered `client_id`s for idempotent sends.
-const RECENT_SENDS: usize = 4096;
+/// Sends per user whose `client_id` the core keeps in memory, so their resends are answered
+/// at once; the writer finds every other one still in its window in the file.
+const RECENT_SENDS_PER_USER: usize = 1_000;
 
 impl HubTask {
     pub(super) async fn send_message(
@@ -40,20 +43,29 @@ impl HubTask {
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
             return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
+        // A client_id is scoped to its sender and conversation; the digest tells a resend from
+        // another message that reuses it.
+        let digest = client_id.as_ref().map(|_| text_digest(&text));
         if let Some(id) = &client_id
-            && let Some(&(sent_conv, seq, ts)) = self.recent_sends.get(&(user, id.clone()))
+            && let Some(sent) = self.recent_sends.get(&(user, conv, Arc::from(id.as_str()))).copied()
         {
+            if sent.text_digest.is_some_and(|first| Some(first) != digest) {
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "client_id already used for another text in this conversation; give each new message a new client_id",
+                ));
+            }
             // A resend: acknowledge the first message again. Going through the writer
             // queue puts this ack after the first message's commit.
             let ack = ServerFrame::Ack {
                 reference: reference.clone(),
-                conv: Some(sent_conv),
-                seq: Some(seq),
+                conv: Some(conv),
+                seq: Some(sent.seq),
                 client_id: client_id.clone(),
-                ts: Some(ts),
+                ts: Some(sent.ts),
             };
             let mut outcome = Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()));
-            outcome.resend = Some((user, id.clone(), sent_conv, seq));
+            outcome.resend = Some((user, id.clone(), conv, sent.seq));
             self.persist(Vec::new(), outcome).await;
             return Ok(());
         }
@@ -72,7 +84,7 @@ impl HubTask {
         let recorded = state.record.keep != Keep::Nothing;
         let ts = now_millis();
         if let Some(id) = &client_id {
-            self.remember_send(user, id.clone(), conv, seq, ts);
+            self.remember_send(user, conv, id, Sent { seq, ts, text_digest: digest });
         }
         let record = MessageRecord {
             author: user,
@@ -95,8 +107,9 @@ impl HubTask {
         tracing::debug!(conv = conv.0, seq = seq.0, user = user.0, bytes = record.text.len(), recorded, "message");
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], Reply::Ack(conn, reference, ack.encode()))
             .undo(Undo::Unread { conv, author: user, mentions: record.mentions.clone() });
-        if let Some(client_id) = client_id {
-            outcome = outcome.undo(Undo::ForgetSend { user, client_id, seq });
+        if let (Some(client_id), Some(digest)) = (client_id, digest) {
+            outcome.sent = Some((user, client_id.clone(), digest));
+            outcome = outcome.undo(Undo::ForgetSend { user, conv, client_id, seq });
         }
         outcome.message = Some((conv, seq, seq));
         if recorded {
@@ -216,17 +229,23 @@ impl HubTask {
         mentioned_names(text).iter().filter_map(|name| self.user_names.get(name).copied()).take(MAX_MENTIONS).collect()
     }
 
-    pub(super) fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
-        if self.recent_order.len() == RECENT_SENDS
-            && let Some((oldest, oldest_seq)) = self.recent_order.pop_front()
-            && self.recent_sends.get(&oldest).is_some_and(|(_, s, _)| *s == oldest_seq)
+    /// Remembers a send for resends, and forgets the user's oldest one beyond
+    /// `RECENT_SENDS_PER_USER` (the file still has it).
+    pub(super) fn remember_send(&mut self, user: UserId, conv: ConvId, client_id: &str, sent: Sent) {
+        let id: Arc<str> = Arc::from(client_id);
+        let order = self.recent_order.entry(user).or_default();
+        order.push_back((conv, id.clone(), sent.seq, sent.ts));
+        if order.len() > RECENT_SENDS_PER_USER
+            && let Some((old_conv, old_id, old_seq, _)) = order.pop_front()
         {
             // Only the entry this slot remembered: the same client_id may have been sent
             // again (after a failed save) and be remembered by a newer slot.
-            self.recent_sends.remove(&oldest);
+            let key = (user, old_conv, old_id);
+            if self.recent_sends.get(&key).is_some_and(|s| s.seq == old_seq) {
+                self.recent_sends.remove(&key);
+            }
         }
-        self.recent_order.push_back(((user, client_id.clone()), seq));
-        self.recent_sends.insert((user, client_id), (conv, seq, ts));
+        self.recent_sends.insert((user, conv, id), sent);
     }
 
     /// Tells the other members that `user` is typing; nothing is stored.
