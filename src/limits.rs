@@ -5,7 +5,7 @@
 //! Defaults and their reasons are in `docs/protocol.md` ("Limits").
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -106,6 +106,12 @@ impl Bucket {
         Bucket { rate, tokens: rate.burst, at: now }
     }
 
+    /// Whether the bucket has refilled to its burst: forgetting it then loses nothing.
+    fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.rate.burst.is_infinite() || self.tokens + elapsed * self.rate.per_second >= self.rate.burst
+    }
+
     /// Takes `cost` tokens, or says how long until they would be there.
     pub fn take(&mut self, cost: f64, now: Instant) -> Result<(), Duration> {
         if self.rate.burst.is_infinite() {
@@ -140,8 +146,10 @@ pub struct Limiter {
 }
 
 struct People {
-    buckets: HashMap<UserId, Weak<Mutex<PersonBuckets>>>,
-    /// Size at which entries of people with no open tab are dropped.
+    /// Kept after the person's last tab closes, until the buckets have refilled: a script
+    /// that reconnects must not start from a full budget each time.
+    buckets: HashMap<UserId, Arc<Mutex<PersonBuckets>>>,
+    /// Size at which entries of people with no open tab and full buckets are dropped.
     prune_at: usize,
 }
 
@@ -159,16 +167,23 @@ impl Limiter {
         let now = Instant::now();
         let person = {
             let mut people = self.people.lock().unwrap_or_else(|e| e.into_inner());
-            let shared = people.buckets.get(&user).and_then(Weak::upgrade);
-            let person = shared.unwrap_or_else(|| {
-                Arc::new(Mutex::new(PersonBuckets {
-                    messages: Bucket::new(self.limits.messages, now),
-                    text_bytes: Bucket::new(self.limits.text_bytes, now),
-                }))
-            });
-            people.buckets.insert(user, Arc::downgrade(&person));
+            let person = people
+                .buckets
+                .entry(user)
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(PersonBuckets {
+                        messages: Bucket::new(self.limits.messages, now),
+                        text_bytes: Bucket::new(self.limits.text_bytes, now),
+                    }))
+                })
+                .clone();
             if people.buckets.len() >= people.prune_at {
-                people.buckets.retain(|_, person| person.strong_count() > 0);
+                people.buckets.retain(|_, person| {
+                    Arc::strong_count(person) > 1 || {
+                        let buckets = person.lock().unwrap_or_else(|e| e.into_inner());
+                        !(buckets.messages.is_full(now) && buckets.text_bytes.is_full(now))
+                    }
+                });
                 people.prune_at = (2 * people.buckets.len()).max(1024);
             }
             person
@@ -292,5 +307,8 @@ mod tests {
         assert_eq!(second.admit(Some(&send), now), Ok(()));
         assert!(first.admit(Some(&send), now).is_err(), "a second tab does not double the budget");
         assert_eq!(other.admit(Some(&send), now), Ok(()), "a colleague has a budget of their own");
+        drop((first, second));
+        let mut reconnected = limiter.tab(UserId(1));
+        assert!(reconnected.admit(Some(&send), now).is_err(), "closing every tab and reconnecting does not refill the budget");
     }
 }
