@@ -93,7 +93,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
     let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns };
-    let server = Server::start(listener, config).await.map_err(explain_in_use)?;
+    let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());
     let urls = urls(addr);
@@ -106,9 +106,16 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    let core_ended = tokio::select! {
+        () = shutdown_signal() => false,
+        () = server.core_ended() => true,
+    };
     println!("Shutting down...");
     server.shutdown().await;
+    if core_ended {
+        // Exit non-zero so that a service manager restarts the server.
+        anyhow::bail!("the chat core stopped after an internal error (see the log above); restart the server");
+    }
     Ok(())
 }
 

@@ -309,6 +309,28 @@ pub enum ClientFrame {
     Ping,
 }
 
+impl ClientFrame {
+    /// The frame's `type`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::Send { .. } => "send",
+            ClientFrame::Edit { .. } => "edit",
+            ClientFrame::Delete { .. } => "delete",
+            ClientFrame::Typing { .. } => "typing",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Presence { .. } => "presence",
+            ClientFrame::SetStatus { .. } => "set_status",
+            ClientFrame::CreateRoom { .. } => "create_room",
+            ClientFrame::OpenDm { .. } => "open_dm",
+            ClientFrame::Join { .. } => "join",
+            ClientFrame::Leave { .. } => "leave",
+            ClientFrame::Invite { .. } => "invite",
+            ClientFrame::SetTopic { .. } => "set_topic",
+            ClientFrame::Ping => "ping",
+        }
+    }
+}
+
 /// Why a client frame could not be understood.
 #[derive(Debug)]
 pub struct FrameError {

@@ -42,7 +42,8 @@ pub struct Server {
     addr: SocketAddr,
     state: Arc<AppState>,
     hub: Hub,
-    hub_task: JoinHandle<()>,
+    /// Taken by `core_ended` when the core task ends early; awaited at shutdown otherwise.
+    hub_task: Option<JoinHandle<()>>,
     writer: Writer,
     writer_thread: WriterThread,
     stop_http: oneshot::Sender<()>,
@@ -85,7 +86,7 @@ impl Server {
             }
         });
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        Ok(Server { addr, state, hub, hub_task, writer, writer_thread, stop_http, http_task })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -95,6 +96,24 @@ impl Server {
     /// The one-time token that creates the first admin, while none exists.
     pub fn setup_token(&self) -> Option<String> {
         self.state.setup.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Returns when the chat core task has ended before `shutdown` asked it to: a bug the core
+    /// could not contain. Chat cannot go on without it (`/api/health` then answers 503), so the
+    /// caller should shut down and exit non-zero, for the service manager to restart it.
+    pub async fn core_ended(&mut self) {
+        let Some(task) = self.hub_task.as_mut() else { return std::future::pending().await };
+        let result = task.await;
+        self.hub_task = None;
+        match result {
+            Err(e) if e.is_panic() => tracing::error!("the chat core stopped after a panic"),
+            _ => tracing::error!("the chat core stopped unexpectedly"),
+        }
+    }
+
+    #[doc(hidden)]
+    pub async fn inject_fault(&self, fault: crate::core::Fault) {
+        self.hub.inject_fault(fault).await
     }
 
     /// Stops taking connections, closes every tab, commits what is queued and closes the file.
@@ -108,7 +127,9 @@ impl Server {
             http_task.abort();
             let _ = http_task.await;
         }
-        let _ = self.hub_task.await;
+        if let Some(task) = self.hub_task {
+            let _ = task.await;
+        }
         drop(self.hub);
         drop(self.state);
         self.writer_thread.stop(self.writer).await;

@@ -3,7 +3,47 @@
 //   ```code block```   `inline code`   *bold*   _italic_   http(s) links   - list items   @mentions
 
 // *bold* and _italic_ hug their text and stand apart from words: "2 * 3 * 4" and snake_case stay plain.
-const INLINE = /(`[^`\n]+`)|(?<![\w*])(\*[^*\s](?:[^*\n]*[^*\s])?\*)(?![\w*])|(?<![\w])(_[^_\s](?:[^_\n]*[^_\s])?_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})/gi;
+// Runs on prose only: code is cut out first (splitCode), so nothing inside code is marked up.
+const INLINE = /(?<![\w*])(\*[^*\s](?:[^*\n]*[^*\s])?\*)(?![\w*])|(?<![\w])(_[^_\s](?:[^_\n]*[^_\s])?_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})/gi;
+
+const BLOCK = /```(?:[a-z0-9_+-]*\n)?([\s\S]*?)```/gi;
+
+/**
+ * What is code in a text, in two steps: every ```block``` up to the next fence (an unclosed
+ * fence is prose), then in the prose between blocks every `span` of one or more characters
+ * without a backtick or newline, leftmost first. The server cuts mentions out of code by the
+ * same rule (src/model.rs, `pieces`); tests/fixtures/code_spans.json tests both.
+ * Returns [{code, text, inner?}]: `inner` is a block's content without fences and language line.
+ */
+export function splitBlocks(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(BLOCK)) {
+    if (m.index > last) out.push({ code: false, text: text.slice(last, m.index) });
+    out.push({ code: true, text: m[0], inner: m[1] });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push({ code: false, text: text.slice(last) });
+  return out;
+}
+
+/** The `inline code` spans of prose between blocks: [{code, text}]. */
+export function splitInline(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(/`[^`\n]+`/g)) {
+    if (m.index > last) out.push({ code: false, text: text.slice(last, m.index) });
+    out.push({ code: true, text: m[0] });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push({ code: false, text: text.slice(last) });
+  return out;
+}
+
+/** Both steps: the whole text as prose and code pieces, in order. */
+export function splitCode(text) {
+  return splitBlocks(text).flatMap((p) => (p.code ? [{ code: true, text: p.text }] : splitInline(p.text)));
+}
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -14,16 +54,22 @@ function el(tag, cls, text) {
 
 /** ctx: {me: name of the signed-in user, names: Set of existing user names} */
 function inline(text, ctx, out) {
+  for (const piece of splitInline(text)) {
+    if (piece.code) out.append(el('code', null, piece.text.slice(1, -1)));
+    else prose(piece.text, ctx, out);
+  }
+}
+
+function prose(text, ctx, out) {
   let last = 0;
   for (const m of text.matchAll(INLINE)) {
     const [tok] = m;
     let start = m.index;
     if (start > last) out.append(document.createTextNode(text.slice(last, start)));
     last = start + tok.length;
-    if (m[1]) out.append(el('code', null, tok.slice(1, -1)));
-    else if (m[2]) out.append(el('strong', null, tok.slice(1, -1)));
-    else if (m[3]) out.append(el('em', null, tok.slice(1, -1)));
-    else if (m[4]) {
+    if (m[1]) out.append(el('strong', null, tok.slice(1, -1)));
+    else if (m[2]) out.append(el('em', null, tok.slice(1, -1)));
+    else if (m[3]) {
       const a = el('a', null, tok);
       a.href = tok;
       a.target = '_blank';
@@ -70,15 +116,17 @@ function paragraph(text, ctx, out) {
 /** Returns a DocumentFragment for a message text. */
 export function renderText(text, ctx = {}) {
   const frag = document.createDocumentFragment();
-  const re = /```(?:[a-z0-9_+-]*\n)?([\s\S]*?)```/gi;
-  let last = 0;
-  for (const m of text.matchAll(re)) {
-    if (m.index > last) paragraph(text.slice(last, m.index).replace(/^\n|\n$/g, ''), ctx, frag);
-    const pre = el('pre');
-    pre.append(el('code', null, m[1].replace(/\n$/, '')));
-    frag.append(pre);
-    last = m.index + m[0].length;
-  }
-  if (last < text.length) paragraph(text.slice(last).replace(/^\n/, ''), ctx, frag);
+  const pieces = splitBlocks(text);
+  pieces.forEach((piece, i) => {
+    if (piece.code) {
+      const pre = el('pre');
+      pre.append(el('code', null, piece.inner.replace(/\n$/, '')));
+      frag.append(pre);
+    } else {
+      // A newline right next to a block belongs to the block's own line.
+      const beforeBlock = i < pieces.length - 1;
+      paragraph(piece.text.replace(beforeBlock ? /^\n|\n$/g : /^\n/, ''), ctx, frag);
+    }
+  });
   return frag;
 }

@@ -17,12 +17,15 @@ mod messages;
 mod presence;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{CloseReason, Command, ConnId};
+use super::{CloseReason, Command, ConnId, Fault};
 use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, ServerFrame, User, user_info};
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
@@ -83,6 +86,8 @@ pub(crate) struct HubTask {
     writer: Writer,
     max_frame: usize,
     users: BTreeMap<UserId, UserState>,
+    /// Sign-in name to account, for mentions and unique names (names never change).
+    user_names: HashMap<String, UserId>,
     convs: BTreeMap<ConvId, ConvState>,
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
@@ -94,6 +99,8 @@ pub(crate) struct HubTask {
     recent_order: VecDeque<((UserId, String), Seq)>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
+    /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
+    panic_next_frame: bool,
 }
 
 impl HubTask {
@@ -130,6 +137,7 @@ impl HubTask {
                 }
             }
         }
+        let user_names = users.iter().map(|(id, u): (&UserId, &UserState)| (u.info.name.clone(), *id)).collect();
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
@@ -139,6 +147,7 @@ impl HubTask {
             writer,
             max_frame,
             users,
+            user_names,
             convs,
             conns: HashMap::new(),
             next_user,
@@ -148,6 +157,7 @@ impl HubTask {
             pending: HashMap::new(),
             committed_tx,
             committed_rx,
+            panic_next_frame: false,
         };
         for (user, client_id, conv, seq, ts) in snapshot.recent_sends {
             task.remember_send(user, client_id, conv, seq, ts);
@@ -167,12 +177,21 @@ impl HubTask {
             tokio::select! {
                 // Commits first: their effects must not wait behind new work.
                 biased;
-                Some(committed) = self.committed_rx.recv() => self.on_committed(committed),
+                Some(committed) = self.committed_rx.recv() => {
+                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
+                    }
+                }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
-                    Some(command) => self.handle(command).await,
+                    Some(Command::Fault(Fault::StopCore)) => panic!("fault injected: the chat core stops"),
+                    Some(command) => self.guarded(command).await,
                 },
-                () = sleep => self.expire_statuses().await,
+                () = sleep => {
+                    if let Err(panic) = AssertUnwindSafe(self.expire_statuses()).catch_unwind().await {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked expiring statuses; going on");
+                    }
+                }
             }
         }
         for (_, conn) in self.conns.drain() {
@@ -182,12 +201,33 @@ impl HubTask {
         tracing::info!("chat core stopped");
     }
 
+    /// Handles one command so that a bug in it costs only that command: a panic is logged
+    /// with the command's kind, the client that sent it is answered `internal`, and the core
+    /// goes on serving everyone else.
+    async fn guarded(&mut self, command: Command) {
+        let kind = command.kind();
+        let asker = match &command {
+            Command::Frame { conn, reference, .. } => Some((*conn, reference.clone())),
+            _ => None,
+        };
+        if let Err(panic) = AssertUnwindSafe(self.handle(command)).catch_unwind().await {
+            tracing::error!(command = kind, panic = panic_text(&panic), "the chat core panicked handling a command; going on");
+            if let Some((conn, reference)) = asker {
+                let frame = ServerFrame::error(reference, ErrorCode::Internal, "the server failed to handle this; it was logged");
+                self.deliver(Target::Conn(conn), frame.encode());
+            }
+        }
+    }
+
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(connection) => self.connect(connection).await,
             Command::Disconnect(conn) => self.disconnect(conn),
             Command::Frame { conn, reference, frame } => {
                 let Some(user) = self.conns.get(&conn).map(|c| c.user) else { return };
+                if std::mem::take(&mut self.panic_next_frame) {
+                    panic!("fault injected: a panic while handling a {} frame", frame.kind());
+                }
                 if let Err(Refusal(code, message)) = self.client_frame(conn, user, reference.clone(), frame).await {
                     self.deliver(Target::Conn(conn), ServerFrame::error(reference, code, message).encode());
                 }
@@ -208,7 +248,8 @@ impl HubTask {
                     self.drop_conn(id, CloseReason::SignedOut);
                 }
             }
-            Command::Shutdown => {}
+            Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
+            Command::Fault(Fault::StopCore) | Command::Shutdown => {}
         }
     }
 
@@ -248,4 +289,9 @@ impl HubTask {
             }
         }
     }
+}
+
+/// What a caught panic said, for the log.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
 }

@@ -74,7 +74,37 @@ enum Command {
     Memberships { user: UserId, reply: oneshot::Sender<Vec<ConvId>> },
     CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
     SignOut { session: [u8; 32] },
+    Fault(Fault),
     Shutdown,
+}
+
+impl Command {
+    /// The command's name, for the log.
+    fn kind(&self) -> &'static str {
+        match self {
+            Command::Connect(_) => "connect",
+            Command::Disconnect(_) => "disconnect",
+            Command::Frame { frame, .. } => frame.kind(),
+            Command::CanRead { .. } => "can_read",
+            Command::Rooms { .. } => "rooms",
+            Command::Memberships { .. } => "memberships",
+            Command::CreateUser { .. } => "create_user",
+            Command::SignOut { .. } => "sign_out",
+            Command::Fault(_) => "fault",
+            Command::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Failures tests inject to check that one failure stays small. Reachable only from the
+/// library's API (`Server::inject_fault`), never from the network.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// The next client frame panics while the core handles it.
+    PanicNextFrame,
+    /// The core task panics outside any command, and ends.
+    StopCore,
 }
 
 /// Handle to the chat core; clone freely.
@@ -142,6 +172,16 @@ impl Hub {
     /// Closes every tab of a session that just signed out.
     pub async fn sign_out(&self, session: [u8; 32]) {
         self.send(Command::SignOut { session }).await
+    }
+
+    /// Whether the core task is still running (it ends only at shutdown, or after a bug).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    #[doc(hidden)]
+    pub async fn inject_fault(&self, fault: Fault) {
+        self.send(Command::Fault(fault)).await
     }
 
     /// Closes every connection and stops the core.

@@ -15,8 +15,13 @@ use crate::model::{ConvId, Role, Seq};
 use crate::protocol::user_info;
 use crate::protocol::{self, ErrorCode};
 
-/// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written.
+/// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written or
+/// the chat core has stopped.
 pub async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    if !app.hub.is_running() {
+        let body = json!({ "status": "core_stopped", "message": "the chat core has stopped after an internal error; restart the server (see its log)" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     if app.writer.failing() {
         let body = json!({ "status": "storage_failing", "message": "the data file cannot be written (disk full?); free space: the server retries on the next write" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body));

@@ -78,6 +78,17 @@ impl TestServer {
         self.server.as_ref().expect("server is running").setup_token()
     }
 
+    /// Injects a failure through the library's test hook (never reachable from the network).
+    pub async fn inject_fault(&self, fault: hallway::core::Fault) {
+        self.server.as_ref().expect("server is running").inject_fault(fault).await
+    }
+
+    /// Waits until the chat core task has ended (after `Fault::StopCore`).
+    pub async fn core_ended(&mut self) {
+        let server = self.server.as_mut().expect("server is running");
+        tokio::time::timeout(RECV_TIMEOUT, server.core_ended()).await.expect("the chat core should end after a fatal fault")
+    }
+
     /// Graceful shutdown, then a new server on the same data file (on a new port: clients
     /// made before the restart must not be reused).
     pub async fn restart(&mut self) {

@@ -12,7 +12,7 @@ use crate::store::records::{StatusRecord, UserRecord};
 
 impl HubTask {
     pub(super) async fn create_user(&mut self, mut record: UserRecord, reply: oneshot::Sender<Result<User, HubError>>) {
-        if self.users.values().any(|u| u.info.name == record.name) {
+        if self.user_names.contains_key(&record.name) {
             let _ = reply.send(Err(HubError::Refused(ErrorCode::NameTaken, format!("an account named {} exists", record.name))));
             return;
         }
@@ -20,6 +20,7 @@ impl HubTask {
         self.next_user += 1;
         record.created = now_millis();
         let info = user_info(id, &record);
+        self.user_names.insert(record.name.clone(), id);
         self.users.insert(
             id,
             UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline },

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{HubTask, MemberState};
@@ -205,7 +205,9 @@ impl HubTask {
                 }
             }
             Undo::RemoveUser(user) => {
-                self.users.remove(&user);
+                if let Some(state) = self.users.remove(&user) {
+                    self.user_names.remove(&state.info.name);
+                }
             }
             Undo::RemoveConversation(conv) => {
                 self.convs.remove(&conv);
@@ -262,12 +264,23 @@ impl HubTask {
             Target::UsersExcept(users, except) => self.conns_of(users.into_iter().filter(|u| *u != except)),
             Target::Everyone => self.conns.keys().copied().collect(),
         };
-        let slow: Vec<ConnId> = conns
-            .into_iter()
-            .filter(|id| self.conns.get(id).is_some_and(|conn| conn.outbox.try_send(frame.clone()).is_err()))
-            .collect();
+        let mut slow = Vec::new();
+        let mut gone = Vec::new();
+        for id in conns {
+            let Some(conn) = self.conns.get(&id) else { continue };
+            match conn.outbox.try_send(frame.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => slow.push(id),
+                // The tab has already closed and its disconnect is on its way: not slow, and
+                // not worth a warning (a mass disconnect would write thousands).
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+            }
+        }
         for id in slow {
             self.drop_conn(id, CloseReason::SlowConsumer);
+        }
+        for id in gone {
+            self.disconnect(id);
         }
     }
 

@@ -11,6 +11,8 @@ use crate::store::records::{Keep, MemberRecord, MessageRecord};
 use crate::store::{Change, Unread};
 
 const MAX_TEXT_CHARS: usize = 16_000;
+/// Distinct people one message can mention (and notify); docs/protocol.md says so.
+pub(super) const MAX_MENTIONS: usize = 50;
 const MAX_CLIENT_ID: usize = 64;
 /// Remembered `client_id`s for idempotent sends.
 const RECENT_SENDS: usize = 4096;
@@ -201,14 +203,10 @@ impl HubTask {
         Ok(())
     }
 
+    /// The people a text mentions: the first `MAX_MENTIONS` distinct `@name`s of its prose that
+    /// name an account (more are plain text). Linear in the text: one hash lookup per name.
     pub(super) fn resolve_mentions(&self, text: &str) -> Vec<UserId> {
-        mentioned_names(text)
-            .into_iter()
-            .filter_map(|name| {
-                let name = name.to_ascii_lowercase();
-                self.users.iter().find(|(_, u)| u.info.name == name).map(|(id, _)| *id)
-            })
-            .collect()
+        mentioned_names(text).iter().filter_map(|name| self.user_names.get(name).copied()).take(MAX_MENTIONS).collect()
     }
 
     pub(super) fn remember_send(&mut self, user: UserId, client_id: String, conv: ConvId, seq: Seq, ts: Millis) {
