@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -57,6 +57,14 @@ const DRAIN: Duration = Duration::from_secs(30);
 const LAST: &str = " last";
 /// The ref of the barrier the flooder sends after its flood.
 const BARRIER: &str = "after-flood";
+/// How often the flooder replaces a tab the server closed, at most.
+const RECONNECTS: usize = 100;
+
+/// Where and as whom the flooder connects again.
+struct Account {
+    addr: String,
+    cookie: String,
+}
 
 /// What the flooding account saw.
 #[derive(Default)]
@@ -105,7 +113,11 @@ pub async fn run(bin: &Path, p: &Params) -> anyhow::Result<()> {
     let receiving = tokio::spawn(receive(receiver, base, end));
     let flooding = match p.kind {
         Kind::Tabs => tokio::spawn(open_tabs(addr.clone(), cookies[2].clone(), p.tabs, deadline, stopped.clone())),
-        kind => tokio::spawn(async move { (flood(kind, flooder, [sender_id, receiver_id], deadline, end).await, Vec::new()) }),
+        kind => {
+            let account = Account { addr: addr.clone(), cookie: cookies[2].clone() };
+            let victims = [sender_id, receiver_id];
+            tokio::spawn(async move { (flood(kind, flooder, account, victims, deadline, end).await, Vec::new()) })
+        }
     };
     let sent = sending.await?;
     let (latencies, receiver_closed) = receiving.await?;
@@ -261,50 +273,87 @@ fn frame(kind: Kind, n: u64, victims: [u64; 2], random: &mut crate::Random) -> S
 }
 
 /// Sends frames of `kind` as fast as the socket takes them until `deadline`, without waiting
-/// for answers, then a ping barrier; counts the answers until the barrier's (or `end`).
-async fn flood(kind: Kind, tab: ws::Tab, victims: [u64; 2], deadline: Instant, end: Instant) -> Flooder {
-    let (mut sink, mut stream) = tab.split();
-    let reader = tokio::spawn(async move {
-        let mut seen = Flooder::default();
-        loop {
-            let frame = match timeout_at(end.into(), stream.next()).await {
-                Ok(frame) => frame,
-                Err(_) => {
-                    *seen.errors.entry(format!("barrier unanswered after {} s", DRAIN.as_secs())).or_default() += 1;
-                    return seen;
+/// for answers, then a ping barrier; counts the answers until the barrier's (or `end`). A
+/// tab the server closes is replaced at once, as a broken script would, `RECONNECTS` times.
+async fn flood(kind: Kind, first: ws::Tab, account: Account, victims: [u64; 2], deadline: Instant, end: Instant) -> Flooder {
+    let mut seen = Flooder::default();
+    let mut random = crate::Random(0x2545_f491_4f6c_dd1d);
+    let mut n = 0u64;
+    let mut next = Some(first);
+    for _ in 0..=RECONNECTS {
+        let tab = match next.take() {
+            Some(tab) => tab,
+            None => match timeout_at(deadline.into(), ws::connect(&account.addr, &account.cookie)).await {
+                Ok(Ok(tab)) => tab,
+                Ok(Err(e)) => {
+                    *seen.errors.entry(format!("{e:#}")).or_default() += 1;
+                    continue;
                 }
-            };
-            if let Some(Ok(Message::Text(text))) = &frame {
-                if text.starts_with("{\"type\":\"ack\"") {
-                    if text.contains(&format!("\"ref\":\"{BARRIER}\"")) {
-                        return seen;
-                    }
-                    seen.through += 1;
-                    seen.last = Some(Instant::now());
-                } else if text.starts_with("{\"type\":\"error\"") {
-                    let error: Value = serde_json::from_str(text).unwrap_or_default();
-                    *seen.errors.entry(error["code"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+                Err(_) => break,
+            },
+        };
+        let (mut sink, stream) = tab.split();
+        let mut reader = tokio::spawn(answers(stream, end));
+        let closed = tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => None,
+            answered = &mut reader => Some(answered),
+            _ = async {
+                while sink.send(Message::text(frame(kind, n, victims, &mut random))).await.is_ok() {
+                    n += 1;
                 }
-            } else if let Some(reason) = ended(frame) {
-                *seen.closed.entry(reason).or_default() += 1;
+            } => Some((&mut reader).await),
+        };
+        let answered = match closed {
+            Some(answered) => answered,
+            None => {
+                let barrier = json!({"type": "ping", "ref": BARRIER}).to_string();
+                let _ = timeout_at(end.into(), sink.send(Message::text(barrier))).await;
+                reader.await
+            }
+        };
+        let answered = answered.unwrap_or_default();
+        seen.through += answered.through;
+        seen.last = seen.last.max(answered.last);
+        for (what, count) in answered.errors {
+            *seen.errors.entry(what).or_default() += count;
+        }
+        for (reason, count) in answered.closed {
+            *seen.closed.entry(reason).or_default() += count;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    seen
+}
+
+/// The flooder's tab's answers, until the barrier's, the tab's end, or `end`.
+async fn answers(mut stream: SplitStream<ws::Tab>, end: Instant) -> Flooder {
+    let mut seen = Flooder::default();
+    loop {
+        let frame = match timeout_at(end.into(), stream.next()).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                *seen.errors.entry(format!("barrier unanswered after {} s", DRAIN.as_secs())).or_default() += 1;
                 return seen;
             }
-        }
-    });
-    let mut random = crate::Random(0x2545_f491_4f6c_dd1d);
-    let _ = timeout_at(deadline.into(), async {
-        for n in 0.. {
-            if sink.send(Message::text(frame(kind, n, victims, &mut random))).await.is_err() {
-                break;
+        };
+        if let Some(Ok(Message::Text(text))) = &frame {
+            if text.starts_with("{\"type\":\"ack\"") {
+                if text.contains(&format!("\"ref\":\"{BARRIER}\"")) {
+                    return seen;
+                }
+                seen.through += 1;
+                seen.last = Some(Instant::now());
+            } else if text.starts_with("{\"type\":\"error\"") {
+                let error: Value = serde_json::from_str(text).unwrap_or_default();
+                *seen.errors.entry(error["code"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
             }
+        } else if let Some(reason) = ended(frame) {
+            *seen.closed.entry(reason).or_default() += 1;
+            return seen;
         }
-    })
-    .await;
-    let barrier = json!({"type": "ping", "ref": BARRIER}).to_string();
-    let _ = timeout_at(end.into(), sink.send(Message::text(barrier))).await;
-    let seen = reader.await.unwrap_or_default();
-    drop(sink);
-    seen
+    }
 }
 
 /// Opens tabs of the flooder's account one after another (at most `tabs` tries, until
