@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::core::Hub;
 use crate::http::auth_new_account;
+use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
 use crate::store::writer::Writer;
@@ -40,6 +41,10 @@ pub struct ServeArgs {
     /// Largest WebSocket frame or request body, in bytes.
     #[arg(long, env = "HALLWAY_MAX_FRAME", default_value_t = config::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
+    /// Turn off the per-tab and per-person rate limits (for load tests of the server itself;
+    /// never on an office's server: one broken client could then stall everyone).
+    #[arg(long, env = "HALLWAY_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,7 +97,8 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
-    let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns };
+    let limits = if args.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
+    let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns, limits };
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());
@@ -209,7 +215,7 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
             let (writer, writer_thread) = Writer::start(store.clone());
-            let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME)?;
+            let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
             let created = hub.create_user(record).await;
             hub.shutdown().await;
             let _ = hub_task.await;

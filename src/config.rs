@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::limits::RateLimits;
+
 /// The port Hallway serves on when none is given.
 pub const DEFAULT_PORT: u16 = 8088;
 /// The data file, in the working directory, when none is given.
@@ -19,11 +21,13 @@ pub struct Config {
     pub max_frame: usize,
     /// Announce the server over mDNS (the discovery issue gives this meaning).
     pub mdns: bool,
+    /// What one client may send (`limits.rs`; docs/protocol.md lists the defaults).
+    pub limits: RateLimits,
 }
 
 impl Config {
     pub fn new(data: PathBuf) -> Config {
-        Config { data, max_frame: DEFAULT_MAX_FRAME, mdns: false }
+        Config { data, max_frame: DEFAULT_MAX_FRAME, mdns: false, limits: RateLimits::default() }
     }
 }
 

@@ -5,6 +5,7 @@
 //! - `server`: wiring and shutdown; `Server::start(listener, config)`.
 //! - `http`: axum router: REST API, WebSocket upgrade, embedded web client.
 //! - `session`: one WebSocket: read loop, write loop, protocol errors.
+//! - `limits`: token buckets per tab and per person in front of the core.
 //! - `protocol`: every wire frame as serde types.
 //! - `core`: the chat core task: live state, membership, presence, fan-out.
 //! - `store`: the redb data file: tables, versioned records, group-commit writer, migrations.
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod limits;
 pub mod model;
 pub mod protocol;
 pub mod server;

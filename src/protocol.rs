@@ -100,6 +100,9 @@ pub enum ServerFrame {
         reference: Option<Ref>,
         code: ErrorCode,
         message: String,
+        /// With `rate_limited`: seconds until the same frame would be taken.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<f64>,
     },
     Message {
         message: Message,
@@ -149,7 +152,13 @@ impl ServerFrame {
     }
 
     pub fn error(reference: Option<Ref>, code: ErrorCode, message: impl Into<String>) -> ServerFrame {
-        ServerFrame::Error { reference, code, message: message.into() }
+        ServerFrame::Error { reference, code, message: message.into(), retry_after: None }
+    }
+
+    /// A frame refused for going over a rate limit; `retry_after` is rounded up to a millisecond.
+    pub fn rate_limited(reference: Option<Ref>, message: impl Into<String>, retry_after: std::time::Duration) -> ServerFrame {
+        let seconds = (retry_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
+        ServerFrame::Error { reference, code: ErrorCode::RateLimited, message: message.into(), retry_after: Some(seconds) }
     }
 
     /// Serialized once; the same bytes then go to every recipient.
@@ -388,6 +397,7 @@ pub enum ErrorCode {
     Unauthorized,
     BadCredentials,
     TooManyAttempts,
+    RateLimited,
     Forbidden,
     BadOrigin,
     NotFound,

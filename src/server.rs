@@ -55,7 +55,8 @@ impl Server {
         let addr = listener.local_addr().context("reading the listening address")?;
         let store = Store::open(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame).context("loading the data file")?;
+        let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame, config.limits.clone())
+            .context("loading the data file")?;
         purge_expired_sessions(&store, &writer).await;
 
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);

@@ -21,8 +21,9 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes
 use tracing::Instrument;
 
 use crate::core::{CloseReason, ConnId, Connection, Hub};
+use crate::limits::{TabLimits, Verdict};
 use crate::model::UserId;
-use crate::protocol::{ErrorCode, ServerFrame, parse_client_frame};
+use crate::protocol::{ErrorCode, Ref, ServerFrame, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -56,6 +57,7 @@ where
 struct Tab<S> {
     id: ConnId,
     hub: Hub,
+    limits: TabLimits,
     sink: SplitSink<WebSocketStream<S>, Message>,
     max_frame: usize,
 }
@@ -70,7 +72,8 @@ where
     tracing::debug!("connected");
 
     let (sink, mut stream) = socket.split();
-    let mut tab = Tab { id, hub, sink, max_frame };
+    let limits = hub.limiter().tab(user);
+    let mut tab = Tab { id, hub, limits, sink, max_frame };
     let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = Instant::now();
     loop {
@@ -176,10 +179,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
         };
         if text.len() > self.max_frame {
             tracing::info!(bytes = text.len(), "frame over the limit");
+            if let Err(verdict) = self.limits.admit(None, Instant::now()) {
+                return self.over_limit(verdict, None, "frame").await;
+            }
             let max = self.max_frame;
             return self.error(ServerFrame::error(None, ErrorCode::TooLarge, format!("frames are at most {max} bytes"))).await;
         }
-        match parse_client_frame(&text) {
+        let parsed = parse_client_frame(&text);
+        let (reference, kind) = match &parsed {
+            Ok((reference, frame)) => (reference.clone(), Some(frame)),
+            Err(e) => (e.reference.clone(), None),
+        };
+        if let Err(verdict) = self.limits.admit(kind, Instant::now()) {
+            let kind = kind.map_or("malformed", |f| f.kind());
+            return self.over_limit(verdict, reference, kind).await;
+        }
+        match parsed {
             Ok((reference, frame)) => {
                 self.hub.frame(self.id, reference, frame).await;
                 ControlFlow::Continue(())
@@ -187,6 +202,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
             Err(e) => {
                 tracing::info!(code = ?e.code, bytes = text.len(), "bad frame");
                 self.error(ServerFrame::error(e.reference, e.code, e.message)).await
+            }
+        }
+    }
+
+    /// Refuses a frame over a rate limit, or closes a tab that kept going after many refusals.
+    async fn over_limit(&mut self, verdict: Verdict, reference: Option<Ref>, kind: &str) -> ControlFlow<()> {
+        match verdict {
+            Verdict::Refuse(wait) => {
+                tracing::debug!(kind, wait_ms = wait.as_millis() as u64, "frame over a rate limit");
+                let message = format!("too many {kind} frames; try again in {:.1} s", wait.as_secs_f64());
+                self.error(ServerFrame::rate_limited(reference, message, wait)).await
+            }
+            Verdict::Close => {
+                tracing::warn!(kind, "the tab kept sending over its rate limits; closing it");
+                let close = CloseFrame { code: CloseCode::Policy, reason: Utf8Bytes::from_static("rate_limited") };
+                let _ = self.write(Message::Close(Some(close))).await;
+                ControlFlow::Break(())
             }
         }
     }
@@ -207,6 +239,7 @@ fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
         Some(CloseReason::SlowConsumer) => (CloseCode::Policy, "slow_consumer"),
         Some(CloseReason::SignedOut) => (CloseCode::Normal, "signed_out"),
         Some(CloseReason::ServerShutdown) => (CloseCode::Away, "server_shutdown"),
+        Some(CloseReason::TooManyTabs) => (CloseCode::Policy, "too_many_tabs"),
         None => (CloseCode::Normal, ""),
     };
     CloseFrame { code, reason: Utf8Bytes::from_static(reason) }

@@ -43,3 +43,195 @@ async fn at_most_fifty_people_count_as_mentioned_in_one_message() {
     let m = tab.recv_message(&text).await;
     assert_eq!(m["mentions"].as_array().map(Vec::len), Some(50), "the first 50 named people are mentioned, the rest not: {m}");
 }
+
+/// An office of three: alice and bob keep chatting in #general while mallory's client floods.
+struct Office {
+    // Kept so the server runs as long as the office.
+    _server: TestServer,
+    alice: Ws,
+    bob: Ws,
+    mallory: Client,
+    general: u64,
+}
+
+async fn office() -> Office {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mallory = server.add_user(&alice, "mallory").await;
+    let alice = alice.ws().await;
+    let bob = bob.ws().await;
+    let general = alice.room_id("general");
+    Office { _server: server, alice, bob, mallory, general }
+}
+
+impl Office {
+    /// Bob sends and alice receives, `round` marking the text: a bystander's message must be
+    /// acknowledged and delivered whatever the flood.
+    async fn colleagues_chat(&mut self, round: usize) {
+        let text = format!("bob's message {round} during the flood");
+        self.bob.send_message(self.general, &text).await;
+        self.alice.recv_message(&text).await;
+    }
+
+    /// After the flood: neither colleague was disconnected, and both are still served.
+    async fn colleagues_are_fine(&mut self) {
+        self.alice.ping().await;
+        self.bob.ping().await;
+    }
+}
+
+/// Floods `frames` (numbered) from one tab in chunks, while alice and bob chat between the
+/// chunks; returns the flooder's tab, with what it was answered.
+async fn flood(office: &mut Office, frames: usize, frame: impl Fn(usize) -> serde_json::Value) -> Ws {
+    let mut flooder = office.mallory.ws_tab("mallory's flooding tab").await;
+    let mut sent = 0;
+    for round in 0..10 {
+        for _ in 0..frames / 10 {
+            if !flooder.try_send_json(frame(sent)).await {
+                break;
+            }
+            sent += 1;
+            flooder.take_ready().await;
+        }
+        office.colleagues_chat(round).await;
+    }
+    office.colleagues_are_fine().await;
+    flooder
+}
+
+/// The flooder was told `rate_limited` (with when to retry) and then closed for keeping on.
+async fn flooder_was_refused_then_closed(flooder: &mut Ws) {
+    let closed = flooder.expect_closed().await;
+    let refusals = flooder.seen(|f| f["type"] == "error" && f["code"] == "rate_limited");
+    assert!(
+        !refusals.is_empty(),
+        "the flooder should first be told it is over a limit (closed: {closed:?}, frames: {:?})",
+        flooder.seen(|f| f["type"] == "error").first()
+    );
+    assert!(
+        refusals.iter().all(|f| f["retry_after"].as_f64().is_some_and(|s| s > 0.0)),
+        "every refusal says when to try again: {:?}",
+        refusals.first()
+    );
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (Some(1008), "rate_limited"),
+        "a tab that keeps going over its limits is closed with a reason"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_flood_is_refused_and_colleagues_keep_chatting() {
+    let mut office = office().await;
+    let general = office.general;
+    let mut flooder =
+        flood(&mut office, 2000, |i| json!({"type": "send", "conv": general, "text": format!("spam {i}"), "ref": i})).await;
+    flooder_was_refused_then_closed(&mut flooder).await;
+    let delivered = office.alice.seen(|f| f["type"] == "message" && f["message"]["author"] == office.mallory.id).len();
+    assert!(delivered <= 100 + 20, "only the burst of the message budget reaches colleagues, not {delivered} of 2000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_flood_reaches_colleagues_once_and_is_cut_off() {
+    let mut office = office().await;
+    let general = office.general;
+    let started = tokio::time::Instant::now();
+    let mut flooder = flood(&mut office, 2000, |_| json!({"type": "typing", "conv": general})).await;
+    flooder_was_refused_then_closed(&mut flooder).await;
+    let shown = office.alice.seen(|f| f["type"] == "typing").len();
+    let allowed = 1 + (started.elapsed().as_secs_f64() / 2.0) as usize;
+    assert!(shown <= allowed, "at most one typing frame per person and conversation per 2 s reaches alice, not {shown}");
+    assert!(shown >= 1, "the first typing is still shown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_from_many_tabs_of_one_person_is_merged() {
+    let mut office = office().await;
+    let general = office.general;
+    let started = tokio::time::Instant::now();
+    let mut tabs = Vec::new();
+    for i in 0..5 {
+        tabs.push(office.mallory.ws_tab(&format!("mallory's tab {i}")).await);
+    }
+    for tab in tabs.iter_mut() {
+        for _ in 0..3 {
+            tab.send_json(json!({"type": "typing", "conv": general})).await;
+        }
+        tab.ping().await;
+    }
+    office.alice.ping().await;
+    let shown = office.alice.seen(|f| f["type"] == "typing").len();
+    let allowed = 1 + (started.elapsed().as_secs_f64() / 2.0) as usize;
+    assert!(shown >= 1 && shown <= allowed, "15 typing frames from 5 tabs reach alice {shown} times, not at most {allowed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presence_flood_is_merged_and_cut_off() {
+    let mut office = office().await;
+    let mallory_id = office.mallory.id;
+    office.alice.recv_where("mallory online", |f| f["type"] == "presence").await;
+    let started = tokio::time::Instant::now();
+    let mut flooder = flood(&mut office, 2000, |i| json!({"type": "presence", "idle": i % 2 == 0})).await;
+    flooder_was_refused_then_closed(&mut flooder).await;
+    let told = office.alice.seen(|f| f["type"] == "presence" && f["presence"]["user"] == mallory_id).len();
+    // Each second at most one change, plus going offline when the tab is closed.
+    let allowed = 2 + started.elapsed().as_secs() as usize;
+    assert!(told <= allowed, "alice was told {told} presence changes of mallory's, at most {allowed} expected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mention_heavy_messages_cost_their_sender_not_colleagues() {
+    let mut office = office().await;
+    let general = office.general;
+    // 16,000 characters of distinct made-up names (a scan of every account per name, on the
+    // core task, once held a colleague's ping for 7.6 s over 400 of these).
+    let text: String = (0..3200)
+        .map(|i: u32| format!("@{}{} ", char::from(b'a' + (i % 26) as u8), i))
+        .collect::<String>()
+        .chars()
+        .take(16_000)
+        .collect();
+    let mut flooder = flood(&mut office, 400, |i| json!({"type": "send", "conv": general, "text": text, "ref": i})).await;
+    flooder_was_refused_then_closed(&mut flooder).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_gets_at_most_fifty_tabs() {
+    let mut office = office().await;
+    let mut tabs = Vec::new();
+    for i in 0..50 {
+        tabs.push(office.mallory.ws_tab(&format!("mallory's tab {i}")).await);
+    }
+    let mut refused = office.mallory.ws_unchecked("mallory's 51st tab").await;
+    let closed = refused.expect_closed().await;
+    assert_eq!((closed.code, closed.reason.as_str()), (Some(1008), "too_many_tabs"), "the 51st tab is told why it was closed");
+    office.colleagues_chat(0).await;
+    // Closing one tab makes room for another.
+    tabs.pop().expect("a tab").close().await;
+    office.colleagues_are_fine().await;
+    office.mallory.ws_tab("mallory's tab after closing one").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_rooms_with_colleagues_in_them_is_limited() {
+    let mut office = office().await;
+    let alice_id = office.alice.hello["me"]["id"].clone();
+    let mut tab = office.mallory.ws_tab("mallory's tab").await;
+    let mut created = 0;
+    let mut refusal = None;
+    for i in 0..100 {
+        let reply = tab.request(json!({"type": "create_room", "name": format!("spam-{i}"), "members": [alice_id]})).await;
+        if reply["type"] == "ack" {
+            created += 1;
+        } else {
+            refusal = Some(reply);
+            break;
+        }
+    }
+    let refusal = refusal.expect("a hundred rooms in a row should be refused at some point");
+    assert_eq!(refusal["code"], "rate_limited", "{refusal}");
+    assert!(refusal["retry_after"].as_f64().is_some_and(|s| s > 1.0), "it says when to try again: {refusal}");
+    assert_eq!(created, 20, "the burst of new conversations is 20");
+    office.colleagues_chat(0).await;
+}

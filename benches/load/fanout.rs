@@ -96,7 +96,7 @@ pub async fn run(bin: &Path, peer: Peer, p: &Params) -> anyhow::Result<()> {
     let mut senders = Vec::with_capacity(p.senders);
     match peer {
         Peer::Hallway => {
-            let target = server::fresh(bin, dir.path(), &[]).await?;
+            let target = server::fresh(bin, dir.path(), &["--no-rate-limits".to_string()]).await?;
             let cookies = server::accounts(&target, p.accounts.clamp(1, p.members + p.senders)).await?;
             for i in 0..p.members + p.senders {
                 let mut tab = ws::connect(&target.addr, &cookies[i % cookies.len()]).await?;

@@ -241,7 +241,7 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
 
 async fn idle(bin: &std::path::Path, tabs: usize, accounts: usize, paste: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut target = server::fresh(bin, dir.path(), &[]).await?;
+    let mut target = server::fresh(bin, dir.path(), &["--no-rate-limits".to_string()]).await?;
     let cookies = server::accounts(&target, accounts.clamp(1, tabs.max(1))).await?;
     let pid = target.pid().context("server pid")?;
     // One tab first, so one-time allocations are not counted per tab.
@@ -298,7 +298,7 @@ async fn until(tab: &mut ws::Tab, needle: &str) -> anyhow::Result<()> {
 
 async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut target = server::fresh(bin, dir.path(), &[]).await?;
+    let mut target = server::fresh(bin, dir.path(), &["--no-rate-limits".to_string()]).await?;
     let cookies = server::accounts(&target, senders).await?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();

@@ -16,17 +16,20 @@ mod delivery;
 mod messages;
 mod presence;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{CloseReason, Command, ConnId, Fault};
-use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
+use crate::limits::{Bucket, RateLimits};
+use crate::model::{ConvId, Millis, Seq, UserId};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, ServerFrame, User, user_info};
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
@@ -42,6 +45,26 @@ struct UserState {
     conns: Vec<ConnId>,
     /// What colleagues were last told, to send presence only when it changes.
     shown: PresenceState,
+    /// When they were told, so that changes reach them at most once per `PRESENCE_EVERY`.
+    told_at: Option<Instant>,
+    /// A `Timer::Presence` is queued to tell them the latest state.
+    told_later: bool,
+}
+
+impl UserState {
+    fn new(info: User, status: StatusRecord) -> UserState {
+        UserState { info, status, conns: Vec::new(), shown: PresenceState::Offline, told_at: None, told_later: false }
+    }
+}
+
+/// Something the core does at a given time. Checked when due: a timer whose reason went
+/// away (a status changed again) does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The person's status may have reached its expiry.
+    StatusExpiry(UserId),
+    /// Tell colleagues the person's presence, if it changed since they were last told.
+    Presence(UserId),
 }
 
 #[derive(Clone)]
@@ -70,11 +93,12 @@ struct ConnState {
     idle: bool,
 }
 
-/// A refusal of a client request: an error frame with this code and message.
-struct Refusal(ErrorCode, String);
+/// A refusal of a client request: an error frame with this code and message (and, for
+/// `rate_limited`, when to try again).
+struct Refusal(ErrorCode, String, Option<std::time::Duration>);
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
-    Refusal(code, message.into())
+    Refusal(code, message.into(), None)
 }
 
 fn not_found() -> Refusal {
@@ -85,6 +109,14 @@ pub(crate) struct HubTask {
     store: Store,
     writer: Writer,
     max_frame: usize,
+    limits: RateLimits,
+    /// New conversations each person may still create (`RateLimits::conversations`).
+    created: HashMap<UserId, Bucket>,
+    /// When members were last told that a person types in a conversation: one `typing` per
+    /// person and conversation per `TYPING_EVERY` reaches them, however many tabs send it.
+    typing_told: HashMap<(UserId, ConvId), Instant>,
+    /// Status expiries and delayed presence, soonest first.
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     users: BTreeMap<UserId, UserState>,
     /// Sign-in name to account, for mentions and unique names (names never change).
     user_names: HashMap<String, UserId>,
@@ -104,14 +136,13 @@ pub(crate) struct HubTask {
 }
 
 impl HubTask {
-    pub fn load(store: Store, writer: Writer, max_frame: usize) -> Result<HubTask, StoreError> {
+    pub fn load(store: Store, writer: Writer, max_frame: usize, limits: RateLimits) -> Result<HubTask, StoreError> {
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
         for (id, record) in snapshot.users {
             let status = statuses.remove(&id).unwrap_or_default();
-            users
-                .insert(id, UserState { info: user_info(id, &record), status, conns: Vec::new(), shown: PresenceState::Offline });
+            users.insert(id, UserState::new(user_info(id, &record), status));
         }
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
@@ -146,6 +177,10 @@ impl HubTask {
             store,
             writer,
             max_frame,
+            limits,
+            created: HashMap::new(),
+            typing_told: HashMap::new(),
+            timers: BinaryHeap::new(),
             users,
             user_names,
             convs,
@@ -162,15 +197,20 @@ impl HubTask {
         for (user, client_id, conv, seq, ts) in snapshot.recent_sends {
             task.remember_send(user, client_id, conv, seq, ts);
         }
+        let expiring: Vec<(UserId, Millis)> =
+            task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
+        for (user, at) in expiring {
+            task.expire_at(user, at);
+        }
         Ok(task)
     }
 
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
-            let next_expiry = self.next_status_expiry();
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
-                match next_expiry {
-                    Some(at) => tokio::time::sleep(std::time::Duration::from_millis(at.saturating_sub(now_millis()))).await,
+                match next_timer {
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -188,8 +228,8 @@ impl HubTask {
                     Some(command) => self.guarded(command).await,
                 },
                 () = sleep => {
-                    if let Err(panic) = AssertUnwindSafe(self.expire_statuses()).catch_unwind().await {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked expiring statuses; going on");
+                    if let Err(panic) = AssertUnwindSafe(self.run_timers()).catch_unwind().await {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked running a timer; going on");
                     }
                 }
             }
@@ -228,8 +268,12 @@ impl HubTask {
                 if std::mem::take(&mut self.panic_next_frame) {
                     panic!("fault injected: a panic while handling a {} frame", frame.kind());
                 }
-                if let Err(Refusal(code, message)) = self.client_frame(conn, user, reference.clone(), frame).await {
-                    self.deliver(Target::Conn(conn), ServerFrame::error(reference, code, message).encode());
+                if let Err(Refusal(code, message, retry_after)) = self.client_frame(conn, user, reference.clone(), frame).await {
+                    let frame = match retry_after {
+                        Some(retry_after) => ServerFrame::rate_limited(reference, message, retry_after),
+                        None => ServerFrame::error(reference, code, message),
+                    };
+                    self.deliver(Target::Conn(conn), frame.encode());
                 }
             }
             Command::CanRead { user, conv, reply } => {

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::limits::{Limiter, RateLimits};
 use crate::model::{ConvId, Seq, UserId};
 use crate::protocol::{ClientFrame, ErrorCode, Ref, User};
 use crate::store::records::UserRecord;
@@ -31,6 +32,8 @@ pub enum CloseReason {
     SlowConsumer,
     SignedOut,
     ServerShutdown,
+    /// The person already has the most tabs open that one person may.
+    TooManyTabs,
 }
 
 /// What a session hands the core when its tab connects.
@@ -111,6 +114,8 @@ pub enum Fault {
 #[derive(Clone)]
 pub struct Hub {
     tx: mpsc::Sender<Command>,
+    /// The rate limits every session checks frames against before they get here.
+    limiter: Arc<Limiter>,
 }
 
 /// Commands waiting for the core before senders wait.
@@ -118,11 +123,20 @@ const COMMAND_QUEUE: usize = 4096;
 
 impl Hub {
     /// Loads the live state from the store and starts the core task.
-    pub fn start(store: Store, writer: Writer, max_frame: usize) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
+    pub fn start(
+        store: Store,
+        writer: Writer,
+        max_frame: usize,
+        limits: RateLimits,
+    ) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = HubTask::load(store, writer, max_frame)?;
+        let task = HubTask::load(store, writer, max_frame, limits.clone())?;
         let handle = tokio::spawn(task.run(rx));
-        Ok((Hub { tx }, handle))
+        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)) }, handle))
+    }
+
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
     }
 
     async fn send(&self, command: Command) {

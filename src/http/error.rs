@@ -36,7 +36,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::UnknownType => StatusCode::BAD_REQUEST,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unauthorized | ErrorCode::BadCredentials => StatusCode::UNAUTHORIZED,
-        ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyAttempts | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Forbidden | ErrorCode::BadOrigin | ErrorCode::BadToken => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::NameTaken => StatusCode::CONFLICT,

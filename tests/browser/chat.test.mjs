@@ -30,7 +30,9 @@ const pageErrors = []; // uncaught exceptions in the pages
  */
 function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns'], {
+    // Rate limits off: steps post hundreds of messages from one scripted connection at once
+    // to set a scene (tests/isolation.rs tests the limits).
+    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns', '--no-rate-limits'], {
       cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
     });
     let output = '';

@@ -279,6 +279,15 @@ impl Client {
         self.ws_tab(&format!("{}'s tab", self.name)).await
     }
 
+    /// Opens a tab without waiting for `hello` (for a tab the server may refuse).
+    pub async fn ws_unchecked(&self, label: &str) -> Ws {
+        let stream = match Ws::connect_raw(self.addr, Some(&self.session), None).await {
+            Ok(stream) => stream,
+            Err(status) => panic!("{label} could not connect: the upgrade was answered {status}"),
+        };
+        Ws { stream, pending: VecDeque::new(), hello: Value::Null, label: label.to_owned(), next_ref: 0, closed: None }
+    }
+
     /// Same as `ws`, with a label used in failure messages ("bob's second tab").
     pub async fn ws_tab(&self, label: &str) -> Ws {
         match Ws::connect(self.addr, Some(&self.session), None, label).await {
@@ -375,6 +384,20 @@ impl Ws {
     /// Sends one JSON object as a text frame.
     pub async fn send_json(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
+    }
+
+    /// Sends a frame without failing the test if the server has closed the tab (a flooder
+    /// that is cut off); `false` once the socket is gone.
+    pub async fn try_send_json(&mut self, frame: Value) -> bool {
+        self.closed.is_none() && self.stream.send(Message::text(frame.to_string())).await.is_ok()
+    }
+
+    /// Keeps every frame already arrived (none is waited for), as a browser reads what
+    /// comes while it sends: a tab that never reads fills its socket.
+    pub async fn take_ready(&mut self) {
+        while let Read::Frame(frame) = self.read(Duration::ZERO).await {
+            self.pending.push_back(frame);
+        }
     }
 
     /// Sends raw text (for malformed frames).

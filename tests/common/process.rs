@@ -21,10 +21,12 @@ pub struct Process {
     pub setup_token: Option<String>,
 }
 
-/// Starts the binary on `data` and waits until it printed where it serves.
+/// Starts the binary on `data` and waits until it printed where it serves. Rate limits are
+/// off: these tests stream hundreds of messages from one tab (to fill a disk, or to crash
+/// under load), which a real client would be refused (`tests/isolation.rs` tests limits).
 pub async fn start_binary(data: &Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hallway"))
-        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data"])
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--no-rate-limits", "--data"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

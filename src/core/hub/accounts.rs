@@ -6,7 +6,7 @@ use super::delivery::{Outcome, Reply, Target, Undo};
 use super::{HubTask, UserState};
 use crate::core::{DEFAULT_ROOM, HubError};
 use crate::model::{ConvKind, UserId, now_millis};
-use crate::protocol::{ErrorCode, PresenceState, ServerFrame, User, user_info};
+use crate::protocol::{ErrorCode, ServerFrame, User, user_info};
 use crate::store::Change;
 use crate::store::records::{StatusRecord, UserRecord};
 
@@ -21,10 +21,7 @@ impl HubTask {
         record.created = now_millis();
         let info = user_info(id, &record);
         self.user_names.insert(record.name.clone(), id);
-        self.users.insert(
-            id,
-            UserState { info: info.clone(), status: StatusRecord::default(), conns: Vec::new(), shown: PresenceState::Offline },
-        );
+        self.users.insert(id, UserState::new(info.clone(), StatusRecord::default()));
         let mut changes = vec![Change::PutUser(id, record)];
         let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
         let mut undo = vec![Undo::RemoveUser(id)];

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use tokio::time::Instant;
+
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
 use super::{ConvState, HubTask, MemberState, Refusal, not_found, refuse};
 use crate::core::ConnId;
+use crate::limits::Bucket;
 use crate::model::{ConvId, ConvKind, Seq, UserId, now_millis, valid_name};
 use crate::protocol::{self, ErrorCode, Ref, ServerFrame};
 use crate::store::Change;
@@ -52,6 +55,7 @@ impl HubTask {
                 everyone.push(member);
             }
         }
+        self.may_create(user)?;
         let kind = if private { ConvKind::Private } else { ConvKind::Room };
         let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
@@ -87,6 +91,7 @@ impl HubTask {
             self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
             return Ok(());
         }
+        self.may_create(user)?;
         let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
         let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
@@ -192,6 +197,24 @@ impl HubTask {
             mentions: member.map_or(0, |m| m.mentions),
             recorded: state.record.keep != Keep::Nothing,
         }
+    }
+
+    /// Takes one from the person's budget of new conversations (`RateLimits::conversations`):
+    /// one account made 7,859 rooms a second with colleagues in them, and each colleague's next
+    /// `hello` listed all of them.
+    fn may_create(&mut self, user: UserId) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let rate = self.limits.conversations;
+        let bucket = self.created.entry(user).or_insert_with(|| Bucket::new(rate, now));
+        bucket.take(1.0, now).map_err(|wait| {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            tracing::info!(user = user.0, "refused a new conversation: over the creation limit");
+            Refusal(
+                ErrorCode::RateLimited,
+                format!("you have created many conversations lately; try again in {minutes} min"),
+                Some(wait),
+            )
+        })
     }
 
     pub(super) async fn join(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId) -> Result<(), Refusal> {

@@ -242,7 +242,11 @@ impl HubTask {
                 if let Some(state) = self.users.get_mut(&user)
                     && state.status == wrote
                 {
+                    let expires = before.expires;
                     state.status = before;
+                    if let Some(at) = expires {
+                        self.expire_at(user, at);
+                    }
                 }
                 self.presence_changed(user);
             }

@@ -1,6 +1,10 @@
 //! Messages: send (idempotent by `client_id`), edit, delete, and the read marker with its
 //! unread counts.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::delivery::{Committed, Outcome, Reply, Target, Undo, ack_reply};
 use super::{HubTask, Refusal, not_found, refuse};
 use crate::core::ConnId;
@@ -13,6 +17,9 @@ use crate::store::{Change, Unread};
 const MAX_TEXT_CHARS: usize = 16_000;
 /// Distinct people one message can mention (and notify); docs/protocol.md says so.
 pub(super) const MAX_MENTIONS: usize = 50;
+/// At most one `typing` per person and conversation reaches members this often (clients
+/// show it for 5 s and send it every 3 s).
+const TYPING_EVERY: Duration = Duration::from_secs(2);
 const MAX_CLIENT_ID: usize = 64;
 /// Remembered `client_id`s for idempotent sends.
 const RECENT_SENDS: usize = 4096;
@@ -225,7 +232,15 @@ impl HubTask {
     /// Tells the other members that `user` is typing; nothing is stored.
     pub(super) fn typing(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId) -> Result<(), Refusal> {
         let members = self.members_of(conv, user)?;
-        self.deliver(Target::UsersExcept(members, user), ServerFrame::Typing { conv, user }.encode());
+        let now = Instant::now();
+        let told = self.typing_told.get(&(user, conv)).is_some_and(|at| now.duration_since(*at) < TYPING_EVERY);
+        if !told {
+            if self.typing_told.len() >= 4096 {
+                self.typing_told.retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
+            }
+            self.typing_told.insert((user, conv), now);
+            self.deliver(Target::UsersExcept(members, user), ServerFrame::Typing { conv, user }.encode());
+        }
         self.ack_now(conn, reference);
         Ok(())
     }

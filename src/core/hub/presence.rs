@@ -1,8 +1,13 @@
 //! Tabs and presence: connecting and dropping tabs, what colleagues are told of a person's
 //! tabs (aggregated), status text and do-not-disturb, and their expiry.
 
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
-use super::{ConnState, HubTask, Refusal, refuse};
+use super::{ConnState, HubTask, Refusal, Timer, refuse};
 use crate::core::{CloseReason, ConnId, Connection, presence};
 use crate::model::{Millis, UserId, now_millis};
 use crate::protocol::{self, ErrorCode, Limits, Presence, Ref, ServerFrame};
@@ -10,11 +15,19 @@ use crate::store::Change;
 use crate::store::records::StatusRecord;
 
 const MAX_STATUS_CHARS: usize = 100;
+/// Colleagues are told of one person's presence changes at most this often.
+const PRESENCE_EVERY: Duration = Duration::from_secs(1);
 
 impl HubTask {
     pub(super) async fn connect(&mut self, connection: Connection) {
         let Connection { id, user, session, outbox, closed } = connection;
         let Some(state) = self.users.get_mut(&user) else { return };
+        if state.conns.len() >= self.limits.tabs_per_user {
+            // Dropping the queue here closes the tab, with this reason.
+            let _ = closed.set(CloseReason::TooManyTabs);
+            tracing::info!(conn = id.0, user = user.0, tabs = state.conns.len(), "refused a tab: too many open");
+            return;
+        }
         state.conns.push(id);
         self.conns.insert(id, ConnState { user, session, outbox, closed, idle: false });
         let hello = protocol::Hello {
@@ -81,7 +94,21 @@ impl HubTask {
         if state.shown == presence.state {
             return;
         }
+        // Everyone gets every change, so one tab toggling idle as fast as it can would cost
+        // every connection: changes close behind the last one wait, and only the state then
+        // current is told.
+        let now = Instant::now();
+        if let Some(told_at) = state.told_at
+            && now.duration_since(told_at) < PRESENCE_EVERY
+        {
+            if !state.told_later {
+                state.told_later = true;
+                self.timers.push(Reverse((told_at + PRESENCE_EVERY, Timer::Presence(user))));
+            }
+            return;
+        }
         state.shown = presence.state;
+        state.told_at = Some(now);
         self.deliver(Target::Everyone, ServerFrame::Presence { presence }.encode());
     }
 
@@ -93,6 +120,10 @@ impl HubTask {
         let presence = self.presence_of(user);
         if let Some(state) = self.users.get_mut(&user) {
             state.shown = presence.state;
+            state.told_at = Some(Instant::now());
+        }
+        if let Some(at) = record.expires {
+            self.expire_at(user, at);
         }
         let frame = ServerFrame::Presence { presence }.encode();
         let mut outcome = Outcome::new(vec![(Target::Everyone, frame)], reply);
@@ -105,16 +136,37 @@ impl HubTask {
         self.persist(vec![Change::PutStatus(user, record)], outcome).await;
     }
 
-    pub(super) fn next_status_expiry(&self) -> Option<Millis> {
-        self.users.values().filter_map(|u| u.status.expires).min()
+    /// Queues a check of `user`'s status at `at` (wall-clock milliseconds).
+    pub(super) fn expire_at(&mut self, user: UserId, at: Millis) {
+        let due = Instant::now() + Duration::from_millis(at.saturating_sub(now_millis()));
+        self.timers.push(Reverse((due, Timer::StatusExpiry(user))));
     }
 
-    pub(super) async fn expire_statuses(&mut self) {
-        let now = now_millis();
-        let expired: Vec<UserId> =
-            self.users.iter().filter(|(_, u)| presence::expired(&u.status, now)).map(|(id, _)| *id).collect();
-        for user in expired {
-            self.set_status(user, StatusRecord::default(), Reply::None, true).await;
+    /// Runs every timer that is due.
+    pub(super) async fn run_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::StatusExpiry(user) => {
+                    let Some(status) = self.users.get(&user).map(|u| &u.status) else { continue };
+                    if presence::expired(status, now_millis()) {
+                        self.set_status(user, StatusRecord::default(), Reply::None, true).await;
+                    } else if let Some(at) = status.expires {
+                        // Not yet by the wall clock (it moved); look again then.
+                        self.expire_at(user, at);
+                    }
+                }
+                Timer::Presence(user) => {
+                    if let Some(state) = self.users.get_mut(&user) {
+                        state.told_later = false;
+                    }
+                    self.presence_changed(user);
+                }
+            }
         }
     }
 
