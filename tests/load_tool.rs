@@ -55,6 +55,6 @@ fn the_load_tool_measures_a_victim_during_a_flood_on_a_tiny_run() {
         let flood = row(&load(&args), "flood");
         assert_eq!(flood[1], kind, "{flood:?}");
         assert!(flood[3].parse::<u64>().expect("frames through") > 0, "the flooder got something through: {flood:?}");
-        assert_eq!(flood[7], "50", "one second of a message every 20 ms: {flood:?}");
+        assert_eq!(flood[8], "20", "one second of a message every 50 ms: {flood:?}");
     }
 }

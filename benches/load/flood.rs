@@ -45,20 +45,23 @@ pub struct Params {
     pub tabs: usize,
 }
 
-pub const HEADER: &str = "| scenario | kind | seconds | flooder frames through | through/s | flooder errors | flooder closed | victim sent | received | lost | p50 ms | p99 ms | max ms | bystander tabs dropped | RSS before MiB | RSS after MiB | RSS peak MiB | server CPU s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+pub const HEADER: &str = "| scenario | kind | seconds | flooder frames through | through/s | flooder errors | flooder closed | flood frames the victim got | victim sent | received | lost | p50 ms | p99 ms | max ms | bystander tabs dropped | RSS before MiB | RSS after MiB | RSS peak MiB | server CPU s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
 /// Every account is a member of #general; it is the room everyone shares.
 const GENERAL: u64 = 1;
-/// The victim's pace: a lively conversation, 50 messages a second.
-const VICTIM_EVERY: Duration = Duration::from_millis(20);
+/// The victim's pace: 20 messages a second, as many as the server lets one person send for
+/// long (a faster victim would be rate limited itself, and that is not what is measured).
+const VICTIM_EVERY: Duration = Duration::from_millis(50);
 /// After the flood the server gets this long to work off what it already accepted.
 const DRAIN: Duration = Duration::from_secs(30);
 /// The victim's last message says so; deliveries are in order, so nothing follows it.
 const LAST: &str = " last";
 /// The ref of the barrier the flooder sends after its flood.
 const BARRIER: &str = "after-flood";
-/// How often the flooder replaces a tab the server closed, at most.
-const RECONNECTS: usize = 100;
+/// A tab the server closed is replaced after this pause, as a script that retries would; at
+/// most `RECONNECTS` times (the pause alone keeps it near 100 in a 10 s flood).
+const RECONNECT_AFTER: Duration = Duration::from_millis(100);
+const RECONNECTS: usize = 200;
 
 /// Where and as whom the flooder connects again.
 struct Account {
@@ -120,14 +123,14 @@ pub async fn run(bin: &Path, p: &Params) -> anyhow::Result<()> {
         }
     };
     let sent = sending.await?;
-    let (latencies, receiver_closed) = receiving.await?;
+    let received = receiving.await?;
     let (mut flooder, extra_tabs) = flooding.await?;
     let rss_after = server::rss_kib(pid).context("reading the server's memory")?;
     let cpu = server::cpu_seconds(pid).context("reading the server's CPU time")? - cpu_before;
     let peak = server::peak_rss_kib(pid).filter(|_| peak_from_here);
     let _ = stop.send(true);
     let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
-    if let Some(reason) = receiver_closed {
+    if let Some(reason) = received.closed {
         *dropped.entry(reason).or_default() += 1;
     }
     for bystander in bystanders {
@@ -141,18 +144,19 @@ pub async fn run(bin: &Path, p: &Params) -> anyhow::Result<()> {
         }
     }
 
-    let s = stats::summarize(latencies);
+    let s = stats::summarize(received.latencies);
     let kind = format!("{:?}", p.kind).to_lowercase();
     let span = flooder.last.map_or(1.0, |last| last.duration_since(base).as_secs_f64());
     let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
     println!(
-        "| flood | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {}{} | {} | {} | {} | {:.2} |",
+        "| flood | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {}{} | {} | {} | {} | {:.2} |",
         kind,
         p.seconds,
         flooder.through,
         flooder.through as f64 / span,
         tally(&flooder.errors),
         tally(&flooder.closed),
+        received.flood,
         sent,
         s.count,
         sent.saturating_sub(s.count as u64),
@@ -226,24 +230,38 @@ async fn send_paced(mut sink: SplitSink<ws::Tab, Message>, base: Instant, count:
     count
 }
 
-/// The victim's receiver: each delivery's latency (µs) from its send, until the last message
-/// or `end`; and why the tab was closed, if it was.
-async fn receive(mut tab: ws::Tab, base: Instant, end: Instant) -> (Vec<u64>, Option<String>) {
-    let mut latencies = Vec::new();
+/// What the victim's receiver saw.
+#[derive(Default)]
+struct Received {
+    /// Each delivery's latency (µs) from its send.
+    latencies: Vec<u64>,
+    /// Every other frame: what of the flood reached a colleague (messages, typing, presence,
+    /// rooms it was put in).
+    flood: u64,
+    /// Why the server closed the tab, if it did.
+    closed: Option<String>,
+}
+
+/// The victim's receiver, until the last message or `end`.
+async fn receive(mut tab: ws::Tab, base: Instant, end: Instant) -> Received {
+    let mut seen = Received::default();
     loop {
         let frame = match timeout_at(end.into(), tab.next()).await {
             Ok(frame) => frame,
-            Err(_) => return (latencies, None),
+            Err(_) => return seen,
         };
         if let Some(Ok(Message::Text(text))) = &frame {
             if let Some(sent) = ws::sent_at(text) {
-                latencies.push((base.elapsed().as_micros() as u64).saturating_sub(sent));
+                seen.latencies.push((base.elapsed().as_micros() as u64).saturating_sub(sent));
                 if text.contains(&format!("{LAST}\"")) {
-                    return (latencies, None);
+                    return seen;
                 }
+            } else {
+                seen.flood += 1;
             }
         } else if let Some(reason) = ended(frame) {
-            return (latencies, Some(reason));
+            seen.closed = Some(reason);
+            return seen;
         }
     }
 }
@@ -274,7 +292,7 @@ fn frame(kind: Kind, n: u64, victims: [u64; 2], random: &mut crate::Random) -> S
 
 /// Sends frames of `kind` as fast as the socket takes them until `deadline`, without waiting
 /// for answers, then a ping barrier; counts the answers until the barrier's (or `end`). A
-/// tab the server closes is replaced at once, as a broken script would, `RECONNECTS` times.
+/// tab the server closes is replaced, after `RECONNECT_AFTER`, until the flood's time is up.
 async fn flood(kind: Kind, first: ws::Tab, account: Account, victims: [u64; 2], deadline: Instant, end: Instant) -> Flooder {
     let mut seen = Flooder::default();
     let mut random = crate::Random(0x2545_f491_4f6c_dd1d);
@@ -283,7 +301,12 @@ async fn flood(kind: Kind, first: ws::Tab, account: Account, victims: [u64; 2], 
     for _ in 0..=RECONNECTS {
         let tab = match next.take() {
             Some(tab) => tab,
-            None => match timeout_at(deadline.into(), ws::connect(&account.addr, &account.cookie)).await {
+            None => match timeout_at(deadline.into(), async {
+                tokio::time::sleep(RECONNECT_AFTER).await;
+                ws::connect(&account.addr, &account.cookie).await
+            })
+            .await
+            {
                 Ok(Ok(tab)) => tab,
                 Ok(Err(e)) => {
                     *seen.errors.entry(format!("{e:#}")).or_default() += 1;

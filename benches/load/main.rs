@@ -101,7 +101,7 @@ enum Scenario {
         rate: u64,
     },
     /// One account floods #general with one kind of traffic for a bounded time while a victim
-    /// pair talks there (a message every 20 ms) among online bystanders: the victim's latency.
+    /// pair talks there (a message every 50 ms) among online bystanders: the victim's latency.
     Flood {
         #[arg(long, value_enum)]
         kind: flood::Kind,
