@@ -1,12 +1,16 @@
-//! Passwords, session tokens and the sign-in throttle. No HTTP here: `http/auth.rs` uses it.
+//! Passwords, session tokens, the sign-in throttle and its device cookies. No HTTP here:
+//! `http/auth.rs` uses it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use sha2::{Digest, Sha256};
+
+use crate::model::now_millis;
 
 pub const MIN_PASSWORD: usize = 8;
 /// Sessions last this long after sign-in.
@@ -78,51 +82,314 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Attempts allowed before sign-in for a name is slowed down.
+/// Attempts allowed before sign-in for a name (or a device) is slowed down.
 const FREE_ATTEMPTS: u32 = 5;
 const MAX_LOCKOUT: Duration = Duration::from_secs(300);
-/// Names tracked at most; past this, names that are not locked out are forgotten first.
+/// Names, devices and addresses tracked at most each; past this, the ones not locked out
+/// are forgotten first.
 const MAX_TRACKED: usize = 100_000;
+/// Lockouts kept for the admin's list, newest first.
+const RECENT_LOCKOUTS: usize = 100;
 
-/// Slows down password guessing: after a few attempts for a name, each further one must wait
-/// 1 s, 2 s, 4 s ... up to 5 minutes after the previous one. An attempt counts when it starts,
-/// so a thousand parallel guesses get no further than five sequential ones. A success clears it.
-#[derive(Default)]
+/// The per-address budget of sign-in attempts: a token bucket, `burst` attempts at once, one
+/// more every `refill`. Successes give their token back, so only failures spend it.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressBudget {
+    pub burst: u32,
+    pub refill: Duration,
+}
+
+/// Slows down password guessing, three ways (OWASP's device-cookie scheme):
+/// - per name, for browsers without a device cookie for that account: after 5 attempts each
+///   further one must wait 1 s, 2 s, 4 s ... up to 5 minutes after the previous one;
+/// - per device cookie (a browser that signed in to the account before): the same count,
+///   kept for that browser alone, so a stranger's failures never lock the owner out;
+/// - per client address, without a device cookie: an `AddressBudget`, so one machine cannot
+///   spray guesses across many names.
+///
+/// An attempt counts when it starts, so a thousand parallel guesses get no further than
+/// sequential ones; a success clears its counter and returns its address token.
 pub struct Throttle {
-    attempts: Mutex<HashMap<String, (u32, Instant)>>,
+    budget: AddressBudget,
+    names: Mutex<HashMap<String, Count>>,
+    devices: Mutex<HashMap<[u8; 16], Count>>,
+    addresses: Mutex<HashMap<IpAddr, Bucket>>,
+    lockouts: Mutex<VecDeque<Lockout>>,
+}
+
+#[derive(Clone, Copy)]
+struct Count {
+    attempts: u32,
+    last: Instant,
+    /// Whether this lockout was logged and listed already.
+    reported: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    reported: bool,
+}
+
+/// What an attempt was counted against, to settle once the password is checked.
+pub struct Attempt {
+    name: String,
+    address: IpAddr,
+    device: Option<[u8; 16]>,
+}
+
+/// Why an attempt was refused, and for how many more seconds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    Name(u64),
+    Address(u64),
+}
+
+impl Refused {
+    pub fn retry_after(&self) -> u64 {
+        match self {
+            Refused::Name(s) | Refused::Address(s) => *s,
+        }
+    }
+}
+
+/// A run of failed sign-ins an admin may want to know of (`GET /api/admin/signin-failures`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Lockout {
+    /// `account` (browsers without a device cookie), `device` (one browser) or `address`.
+    pub kind: &'static str,
+    /// The account tried; `null` for an address spraying several.
+    pub name: Option<String>,
+    pub user: Option<u64>,
+    /// The address of the latest failure.
+    pub address: String,
+    pub failures: u32,
+    /// Milliseconds since the epoch: the lockout began, the latest failure.
+    pub since: u64,
+    pub last: u64,
 }
 
 impl Throttle {
-    /// Counts an attempt for `name`, or `Err(seconds to wait)` while it is locked out.
-    pub fn attempt(&self, name: &str) -> Result<(), u64> {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&(count, last)) = attempts.get(name)
-            && count >= FREE_ATTEMPTS
-        {
-            let wait = lockout(count);
-            let elapsed = last.elapsed();
-            if elapsed < wait {
-                return Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1));
-            }
+    pub fn new(budget: AddressBudget) -> Throttle {
+        Throttle {
+            budget,
+            names: Mutex::default(),
+            devices: Mutex::default(),
+            addresses: Mutex::default(),
+            lockouts: Mutex::default(),
         }
-        if attempts.len() >= MAX_TRACKED {
-            attempts.retain(|_, (count, last)| last.elapsed() < MAX_LOCKOUT && *count >= FREE_ATTEMPTS);
-        }
-        let entry = attempts.entry(name.to_string()).or_insert((0, Instant::now()));
-        entry.0 += 1;
-        entry.1 = Instant::now();
-        Ok(())
     }
 
-    pub fn succeeded(&self, name: &str) {
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    /// Counts an attempt to sign in as `name` from `address`, with the nonce of a valid device
+    /// cookie for that name if the browser has one; `Err` while it must wait.
+    pub fn attempt(&self, name: &str, address: IpAddr, device: Option<[u8; 16]>) -> Result<Attempt, Refused> {
+        self.attempt_at(name, address, device, Instant::now())
     }
+
+    fn attempt_at(&self, name: &str, address: IpAddr, device: Option<[u8; 16]>, now: Instant) -> Result<Attempt, Refused> {
+        let attempt = Attempt { name: name.to_string(), address, device };
+        if let Some(nonce) = device {
+            count_attempt(&mut lock(&self.devices), nonce, now).map_err(Refused::Name)?;
+            return Ok(attempt);
+        }
+        self.take_token(address, now).map_err(Refused::Address)?;
+        if let Err(wait) = count_attempt(&mut lock(&self.names), name.to_string(), now) {
+            // Refused without a guess: the address keeps its token.
+            self.give_token(address, now);
+            return Err(Refused::Name(wait));
+        }
+        Ok(attempt)
+    }
+
+    /// The password was right: clear what counted the attempt.
+    pub fn succeeded(&self, attempt: &Attempt) {
+        match attempt.device {
+            Some(nonce) => {
+                lock(&self.devices).remove(&nonce);
+            }
+            None => {
+                lock(&self.names).remove(&attempt.name);
+                self.give_token(attempt.address, Instant::now());
+            }
+        }
+    }
+
+    /// The password was wrong. The first failure that locks a name, device or address out is
+    /// logged and listed for admins; later ones only update the list.
+    pub fn failed(&self, attempt: &Attempt, user: Option<u64>) {
+        let now = Instant::now();
+        let address = attempt.address.to_string();
+        let (kind, key, count) = match attempt.device {
+            Some(nonce) => ("device", attempt.name.clone(), lock(&self.devices).get_mut(&nonce).map(report_once)),
+            None => ("account", attempt.name.clone(), lock(&self.names).get_mut(&attempt.name).map(report_once)),
+        };
+        if let Some((attempts, newly)) = count
+            && attempts >= FREE_ATTEMPTS
+        {
+            if newly {
+                tracing::warn!(kind, user, name = %key, %address, failures = attempts, "repeated failed sign-ins: locked out for a while");
+            }
+            self.list(kind, Some(key), user, &address, attempts, newly);
+        }
+        if attempt.device.is_none() {
+            let mut addresses = lock(&self.addresses);
+            if let Some(bucket) = addresses.get_mut(&attempt.address) {
+                refill(bucket, self.budget, now);
+                if bucket.tokens < 1.0 {
+                    let newly = !bucket.reported;
+                    bucket.reported = true;
+                    drop(addresses);
+                    if newly {
+                        tracing::warn!(%address, burst = self.budget.burst, "repeated failed sign-ins from one address: its budget is spent");
+                    }
+                    self.list("address", None, None, &address, 1, newly);
+                }
+            }
+        }
+    }
+
+    /// Recent lockouts, newest first.
+    pub fn lockouts(&self) -> Vec<Lockout> {
+        lock(&self.lockouts).iter().cloned().collect()
+    }
+
+    fn list(&self, kind: &'static str, name: Option<String>, user: Option<u64>, address: &str, failures: u32, newly: bool) {
+        let mut lockouts = lock(&self.lockouts);
+        let now = now_millis();
+        let ongoing =
+            lockouts.iter().position(|l| l.kind == kind && l.name == name && (kind != "address" || l.address == address));
+        match ongoing.filter(|_| !newly) {
+            Some(i) => {
+                let lockout = &mut lockouts[i];
+                lockout.failures = if kind == "address" { lockout.failures + 1 } else { failures };
+                lockout.last = now;
+                lockout.address = address.to_string();
+            }
+            None => {
+                let failures = if kind == "address" { self.budget.burst.max(1) } else { failures };
+                lockouts.push_front(Lockout { kind, name, user, address: address.to_string(), failures, since: now, last: now });
+                lockouts.truncate(RECENT_LOCKOUTS);
+            }
+        }
+    }
+
+    fn take_token(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
+        let budget = self.budget;
+        let mut addresses = lock(&self.addresses);
+        if addresses.len() >= MAX_TRACKED {
+            // A full bucket is the same as none.
+            addresses.retain(|_, bucket| {
+                refill(bucket, budget, now);
+                bucket.tokens < f64::from(budget.burst)
+            });
+        }
+        let bucket = addresses.entry(address).or_insert(Bucket { tokens: f64::from(budget.burst), at: now, reported: false });
+        refill(bucket, budget, now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = budget.refill.as_secs_f64() * (1.0 - bucket.tokens);
+        Err((wait.ceil() as u64).max(1))
+    }
+
+    fn give_token(&self, address: IpAddr, now: Instant) {
+        if let Some(bucket) = lock(&self.addresses).get_mut(&address) {
+            refill(bucket, self.budget, now);
+            bucket.tokens = (bucket.tokens + 1.0).min(f64::from(self.budget.burst));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks a count's lockout as reported; returns its attempts and whether it was not before.
+fn report_once(count: &mut Count) -> (u32, bool) {
+    let newly = count.attempts >= FREE_ATTEMPTS && !count.reported;
+    count.reported |= newly;
+    (count.attempts, newly)
+}
+
+fn refill(bucket: &mut Bucket, budget: AddressBudget, now: Instant) {
+    let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+    let per_second = if budget.refill.is_zero() { f64::INFINITY } else { 1.0 / budget.refill.as_secs_f64() };
+    bucket.tokens = (bucket.tokens + elapsed * per_second).min(f64::from(budget.burst));
+    bucket.at = now;
+    if bucket.tokens >= f64::from(budget.burst) {
+        bucket.reported = false;
+    }
+}
+
+/// Counts an attempt under `key`, or `Err(seconds to wait)` while it is locked out.
+fn count_attempt<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, Count>, key: K, now: Instant) -> Result<(), u64> {
+    if let Some(count) = counts.get(&key)
+        && count.attempts >= FREE_ATTEMPTS
+    {
+        let wait = lockout(count.attempts);
+        let elapsed = now.saturating_duration_since(count.last);
+        if elapsed < wait {
+            return Err(((wait - elapsed).as_secs_f64().ceil() as u64).max(1));
+        }
+    }
+    if counts.len() >= MAX_TRACKED {
+        counts.retain(|_, c| now.saturating_duration_since(c.last) < MAX_LOCKOUT && c.attempts >= FREE_ATTEMPTS);
+    }
+    let count = counts.entry(key).or_insert(Count { attempts: 0, last: now, reported: false });
+    count.attempts += 1;
+    count.last = now;
+    Ok(())
 }
 
 /// How long after the last attempt a name with `count` attempts is locked out.
 fn lockout(count: u32) -> Duration {
     let exponent = count.saturating_sub(FREE_ATTEMPTS).min(16);
     Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT)
+}
+
+/// The signature of a device cookie: HMAC-SHA256 (RFC 2104) of the account name and the
+/// cookie's nonce under the server's key, so only this server can issue one, for one name.
+pub fn device_mac(key: &[u8; 32], name: &str, nonce: &[u8; 16]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner =
+        Sha256::new().chain_update(pad(0x36)).chain_update(name.as_bytes()).chain_update([0]).chain_update(nonce).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+/// A new device cookie's value for `name`: `NAME.NONCE.MAC`, hex.
+pub fn new_device_cookie(key: &[u8; 32], name: &str) -> String {
+    let nonce: [u8; 16] = rand::random();
+    format!("{name}.{}.{}", hex(&nonce), hex(&device_mac(key, name, &nonce)))
+}
+
+/// The nonce of `cookie` if it is a device cookie this server signed for `name`.
+pub fn check_device_cookie(key: &[u8; 32], cookie: &str, name: &str) -> Option<[u8; 16]> {
+    let mut parts = cookie.rsplitn(3, '.');
+    let (mac, nonce, cookie_name) = (parts.next()?, parts.next()?, parts.next()?);
+    if cookie_name != name {
+        return None;
+    }
+    let nonce: [u8; 16] = unhex(nonce)?.try_into().ok()?;
+    let given: [u8; 32] = unhex(mac)?.try_into().ok()?;
+    let expected = device_mac(key, name, &nonce);
+    // Compared without an early exit, so timing does not reveal how much of a forgery is right.
+    let differs = given.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    (differs == 0).then_some(nonce)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -137,18 +404,52 @@ mod tests {
         assert!(!verify_password("wrong horse", &hash));
     }
 
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const BUDGET: AddressBudget = AddressBudget { burst: 20, refill: Duration::from_secs(3) };
+
     #[test]
     fn repeated_attempts_lock_a_name_out_for_longer_each_time() {
-        let throttle = Throttle::default();
+        let throttle = Throttle::new(BUDGET);
         for _ in 0..FREE_ATTEMPTS {
-            assert!(throttle.attempt("bob").is_ok());
+            assert!(throttle.attempt("bob", LOCAL, None).is_ok());
         }
-        assert_eq!(throttle.attempt("bob"), Err(1), "the sixth attempt in a row waits");
-        assert!(throttle.attempt("alice").is_ok(), "other names are not affected");
-        throttle.succeeded("bob");
-        assert!(throttle.attempt("bob").is_ok(), "a success clears the count");
+        assert_eq!(throttle.attempt("bob", LOCAL, None).err(), Some(Refused::Name(1)), "the sixth attempt in a row waits");
+        let alice = throttle.attempt("alice", LOCAL, None).expect("other names are not affected");
+        throttle.succeeded(&alice);
+        let bob_device = [7u8; 16];
+        assert!(throttle.attempt("bob", LOCAL, Some(bob_device)).is_ok(), "bob's own browser is not locked out");
         assert_eq!(lockout(5), Duration::from_secs(1));
         assert_eq!(lockout(6), Duration::from_secs(2));
         assert_eq!(lockout(40), MAX_LOCKOUT);
+    }
+
+    #[test]
+    fn an_address_spends_its_budget_on_failures_and_earns_it_back_with_time() {
+        let throttle = Throttle::new(AddressBudget { burst: 3, refill: Duration::from_secs(3) });
+        let start = Instant::now();
+        for i in 0..3 {
+            let attempt = throttle.attempt_at(&format!("name{i}"), LOCAL, None, start).expect("within the budget");
+            throttle.failed(&attempt, None);
+        }
+        assert_eq!(throttle.attempt_at("name9", LOCAL, None, start).err(), Some(Refused::Address(3)));
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+        assert!(throttle.attempt_at("name9", other, None, start).is_ok(), "another address has its own budget");
+        let later = start + Duration::from_secs(3);
+        assert!(throttle.attempt_at("name9", LOCAL, None, later).is_ok(), "one attempt more every 3 s");
+        assert!(throttle.attempt_at("name10", LOCAL, None, later).is_err());
+        assert_eq!(throttle.lockouts().iter().filter(|l| l.kind == "address").count(), 1, "listed once");
+    }
+
+    #[test]
+    fn a_device_cookie_is_valid_only_as_signed_and_for_its_own_name() {
+        let key = [9u8; 32];
+        let cookie = new_device_cookie(&key, "alice.b");
+        assert!(check_device_cookie(&key, &cookie, "alice.b").is_some());
+        assert!(check_device_cookie(&key, &cookie, "bob").is_none(), "for another account");
+        assert!(check_device_cookie(&[8u8; 32], &cookie, "alice.b").is_none(), "signed by another server");
+        let forged = format!("{}0", &cookie[..cookie.len() - 1]);
+        let forged = if forged == cookie { format!("{}1", &cookie[..cookie.len() - 1]) } else { forged };
+        assert!(check_device_cookie(&key, &forged, "alice.b").is_none(), "a changed signature");
+        assert!(check_device_cookie(&key, "garbage", "alice.b").is_none());
     }
 }

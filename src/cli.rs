@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +17,7 @@ use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
 use crate::store::writer::Writer;
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Change, ContentKey, Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(name = "hallway", version, about = "The office chat appliance: one binary, one data file.")]
@@ -45,6 +46,24 @@ pub struct ServeArgs {
     /// never on an office's server: one broken client could then stall everyone).
     #[arg(long, env = "HALLWAY_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "HALLWAY_IDLE_TIMEOUT", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout: u64,
+    /// Connections open at once (0: as many as the open-file limit allows).
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Connections open at once from one address (0: no cap).
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
+    /// Failed sign-ins one address may make at once (browsers without a device cookie).
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_BURST", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_BURST)]
+    pub signin_address_burst: u32,
+    /// Seconds until an address may make one more failed sign-in once its burst is spent.
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_REFILL", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_REFILL_SECS)]
+    pub signin_address_refill: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,12 +112,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     // Every open tab is a socket: allow as many as the system's hard limit.
     let fds = raise_fd_limit();
-    tracing::debug!(fds, "file descriptor limit");
+    tracing::info!(open_file_limit = fds, "raised the open-file limit to the system's hard limit");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}; choose another with --listen ADDR:PORT", args.listen))?;
     let limits = if args.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
-    let config = Config { data: data.clone(), max_frame: args.max_frame, mdns: !args.no_mdns, limits };
+    let config = Config {
+        max_frame: args.max_frame,
+        mdns: !args.no_mdns,
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
+        signin_address_burst: args.signin_address_burst,
+        signin_address_refill: Duration::from_secs(args.signin_address_refill),
+        limits,
+        ..Config::new(data.clone())
+    };
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());
@@ -185,9 +215,9 @@ fn explain_in_use(e: anyhow::Error) -> anyhow::Error {
     e
 }
 
-fn open_for_cli(data: &std::path::Path) -> anyhow::Result<Store> {
-    match Store::open(data) {
-        Ok(store) => Ok(store),
+fn open_for_cli(data: &std::path::Path) -> anyhow::Result<(Store, ContentKey)> {
+    match Store::open_with_key(data) {
+        Ok(opened) => Ok(opened),
         Err(StoreError::InUse(_)) => bail!(
             "the server is running with {}. Manage accounts in the web client (signed in as an admin: \
              the Add user form), or stop the server and run this command again.",
@@ -198,7 +228,8 @@ fn open_for_cli(data: &std::path::Path) -> anyhow::Result<Store> {
 }
 
 async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
-    let store = open_for_cli(&data)?;
+    // The key goes to the chat core, the one reader of message content (`core::access`).
+    let (store, key) = open_for_cli(&data)?;
     match command {
         UserCommand::List => {
             let users = store.users()?;
@@ -215,7 +246,8 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
             let (writer, writer_thread) = Writer::start(store.clone());
-            let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
+            let (hub, hub_task) =
+                Hub::start(store.clone(), key, writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
             let created = hub.create_user(record).await;
             hub.shutdown().await;
             let _ = hub_task.await;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::limits::RateLimits;
 
@@ -12,6 +13,26 @@ pub const DEFAULT_PORT: u16 = 8088;
 pub const DEFAULT_DATA: &str = "hallway.redb";
 /// Largest WebSocket frame or REST body accepted, in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+/// Seconds a client has to send a request's headers (from the first byte, or from connecting).
+/// A browser sends them in one packet; 10 s is generous on Wi-Fi, and a slowloris client that
+/// trickles a byte at a time is cut off.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Seconds an idle keep-alive connection (no request) stays open. Browsers reuse one within
+/// seconds and keep their own idle sockets up to 5 minutes; a closed one costs them only a
+/// new handshake on the LAN.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Connections open at once, WebSockets included (300 people with a few tabs and devices each,
+/// a tab being a WebSocket plus up to 6 HTTP connections, stay well under it).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8_000;
+/// Connections open at once from one address. Offices share NAT and Wi-Fi addresses, so this
+/// is high: it stops one machine, not one office.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 500;
+/// Failed sign-ins one address may make at once (browsers without a device cookie): a whole
+/// office behind one NAT address mistyping passwords on a Monday stays under it.
+pub const DEFAULT_SIGNIN_ADDRESS_BURST: u32 = 20;
+/// Seconds for one more failed sign-in from an address once its burst is spent: 1,200 a
+/// hour at most, against 36-60 a second unrefused before.
+pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -23,11 +44,34 @@ pub struct Config {
     pub mdns: bool,
     /// What one client may send (`limits.rs`; docs/protocol.md lists the defaults).
     pub limits: RateLimits,
+    /// Time to send a request's headers; a connection that has not is closed.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit without a request.
+    pub idle_timeout: Duration,
+    /// Connections at once (0: only the open-file limit); past it a 503 `too_many_connections`.
+    pub max_connections: usize,
+    /// Connections at once from one address, an IPv6 /64 (0: no cap); past it the same 503.
+    pub max_connections_per_address: usize,
+    /// Failed sign-ins an address may make at once, without a device cookie.
+    pub signin_address_burst: u32,
+    /// Time for one more once they are spent.
+    pub signin_address_refill: Duration,
 }
 
 impl Config {
     pub fn new(data: PathBuf) -> Config {
-        Config { data, max_frame: DEFAULT_MAX_FRAME, mdns: false, limits: RateLimits::default() }
+        Config {
+            data,
+            max_frame: DEFAULT_MAX_FRAME,
+            mdns: false,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            signin_address_burst: DEFAULT_SIGNIN_ADDRESS_BURST,
+            signin_address_refill: Duration::from_secs(DEFAULT_SIGNIN_ADDRESS_REFILL_SECS),
+            limits: RateLimits::default(),
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub enum Role {
     Member,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvKind {
     /// Public room: listed in the directory, anyone may join.

@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::{self, Throttle};
+use crate::auth::{self, AddressBudget, Throttle};
 use crate::config::Config;
 use crate::core::Hub;
 use crate::http::{self, AppState};
@@ -37,6 +36,18 @@ async fn purge_expired_sessions(store: &Store, writer: &Writer) {
     }
 }
 
+/// The key that signs sign-in device cookies: made once, kept in the data file (so cookies
+/// outlive restarts and a restored backup keeps them valid).
+async fn device_key(store: &Store, writer: &Writer) -> anyhow::Result<[u8; 32]> {
+    const KEY: &str = "device_cookie_key";
+    if let Some(key) = store.meta(KEY)?.and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    writer.write(vec![Change::PutMeta(KEY, key.to_vec())]).await.context("saving the device cookie key")?;
+    Ok(key)
+}
+
 /// A running server. Dropping it without `shutdown` leaves the tasks running.
 pub struct Server {
     addr: SocketAddr,
@@ -53,12 +64,14 @@ pub struct Server {
 impl Server {
     pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
         let addr = listener.local_addr().context("reading the listening address")?;
-        let store = Store::open(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
+        let (store, key) =
+            Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) = Hub::start(store.clone(), writer.clone(), config.max_frame, config.limits.clone())
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), config.max_frame, config.limits.clone())
             .context("loading the data file")?;
         purge_expired_sessions(&store, &writer).await;
 
+        let device_key = device_key(&store, &writer).await?;
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
         let state = Arc::new(AppState {
@@ -66,26 +79,19 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
-            throttle: Throttle::default(),
+            throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
+            device_key,
             setup: Mutex::new(setup_token),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
-        let http_task = tokio::spawn(async move {
-            // Chat is small writes answered at once: without TCP_NODELAY, Nagle's algorithm and
-            // delayed ACKs add 40 ms to a request-response exchange such as send -> ack.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
-                }
-            });
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the HTTP server failed");
-            }
-        });
+        let limits = http::serve::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
+            max_per_address: config.max_connections_per_address,
+        };
+        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
         tracing::info!(%addr, data = %config.data.display(), "serving");
         Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task })
     }

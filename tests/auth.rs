@@ -183,3 +183,114 @@ async fn parallel_guesses_get_no_further_than_sequential_ones() {
     assert!(checked <= 5, "at most 5 of 20 parallel guesses may reach the password check, {checked} did: {statuses:?}");
     assert_eq!(checked + refused, 20, "every guess is either wrong or throttled: {statuses:?}");
 }
+
+/// A stranger (a fresh browser, no cookies) guessing `name`'s password `times` times in a
+/// row; the statuses it got.
+async fn hammer(server: &TestServer, name: &str, times: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..times {
+        statuses.push(server.try_login(name, &format!("guess-number-{i}")).await.0);
+    }
+    statuses
+}
+
+/// Signs in again from `client`'s own browser (its cookie jar, so its device cookie).
+async fn sign_in_again(client: &Client, password: &str) -> (u16, serde_json::Value) {
+    let resp = client
+        .http
+        .post(format!("{}/api/login", client.base))
+        .json(&json!({"name": client.name, "password": password}))
+        .send()
+        .await
+        .expect("POST /api/login");
+    read_response(resp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_hammering_an_account_does_not_lock_out_the_browser_its_owner_used_before() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+
+    let statuses = hammer(&server, "bob", 8).await;
+    assert_eq!(&statuses[..5], &[401; 5], "the first guesses are checked: {statuses:?}");
+    assert_eq!(statuses[5], 429, "then the stranger is refused too_many_attempts: {statuses:?}");
+
+    // Same address (127.0.0.1), but the browser bob signed in with before carries his device
+    // cookie: the stranger's failures are not his.
+    let (status, body) = sign_in_again(&bob, "bob's own typo").await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("bad_credentials")), "a typo is just wrong: {body}");
+    let (status, body) = sign_in_again(&bob, &password_of("bob")).await;
+    assert_eq!(status, 200, "bob's own browser gets in while his account is hammered: {body}");
+    let (status, body) = sign_in_again(&alice, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "and so does everyone else: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_cookie_is_out_of_reach_of_scripts_and_other_sites() {
+    let server = TestServer::start().await;
+    let _alice = server.admin().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/login", server.base()))
+        .json(&json!({"name": ADMIN_NAME, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("POST /api/login");
+    let device = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hallway_device="))
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| panic!("a sign-in sets the device cookie: {:?}", resp.headers()));
+    for attribute in ["httponly", "samesite=strict", "path=/api/login"] {
+        assert!(device.split(';').any(|a| a.trim() == attribute), "the device cookie needs {attribute}: {device}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spraying_many_names_from_one_address_is_refused_past_its_budget() {
+    let server = TestServer::start_with(|config| config.signin_address_burst = 5).await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+
+    for i in 0..5 {
+        let (status, body) = server.try_login(&format!("colleague{i}"), "Spring2026!").await;
+        assert_eq!(status, 401, "guess {i} is within the address's budget: {body}");
+    }
+    let (status, body) = server.try_login("colleague5", "Spring2026!").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("too_many_attempts")), "past the budget: {body}");
+    assert!(body["retry_after"].as_u64().is_some_and(|s| s >= 1), "it says when to try again: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("address")), "and why: {body}");
+    let (status, body) = server.try_login("bob", &password_of("bob")).await;
+    assert_eq!(status, 429, "a new browser at that address waits too, even with the right password: {body}");
+
+    let (status, body) = sign_in_again(&bob, &password_of("bob")).await;
+    assert_eq!(status, 200, "a browser that signed in before is not held back by the address: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_who_was_locked_out_and_members_do_not() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    hammer(&server, "bob", 6).await;
+
+    let (status, body) = alice.get("/api/admin/signin-failures").await;
+    assert_eq!(status, 200, "{body}");
+    let lockouts = body["lockouts"].as_array().unwrap_or_else(|| panic!("a list of lockouts: {body}"));
+    let bobs = lockouts
+        .iter()
+        .find(|l| l["kind"] == "account" && l["name"] == "bob")
+        .unwrap_or_else(|| panic!("bob's lockout is listed: {body}"));
+    assert_eq!(bobs["user"], bob.id, "{bobs}");
+    assert_eq!(bobs["address"], "127.0.0.1", "{bobs}");
+    assert!(bobs["failures"].as_u64().is_some_and(|n| n >= 5), "{bobs}");
+    assert!(bobs["since"].as_u64().is_some_and(|t| t > 0), "{bobs}");
+
+    let (status, body) = bob.get("/api/admin/signin-failures").await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "a member: {body}");
+    let (status, body) = server.anonymous_get("/api/admin/signin-failures").await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "no session: {body}");
+}

@@ -235,3 +235,40 @@ async fn creating_rooms_with_colleagues_in_them_is_limited() {
     assert_eq!(created, 20, "the burst of new conversations is 20");
     office.colleagues_chat(0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_dm_or_group_again_finds_it_after_someone_left_and_after_a_restart() {
+    // Found through an index now, not a scan of every conversation: it must stay as exact.
+    let mut server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let carol = server.add_user(&alice, "carol").await;
+    let mut alice_tab = alice.ws().await;
+    let open = |users: Vec<u64>| json!({"type": "open_dm", "users": users});
+    let dm = alice_tab.ack(open(vec![bob.id])).await["conv"].clone();
+    let group = alice_tab.ack(open(vec![bob.id, carol.id])).await["conv"].clone();
+    assert_ne!(dm, group);
+    assert_eq!(alice_tab.ack(open(vec![carol.id, bob.id])).await["conv"], group, "the same three open their group again");
+
+    let mut carol_tab = carol.ws().await;
+    carol_tab.ack(json!({"type": "leave", "conv": group})).await;
+    assert_eq!(
+        alice_tab.ack(open(vec![bob.id])).await["conv"],
+        dm,
+        "alice and bob still open their DM, not the group carol left"
+    );
+    let again = alice_tab.ack(open(vec![bob.id, carol.id])).await["conv"].clone();
+    assert_ne!(again, group, "the three of them are no longer that group, so a new one opens");
+
+    let (status, body) = alice.get("/api/rooms").await;
+    assert_eq!(status, 200, "{body}");
+    let taken = alice_tab.expect_error(json!({"type": "create_room", "name": "general"}), "name_taken").await;
+    assert!(taken["message"].as_str().is_some_and(|m| m.contains("general")), "{taken}");
+
+    server.restart().await;
+    let alice = server.login(ADMIN_NAME, ADMIN_PASSWORD).await;
+    let mut alice_tab = alice.ws().await;
+    assert_eq!(alice_tab.ack(open(vec![bob.id])).await["conv"], dm, "after a restart the DM is found again");
+    assert_eq!(alice_tab.ack(open(vec![bob.id, carol.id])).await["conv"], again);
+    alice_tab.expect_error(json!({"type": "create_room", "name": "general"}), "name_taken").await;
+}

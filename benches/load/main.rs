@@ -231,8 +231,8 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
         stats::ms(commits.p99)
     );
     // The copy is a data file like any other: it opens and holds the history.
-    let copy = Store::open(&dest)?;
-    let (page, _) = copy.messages_before(general, Seq(u64::MAX), 1)?;
+    let (copy, key) = Store::open_with_key(&dest)?;
+    let (page, _) = copy.messages_before(&key, general, Seq(u64::MAX), 1)?;
     if page.is_empty() {
         bail!("the backup holds no messages in #general");
     }

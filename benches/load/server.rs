@@ -52,7 +52,8 @@ pub fn sibling_binary() -> anyhow::Result<PathBuf> {
 pub async fn spawn(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
     let started = std::time::Instant::now();
     let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data"])
+        // Every tab of a run comes from loopback: no per-address cap, as many as fds allow.
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--max-connections", "0", "--max-connections-per-address", "0", "--data"])
         .arg(data)
         .args(extra)
         .stdout(Stdio::piped())

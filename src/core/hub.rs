@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::access::Door;
 use super::{CloseReason, Command, ConnId, Fault};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId};
@@ -34,6 +35,7 @@ use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, ServerFrame, U
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
+use conversations::ConvIndex;
 use delivery::{Committed, Target};
 
 /// The room every account is a member of, created with the first admin.
@@ -107,6 +109,8 @@ fn not_found() -> Refusal {
 
 pub(crate) struct HubTask {
     store: Store,
+    /// Message content, for the checks an edit or delete needs.
+    door: Arc<Door>,
     writer: Writer,
     max_frame: usize,
     limits: RateLimits,
@@ -121,6 +125,8 @@ pub(crate) struct HubTask {
     /// Sign-in name to account, for mentions and unique names (names never change).
     user_names: HashMap<String, UserId>,
     convs: BTreeMap<ConvId, ConvState>,
+    /// Public rooms by name, DMs and groups by members (`conversations.rs`).
+    index: ConvIndex,
     conns: HashMap<ConnId, ConnState>,
     next_user: u64,
     next_conv: u64,
@@ -136,7 +142,13 @@ pub(crate) struct HubTask {
 }
 
 impl HubTask {
-    pub fn load(store: Store, writer: Writer, max_frame: usize, limits: RateLimits) -> Result<HubTask, StoreError> {
+    pub fn load(
+        store: Store,
+        door: Arc<Door>,
+        writer: Writer,
+        max_frame: usize,
+        limits: RateLimits,
+    ) -> Result<HubTask, StoreError> {
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
@@ -169,12 +181,17 @@ impl HubTask {
             }
         }
         let user_names = users.iter().map(|(id, u): (&UserId, &UserState)| (u.info.name.clone(), *id)).collect();
+        let mut index = ConvIndex::default();
+        for (id, state) in &convs {
+            index.add(*id, state);
+        }
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
         let mut task = HubTask {
             store,
+            door,
             writer,
             max_frame,
             limits,
@@ -184,6 +201,7 @@ impl HubTask {
             users,
             user_names,
             convs,
+            index,
             conns: HashMap::new(),
             next_user,
             next_conv,
@@ -276,11 +294,11 @@ impl HubTask {
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
             }
-            Command::CanRead { user, conv, reply } => {
-                let _ = reply.send(self.readable(user, conv));
+            Command::May { actor, conv, action, reply } => {
+                let _ = reply.send(self.may(actor, conv, action));
             }
-            Command::Memberships { user, reply } => {
-                let _ = reply.send(self.memberships(user));
+            Command::AllTheyMay { actor, action, reply } => {
+                let _ = reply.send(self.all_they_may(actor, action));
             }
             Command::Rooms { user, reply } => {
                 let _ = reply.send(self.directory(user));

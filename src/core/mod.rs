@@ -4,10 +4,11 @@
 //! tasks. The core never waits on disk: changes go to the store writer, and what they cause
 //! (fan-out, acks) happens when the writer reports the commit.
 
+pub mod access;
 mod hub;
 mod presence;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -16,7 +17,8 @@ use crate::limits::{Limiter, RateLimits};
 use crate::model::{ConvId, Seq, UserId};
 use crate::protocol::{ClientFrame, ErrorCode, Ref, User};
 use crate::store::records::UserRecord;
-use crate::store::{Store, StoreError, writer::Writer};
+use crate::store::{ContentKey, Store, StoreError, writer::Writer};
+use access::{Action, Door};
 
 pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
@@ -72,9 +74,9 @@ enum Command {
     Connect(Connection),
     Disconnect(ConnId),
     Frame { conn: ConnId, reference: Option<Ref>, frame: ClientFrame },
-    CanRead { user: UserId, conv: ConvId, reply: oneshot::Sender<Option<Seq>> },
+    May { actor: UserId, conv: ConvId, action: Action, reply: oneshot::Sender<Option<Seq>> },
+    AllTheyMay { actor: UserId, action: Action, reply: oneshot::Sender<Vec<ConvId>> },
     Rooms { user: UserId, reply: oneshot::Sender<Vec<RoomEntry>> },
-    Memberships { user: UserId, reply: oneshot::Sender<Vec<ConvId>> },
     CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
     SignOut { session: [u8; 32] },
     Fault(Fault),
@@ -88,9 +90,9 @@ impl Command {
             Command::Connect(_) => "connect",
             Command::Disconnect(_) => "disconnect",
             Command::Frame { frame, .. } => frame.kind(),
-            Command::CanRead { .. } => "can_read",
+            Command::May { .. } => "may",
+            Command::AllTheyMay { .. } => "all_they_may",
             Command::Rooms { .. } => "rooms",
-            Command::Memberships { .. } => "memberships",
             Command::CreateUser { .. } => "create_user",
             Command::SignOut { .. } => "sign_out",
             Command::Fault(_) => "fault",
@@ -116,6 +118,10 @@ pub struct Hub {
     tx: mpsc::Sender<Command>,
     /// The rate limits every session checks frames against before they get here.
     limiter: Arc<Limiter>,
+    /// The store with the key to message content, for the one door (`access.rs`). Owned by
+    /// the core task, so the data file closes when the core stops, whatever tabs still
+    /// hold a handle.
+    door: Weak<Door>,
 }
 
 /// Commands waiting for the core before senders wait.
@@ -123,16 +129,20 @@ const COMMAND_QUEUE: usize = 4096;
 
 impl Hub {
     /// Loads the live state from the store and starts the core task.
+    /// `key` unlocks message content: only the core's one door (`access.rs`) reads it.
     pub fn start(
         store: Store,
+        key: ContentKey,
         writer: Writer,
         max_frame: usize,
         limits: RateLimits,
     ) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = HubTask::load(store, writer, max_frame, limits.clone())?;
+        let door = Arc::new(Door::new(store.clone(), key));
+        let weak = Arc::downgrade(&door);
+        let task = HubTask::load(store, door, writer, max_frame, limits.clone())?;
         let handle = tokio::spawn(task.run(rx));
-        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)) }, handle))
+        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)), door: weak }, handle))
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {
@@ -154,20 +164,6 @@ impl Hub {
 
     pub async fn frame(&self, conn: ConnId, reference: Option<Ref>, frame: ClientFrame) {
         self.send(Command::Frame { conn, reference, frame }).await
-    }
-
-    /// The conversation's newest seq if `user` may read it (is a member), else `None`.
-    pub async fn readable(&self, user: UserId, conv: ConvId) -> Option<Seq> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::CanRead { user, conv, reply }).await;
-        rx.await.ok().flatten()
-    }
-
-    /// Every conversation `user` is a member of: what their search covers.
-    pub async fn memberships(&self, user: UserId) -> Vec<ConvId> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Memberships { user, reply }).await;
-        rx.await.unwrap_or_default()
     }
 
     pub async fn rooms(&self, user: UserId) -> Vec<RoomEntry> {

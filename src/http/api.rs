@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::auth::{Session, new_account};
 use super::{ApiError, App, Body};
+use crate::core::access::{Action, HistoryRange};
 use crate::model::{ConvId, Role, Seq};
 use crate::protocol::user_info;
 use crate::protocol::{self, ErrorCode};
@@ -38,6 +39,20 @@ pub async fn no_such_endpoint() -> ApiError {
 pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>, ApiError> {
     let record = app.store.user(session.user)?.ok_or_else(ApiError::unauthorized)?;
     Ok(Json(json!({ "user": user_info(session.user, &record) })))
+}
+
+/// `GET /api/session`: who is signed in, answered 200 either way, so that a page loaded
+/// without a session (the sign-in form) logs no failed request.
+pub async fn session(State(app): State<App>, session: Result<Session, ApiError>) -> Result<Json<Value>, ApiError> {
+    let session = match session {
+        Ok(session) => session,
+        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false }))),
+        Err(e) => return Err(e),
+    };
+    Ok(Json(match app.store.user(session.user)? {
+        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record) }),
+        None => json!({ "signed_in": false }),
+    }))
 }
 
 /// `GET /api/users`
@@ -96,23 +111,21 @@ pub async fn messages(
     let Ok(Path(id)) = id else { return Err(ApiError::not_found()) };
     let Query(page) = page.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let conv = ConvId(id);
-    let Some(last_seq) = app.hub.readable(session.user, conv).await else {
-        return Err(ApiError::not_found());
-    };
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    let range = match (page.before, page.after) {
+        (Some(_), Some(_)) => Err(ApiError::new(ErrorCode::BadRequest, "give before or after, not both")),
+        (_, Some(after)) => Ok(HistoryRange::After(Seq(after))),
+        (before, None) => Ok(HistoryRange::Before(Seq(before.unwrap_or(u64::MAX)))),
+    };
+    // A non-member learns nothing, not even that the arguments were wrong.
+    if app.hub.may(session.user, conv, Action::History).await.is_none() {
+        return Err(ApiError::not_found());
+    }
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_PAGE}")));
     }
-    let store = app.store.clone();
-    let (records, more) = tokio::task::spawn_blocking(move || match (page.before, page.after) {
-        (Some(_), Some(_)) => Err(ApiError::new(ErrorCode::BadRequest, "give before or after, not both")),
-        (_, Some(after)) => Ok(store.changes_after(conv, Seq(after), limit)?),
-        (before, None) => Ok(store.messages_before(conv, Seq(before.unwrap_or(u64::MAX)), limit)?),
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "reading history failed"))??;
-    let messages: Vec<protocol::Message> = records.iter().map(|(seq, r)| protocol::message_frame(conv, *seq, r)).collect();
-    Ok(Json(json!({ "messages": messages, "more": more, "last_seq": last_seq })))
+    let page = app.hub.history(session.user, conv, range?, limit).await?;
+    Ok(Json(json!({ "messages": page.messages, "more": page.more, "last_seq": page.last_seq })))
 }
 
 #[derive(Deserialize)]
@@ -190,32 +203,15 @@ pub async fn search(
             })?),
         };
     let page = Page { before, offset, limit };
-    let convs = match query.conv {
-        Some(id) => match app.hub.readable(session.user, ConvId(id)).await {
-            Some(_) => vec![ConvId(id)],
-            None => return Err(ApiError::not_found()),
-        },
-        None => app.hub.memberships(session.user).await,
-    };
-    let store = app.store.clone();
+    let from = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()).map(str::to_owned);
+    if terms.is_empty() && from.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
+        ));
+    }
     let _turn = SEARCHING.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))?;
-    let found = tokio::task::spawn_blocking(move || {
-        if let Some(name) = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()) {
-            let Some((author, _)) = store.user_by_name(name)? else {
-                return Err(ApiError::new(ErrorCode::BadRequest, format!("there is no user named {name}")));
-            };
-            terms.push(Term::From(author));
-        }
-        if terms.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
-            ));
-        }
-        Ok(store.search(&convs, &terms, &page)?)
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))??;
+    let found = app.hub.search(session.user, query.conv.map(ConvId), from, terms, page).await?;
     let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
     let results: Vec<protocol::Message> =
         found.results.iter().map(|(conv, seq, r)| protocol::message_frame(*conv, *seq, r)).collect();

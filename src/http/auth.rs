@@ -1,16 +1,19 @@
 //! Sign-in, sign-out, first-admin setup, and the `Session` extractor that every other
 //! endpoint uses to know who is asking.
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::serve::address_key;
 use super::{ApiError, App, Body};
-use crate::auth::{self, MIN_PASSWORD, SESSION_DAYS};
+use crate::auth::{self, MIN_PASSWORD, Refused, SESSION_DAYS};
 use crate::model::{Role, UserId, now_millis, valid_name};
 use crate::protocol::user_info;
 use crate::protocol::{ErrorCode, User};
@@ -46,13 +49,17 @@ where
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value)
 }
 
@@ -114,7 +121,10 @@ pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Resul
     };
     tracing::info!(user = user.id.0, "first admin created through the setup link");
     let cookie = start_session(&app, user.id).await?;
-    Ok(signed_in(user, cookie))
+    let name = user.name.clone();
+    let mut response = signed_in(user, cookie);
+    add_device_cookie(&app, &mut response, &name);
+    Ok(response)
 }
 
 /// Validates a new account and hashes its password.
@@ -146,32 +156,72 @@ pub struct LoginBody {
     password: String,
 }
 
+/// The cookie that marks a browser which signed in to an account before (OWASP's device
+/// cookie): its failures count against it alone, so others' guessing cannot lock it out.
+pub const DEVICE_COOKIE: &str = "hallway_device";
+/// A device cookie lasts this long after the sign-in that set it.
+const DEVICE_DAYS: u64 = 365;
+
 /// `POST /api/login`
-pub async fn login(State(app): State<App>, Body(body): Body<LoginBody>) -> Result<Response, ApiError> {
+pub async fn login(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(body): Body<LoginBody>,
+) -> Result<Response, ApiError> {
     let name = body.name.trim().to_ascii_lowercase();
     let wrong = || ApiError::new(ErrorCode::BadCredentials, "wrong name or password");
     if !valid_name(&name) {
         // No such account can exist; nothing to throttle or hash.
         return Err(wrong());
     }
-    if let Err(retry_after) = app.throttle.attempt(&name) {
+    let address = address_key(peer.ip());
+    let device = cookie(&headers, DEVICE_COOKIE).and_then(|c| auth::check_device_cookie(&app.device_key, c, &name));
+    let attempt = app.throttle.attempt(&name, address, device).map_err(|refused| {
+        let retry_after = refused.retry_after();
+        let whose = match refused {
+            Refused::Name(_) => "for this name",
+            Refused::Address(_) => "from your address",
+        };
         let mut error =
-            ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins; try again in {retry_after} s"));
+            ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins {whose}; try again in {retry_after} s"));
         error.retry_after = Some(retry_after);
-        return Err(error);
-    }
+        error
+    })?;
     let found = app.store.user_by_name(&name)?;
     // Verify against a real hash even for unknown names, so timing does not reveal them.
     let hash = found.as_ref().map_or(DUMMY_HASH.to_string(), |(_, record)| record.password_hash.clone());
     let ok = auth::verify_password_async(body.password, hash).await;
-    let Some((id, record)) = found.filter(|_| ok) else {
-        tracing::info!("failed sign-in");
+    let Some((id, record)) = found.as_ref().filter(|_| ok).cloned() else {
+        app.throttle.failed(&attempt, found.map(|(id, _)| id.0));
+        tracing::info!(trusted_device = device.is_some(), "failed sign-in");
         return Err(wrong());
     };
-    app.throttle.succeeded(&name);
+    app.throttle.succeeded(&attempt);
     let cookie = start_session(&app, id).await?;
-    tracing::info!(user = id.0, "signed in");
-    Ok(signed_in(user_info(id, &record), cookie))
+    tracing::info!(user = id.0, trusted_device = device.is_some(), "signed in");
+    let mut response = signed_in(user_info(id, &record), cookie);
+    add_device_cookie(&app, &mut response, &name);
+    Ok(response)
+}
+
+/// A fresh device cookie for `name`, after each sign-in. Sent back only to `/api/login`.
+fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
+    let value = auth::new_device_cookie(&app.device_key, name);
+    let max_age = DEVICE_DAYS * 24 * 3600;
+    if let Ok(cookie) =
+        HeaderValue::from_str(&format!("{DEVICE_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api/login; Max-Age={max_age}"))
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+/// `GET /api/admin/signin-failures` (admins only): recent lockouts, newest first.
+pub async fn signin_failures(State(app): State<App>, session: Session) -> Result<Json<serde_json::Value>, ApiError> {
+    if session.role != Role::Admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, "only admins see failed sign-ins"));
+    }
+    Ok(Json(json!({ "lockouts": app.throttle.lockouts() })))
 }
 
 /// An argon2id hash of a random password, for constant-time failures on unknown names.

@@ -6,13 +6,14 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+pub mod serve;
 mod ws;
 
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub hub: Hub,
     pub max_frame: usize,
     pub throttle: Throttle,
+    /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
+    pub device_key: [u8; 32],
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
@@ -47,7 +50,9 @@ pub fn router(state: App) -> Router {
         .route("/api/setup", get(auth::setup_needed).post(auth::setup))
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
+        .route("/api/admin/signin-failures", get(auth::signin_failures))
         .route("/api/me", get(api::me))
+        .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))
@@ -57,8 +62,27 @@ pub fn router(state: App) -> Router {
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_frame))
         .layer(middleware::from_fn(check_origin))
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Headers every answer carries, JSON and errors included: no content sniffing (a JSON body
+/// that looks like HTML must not be run as a page) and no framing by another site
+/// (clickjacking). `index.html` sets its own, fuller policy (`assets.rs`).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let not_modified = response.status() == axum::http::StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not on a 304: the browser merges its headers into the cached answer, and this policy
+    // would replace the page's own and block its scripts.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) && !not_modified {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
+    response
 }
 
 /// Refuses state-changing requests (and the WebSocket upgrade) sent by a page of another
@@ -77,6 +101,36 @@ async fn check_origin(request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+/// Answers `Connection: close` when a request's body was not read to its end (a POST
+/// refused before its body: no session, a foreign origin, an unknown endpoint). hyper then
+/// cannot reuse the connection and closes it; without the header a pooling client (reqwest,
+/// curl) sends its next request on a connection that is closing, and it fails.
+async fn close_if_body_unread(request: Request, next: Next) -> Response {
+    use axum::body::HttpBody;
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Poll;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let mut data = body.into_data_stream();
+    let seen = read_to_end.clone();
+    let watched = futures_util::stream::poll_fn(move |cx| {
+        let next = data.poll_next_unpin(cx);
+        if let Poll::Ready(None) = next {
+            seen.store(true, Ordering::Relaxed);
+        }
+        next
+    });
+    let mut response = next.run(Request::from_parts(parts, axum::body::Body::from_stream(watched))).await;
+    if !read_to_end.load(Ordering::Relaxed) && response.status() != axum::http::StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A JSON request body whose every failure is a protocol error (`bad_json`, `bad_request`,

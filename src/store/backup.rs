@@ -263,9 +263,9 @@ fn backup_error(what: &str, e: std::io::Error) -> StoreError {
 mod tests {
     use super::*;
     use crate::model::{ConvId, Seq, UserId};
-    use crate::store::Change;
     use crate::store::records::MessageRecord;
     use crate::store::writer::Writer;
+    use crate::store::{Change, ContentKey};
 
     fn message(text: &str) -> MessageRecord {
         MessageRecord {
@@ -303,7 +303,7 @@ mod tests {
     fn search(store: &Store, conv: u64, word: &str) -> usize {
         let terms = [crate::store::search::Term::Word(word.into())];
         let page = crate::store::search::Page { before: None, offset: 0, limit: 100 };
-        store.search(&[ConvId(conv)], &terms, &page).unwrap().results.len()
+        store.search(&ContentKey(()), &[ConvId(conv)], &terms, &page).unwrap().results.len()
     }
 
     /// If the copy caught a page the writer reused, the restored history would be wrong or
@@ -344,12 +344,15 @@ mod tests {
         assert!(copied.entries > 3_000, "{copied:?}");
 
         let copy = Store::open(&dest).unwrap();
-        let (messages, more) = copy.messages_before(ConvId(1), Seq(u64::MAX), 5_000).unwrap();
+        let (messages, more) = copy.messages_before(&ContentKey(()), ConvId(1), Seq(u64::MAX), 5_000).unwrap();
         assert!(!more);
         let texts: Vec<String> = messages.iter().map(|(seq, m)| format!("{} {} {}", seq.0, m.text, m.deleted)).collect();
         let expected: Vec<String> = (1..=3_000u64).map(|seq| format!("{seq} before {seq} false")).collect();
         assert_eq!(texts, expected, "the backup holds conversation 1 as it was when pinned");
-        assert!(copy.messages_before(ConvId(2), Seq(u64::MAX), 1).unwrap().0.is_empty(), "nothing written after the pin");
+        assert!(
+            copy.messages_before(&ContentKey(()), ConvId(2), Seq(u64::MAX), 1).unwrap().0.is_empty(),
+            "nothing written after the pin"
+        );
         assert_eq!(search(&copy, 1, "before"), 100, "the backup searches like the original did");
         assert_eq!(search(&copy, 1, "rewritten"), 0);
     }
@@ -386,7 +389,7 @@ mod tests {
 
         for (dest, before) in backups {
             let copy = Store::open(&dest).unwrap();
-            let (messages, _) = copy.messages_before(ConvId(1), Seq(u64::MAX), 10_000).unwrap();
+            let (messages, _) = copy.messages_before(&ContentKey(()), ConvId(1), Seq(u64::MAX), 10_000).unwrap();
             let newest = messages.last().unwrap().0.0;
             assert!(newest >= before, "every message acked before the backup began is in it ({newest} < {before})");
             assert_eq!(messages.len() as u64, newest, "and every one before the newest, none missing");

@@ -80,6 +80,8 @@ pub enum Change {
     PutMessage(ConvId, Seq, MessageRecord),
     /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
     UpdateMessage(ConvId, Seq, MessageRecord),
+    /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
+    PutMeta(&'static str, Vec<u8>),
 }
 
 /// Everything the chat core needs in memory at start-up.
@@ -146,6 +148,32 @@ fn free_bytes(path: &Path) -> Option<u64> {
     ok.then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
+/// Creates a missing data file as 0600 (and a missing directory as 0700) before redb fills
+/// it: it holds every message and password hash, so no other local account may read it. An
+/// existing file keeps its mode (the admin may have chosen it), with a warning if others can
+/// read it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data file is readable by other accounts on this machine (messages, password hashes): chmod 600 it"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn open_database(path: &Path) -> Result<Database, StoreError> {
     Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.display().to_string()),
@@ -153,9 +181,21 @@ fn open_database(path: &Path) -> Result<Database, StoreError> {
     })
 }
 
+/// What it takes to read what people wrote (history pages, search, one message): only
+/// `Store::open_with_key` makes one, and the server hands it to the chat core's one door
+/// (`core::access`) alone, so a handler cannot read a conversation without asking the core
+/// who may read it: the compiler refuses the call without the key.
+pub struct ContentKey(());
+
 impl Store {
+    /// Opens the data file (as `open`) with the key to its message content.
+    pub fn open_with_key(path: &Path) -> Result<(Store, ContentKey), StoreError> {
+        Ok((Store::open(path)?, ContentKey(())))
+    }
+
     /// Opens (or creates) the data file, creates missing tables and migrates an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path).map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
         let db = open_database(path)?;
         migrate::bring_up_to_date(&db)?;
         Ok(Store {
@@ -312,6 +352,12 @@ impl Store {
         Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
     }
 
+    /// A value of the file's `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        Ok(txn.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     /// The schema version the data file holds.
     pub fn schema_version(&self) -> Result<Option<u64>, StoreError> {
         migrate::schema_version(&*self.db()?)
@@ -326,6 +372,7 @@ impl Store {
     /// Up to `limit` messages with seq below `before`, ascending, and whether older ones exist.
     pub fn messages_before(
         &self,
+        _key: &ContentKey,
         conv: ConvId,
         before: Seq,
         limit: usize,
@@ -350,7 +397,13 @@ impl Store {
     /// since, each once in its current state, ordered by its latest change (`rev`). A page
     /// holds the first `limit` of them, so "ask again after the highest `rev` you got" neither
     /// skips nor repeats. Returned ascending by seq, with whether more follow.
-    pub fn changes_after(&self, conv: ConvId, after: Seq, limit: usize) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
+    pub fn changes_after(
+        &self,
+        _key: &ContentKey,
+        conv: ConvId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<(Vec<(Seq, MessageRecord)>, bool), StoreError> {
         let txn = self.db()?.begin_read()?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let revisions = txn.open_table(CONVREV_SEQ)?;
@@ -402,7 +455,7 @@ impl Store {
         Ok((page, more))
     }
 
-    pub fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
+    pub fn message(&self, _key: &ContentKey, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
         Ok(table.get((conv.0, seq.0))?.map(|v| decode(v.value())).transpose()?)
@@ -503,6 +556,9 @@ pub(crate) fn apply(txn: &WriteTransaction, change: Change) -> Result<(), StoreE
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
+        }
+        Change::PutMeta(key, value) => {
+            txn.open_table(META)?.insert(key, value.as_slice())?;
         }
         Change::PutMessage(conv, seq, record) => put_message(txn, conv, seq, &record)?,
         Change::UpdateMessage(conv, seq, record) => {

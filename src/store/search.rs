@@ -23,7 +23,7 @@ use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
 use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVFIRST_POSTINGS};
-use super::{Store, StoreError};
+use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq, UserId};
 
 /// Shorter words ("a", "I") are not indexed, and not searched for.
@@ -358,7 +358,7 @@ impl Head {
 impl Store {
     /// One page of the messages in `convs` that have every one of `terms`, newest first (by
     /// ts, then conversation and seq). All reads come from one snapshot.
-    pub fn search(&self, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
+    pub fn search(&self, _key: &ContentKey, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
         let Page { before, offset, limit } = *page;
         let mut hashes: Vec<u64> = terms.iter().map(Term::hash).collect();
         hashes.sort_unstable();
@@ -518,7 +518,7 @@ mod tests {
     fn found(store: &Store, convs: &[u64], terms: &[Term]) -> Vec<(u64, u64)> {
         let convs: Vec<ConvId> = convs.iter().map(|c| ConvId(*c)).collect();
         store
-            .search(&convs, terms, &Page { before: None, offset: 0, limit: 100 })
+            .search(&ContentKey(()), &convs, terms, &Page { before: None, offset: 0, limit: 100 })
             .unwrap()
             .results
             .iter()
@@ -647,7 +647,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut offset = 0;
         loop {
-            let page = store.search(&convs, &lunch, &Page { before: None, offset, limit: 7 }).unwrap();
+            let page = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset, limit: 7 }).unwrap();
             seen.extend(page.results.iter().map(|(_, _, r)| r.ts));
             offset += page.results.len();
             if !page.more {
@@ -657,13 +657,15 @@ mod tests {
         assert_eq!(seen, (1..=50u64).rev().collect::<Vec<_>>(), "all 50, newest first, none twice");
 
         // Paging by position instead: deleting a message already shown skips nothing.
-        let first = store.search(&convs, &lunch, &Page { before: None, offset: 0, limit: 7 }).unwrap();
+        let first = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset: 0, limit: 7 }).unwrap();
         let (conv, seq, record) = first.results[1].clone();
         let mut deleted = record.clone();
         (deleted.deleted, deleted.rev) = (true, 99);
         store.apply_now(vec![Change::UpdateMessage(conv, seq, deleted)]).unwrap();
         let (conv, seq, last) = first.results.last().unwrap();
-        let second = store.search(&convs, &lunch, &Page { before: Some((last.ts, *conv, *seq)), offset: 0, limit: 7 }).unwrap();
+        let second = store
+            .search(&ContentKey(()), &convs, &lunch, &Page { before: Some((last.ts, *conv, *seq)), offset: 0, limit: 7 })
+            .unwrap();
         let ts: Vec<u64> = second.results.iter().map(|(_, _, r)| r.ts).collect();
         assert_eq!(ts, (37..=43u64).rev().collect::<Vec<_>>(), "the page right after the last one shown");
     }

@@ -4,18 +4,14 @@
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.HALLWAY_BIN || path.resolve(here, '../../target/debug/hallway');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const OUT = path.join(here, 'out');
-const WAIT = 10_000;
+import {
+  BIN, CHROMIUM, OUT, WAIT, startServer, stopServer, watch as watchPage, see, tid, convItem, messageWith,
+  inView, signIn, search, fromAnotherTab,
+} from './harness.mjs';
 
 let server;      // {proc, base, setupUrl, output}
 let tmp;
@@ -23,87 +19,7 @@ let browser;
 let ctxA, ctxB, pageA, pageB;
 const foreign = [];    // requests to any host other than the server
 const pageErrors = []; // uncaught exceptions in the pages
-
-/**
- * Starts the server; resolves once it printed its address (and, on a first start, the setup
- * link). `listen` is 127.0.0.1:0 (any free port) or the address of a previous run to restart it.
- */
-function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true) {
-  return new Promise((resolve, reject) => {
-    // Rate limits off: steps post hundreds of messages from one scripted connection at once
-    // to set a scene (tests/isolation.rs tests the limits).
-    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns', '--no-rate-limits'], {
-      cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
-    });
-    let output = '';
-    let base = null;
-    let setupUrl = null;
-    let done = false;
-    const timer = setTimeout(() => {
-      reject(new Error(`the server did not print "serving on 127.0.0.1:PORT"${needSetup ? ' and a setup link' : ''} within 30 s; it printed:\n${output}`));
-    }, 30_000);
-    // Both pipes are read until the end: a full pipe would block the server's logging.
-    const onData = (chunk) => {
-      output = (output + chunk.toString()).slice(-200_000);
-      if (done) return;
-      const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
-      if (serving) base = `http://${serving[1]}`;
-      const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup#[^\s"']+)/.exec(output);
-      if (setup) setupUrl = setup[1];
-      if (base && (setupUrl || !needSetup)) {
-        done = true;
-        clearTimeout(timer);
-        resolve({ proc, base, setupUrl, get output() { return output; } });
-      }
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    proc.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start the server ${BIN}: ${e.message}`)); });
-    proc.on('exit', (code, sig) => {
-      if (!done) { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) before serving:\n${output}`)); }
-    });
-  });
-}
-
-/** Stops the server by its PID (never by name): SIGTERM, then SIGKILL after 5 s. */
-async function stopServer(srv) {
-  if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) return;
-  const exited = new Promise((r) => srv.proc.once('exit', r));
-  process.kill(srv.proc.pid, 'SIGTERM');
-  const t = setTimeout(() => { try { process.kill(srv.proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-  await exited;
-  clearTimeout(t);
-}
-
-function watch(page, who) {
-  page.on('request', (req) => {
-    const url = new URL(req.url());
-    if (url.protocol === 'data:' || url.protocol === 'blob:') return;
-    if (url.host !== new URL(server.base).host) foreign.push(`${who}: ${req.url()}`);
-  });
-  page.on('websocket', (ws) => {
-    if (new URL(ws.url()).host !== new URL(server.base).host) foreign.push(`${who} websocket: ${ws.url()}`);
-  });
-  page.on('pageerror', (err) => pageErrors.push(`${who}: ${err.stack || err.message}`));
-}
-
-/** Waits for a locator to be visible, failing with what a person would notice. */
-async function see(locator, whatIsWrong, timeout = WAIT) {
-  try {
-    await locator.first().waitFor({ state: 'visible', timeout });
-  } catch {
-    // What the page showed, for whoever reads the failure (tests/browser/out/).
-    const page = locator.page();
-    const shot = path.join(OUT, `failed-${Date.now()}.png`);
-    await page.screenshot({ path: shot }).catch(() => {});
-    const status = await page.getByTestId('search-status').textContent({ timeout: 1000 }).catch(() => null);
-    assert.fail(`${whatIsWrong} (screenshot: ${shot}${status ? `; search status: "${status}"` : ''})`);
-  }
-}
-
-const tid = (page, id) => page.getByTestId(id);
-const convItem = (page, name) => page.locator(`[data-testid="conv-item"][data-conv-name="${name}"]`);
-const messageWith = (page, text) => page.locator('[data-testid="message"]:not([data-pending])', { hasText: text });
+const watch = (page, who) => watchPage(page, who, server.base, { foreign, pageErrors });
 
 before(async () => {
   assert.ok(existsSync(BIN), `the server binary ${BIN} is missing: build it with "cargo build" (or set HALLWAY_BIN)`);
@@ -288,30 +204,6 @@ test('a direct message: the header names bob and nothing else; bob gets a badge 
     .catch(() => assert.fail('bob read the DM but its unread badge stays'));
 });
 
-/** Waits until the element is scrolled into the visible part of the message list. */
-async function inView(page, locator, whatIsWrong) {
-  const el = await locator.first().elementHandle();
-  await page.waitForFunction((e) => {
-    const r = e.getBoundingClientRect();
-    const l = document.getElementById('messages').getBoundingClientRect();
-    return r.height > 0 && r.top >= l.top - 1 && r.bottom <= l.bottom + 1;
-  }, el, { timeout: WAIT }).catch(() => assert.fail(whatIsWrong));
-}
-
-/** Signs in on a page showing the sign-in form and waits for the chat. */
-async function signIn(page, name, password) {
-  await see(tid(page, 'signin-form'), 'the sign-in form is not shown');
-  await tid(page, 'signin-name').fill(name);
-  await tid(page, 'signin-password').fill(password);
-  await tid(page, 'signin-submit').click();
-  await see(tid(page, 'composer'), `${name} signs in but does not get to the chat`);
-}
-
-/** Types a search into the box and runs it with Enter. */
-async function search(page, text) {
-  await tid(page, 'search-input').fill(text);
-  await tid(page, 'search-input').press('Enter');
-}
 
 test('search: a word finds the message, highlighted; a click opens it in its conversation; from: and in: narrow it', async () => {
   await pageB.keyboard.press('Control+k');
@@ -368,26 +260,6 @@ test('search: a word finds the message, highlighted; a click opens it in its con
   await see(tid(pageB, 'conv-title').filter({ hasText: 'general' }), 'closing the search results does not go back to the conversation');
 });
 
-/**
- * Sends frames (each with a ref) on a second WebSocket of page's user, as another tab of theirs
- * would, and resolves with each ref's acked seq once every frame is acknowledged.
- */
-function fromAnotherTab(page, frames) {
-  return page.evaluate((frames) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${location.host}/api/ws`);
-    const seqs = {};
-    let acked = 0;
-    const timer = setTimeout(() => reject(new Error(`only ${acked} of ${frames.length} frames were acknowledged`)), 60_000);
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      if (f.type === 'hello' && f.last) for (const frame of frames) ws.send(JSON.stringify(frame));
-      else if (f.type === 'ack') {
-        seqs[f.ref] = f.seq;
-        if (++acked === frames.length) { clearTimeout(timer); ws.close(); resolve(seqs); }
-      } else if (f.type === 'error') { clearTimeout(timer); reject(new Error(f.message)); }
-    };
-  }), frames);
-}
 
 test('search: a result older than the loaded history is reached by paging back through it', async () => {
   // Bob posts 300 messages to general from a second connection: after a reload alice's tab loads

@@ -2,6 +2,7 @@
 
 use super::{HubTask, Refusal, not_found};
 use crate::core::RoomEntry;
+use crate::core::access::Action;
 use crate::model::{ConvId, ConvKind, Seq, UserId};
 
 impl HubTask {
@@ -14,14 +15,21 @@ impl HubTask {
         }
     }
 
-    /// The conversation's newest committed seq if `user` may read it (is a member).
-    pub(super) fn readable(&self, user: UserId, conv: ConvId) -> Option<Seq> {
-        self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).map(|c| c.committed_seq)
+    /// The one rule of who may see what: whether `actor` may do `action` with `conv`, and if
+    /// so its newest committed seq. Today members read and search their conversations and
+    /// nobody else sees them at all; the records policy (what is kept, for whom) and the
+    /// reviewer's archive add their rules here, and nowhere else.
+    pub(super) fn may(&self, actor: UserId, conv: ConvId, action: Action) -> Option<Seq> {
+        let state = self.convs.get(&conv)?;
+        let allowed = match action {
+            Action::History | Action::Search => state.members.contains_key(&actor),
+        };
+        allowed.then_some(state.committed_seq)
     }
 
-    /// Every conversation `user` is a member of: what their search covers.
-    pub(super) fn memberships(&self, user: UserId) -> Vec<ConvId> {
-        self.convs.iter().filter(|(_, c)| c.members.contains_key(&user)).map(|(id, _)| *id).collect()
+    /// Every conversation `actor` may do `action` with.
+    pub(super) fn all_they_may(&self, actor: UserId, action: Action) -> Vec<ConvId> {
+        self.convs.keys().copied().filter(|conv| self.may(actor, *conv, action).is_some()).collect()
     }
 
     /// The public rooms, as the directory lists them to `user`.

@@ -25,8 +25,7 @@ impl HubTask {
         let mut changes = vec![Change::PutUser(id, record)];
         let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
         let mut undo = vec![Undo::RemoveUser(id)];
-        let general =
-            self.convs.iter().find(|(_, c)| c.record.kind == ConvKind::Room && c.record.name == DEFAULT_ROOM).map(|(id, _)| *id);
+        let general = self.index.room(DEFAULT_ROOM);
         match general {
             Some(conv) => {
                 let (more_changes, more_deliveries) = self.member_added(conv, id);

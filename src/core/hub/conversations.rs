@@ -1,7 +1,7 @@
 //! Conversations and membership: rooms, private rooms, DMs and group DMs; joining, leaving,
 //! inviting, topics, and how a conversation looks to one member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tokio::time::Instant;
 
@@ -39,7 +39,7 @@ impl HubTask {
         }
         // Only public rooms must have unique names: checking private ones too would tell
         // anyone that a private room of that name exists.
-        if !private && self.convs.values().any(|c| c.record.kind == ConvKind::Room && c.record.name == name) {
+        if !private && self.index.room(&name).is_some() {
             return Err(refuse(ErrorCode::NameTaken, format!("a public room named {name} exists")));
         }
         let topic = topic.trim().to_string();
@@ -47,11 +47,12 @@ impl HubTask {
             return Err(refuse(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
         }
         let mut everyone = vec![user];
+        let mut seen = HashSet::from([user]);
         for member in members {
             if !self.users.contains_key(&member) {
                 return Err(refuse(ErrorCode::NotFound, format!("no user with id {member}")));
             }
-            if !everyone.contains(&member) {
+            if seen.insert(member) {
                 everyone.push(member);
             }
         }
@@ -72,22 +73,21 @@ impl HubTask {
         users: Vec<UserId>,
     ) -> Result<(), Refusal> {
         let mut everyone = vec![user];
+        let mut seen = HashSet::from([user]);
         for other in users {
             if !self.users.contains_key(&other) {
                 return Err(refuse(ErrorCode::NotFound, format!("no user with id {other}")));
             }
-            if !everyone.contains(&other) {
+            if seen.insert(other) {
                 everyone.push(other);
             }
         }
         everyone.sort();
         let kind = if everyone.len() <= 2 { ConvKind::Dm } else { ConvKind::Group };
         // A group whose members left down to two is not the DM of those two.
-        let existing =
-            self.convs.iter().find(|(_, c)| c.record.kind == kind && c.members.keys().copied().eq(everyone.iter().copied()));
-        if let Some((id, _)) = existing {
+        if let Some(id) = self.index.group(kind, &everyone) {
             // Through the writer queue, so the ack never overtakes the commit that made it.
-            let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(*id), seq: None, client_id: None, ts: None };
+            let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
             self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
             return Ok(());
         }
@@ -110,7 +110,10 @@ impl HubTask {
         if state.record.kind == ConvKind::Dm {
             return Err(refuse(ErrorCode::BadRequest, "a direct message cannot be left"));
         }
-        let Some(member) = state.members.remove(&user) else { return Err(not_found()) };
+        self.index.remove(conv, state);
+        let member = state.members.remove(&user);
+        self.index.add(conv, state);
+        let Some(member) = member else { return Err(not_found()) };
         let others: Vec<UserId> = state.members.keys().copied().collect();
         let deliveries = vec![
             (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
@@ -146,6 +149,7 @@ impl HubTask {
             state.members.insert(*member, MemberState { read_seq: Seq(0), joined: now, unread: 0, mentions: 0 });
             changes.push(Change::PutMember(id, *member, MemberRecord { joined: now, read_seq: 0 }));
         }
+        self.index.add(id, &state);
         self.convs.insert(id, state);
         let deliveries = members
             .iter()
@@ -163,7 +167,9 @@ impl HubTask {
         let now = now_millis();
         // A newcomer starts with everything before them read.
         let read_seq = state.last_seq;
+        self.index.remove(conv, state);
         state.members.insert(user, MemberState { read_seq, joined: now, unread: 0, mentions: 0 });
+        self.index.add(conv, state);
         let others: Vec<UserId> = state.members.keys().copied().filter(|m| *m != user).collect();
         let changes = vec![Change::PutMember(conv, user, MemberRecord { joined: now, read_seq: read_seq.0 })];
         let deliveries = vec![
@@ -281,5 +287,53 @@ impl HubTask {
         });
         self.persist(vec![change], outcome).await;
         Ok(())
+    }
+}
+
+/// Finds a conversation by what names it, without a scan of every conversation: public rooms
+/// by name (unique), DMs and groups by their members (the lowest id first, as they were
+/// created). Kept true wherever members or conversations come and go.
+#[derive(Default)]
+pub(super) struct ConvIndex {
+    rooms: HashMap<String, ConvId>,
+    groups: HashMap<(ConvKind, Vec<UserId>), BTreeSet<ConvId>>,
+}
+
+impl ConvIndex {
+    fn group_key(state: &ConvState) -> Option<(ConvKind, Vec<UserId>)> {
+        matches!(state.record.kind, ConvKind::Dm | ConvKind::Group)
+            .then(|| (state.record.kind, state.members.keys().copied().collect()))
+    }
+
+    pub(super) fn add(&mut self, id: ConvId, state: &ConvState) {
+        if state.record.kind == ConvKind::Room {
+            self.rooms.entry(state.record.name.clone()).or_insert(id);
+        }
+        if let Some(key) = Self::group_key(state) {
+            self.groups.entry(key).or_default().insert(id);
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: ConvId, state: &ConvState) {
+        if state.record.kind == ConvKind::Room && self.rooms.get(&state.record.name) == Some(&id) {
+            self.rooms.remove(&state.record.name);
+        }
+        if let Some(key) = Self::group_key(state)
+            && let Some(ids) = self.groups.get_mut(&key)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.groups.remove(&key);
+            }
+        }
+    }
+
+    pub(super) fn room(&self, name: &str) -> Option<ConvId> {
+        self.rooms.get(name).copied()
+    }
+
+    /// The DM or group of exactly these people (`members` sorted).
+    pub(super) fn group(&self, kind: ConvKind, members: &[UserId]) -> Option<ConvId> {
+        self.groups.get(&(kind, members.to_vec())).and_then(|ids| ids.first().copied())
     }
 }

@@ -210,13 +210,17 @@ impl HubTask {
                 }
             }
             Undo::RemoveConversation(conv) => {
-                self.convs.remove(&conv);
+                if let Some(state) = self.convs.remove(&conv) {
+                    self.index.remove(conv, &state);
+                }
             }
             Undo::RemoveMember { conv, user, joined } => {
                 if let Some(state) = self.convs.get_mut(&conv)
                     && state.members.get(&user).is_some_and(|m| m.joined == joined)
                 {
+                    self.index.remove(conv, state);
                     state.members.remove(&user);
+                    self.index.add(conv, state);
                 }
             }
             Undo::RestoreMember { conv, user, before, wrote } => {
@@ -226,7 +230,9 @@ impl HubTask {
                         None => !state.members.contains_key(&user),
                     };
                     if unchanged {
+                        self.index.remove(conv, state);
                         state.members.insert(user, before);
+                        self.index.add(conv, state);
                     }
                 }
             }

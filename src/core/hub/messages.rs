@@ -123,7 +123,7 @@ impl HubTask {
         // cache. Only the author (or an admin, for deletes) may change it.
         let latest = match self.pending.get(&(conv, seq)) {
             Some(record) => Ok(Some(record.clone())),
-            None => self.store.message(conv, seq),
+            None => self.door.message(conv, seq),
         };
         let mut record = match latest {
             Ok(Some(record)) if !record.deleted => record,

@@ -1,0 +1,138 @@
+//! The one door to what people wrote: every read of a conversation's content (history pages,
+//! catch-up, search; later attachments, exports and the reviewer) goes through here. The core
+//! task decides `may(actor, conversation, action)` (`hub/access.rs`) from its live state; only
+//! then is the store read, on a blocking thread, with the `ContentKey` that nothing else
+//! holds. The records policy adds its rules to `may`.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::{Command, Hub, HubError};
+use crate::model::{ConvId, Seq, UserId};
+use crate::protocol::{self, ErrorCode};
+use crate::store::records::MessageRecord;
+use crate::store::search::{Found, Page, Term};
+use crate::store::{ContentKey, Store, StoreError};
+
+/// What someone wants to do with a conversation's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Read its history: pages back, or catch up after a reconnect.
+    History,
+    /// Find its messages by keyword.
+    Search,
+}
+
+/// The store with the key to its content; shared by the handle and the core task.
+pub(crate) struct Door {
+    store: Store,
+    key: ContentKey,
+}
+
+impl Door {
+    pub(crate) fn new(store: Store, key: ContentKey) -> Door {
+        Door { store, key }
+    }
+
+    /// One message as stored, for the core's own checks (who wrote it, before an edit).
+    pub(crate) fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
+        self.store.message(&self.key, conv, seq)
+    }
+}
+
+/// Which part of a conversation's history.
+#[derive(Clone, Copy, Debug)]
+pub enum HistoryRange {
+    /// Up to `limit` messages with a seq below this, newest last.
+    Before(Seq),
+    /// Every change after this seq (new, edited, deleted), for catching up.
+    After(Seq),
+}
+
+pub struct HistoryPage {
+    pub messages: Vec<protocol::Message>,
+    pub more: bool,
+    /// The newest committed seq, as the conversation's readers were last told.
+    pub last_seq: Seq,
+}
+
+fn not_found() -> HubError {
+    HubError::Refused(ErrorCode::NotFound, "no such conversation".into())
+}
+
+impl Hub {
+    /// The newest committed seq of `conv` if `actor` may do `action` with it; `None` for a
+    /// conversation that does not exist or that they may not see (indistinguishable).
+    pub async fn may(&self, actor: UserId, conv: ConvId, action: Action) -> Option<Seq> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::May { actor, conv, action, reply }).await;
+        rx.await.ok().flatten()
+    }
+
+    /// Every conversation `actor` may do `action` with.
+    pub async fn all_they_may(&self, actor: UserId, action: Action) -> Vec<ConvId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::AllTheyMay { actor, action, reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// A page of `conv`'s history, if `actor` may read it.
+    pub async fn history(&self, actor: UserId, conv: ConvId, range: HistoryRange, limit: usize) -> Result<HistoryPage, HubError> {
+        let last_seq = self.may(actor, conv, Action::History).await.ok_or_else(not_found)?;
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        let (records, more) = blocking(move || match range {
+            HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit),
+            HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit),
+        })
+        .await?;
+        let messages = records.iter().map(|(seq, r)| protocol::message_frame(conv, *seq, r)).collect();
+        Ok(HistoryPage { messages, more, last_seq })
+    }
+
+    /// A page of the messages with every one of `terms` (and by `from`, a user name, when
+    /// given) in `scope` or, without it, every conversation `actor` may search.
+    pub async fn search(
+        &self,
+        actor: UserId,
+        scope: Option<ConvId>,
+        from: Option<String>,
+        mut terms: Vec<Term>,
+        page: Page,
+    ) -> Result<Found, HubError> {
+        let convs = match scope {
+            Some(conv) => {
+                self.may(actor, conv, Action::Search).await.ok_or_else(not_found)?;
+                vec![conv]
+            }
+            None => self.all_they_may(actor, Action::Search).await,
+        };
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        blocking(move || {
+            if let Some(name) = from {
+                let Some((author, _)) = door.store.user_by_name(&name)? else {
+                    return Err(HubError::Refused(ErrorCode::BadRequest, format!("there is no user named {name}")));
+                };
+                terms.push(Term::From(author));
+            }
+            Ok(door.store.search(&door.key, &convs, &terms, &page)?)
+        })
+        .await
+    }
+}
+
+/// Runs a read on a blocking thread (redb reads block), its failure as the core's error.
+async fn blocking<T: Send + 'static, E: Into<HubError> + Send + 'static>(
+    read: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, HubError> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(HubError::Refused(ErrorCode::Internal, "reading failed".into())),
+    }
+}
+
+impl From<StoreError> for HubError {
+    fn from(e: StoreError) -> HubError {
+        HubError::Storage(Arc::new(e))
+    }
+}

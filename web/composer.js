@@ -1,0 +1,78 @@
+// composer.js: the message box and sending: pending messages (shown at once, marked until
+// the server's ack), resending after a reconnect, typing frames.
+import { $, randomId, toast } from './dom.js';
+import { activity, chat, conn, ui } from './state.js';
+import { renderMessages } from './views/messages.js';
+
+const TYPING_SEND_MS = 3000;
+
+function sendMessage(c, text) {
+  c.newFrom = null; // answering means the new part was read
+  c.jumpToNew = false;
+  const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null };
+  c.pending.set(p.client_id, p);
+  renderMessages({ toBottom: true });
+  deliver(c, p);
+}
+
+export async function deliver(c, p) {
+  if (!conn.online) { p.state = 'queued'; return; }
+  p.state = 'sending';
+  try {
+    const ack = await conn.live.request({ type: 'send', conv: c.id, text: p.text, client_id: p.client_id });
+    p.state = 'acked';
+    if (ack.seq != null && c.msgs.has(ack.seq)) c.pending.delete(p.client_id);
+  } catch (e) {
+    if (e.code === 'disconnected') { p.state = 'queued'; return; } // resent after the next hello
+    p.state = 'failed';
+    p.error = e.code === 'too_large' ? 'too long' : e.message;
+  }
+  if (c.id === ui.current) renderMessages();
+}
+
+export function autosize() {
+  const ta = $('composer');
+  ta.style.height = 'auto';
+  ta.style.height = Math.min(ta.scrollHeight, 200) + 'px';
+}
+
+function submitComposer() {
+  const c = chat.convs.get(ui.current);
+  const ta = $('composer');
+  const text = ta.value.replace(/\s+$/, '');
+  if (!c || !text.trim()) return;
+  if (text.length > 16000) { toast('That message is too long (16,000 characters at most).'); return; }
+  ta.value = '';
+  ui.drafts.delete(c.id);
+  activity.lastTypingSent = 0;
+  autosize();
+  sendMessage(c, text);
+}
+
+function lastOwnMessage(c) {
+  let best = null;
+  for (const m of c.msgs.values()) if (m.author === chat.me.id && !m.deleted && (!best || m.seq > best.seq)) best = m;
+  return best;
+}
+
+/** The message box: Enter sends, Up edits the last own message, typing tells the others. */
+export function bindComposer() {
+  const ta = $('composer');
+  ta.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitComposer(); return; }
+    if (e.key === 'ArrowUp' && !ta.value) {
+      const c = chat.convs.get(ui.current);
+      const m = c && lastOwnMessage(c);
+      if (m) { e.preventDefault(); ui.editing = { conv: c.id, seq: m.seq }; renderMessages(); }
+    }
+  });
+  ta.addEventListener('input', () => {
+    autosize();
+    const now = Date.now();
+    if (ta.value.trim() && conn.online && ui.current != null && now - activity.lastTypingSent >= TYPING_SEND_MS) {
+      activity.lastTypingSent = now;
+      conn.live.send({ type: 'typing', conv: ui.current });
+    }
+  });
+  $('btn-send').addEventListener('click', () => { submitComposer(); ta.focus(); });
+}

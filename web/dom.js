@@ -1,0 +1,157 @@
+// dom.js: small DOM helpers shared by every view: elements, icons, toasts, date formats,
+// avatars and presence dots, form errors. User text only ever becomes text nodes.
+import { chat, presenceOf, STATE_LABEL, userName } from './state.js';
+
+export const $ = (id) => document.getElementById(id);
+
+export function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'testid') e.dataset.testid = v;
+    else if (k === 'data') Object.assign(e.dataset, v);
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of kids.flat()) {
+    if (c == null || c === false) continue;
+    e.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  }
+  return e;
+}
+
+/** The nodes of a child list without the null/false placeholders (replaceChildren would print "null"). */
+export const kids = (...list) => list.filter((k) => k != null && k !== false);
+
+const ICONS = {
+  lock: 'M5 11h14a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2zM7 11V7a5 5 0 0 1 10 0v4',
+  hash: 'M4 9h16M4 15h16M10 3L8 21M16 3l-2 18',
+  plus: 'M12 5v14M5 12h14',
+  search: 'M3 11a8 8 0 1 0 16 0a8 8 0 1 0-16 0M21 21l-4.35-4.35',
+  userPlus: 'M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2M4.5 7a4 4 0 1 0 8 0a4 4 0 1 0-8 0M20 8v6M23 11h-6',
+  users: 'M17 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2M5 7a4 4 0 1 0 8 0a4 4 0 1 0-8 0M23 21v-2a4 4 0 0 0-3-3.87M16 3.13a4 4 0 0 1 0 7.75',
+  logout: 'M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4M16 17l5-5-5-5M21 12H9',
+  menu: 'M3 12h18M3 6h18M3 18h18',
+  edit: 'M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5L17 3z',
+  trash: 'M3 6h18M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6m3 0V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2',
+  send: 'M22 2L11 13M22 2l-7 20-4-9-9-4 20-7z',
+  db: 'M3 5a9 3 0 1 0 18 0a9 3 0 1 0-18 0M21 12c0 1.66-4 3-9 3s-9-1.34-9-3M3 5v14c0 1.66 4 3 9 3s9-1.34 9-3V5',
+  dbOff: 'M3 5a9 3 0 1 0 18 0a9 3 0 1 0-18 0M21 12c0 1.66-4 3-9 3s-9-1.34-9-3M3 5v14c0 1.66 4 3 9 3s9-1.34 9-3V5M2 2l20 20',
+  moon: 'M21 12.79A9 9 0 1 1 11.21 3 7 7 0 0 0 21 12.79z',
+  close: 'M18 6L6 18M6 6l12 12',
+};
+
+export function icon(name) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('class', 'icon');
+  const p = document.createElementNS(NS, 'path');
+  p.setAttribute('d', ICONS[name]);
+  svg.append(p);
+  return svg;
+}
+
+export const narrow = () => matchMedia('(max-width: 720px)').matches; // a phone: the sidebar slides in
+
+/**
+ * fn wrapped to run once, soon, however often it is asked for: on the next animation frame,
+ * or after 100 ms in a hidden tab (which gets no frames, but still updates its title).
+ */
+export function nextFrame(fn) {
+  let pending = false;
+  const run = () => {
+    if (!pending) return;
+    pending = false;
+    fn();
+  };
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(run);
+    setTimeout(run, 100);
+  };
+}
+
+let toastTimer = null;
+
+export function toast(text, ms = 4000) {
+  const t = $('toast');
+  t.textContent = text;
+  // Just below the header in front (the conversation's or the search results'), centred
+  // on the main pane: over messages only, never over the message box or the sidebar.
+  const main = document.querySelector('.main');
+  const head = [...document.querySelectorAll('.pane .conv-head')].find((e) => e.offsetParent !== null);
+  if (main && head && main.offsetParent !== null) {
+    const r = main.getBoundingClientRect();
+    t.style.top = `${head.getBoundingClientRect().bottom + 8}px`;
+    t.style.left = `${r.left + r.width / 2}px`;
+    t.style.maxWidth = `${Math.max(200, r.width - 32)}px`;
+  } else {
+    t.style.top = t.style.left = t.style.maxWidth = '';
+  }
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, ms);
+}
+
+export function randomId() {
+  const b = new Uint8Array(9);
+  crypto.getRandomValues(b); // works on plain-HTTP LAN origins, unlike randomUUID
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export function dot(userId) {
+  const p = presenceOf(userId);
+  const state = STATE_LABEL[p.state] ? p.state : 'offline';
+  return h('span', {
+    class: `dot dot-${state}`, testid: 'presence-dot',
+    data: { state, userName: chat.users.get(userId)?.name || '' }, title: STATE_LABEL[state],
+  });
+}
+
+export function avatar(userId, size = '') {
+  const u = chat.users.get(userId);
+  const label = (u?.display_name || u?.name || '?').trim();
+  const initials = label.split(/\s+/).slice(0, 2).map((w) => w[0]).join('').toUpperCase() || '?';
+  const a = h('span', { class: `avatar ${size}`, text: initials, 'aria-hidden': 'true' });
+  a.style.background = `hsl(${(userId * 47) % 360} 45% 42%)`;
+  return a;
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+export const byName = (a, b) => collator.compare(a, b);
+
+export const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+
+const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
+
+export const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+
+export const whenFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+
+export function dayLabel(ts) {
+  const d = new Date(ts);
+  const today = new Date();
+  const yest = new Date(Date.now() - 864e5);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === yest.toDateString()) return 'Yesterday';
+  return dayFmt.format(d);
+}
+
+export function formError(form, text) { form.querySelector('.form-error').textContent = text || ''; }
+
+const ERR = {
+  name_taken: 'That name is already taken.',
+  forbidden: 'Your role does not allow this.',
+  bad_request: null, // the server's message says what is wrong
+  network: 'Cannot reach the server. Check the connection and try again.',
+  disconnected: 'Not connected to the server right now. Try again in a moment.',
+};
+
+export const errText = (e) => ERR[e.code] || e.message;

@@ -1,0 +1,153 @@
+// signin.js: the sign-in and setup forms, starting the chat for a session, and going back
+// to the sign-in form when the session ends.
+import * as api from './api.js';
+import { $, errText, formError } from './dom.js';
+import { onFrame } from './live.js';
+import { closeSearch } from './search.js';
+import { chat, conn, ui } from './state.js';
+import { rowCache } from './views/messages.js';
+import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
+
+function showAuth(which, note) {
+  $('chat').hidden = true;
+  $('auth').hidden = false;
+  $('setup-form').hidden = which !== 'setup';
+  $('signin-form').hidden = which !== 'signin';
+  const f = $(which === 'setup' ? 'setup-form' : 'signin-form');
+  formError(f, '');
+  if (which === 'signin') { $('signin-note').textContent = note || ''; f.elements.password.value = ''; }
+  f.querySelector('input').focus();
+}
+
+let bannerTimer = null;
+
+function startChat(user) {
+  chat.me = user;
+  $('auth').hidden = true;
+  $('chat').hidden = false;
+  $('btn-add-user').hidden = user.role !== 'admin';
+  renderMe();
+  conn.live = new api.Live({
+    onFrame,
+    onStatus: (st) => {
+      const b = $('banner');
+      clearTimeout(bannerTimer);
+      if (st === 'open') { b.hidden = true; return; }
+      conn.online = false;
+      b.textContent = st === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+      // A first connection normally takes milliseconds: show the banner only if it does not.
+      if (st === 'connecting') bannerTimer = setTimeout(() => { b.hidden = conn.online; }, 1000);
+      else b.hidden = false;
+    },
+    onSignedOut: () => signedOut('You were signed out. Sign in again to continue.'),
+  });
+  conn.live.start();
+}
+
+function resetState() {
+  api.endSession();
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  if (conn.live) conn.live.stop();
+  clearTimeout(bannerTimer);
+  $('banner').hidden = true;
+  closeSearch(false);
+  $('search-input').value = '';
+  chat.me = null;
+  Object.assign(conn, { live: null, online: false });
+  Object.assign(ui, { current: null, editing: null, wantOpen: null });
+  chat.users.clear(); chat.presence.clear(); chat.convs.clear(); ui.typing.clear(); ui.drafts.clear();
+  rowCache.clear();
+  forgetSidebar();
+  $('messages').replaceChildren();
+  document.title = 'Hallway';
+  setFavicon(0);
+}
+
+export function signedOut(note) {
+  resetState();
+  showAuth('signin', note);
+}
+
+export async function showSetup() {
+  let token = location.hash.slice(1);
+  try { token = decodeURIComponent(token); } catch { /* a mangled link: the server says bad_token */ }
+  const f = $('setup-form');
+  try {
+    const { needed } = await api.setupNeeded();
+    if (!needed) {
+      history.replaceState(null, '', '/');
+      return enter('Hallway is already set up. Sign in with your account.');
+    }
+  } catch { /* try the form anyway */ }
+  showAuth('setup');
+  if (!token) formError(f, 'This setup link is incomplete: open the full link the server printed.');
+  f.onsubmit = async (e) => {
+    e.preventDefault();
+    const name = f.elements.name.value.trim().toLowerCase();
+    const display = f.elements.display_name.value.trim();
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(name)) { formError(f, 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
+    if (!display) { formError(f, 'Enter a display name.'); return; }
+    if (f.elements.password.value.length < 8) { formError(f, 'The password needs at least 8 characters.'); return; }
+    const btn = f.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      const { user } = await api.setup(token, name, display, f.elements.password.value);
+      history.replaceState(null, '', '/');
+      startChat(user);
+    } catch (err) {
+      const msg = {
+        bad_token: 'This setup link is not valid. Open the exact link the server printed.',
+        setup_done: 'Setup was already done. Sign in with your account.',
+      }[err.code] || errText(err);
+      if (err.code === 'setup_done') { history.replaceState(null, '', '/'); showAuth('signin', msg); } else formError(f, msg);
+    } finally {
+      btn.disabled = false;
+    }
+  };
+}
+
+export function bindSignIn() {
+  const f = $('signin-form');
+  let lockTimer = null;
+  f.onsubmit = async (e) => {
+    e.preventDefault();
+    const name = f.elements.name.value.trim().toLowerCase();
+    if (!name || !f.elements.password.value) { formError(f, 'Enter your name and password.'); return; }
+    const btn = f.querySelector('button[type=submit]');
+    btn.disabled = true;
+    formError(f, '');
+    try {
+      const { user } = await api.login(name, f.elements.password.value);
+      f.elements.password.value = '';
+      startChat(user);
+      btn.disabled = false;
+    } catch (err) {
+      btn.disabled = false;
+      if (err.code === 'bad_credentials') formError(f, 'Wrong name or password.');
+      else if (err.code === 'too_many_attempts') {
+        let left = Math.ceil(Number(err.retryAfter) || 1);
+        const tick = () => {
+          formError(f, `Too many failed attempts. Try again in ${left} second${left === 1 ? '' : 's'}.`);
+          btn.disabled = left > 0;
+          if (left-- <= 0) { clearInterval(lockTimer); formError(f, 'You can try again now.'); }
+        };
+        clearInterval(lockTimer);
+        tick();
+        lockTimer = setInterval(tick, 1000);
+      } else formError(f, errText(err));
+    }
+  };
+}
+
+/** Opens the chat when the session is valid, else the sign-in form (with an optional note). */
+export async function enter(note = '') {
+  let s;
+  try {
+    s = await api.currentSession();
+  } catch {
+    showAuth('signin', 'Cannot reach the server right now.');
+    return;
+  }
+  if (s && s.signed_in && s.user) startChat(s.user);
+  else showAuth('signin', note);
+}

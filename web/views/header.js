@@ -1,0 +1,94 @@
+// views/header.js: the open conversation's header (name, topic, recorded or not, members,
+// actions) and the typing line under the message box.
+import { leaveConv } from '../conversation.js';
+import { $, dot, h, icon, kids, toast } from '../dom.js';
+import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
+import { pickPeople } from './dialogs.js';
+
+export function renderHeader() {
+  const c = chat.convs.get(ui.current);
+  const title = $('conv-title');
+  const topic = $('conv-topic');
+  const rec = $('recorded');
+  const actions = $('conv-actions');
+  if (!c) {
+    title.replaceChildren('No conversation');
+    topic.replaceChildren(); rec.replaceChildren(); actions.replaceChildren();
+    $('composer').disabled = true;
+    return;
+  }
+  $('composer').disabled = false;
+  const isRoom = c.kind === 'room' || c.kind === 'private';
+  const o = others(c);
+  title.replaceChildren(...kids(
+    isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : c.kind === 'dm' ? dot(o[0] ?? chat.me.id) : null,
+    h('span', { text: convName(c) })));
+  rec.replaceChildren(icon(c.recorded ? 'db' : 'dbOff'), h('span', { class: 'rec-label', text: c.recorded ? 'Recorded' : 'Not recorded' }));
+  rec.setAttribute('aria-label', c.recorded ? 'Recorded' : 'Not recorded');
+  rec.dataset.recorded = String(c.recorded);
+  rec.className = `recorded ${c.recorded ? 'on' : 'off'}`;
+  rec.title = c.recorded
+    ? 'Messages in this conversation are kept on the server, as the office policy says.'
+    : 'Messages in this conversation are not saved anywhere: they reach the people online and are gone.';
+
+  if (isRoom) {
+    if (!topic.querySelector('input')) {
+      topic.replaceChildren(h('button', {
+        class: `topic-btn${c.topic ? '' : ' empty'}`, testid: 'topic-edit', title: 'Edit the topic',
+        text: c.topic || 'Add a topic', onclick: () => editTopic(c),
+      }));
+    }
+  } else if (c.kind === 'dm' && o.length === 1) {
+    const p = presenceOf(o[0]);
+    const st = statusText(p);
+    topic.replaceChildren(h('span', { text: (STATE_LABEL[p.state] || 'Offline') + (st ? ` · ${st}` : '') }));
+  } else {
+    const n = c.members.length;
+    topic.replaceChildren(h('span', { text: c.kind === 'group' || n > 1 ? `${n} ${n === 1 ? 'person' : 'people'}` : 'Your notes' }));
+  }
+
+  const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
+  actions.replaceChildren(...kids(
+    h('span', { class: 'members', title: names, testid: 'member-count' }, icon('users'), String(c.members.length)),
+    isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },
+      icon('userPlus'), h('span', { class: 'btn-label', text: 'Invite' })) : null,
+    c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', title: 'Leave this conversation', onclick: () => leaveConv(c) },
+      icon('logout'), h('span', { class: 'btn-label', text: 'Leave' })) : null,
+  ));
+}
+
+function editTopic(c) {
+  const topic = $('conv-topic');
+  const input = h('input', { class: 'topic-input', testid: 'topic-input', value: c.topic, maxLength: 250, placeholder: 'What is this room about?' });
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    const v = input.value.trim();
+    topic.replaceChildren();
+    renderHeader();
+    if (!save || v === c.topic) return;
+    try { await conn.live.request({ type: 'set_topic', conv: c.id, topic: v }); c.topic = v; renderHeader(); }
+    catch (e) { toast(`Could not change the topic: ${e.message}`); }
+  };
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { e.preventDefault(); finish(true); }
+    if (e.key === 'Escape') finish(false);
+  });
+  input.addEventListener('blur', () => finish(true));
+  topic.replaceChildren(input);
+  input.focus();
+}
+
+export function renderTyping() {
+  const el = $('typing');
+  const m = ui.typing.get(ui.current);
+  const now = Date.now();
+  const names = [];
+  if (m) for (const [u, exp] of m) { if (exp > now) names.push(userName(u)); else m.delete(u); }
+  let text = '';
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = 'Several people are typing…';
+  el.textContent = text;
+}

@@ -1,0 +1,206 @@
+// views/messages.js: the message list of the open conversation. Rows are cached and
+// reused, so a render only inserts what changed and the reader's place survives.
+import { renderText } from '../markup.js';
+import { deliver } from '../composer.js';
+import { deleteMessage } from '../conversation.js';
+import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
+import { loadOlder } from '../history.js';
+import { chat, conn, convName, ui, userName, userNames } from '../state.js';
+
+// Message rows are cached per conversation and re-used, so that rendering after a new message
+// only appends (scroll position, hover and an inline edit in progress survive).
+export const rowCache = new Map(); // key -> {sig, el}
+
+function messageRow(c, m, compact) {
+  const mine = m.author === chat.me.id;
+  const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
+  const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size].join('|');
+  const key = `m${c.id}:${m.seq}`;
+  const hit = rowCache.get(key);
+  if (hit && hit.sig === sig) return hit.el;
+
+  const body = h('div', { class: 'msg-body' });
+  if (!compact) {
+    body.append(h('div', { class: 'msg-meta' },
+      h('span', { class: 'author', testid: 'message-author', text: userName(m.author) }),
+      h('time', { class: 'time', text: timeFmt.format(m.ts), title: fullFmt.format(m.ts), dateTime: new Date(m.ts).toISOString() })));
+  }
+  if (m.deleted) {
+    body.append(h('div', { class: 'msg-text deleted', testid: 'message-text', text: 'message deleted' }));
+  } else if (editing) {
+    const ta = h('textarea', { class: 'edit-box', testid: 'edit-input', value: m.text, rows: Math.min(8, m.text.split('\n').length + 1) });
+    const save = async () => {
+      const text = ta.value.replace(/\s+$/, '');
+      ui.editing = null;
+      if (!text || text === m.text) { renderMessages(); return; }
+      try { await conn.live.request({ type: 'edit', conv: c.id, seq: m.seq, text }); }
+      catch (e) { toast(`Could not edit: ${e.message}`); }
+      renderMessages();
+    };
+    ta.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
+      if (e.key === 'Escape') { ui.editing = null; renderMessages(); $('composer').focus(); }
+    });
+    body.append(ta, h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
+    queueMicrotask(() => { ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); });
+  } else {
+    const t = h('div', { class: 'msg-text', testid: 'message-text' });
+    t.append(renderText(m.text, { me: chat.me.name, names: userNames() }));
+    if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
+    body.append(t);
+  }
+  const tools = !m.deleted && !editing && (mine || chat.me.role === 'admin')
+    ? h('div', { class: 'msg-tools' },
+      mine ? h('button', { class: 'icon-btn', testid: 'message-edit', title: 'Edit', 'aria-label': 'Edit message', onclick: () => { ui.editing = { conv: c.id, seq: m.seq }; renderMessages(); } }, icon('edit')) : null,
+      h('button', { class: 'icon-btn', testid: 'message-delete', title: 'Delete', 'aria-label': 'Delete message', onclick: () => deleteMessage(c, m) }, icon('trash')))
+    : null;
+  const el = h('div', {
+    class: `msg${compact ? ' compact' : ''}${mentionsMe ? ' mentions-me' : ''}`,
+    testid: 'message', data: { seq: m.seq, authorName: chat.users.get(m.author)?.name || '', mentionsMe: String(mentionsMe) },
+  }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, tools);
+  rowCache.set(key, { sig, el });
+  return el;
+}
+
+function pendingRow(c, p) {
+  const sig = `${p.state}|${p.error}`;
+  const key = `p${p.client_id}`;
+  const hit = rowCache.get(key);
+  if (hit && hit.sig === sig) return hit.el;
+  const t = h('div', { class: 'msg-text', testid: 'message-text' });
+  t.append(renderText(p.text, { me: chat.me.name, names: userNames() }));
+  const note = p.state === 'failed'
+    ? h('div', { class: 'send-failed' }, `Not sent (${p.error}). `,
+      h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ',
+      h('button', { class: 'link', text: 'Discard', onclick: () => { c.pending.delete(p.client_id); renderMessages(); } }))
+    : null;
+  const el = h('div', { class: `msg pending${p.state === 'failed' ? ' failed' : ''}`, testid: 'message', data: { pending: 'true', authorName: chat.me.name }, title: 'Sending…' },
+    h('div', { class: 'gutter' }, avatar(chat.me.id)),
+    h('div', { class: 'msg-body' },
+      h('div', { class: 'msg-meta' }, h('span', { class: 'author', testid: 'message-author', text: userName(chat.me.id) }),
+        h('span', { class: 'time', text: p.state === 'failed' ? '' : 'sending…' })),
+      t, note));
+  rowCache.set(key, { sig, el });
+  return el;
+}
+
+let queued = {}; // what the renders asked for since the last one
+const drawSoon = nextFrame(() => { const opts = queued; queued = {}; renderMessages(opts); });
+
+/** Renders the list once on the next frame, however many messages came in meanwhile. */
+export function queueMessages(opts = {}) {
+  if (opts.toBottom) queued.toBottom = true;
+  drawSoon();
+}
+
+export function renderMessages(opts = {}) {
+  const list = $('messages');
+  const c = chat.convs.get(ui.current);
+  if (!c) { list.replaceChildren(); return; }
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const anchor = opts.toBottom || (atBottom && !opts.keepAnchor) ? null : readingAnchor(list);
+
+  const rows = [];
+  if (c.loaded && !c.more) {
+    rows.push(cached(`start${c.id}`, convName(c), () => h('div', { class: 'conv-start' },
+      h('div', { class: 'conv-start-title', text: startTitle(c) }),
+      c.topic ? h('div', { class: 'muted', text: c.topic }) : null)));
+  } else if (c.loadingOlder || c.loading) {
+    rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
+  }
+  const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  // System lines ("Bob left") stand after the newest message there was when they happened.
+  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || !c.more);
+  let nextNote = 0;
+  const notesUpTo = (seq) => {
+    for (; nextNote < notes.length && notes[nextNote].after < seq; nextNote++) {
+      const n = notes[nextNote];
+      rows.push(cached(`note${c.id}:${n.id}`, '', () => h('div', { class: 'system-line', testid: 'system-line', text: n.text })));
+    }
+  };
+  // The "New" line goes before the first unread message, if the page reaches back to it.
+  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || !c.more) ? null : false;
+  let prev = null;
+  for (const m of msgs) {
+    const before = rows.length;
+    notesUpTo(m.seq);
+    const afterNote = rows.length > before; // a system line starts a new group of messages
+    const day = new Date(m.ts).toDateString();
+    if (!prev || new Date(prev.ts).toDateString() !== day) {
+      const label = dayLabel(m.ts);
+      rows.push(cached(`day${c.id}:${day}`, label, () => h('div', { class: 'day' }, h('span', { text: label }))));
+    }
+    let isFirstNew = false;
+    if (newLine === null && m.seq > c.newFrom && m.author !== chat.me.id) {
+      newLine = cached(`new${c.id}`, '', () => h('div', { class: 'new-line', testid: 'new-line', role: 'separator' }, h('span', { text: 'New' })));
+      rows.push(newLine);
+      isFirstNew = true;
+    }
+    const compact = !!prev && !isFirstNew && !afterNote && prev.author === m.author && !prev.deleted && !m.deleted
+      && m.ts - prev.ts < 5 * 60 * 1000 && new Date(prev.ts).toDateString() === day;
+    rows.push(messageRow(c, m, compact));
+    prev = m;
+  }
+  notesUpTo(Infinity);
+  for (const p of c.pending.values()) rows.push(pendingRow(c, p));
+
+  // Minimal DOM changes: keep nodes that are already in place.
+  let cur = list.firstChild;
+  for (const el of rows) {
+    if (el === cur) { cur = cur.nextSibling; continue; }
+    list.insertBefore(el, cur);
+  }
+  while (cur) { const n = cur.nextSibling; cur.remove(); cur = n; }
+
+  if (opts.toBottom && c.jumpToNew && c.loaded) {
+    c.jumpToNew = false;
+    list.scrollTop = list.scrollHeight;
+    // Open at the "New" line (a little below the top) when everything new does not fit.
+    if (newLine) list.scrollTop += newLine.getBoundingClientRect().top - list.getBoundingClientRect().top - 48;
+  } else if (opts.toBottom || (atBottom && !opts.keepAnchor)) list.scrollTop = list.scrollHeight;
+  else keepAnchor(list, anchor);
+  // A short first page does not fill the view: keep loading until it scrolls or history ends.
+  if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
+    && list.scrollHeight <= list.clientHeight + 20) loadOlder(c);
+}
+
+/** How the first conversation started, at the top of its history. */
+function startTitle(c) {
+  if (c.kind === 'room' || c.kind === 'private') return `This is the very beginning of #${c.name}`;
+  if (c.kind === 'group') return `This is the beginning of the group conversation of ${convName(c)}`;
+  return `This is the beginning of your conversation with ${convName(c)}`;
+}
+
+/**
+ * Where the reader is: the first message whose text shows at the top of the list, and how far
+ * below the list's top edge that text starts. Rows above it may change (an older page comes
+ * in, the first row loses its author line as it joins the group above): keepAnchor puts the
+ * text back exactly there.
+ */
+function readingAnchor(list) {
+  const top = list.getBoundingClientRect().top;
+  for (const row of list.querySelectorAll('[data-testid="message"][data-seq]')) {
+    const r = row.getBoundingClientRect();
+    if (r.bottom <= top) continue;
+    const text = row.querySelector('[data-testid="message-text"]') || row;
+    return { seq: row.dataset.seq, offset: text.getBoundingClientRect().top - top };
+  }
+  return null;
+}
+
+function keepAnchor(list, anchor) {
+  if (!anchor) return;
+  const row = list.querySelector(`[data-testid="message"][data-seq="${anchor.seq}"]`);
+  if (!row) return;
+  const text = row.querySelector('[data-testid="message-text"]') || row;
+  list.scrollTop += text.getBoundingClientRect().top - list.getBoundingClientRect().top - anchor.offset;
+}
+
+function cached(key, sig, make) {
+  const hit = rowCache.get(key);
+  if (hit && hit.sig === sig) return hit.el;
+  const el = make();
+  rowCache.set(key, { sig, el });
+  return el;
+}
