@@ -45,6 +45,11 @@ load=target/release/hallway-load
   for k in 1000 10000; do $load idle --tabs $k --paste | tail -n 2; done \
     | sed '1i | scenario | tabs | server RSS before (MiB) | after (MiB) | per tab (KiB) |\n| --- | --- | --- | --- | --- |'
   echo
+  echo "### One account floods #general for 10 s while a victim pair talks there (a message every 50 ms) among 50 bystander tabs"
+  echo
+  for kind in messages mentions typing presence tabs rooms; do $load flood --kind $kind --seconds 10 | tail -n 1; done \
+    | sed '1i | scenario | kind | seconds | flooder frames through | through/s | flooder errors | flooder closed | flood frames the victim got | victim sent | received | lost | p50 ms | p99 ms | max ms | bystander tabs dropped | RSS before MiB | RSS after MiB | RSS peak MiB | server CPU s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+  echo
   big=$(mktemp -d)/big.redb
   $load generate --messages 1000000 --data "$big"
   echo

@@ -47,3 +47,14 @@ fn the_load_tool_measures_fanout_ingest_idle_history_and_backup_on_a_tiny_run() 
     let backup = load(&["backup", "--data", data]);
     assert!(backup.lines().last().is_some_and(|l| l.starts_with("| backup |")), "{backup}");
 }
+
+#[test]
+fn the_load_tool_measures_a_victim_during_a_flood_on_a_tiny_run() {
+    for kind in ["typing", "tabs"] {
+        let args = ["flood", "--kind", kind, "--seconds", "1", "--members", "3", "--accounts", "1", "--tabs", "20"];
+        let flood = row(&load(&args), "flood");
+        assert_eq!(flood[1], kind, "{flood:?}");
+        assert!(flood[3].parse::<u64>().expect("frames through") > 0, "the flooder got something through: {flood:?}");
+        assert_eq!(flood[8], "20", "one second of a message every 50 ms: {flood:?}");
+    }
+}

@@ -6,11 +6,13 @@
 //!   hallway-load ingest --senders 10 --seconds 5
 //!   hallway-load generate --messages 1000000 --data big.redb
 //!   hallway-load history --data big.redb
+//!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
 //!
 //! Each scenario starts its own server (the `hallway` binary next to this one, or
 //! `--server-bin`) on a temp data file bound to 127.0.0.1, with mDNS off, and stops it after.
 
 mod fanout;
+mod flood;
 mod http;
 mod server;
 mod stats;
@@ -98,6 +100,23 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         rate: u64,
     },
+    /// One account floods #general with one kind of traffic for a bounded time while a victim
+    /// pair talks there (a message every 50 ms) among online bystanders: the victim's latency.
+    Flood {
+        #[arg(long, value_enum)]
+        kind: flood::Kind,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Bystander tabs online in #general.
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+        /// Accounts the bystander tabs belong to (creating one costs a password hash).
+        #[arg(long, default_value_t = 10)]
+        accounts: usize,
+        /// Most tabs the `tabs` kind tries to open.
+        #[arg(long, default_value_t = 500)]
+        tabs: usize,
+    },
 }
 
 #[tokio::main]
@@ -123,6 +142,13 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Generate { messages, data } => generate(&data, messages),
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
+        Scenario::Flood { kind, seconds, members, accounts, tabs } => {
+            if (members + tabs) as u64 + 64 > fds {
+                bail!("{members} bystanders and {tabs} tabs need more file descriptors than the limit of {fds}");
+            }
+            println!("{}", flood::HEADER);
+            flood::run(&bin, &flood::Params { kind, seconds, members, accounts, tabs }).await
+        }
     }
 }
 

@@ -123,6 +123,34 @@ pub async fn accounts(target: &Target, count: usize) -> anyhow::Result<Vec<Strin
 
 /// Resident memory of a process, in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory the process has had so far, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Starts the peak (`VmHWM`) afresh from the current resident memory; false if the kernel
+/// would not.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time the process has used so far (user + system), in seconds, from /proc.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces; utime and stime are the 14th and 15th
+    // fields, the 12th and 13th after it.
+    let mut after_name = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = after_name.next()?.parse().ok()?;
+    let stime: u64 = after_name.next()?.parse().ok()?;
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((utime + stime) as f64 / ticks.max(1) as f64)
 }
