@@ -272,3 +272,32 @@ async fn opening_a_dm_or_group_again_finds_it_after_someone_left_and_after_a_res
     assert_eq!(alice_tab.ack(open(vec![bob.id, carol.id])).await["conv"], again);
     alice_tab.expect_error(json!({"type": "create_room", "name": "general"}), "name_taken").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_part_way_leaves_the_rest_unread_without_the_core_reading_the_disk() {
+    // The count after the marker comes from a reader thread; the `read` is acknowledged once
+    // it is in, so every tab opened after the ack shows it.
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut alice_tab = alice.ws().await;
+    let general = alice_tab.room_id("general");
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        let text = if i == 4 { "@bob last one".to_string() } else { format!("update {i}") };
+        seqs.push(alice_tab.send_message(general, &text).await["seq"].as_u64().expect("seq"));
+    }
+    let mut bob_tab = bob.ws().await;
+    bob_tab.ack(json!({"type": "read", "conv": general, "seq": seqs[1]})).await;
+    let conv = bob.ws().await.hello_conversation(general).expect("bob is in general");
+    assert_eq!(
+        (conv["read_seq"].as_u64(), conv["unread"].as_u64(), conv["mentions"].as_u64()),
+        (Some(seqs[1]), Some(3), Some(1)),
+        "bob read the first two of five: three stay unread, one of them mentions him: {conv}"
+    );
+    // A later read behind it and then one further on: the marker never goes back.
+    bob_tab.ack(json!({"type": "read", "conv": general, "seq": seqs[3]})).await;
+    bob_tab.ack(json!({"type": "read", "conv": general, "seq": seqs[2]})).await;
+    let conv = bob.ws().await.hello_conversation(general).expect("bob is in general");
+    assert_eq!((conv["read_seq"].as_u64(), conv["unread"].as_u64()), (Some(seqs[3]), Some(1)), "{conv}");
+}

@@ -37,6 +37,7 @@ use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 use conversations::ConvIndex;
 use delivery::{Committed, Target};
+use messages::Counted;
 
 /// The room every account is a member of, created with the first admin.
 pub const DEFAULT_ROOM: &str = "general";
@@ -154,6 +155,9 @@ pub(crate) struct HubTask {
     recent_order: HashMap<UserId, VecDeque<SentSlot>>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
+    /// Unread counts from reader threads (`mark_read`).
+    counted_tx: mpsc::UnboundedSender<Counted>,
+    counted_rx: mpsc::UnboundedReceiver<Counted>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
 }
@@ -189,7 +193,7 @@ impl HubTask {
         // One pass over each conversation's newest messages counts unread for all its members.
         for (id, state) in convs.iter_mut() {
             let readers: Vec<(UserId, Seq)> = state.members.iter().map(|(user, m)| (*user, m.read_seq)).collect();
-            let counts = store.unread_for(*id, &readers)?;
+            let counts = store.unread_for(*id, &readers, Seq(u64::MAX))?;
             for ((user, _), count) in readers.iter().zip(counts) {
                 if let Some(member) = state.members.get_mut(user) {
                     member.unread = count.unread;
@@ -205,6 +209,7 @@ impl HubTask {
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        let (counted_tx, counted_rx) = mpsc::unbounded_channel();
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
         let mut task = HubTask {
             store,
@@ -227,6 +232,8 @@ impl HubTask {
             pending: HashMap::new(),
             committed_tx,
             committed_rx,
+            counted_tx,
+            counted_rx,
             panic_next_frame: false,
         };
         let expiring: Vec<(UserId, Millis)> =
@@ -252,6 +259,11 @@ impl HubTask {
                 Some(committed) = self.committed_rx.recv() => {
                     if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
                         tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
+                    }
+                }
+                Some(counted) = self.counted_rx.recv() => {
+                    if let Err(panic) = AssertUnwindSafe(self.on_counted(counted)).catch_unwind().await {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked saving a read marker; going on");
                     }
                 }
                 command = commands.recv() => match command {

@@ -467,12 +467,13 @@ impl Store {
 
     /// Unread counts for many readers of one conversation in one pass over its newest
     /// messages (at most `UNREAD_SCAN_LIMIT` of them: a reader further behind gets that many).
-    pub fn unread_for(&self, conv: ConvId, readers: &[(UserId, Seq)]) -> Result<Vec<Unread>, StoreError> {
+    /// Only messages up to `upto` count (the caller counts newer ones itself).
+    pub fn unread_for(&self, conv: ConvId, readers: &[(UserId, Seq)], upto: Seq) -> Result<Vec<Unread>, StoreError> {
         let mut counts = vec![Unread::default(); readers.len()];
         let Some(oldest_marker) = readers.iter().map(|(_, seq)| *seq).min() else { return Ok(counts) };
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(CONVSEQ_MESSAGE)?;
-        for (scanned, entry) in table.range((conv.0, oldest_marker.0 + 1)..=(conv.0, u64::MAX))?.rev().enumerate() {
+        for (scanned, entry) in table.range((conv.0, oldest_marker.0 + 1)..=(conv.0, upto.0))?.rev().enumerate() {
             let (key, value) = entry?;
             let seq = key.value().1;
             if scanned == UNREAD_SCAN_LIMIT {
@@ -712,12 +713,16 @@ mod tests {
             .apply_now(messages.into_iter().enumerate().map(|(i, m)| Change::PutMessage(conv, Seq(i as u64 + 1), m)).collect())
             .unwrap();
         let readers = [(UserId(1), Seq(0)), (UserId(2), Seq(2)), (UserId(3), Seq(4))];
-        let counts = store.unread_for(conv, &readers).unwrap();
+        let counts = store.unread_for(conv, &readers, Seq(u64::MAX)).unwrap();
         assert_eq!(counts[0], Unread { unread: 2, mentions: 0 }, "alice: bob's and carol's");
         assert_eq!(counts[1], Unread { unread: 2, mentions: 1 }, "bob: carol's and alice's mention");
         assert_eq!(counts[2], Unread::default(), "carol read everything");
         for (i, (user, seq)) in readers.iter().enumerate() {
-            assert_eq!(store.unread_for(conv, &[(*user, *seq)]).unwrap()[0], counts[i], "counting one reader alone agrees");
+            assert_eq!(
+                store.unread_for(conv, &[(*user, *seq)], Seq(u64::MAX)).unwrap()[0],
+                counts[i],
+                "counting one reader alone agrees"
+            );
         }
     }
 
@@ -727,7 +732,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let total = UNREAD_SCAN_LIMIT as u64 + 50;
         store.apply_now((1..=total).map(|seq| Change::PutMessage(ConvId(1), Seq(seq), message(9, &[]))).collect()).unwrap();
-        let counts = store.unread_for(ConvId(1), &[(UserId(1), Seq(0)), (UserId(2), Seq(total - 10))]).unwrap();
+        let counts = store.unread_for(ConvId(1), &[(UserId(1), Seq(0)), (UserId(2), Seq(total - 10))], Seq(u64::MAX)).unwrap();
         assert_eq!(counts[0].unread, UNREAD_SCAN_LIMIT as u32, "shown as the limit (999+)");
         assert_eq!(counts[1].unread, 10);
     }

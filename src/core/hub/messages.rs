@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{HubTask, Refusal, Sent, not_found, refuse};
 use crate::core::ConnId;
-use crate::model::{ConvId, Role, Seq, UserId, mentioned_names, now_millis};
+use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_millis};
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
 use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
@@ -197,30 +197,57 @@ impl HubTask {
         }
         member.read_seq = seq;
         let joined = member.joined;
-        let stored = if seq == last_seq {
-            Unread::default()
-        } else {
-            self.store.unread_for(conv, &[(user, seq)]).map(|counts| counts[0]).unwrap_or_else(|e| {
-                tracing::error!(error = %e, conv = conv.0, "counting unread failed");
-                Unread::default()
-            })
-        };
-        // Messages still being committed are unread too: they were counted when sent.
+        // Messages still being committed are unread too: they were counted when sent. The
+        // committed ones after the marker (up to `last_seq`) are counted from the file by a
+        // reader thread, never here: the core does not wait on disk. New messages meanwhile
+        // add to the count as usual.
         let (pending, pending_mentions) = self
             .pending
             .iter()
             .filter(|((c, s), m)| *c == conv && *s > seq && m.rev == s.0 && m.author != user)
             .fold((0, 0), |(n, k), (_, m)| (n + 1, k + u32::from(m.mentions.contains(&user))));
         if let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) {
-            member.unread = stored.unread + pending;
-            member.mentions = stored.mentions + pending_mentions;
+            member.unread = pending;
+            member.mentions = pending_mentions;
         }
-        let record = MemberRecord { joined, read_seq: seq.0 };
         let frame = ServerFrame::Read { conv, seq }.encode();
         let outcome = Outcome::new(vec![(Target::Users(vec![user]), frame)], ack_reply(conn, reference))
             .undo(Undo::RestoreMember { conv, user, before, wrote: Some(seq) });
-        self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+        if seq == last_seq {
+            let record = MemberRecord { joined, read_seq: seq.0 };
+            self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+            return Ok(());
+        }
+        // The marker is saved (and acknowledged) once the count is in, so whoever hears the
+        // ack sees the right count.
+        let (store, counted) = (self.store.clone(), self.counted_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let unread = store.unread_for(conv, &[(user, seq)], last_seq).map(|counts| counts[0]).unwrap_or_else(|e| {
+                tracing::error!(error = %e, conv = conv.0, "counting unread failed");
+                Unread::default()
+            });
+            let _ = counted.send(Counted { conv, user, read_seq: seq, joined, unread, outcome });
+        });
         Ok(())
+    }
+
+    /// Adds what a reader thread counted to a member's unread counts, unless the marker has
+    /// moved since (a newer count is on its way).
+    /// Then saves the marker: the member's current one, which a later `read` may have moved
+    /// further (counts finish in any order; the file must not go back).
+    pub(super) async fn on_counted(&mut self, counted: Counted) {
+        let Counted { conv, user, read_seq, joined, unread, outcome } = counted;
+        let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) else {
+            // Left meanwhile: nothing to save, but the tab still hears its answer.
+            self.on_committed(Committed { outcome, result: Ok(()) });
+            return;
+        };
+        if member.read_seq == read_seq {
+            member.unread += unread.unread;
+            member.mentions += unread.mentions;
+        }
+        let record = MemberRecord { joined, read_seq: member.read_seq.0.max(read_seq.0) };
+        self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
     }
 
     /// The people a text mentions: the first `MAX_MENTIONS` distinct `@name`s of its prose that
@@ -273,4 +300,15 @@ pub(super) fn check_text(text: &str) -> Result<(), Refusal> {
         return Err(refuse(ErrorCode::TooLarge, format!("a message is at most {MAX_TEXT_CHARS} characters")));
     }
     Ok(())
+}
+
+/// Unread messages a reader thread counted after a member's read marker moved.
+pub(super) struct Counted {
+    conv: ConvId,
+    user: UserId,
+    read_seq: Seq,
+    joined: Millis,
+    unread: Unread,
+    /// The `read`'s effects, once the marker is saved.
+    outcome: Outcome,
 }
