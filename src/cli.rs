@@ -11,8 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::core::Hub;
-use crate::http::auth_new_account;
+use crate::core::{Hub, new_account};
 use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
@@ -242,7 +241,7 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Add { name, display_name, role } => {
             let password = read_password(&format!("Password for {name}: "), true)?;
-            let record = auth_new_account(&name, &display_name, &password, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let record = new_account(&name, &display_name, &password, role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
             let (writer, writer_thread) = Writer::start(store.clone());

@@ -5,6 +5,7 @@
 //! (fan-out, acks) happens when the writer reports the commit.
 
 pub mod access;
+mod accounts;
 mod hub;
 mod presence;
 
@@ -20,6 +21,7 @@ use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
 use access::{Action, Door};
 
+pub use accounts::new_account;
 pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
 

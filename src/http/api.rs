@@ -9,9 +9,10 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Session, new_account};
+use super::auth::Session;
 use super::{ApiError, App, Body};
 use crate::core::access::{Action, HistoryRange};
+use crate::core::new_account;
 use crate::model::{ConvId, Role, Seq};
 use crate::protocol::user_info;
 use crate::protocol::{self, ErrorCode};

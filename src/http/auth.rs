@@ -13,12 +13,12 @@ use serde_json::json;
 
 use super::serve::address_key;
 use super::{ApiError, App, Body};
-use crate::auth::{self, MIN_PASSWORD, Refused, SESSION_DAYS};
+use crate::auth::{self, Refused, SESSION_DAYS};
 use crate::model::{Role, UserId, now_millis, valid_name};
 use crate::protocol::user_info;
 use crate::protocol::{ErrorCode, User};
 use crate::store::Change;
-use crate::store::records::{SessionRecord, UserRecord};
+use crate::store::records::SessionRecord;
 
 pub const COOKIE: &str = "hallway_session";
 
@@ -107,7 +107,7 @@ pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Resul
         tracing::warn!("setup attempted with a wrong token");
         return Err(ApiError::new(ErrorCode::BadToken, "this setup link is not valid; use the one the server printed"));
     }
-    let record = new_account(&body.name, &body.display_name, &body.password, Role::Admin).await?;
+    let record = crate::core::new_account(&body.name, &body.display_name, &body.password, Role::Admin).await?;
     // Take the token before creating the account so that two racing requests cannot both win.
     if app.setup.lock().unwrap_or_else(|e| e.into_inner()).take().is_none() {
         return Err(ApiError::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
@@ -125,29 +125,6 @@ pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Resul
     let mut response = signed_in(user, cookie);
     add_device_cookie(&app, &mut response, &name);
     Ok(response)
-}
-
-/// Validates a new account and hashes its password.
-pub async fn new_account(name: &str, display_name: &str, password: &str, role: Role) -> Result<UserRecord, ApiError> {
-    let name = name.trim().to_string();
-    if !valid_name(&name) {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "a name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
-        ));
-    }
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("a password needs at least {MIN_PASSWORD} characters")));
-    }
-    let display_name = match display_name.trim() {
-        "" => name.clone(),
-        other => other.chars().take(64).collect(),
-    };
-    let password = password.to_string();
-    let password_hash = auth::hash_password_async(password)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("hashing the password failed: {e}")))?;
-    Ok(UserRecord { name, display_name, password_hash, role, created: now_millis() })
 }
 
 #[derive(Deserialize)]

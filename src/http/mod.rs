@@ -24,7 +24,6 @@ use crate::auth::Throttle;
 use crate::core::Hub;
 use crate::protocol::ErrorCode;
 use crate::store::{Store, writer::Writer};
-pub use auth::new_account as auth_new_account;
 pub use error::ApiError;
 
 /// What every handler can reach.
