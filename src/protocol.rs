@@ -1,9 +1,9 @@
 //! Every frame and REST body of the wire protocol as serde types: the single source of the
 //! wire format that `docs/protocol.md` documents. Version 1.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 use crate::store::records::{MessageRecord, UserRecord};
@@ -163,9 +163,40 @@ impl ServerFrame {
     }
 
     /// Serialized once; the same bytes then go to every recipient.
-    pub fn encode(&self) -> Utf8Bytes {
+    pub fn encode(&self) -> Encoded {
         // Our own frame types always serialize.
-        serde_json::to_string(self).unwrap_or_default().into()
+        Encoded::from(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// A server frame serialized once: JSON text whose bytes every recipient shares (a clone is
+/// a reference count). Our own type, so that neither the core nor the protocol depends on
+/// the WebSocket library. Made only from a `String`, so it is always UTF-8.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Encoded(Bytes);
+
+impl Encoded {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The bytes, valid UTF-8.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<String> for Encoded {
+    fn from(text: String) -> Encoded {
+        Encoded(Bytes::from(text))
     }
 }
 
@@ -207,7 +238,7 @@ pub const HELLO_MAX_PARTS: usize = 256;
 /// that would make over `HELLO_MAX_PARTS` (an item larger than that goes alone). Every part
 /// repeats `protocol`, `me` and `limits`; the last has `"last": true`. A client appends the
 /// lists of all parts.
-pub fn hello_parts(hello: &Hello) -> Vec<Utf8Bytes> {
+pub fn hello_parts(hello: &Hello) -> Vec<Encoded> {
     fn raw<T: Serialize>(items: &[T]) -> Vec<Box<RawValue>> {
         items.iter().filter_map(|i| serde_json::value::to_raw_value(i).ok()).collect()
     }
@@ -250,7 +281,7 @@ pub fn hello_parts(hello: &Hello) -> Vec<Utf8Bytes> {
     if let Some(last) = parts.last_mut() {
         last.last = true;
     }
-    parts.iter().map(|p| serde_json::to_string(p).unwrap_or_default().into()).collect()
+    parts.iter().map(|p| Encoded::from(serde_json::to_string(p).unwrap_or_default())).collect()
 }
 
 // ---- WebSocket: client -> server ----
@@ -474,7 +505,8 @@ mod tests {
                 recorded: true,
             }],
         };
-        let parts: Vec<serde_json::Value> = hello_parts(&hello).iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+        let parts: Vec<serde_json::Value> =
+            hello_parts(&hello).iter().map(|p| serde_json::from_str(p.as_str()).unwrap()).collect();
         assert!(parts.len() > 10, "300 people do not fit in one small frame");
         let (mut users, mut presence, mut conversations) = (0, 0, 0);
         for (i, part) in parts.iter().enumerate() {
@@ -509,8 +541,10 @@ mod tests {
         };
         let parts = hello_parts(&hello);
         assert!(parts.len() <= HELLO_MAX_PARTS + 1, "{} parts would overflow the tab's queue", parts.len());
-        let users: usize =
-            parts.iter().map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()["users"].as_array().unwrap().len()).sum();
+        let users: usize = parts
+            .iter()
+            .map(|p| serde_json::from_str::<serde_json::Value>(p.as_str()).unwrap()["users"].as_array().unwrap().len())
+            .sum();
         assert_eq!(users, 30_000, "the parts add up to the whole");
     }
 

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::core::{CloseReason, ConnId, Connection, Hub};
 use crate::limits::{TabLimits, Verdict};
 use crate::model::UserId;
-use crate::protocol::{ErrorCode, Ref, ServerFrame, frame_ref, parse_client_frame};
+use crate::protocol::{Encoded, ErrorCode, Ref, ServerFrame, frame_ref, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -123,8 +123,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
     /// system call carries many frames instead of one each.
     async fn write_batch(
         &mut self,
-        first: Utf8Bytes,
-        outbox: &mut mpsc::Receiver<Utf8Bytes>,
+        first: Encoded,
+        outbox: &mut mpsc::Receiver<Encoded>,
         closed: &OnceLock<CloseReason>,
     ) -> ControlFlow<()> {
         let sink = &mut self.sink;
@@ -135,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
                 // All fragments of a message go out here, back to back: tungstenite does not
                 // keep track of fragments, and only this task writes to the socket.
                 if frame.len() <= FRAGMENT_ABOVE {
-                    sink.feed(Message::Text(frame)).await?;
+                    sink.feed(Message::Text(text_of(frame))).await?;
                 } else {
                     for fragment in fragments(frame) {
                         sink.feed(Message::Frame(fragment)).await?;
@@ -226,7 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
     }
 
     async fn error(&mut self, frame: ServerFrame) -> ControlFlow<()> {
-        self.write(Message::Text(frame.encode())).await
+        self.write(Message::Text(text_of(frame.encode()))).await
     }
 }
 
@@ -247,19 +247,27 @@ fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
     CloseFrame { code, reason: Utf8Bytes::from_static(reason) }
 }
 
+/// The frame as tungstenite's text type, sharing its bytes.
+fn text_of(frame: Encoded) -> Utf8Bytes {
+    // SAFETY: an `Encoded` is only ever made from a `String`, so its bytes are UTF-8.
+    unsafe { Utf8Bytes::from_bytes_unchecked(frame.into_bytes()) }
+}
+
 /// A text message as a first frame and continuations of about `FRAGMENT` bytes each, cut
 /// between characters; the bytes are shared, not copied.
-fn fragments(text: Utf8Bytes) -> Vec<Frame> {
+fn fragments(text: Encoded) -> Vec<Frame> {
+    let bytes: Bytes = text.into_bytes();
+    // A UTF-8 continuation byte (10xxxxxx) never starts a character.
+    let is_char_boundary = |at: usize| at >= bytes.len() || bytes[at] & 0xC0 != 0x80;
     let mut cuts = vec![0];
-    while text.len() - cuts[cuts.len() - 1] > FRAGMENT {
+    while bytes.len() - cuts[cuts.len() - 1] > FRAGMENT {
         let mut end = cuts[cuts.len() - 1] + FRAGMENT;
-        while !text.is_char_boundary(end) {
+        while !is_char_boundary(end) {
             end -= 1;
         }
         cuts.push(end);
     }
-    cuts.push(text.len());
-    let bytes = Bytes::from(text);
+    cuts.push(bytes.len());
     let last = cuts.len() - 2;
     cuts.windows(2)
         .enumerate()
@@ -278,7 +286,7 @@ mod tests {
     fn a_long_message_is_cut_into_fragments_between_characters_that_add_up_to_it() {
         let text: String =
             (0..3000).map(|i| if i % 7 == 0 { 'é' } else { 'x' }).chain("日本語".chars().cycle().take(500)).collect();
-        let frames = fragments(Utf8Bytes::from(text.clone()));
+        let frames = fragments(Encoded::from(text.clone()));
         assert!(frames.len() >= 3, "{} fragments", frames.len());
         let mut whole = Vec::new();
         for (i, frame) in frames.iter().enumerate() {

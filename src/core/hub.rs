@@ -24,8 +24,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
+use crate::protocol::Encoded;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::access::Door;
 use super::{CloseReason, Command, ConnId, Fault};
@@ -91,7 +91,7 @@ struct ConvState {
 struct ConnState {
     user: UserId,
     session: [u8; 32],
-    outbox: mpsc::Sender<Utf8Bytes>,
+    outbox: mpsc::Sender<Encoded>,
     closed: Arc<std::sync::OnceLock<CloseReason>>,
     idle: bool,
 }

@@ -11,8 +11,8 @@ mod presence;
 
 use std::sync::{Arc, OnceLock, Weak};
 
+use crate::protocol::Encoded;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::limits::{Limiter, RateLimits};
 use crate::model::{ConvId, Seq, UserId};
@@ -47,7 +47,7 @@ pub struct Connection {
     /// SHA-256 of the session token, so signing out can close this tab.
     pub session: [u8; 32],
     /// Bounded queue of ready-to-send frames; full means the client is too slow.
-    pub outbox: mpsc::Sender<Utf8Bytes>,
+    pub outbox: mpsc::Sender<Encoded>,
     /// Set by the core before it drops `outbox`, to tell the session why.
     pub closed: Arc<OnceLock<CloseReason>>,
 }

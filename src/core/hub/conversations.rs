@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tokio::time::Instant;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use crate::protocol::Encoded;
 
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
 use super::{ConvState, HubTask, MemberState, Refusal, not_found, refuse};
@@ -138,7 +138,7 @@ impl HubTask {
         topic: String,
         creator: UserId,
         members: &[UserId],
-    ) -> (ConvId, Vec<Change>, Vec<(Target, Utf8Bytes)>) {
+    ) -> (ConvId, Vec<Change>, Vec<(Target, Encoded)>) {
         let id = ConvId(self.next_conv);
         self.next_conv += 1;
         let now = now_millis();
@@ -162,7 +162,7 @@ impl HubTask {
     }
 
     /// Adds a member in memory; returns the changes and the frames announcing it.
-    pub(super) fn member_added(&mut self, conv: ConvId, user: UserId) -> (Vec<Change>, Vec<(Target, Utf8Bytes)>) {
+    pub(super) fn member_added(&mut self, conv: ConvId, user: UserId) -> (Vec<Change>, Vec<(Target, Encoded)>) {
         let Some(state) = self.convs.get_mut(&conv) else { return (Vec::new(), Vec::new()) };
         let now = now_millis();
         // A newcomer starts with everything before them read.

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::protocol::Encoded;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
@@ -30,14 +30,14 @@ pub(super) enum Reply {
     None,
     /// An `ack` frame to this connection on success (when the frame had a `ref`), an `error`
     /// frame on failure.
-    Ack(ConnId, Option<Ref>, Utf8Bytes),
+    Ack(ConnId, Option<Ref>, Encoded),
     User(oneshot::Sender<Result<User, HubError>>, User),
 }
 
 /// What a change causes once it is durable, and how to take its in-memory part back if it
 /// could not be saved (so memory never runs ahead of the file).
 pub(super) struct Outcome {
-    pub(super) deliveries: Vec<(Target, Utf8Bytes)>,
+    pub(super) deliveries: Vec<(Target, Encoded)>,
     pub(super) reply: Reply,
     /// A message written or changed by this commit: (conversation, seq, rev).
     pub(super) message: Option<(ConvId, Seq, Seq)>,
@@ -50,7 +50,7 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    pub(super) fn new(deliveries: Vec<(Target, Utf8Bytes)>, reply: Reply) -> Outcome {
+    pub(super) fn new(deliveries: Vec<(Target, Encoded)>, reply: Reply) -> Outcome {
         Outcome { deliveries, reply, message: None, resend: None, sent: None, undo: Vec::new() }
     }
 
@@ -317,7 +317,7 @@ impl HubTask {
 
     /// Puts the same bytes in each recipient's queue. A full queue means the tab cannot keep
     /// up: it is disconnected (it will resync on reconnect) instead of slowing everyone.
-    pub(super) fn deliver(&mut self, target: Target, frame: Utf8Bytes) {
+    pub(super) fn deliver(&mut self, target: Target, frame: Encoded) {
         let conns: Vec<ConnId> = match target {
             Target::Conn(id) => vec![id],
             Target::Users(users) => self.conns_of(users.into_iter()),
@@ -350,6 +350,6 @@ impl HubTask {
 }
 
 pub(super) fn ack_reply(conn: ConnId, reference: Option<Ref>) -> Reply {
-    let ack = if reference.is_some() { ServerFrame::ack(reference.clone()).encode() } else { Utf8Bytes::default() };
+    let ack = if reference.is_some() { ServerFrame::ack(reference.clone()).encode() } else { Encoded::default() };
     Reply::Ack(conn, reference, ack)
 }
