@@ -45,7 +45,7 @@ async fn colleagues_see_each_other_come_online_go_away_set_dnd_and_leave() {
     // DND wins over away while a tab is open.
     bob_tab.ack(json!({"type": "presence", "idle": true})).await;
     alice_tab
-        .expect_no_frame("bob shown as away while he is in do-not-disturb", QUIET, |f| {
+        .expect_none_before_pong("bob shown as away while he is in do-not-disturb", |f| {
             f["type"] == "presence" && f["presence"]["user"] == bob.id && f["presence"]["state"] == "away"
         })
         .await;
@@ -78,7 +78,7 @@ async fn presence_counts_every_tab_a_person_has_open() {
 
     bob_desk.ack(json!({"type": "presence", "idle": true})).await;
     alice_tab
-        .expect_no_frame("bob shown as away while his phone tab is in use", QUIET, |f| {
+        .expect_none_before_pong("bob shown as away while his phone tab is in use", |f| {
             bob_presence(f) && f["presence"]["state"] == "away"
         })
         .await;
@@ -90,7 +90,7 @@ async fn presence_counts_every_tab_a_person_has_open() {
 
     bob_phone.close().await;
     alice_tab
-        .expect_no_frame("bob shown as offline while his desk tab is open", QUIET, |f| {
+        .expect_none_before_pong("bob shown as offline while his desk tab is open", |f| {
             bob_presence(f) && f["presence"]["state"] == "offline"
         })
         .await;
@@ -117,12 +117,12 @@ async fn typing_is_shown_to_others_but_not_to_the_typists_own_tabs() {
         "bob should see alice typing in general: {typing}"
     );
 
-    // The message is sent after the typing frame, so once it arrived any typing frame for
-    // alice's own tabs would have arrived too.
+    // The message is sent after the typing frame, so once it arrived (and a ping came back)
+    // any typing frame for alice's own tabs would have arrived too.
     alice_tab.send_message(general, "here is the agenda").await;
     alice_tab2.recv_message("here is the agenda").await;
-    alice_tab2.expect_no_frame_of_type("typing", QUIET).await;
-    alice_tab.expect_no_frame_of_type("typing", QUIET).await;
+    alice_tab2.expect_none_before_pong("a typing frame", |f| f["type"] == "typing").await;
+    alice_tab.expect_none_before_pong("a typing frame", |f| f["type"] == "typing").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

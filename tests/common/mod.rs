@@ -24,8 +24,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a tab waits for a frame it expects before the test fails.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a tab listens to make sure a frame does *not* arrive.
-pub const QUIET: Duration = Duration::from_millis(300);
 
 pub const ADMIN_NAME: &str = "alice";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
@@ -553,28 +551,6 @@ impl Ws {
         self.recv_type("pong").await;
     }
 
-    /// Fails if a frame matching `pred` arrives within `within` (or was already received).
-    pub async fn expect_no_frame(&mut self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) {
-        if let Some(frame) = self.pending.iter().find(|f| pred(f)) {
-            panic!("{} should not get {what}, but got {frame}", self.label);
-        }
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            match self.read(left).await {
-                Read::Frame(frame) if pred(&frame) => {
-                    panic!("{} should not get {what}, but got {frame}", self.label)
-                }
-                Read::Frame(frame) => self.pending.push_back(frame),
-                Read::Closed(c) => panic!("{} was closed ({c:?}) while checking that it gets no {what}", self.label),
-                Read::Timeout => return,
-            }
-        }
-    }
-
     /// Fails if a frame matching `pred` comes before the answer to a ping sent now (or was
     /// already received). The server queues a tab's frames in order, so by the `pong` every
     /// frame it queued for this tab before the ping has arrived: call this after the `ack`
@@ -584,11 +560,6 @@ impl Ws {
         if let Some(frame) = self.pending.iter().find(|f| pred(f)) {
             panic!("{} should not get {what}, but got {frame}", self.label);
         }
-    }
-
-    /// Fails if a frame of this `type` arrives within `within`.
-    pub async fn expect_no_frame_of_type(&mut self, ty: &str, within: Duration) {
-        self.expect_no_frame(&format!("a `{ty}` frame"), within, |f| f["type"] == ty).await
     }
 
     /// Every frame already received (and not yet consumed) that matches `pred`.
