@@ -27,10 +27,17 @@ pub async fn hash_password_async(password: String) -> Result<String, String> {
     tokio::task::spawn_blocking(move || after_hashing(hash_password(&password))).await.map_err(|e| e.to_string())?
 }
 
-/// `verify_password` off the async threads, at most `HASHING` at a time.
-pub async fn verify_password_async(password: String, phc: String) -> bool {
+/// A turn to hash, at most `HASHING` at once. Sign-in takes its turn before the throttle
+/// counts the attempt, so that sign-ins waiting for a turn hold none of their address's
+/// budget: an office signing in at once from one address is not refused, while a guesser's
+/// queued attempts are each checked against the budget when their turn comes.
+pub async fn hashing_turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    HASHING.acquire().await.ok()
+}
+
+/// `verify_password` off the async threads, in a turn taken with `hashing_turn`.
+pub async fn verify_password_in_turn(_turn: tokio::sync::SemaphorePermit<'static>, password: String, phc: String) -> bool {
     big_allocations_return_to_the_system();
-    let Ok(_permit) = HASHING.acquire().await else { return false };
     tokio::task::spawn_blocking(move || after_hashing(verify_password(&password, &phc))).await.unwrap_or(false)
 }
 

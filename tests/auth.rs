@@ -184,6 +184,36 @@ async fn parallel_guesses_get_no_further_than_sequential_ones() {
     assert_eq!(checked + refused, 20, "every guess is either wrong or throttled: {statuses:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_signing_in_at_once_from_one_address_gets_in() {
+    // Offices share one NAT address; 30 people arriving at nine must all get in, although
+    // the address's budget of failures is 20 (sign-ins waiting for their turn to hash hold
+    // none of it).
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    for i in 0..30 {
+        let name = format!("colleague{i}");
+        let (status, body) = alice
+            .post("/api/users", json!({"name": name, "display_name": name, "password": password_of(&name), "role": "member"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let server = std::sync::Arc::new(server);
+    let sign_ins: Vec<_> = (0..30)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let name = format!("colleague{i}");
+                server.try_login(&name, &password_of(&name)).await
+            })
+        })
+        .collect();
+    for (i, sign_in) in sign_ins.into_iter().enumerate() {
+        let (status, body) = sign_in.await.expect("sign-in task");
+        assert_eq!(status, 200, "colleague{i} signing in with the others was refused: {body}");
+    }
+}
+
 /// A stranger (a fresh browser, no cookies) guessing `name`'s password `times` times in a
 /// row; the statuses it got.
 async fn hammer(server: &TestServer, name: &str, times: usize) -> Vec<u16> {

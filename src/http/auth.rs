@@ -154,6 +154,9 @@ pub async fn login(
     }
     let address = address_key(peer.ip());
     let device = cookie(&headers, DEVICE_COOKIE).and_then(|c| auth::check_device_cookie(&app.device_key, c, &name));
+    let Some(turn) = auth::hashing_turn().await else {
+        return Err(ApiError::new(ErrorCode::Internal, "the server is shutting down"));
+    };
     let attempt = app.throttle.attempt(&name, address, device).map_err(|refused| {
         let retry_after = refused.retry_after();
         let whose = match refused {
@@ -168,7 +171,7 @@ pub async fn login(
     let found = app.store.user_by_name(&name)?;
     // Verify against a real hash even for unknown names, so timing does not reveal them.
     let hash = found.as_ref().map_or(DUMMY_HASH.to_string(), |(_, record)| record.password_hash.clone());
-    let ok = auth::verify_password_async(body.password, hash).await;
+    let ok = auth::verify_password_in_turn(turn, body.password, hash).await;
     let Some((id, record)) = found.as_ref().filter(|_| ok).cloned() else {
         app.throttle.failed(&attempt, found.map(|(id, _)| id.0));
         tracing::info!(trusted_device = device.is_some(), "failed sign-in");
