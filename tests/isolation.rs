@@ -301,3 +301,33 @@ async fn reading_part_way_leaves_the_rest_unread_without_the_core_reading_the_di
     let conv = bob.ws().await.hello_conversation(general).expect("bob is in general");
     assert_eq!((conv["read_seq"].as_u64(), conv["unread"].as_u64()), (Some(seqs[3]), Some(1)), "{conv}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_and_a_delete_sent_together_are_taken_in_order() {
+    // The saved message is read by a reader thread, not the core; changes that come while it
+    // is read wait behind it, in the order they were sent.
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let mut tab = alice.ws().await;
+    let general = tab.room_id("general");
+    let seq = tab.send_message(general, "lunch at 12?").await["seq"].as_u64().expect("seq");
+    tab.send_json(json!({"type": "edit", "ref": "e", "conv": general, "seq": seq, "text": "lunch at 1?"})).await;
+    tab.send_json(json!({"type": "delete", "ref": "d", "conv": general, "seq": seq})).await;
+    tab.send_json(json!({"type": "edit", "ref": "late", "conv": general, "seq": seq, "text": "too late"})).await;
+    let edited = tab.recv_reply(&json!("e")).await;
+    assert_eq!(edited["type"], "ack", "{edited}");
+    let deleted = tab.recv_reply(&json!("d")).await;
+    assert_eq!(deleted["type"], "ack", "{deleted}");
+    let late = tab.recv_reply(&json!("late")).await;
+    assert_eq!(
+        (late["type"].as_str(), late["code"].as_str()),
+        (Some("error"), Some("not_found")),
+        "a deleted message stays deleted: {late}"
+    );
+    let updates: Vec<serde_json::Value> =
+        tab.seen(|f| f["type"] == "message_updated").into_iter().map(|f| f["message"].clone()).collect();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!((updates[0]["text"].as_str(), updates[1]["deleted"].as_bool()), (Some("lunch at 1?"), Some(true)), "{updates:?}");
+    let page = alice.history(general, "").await;
+    assert!(page["messages"].as_array().expect("messages").iter().any(|m| m["seq"] == seq && m["deleted"] == true), "{page}");
+}

@@ -37,7 +37,7 @@ use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 use conversations::ConvIndex;
 use delivery::{Committed, Target};
-use messages::Counted;
+use messages::{FromReader, MessageChange};
 
 /// The room every account is a member of, created with the first admin.
 pub const DEFAULT_ROOM: &str = "general";
@@ -150,14 +150,16 @@ pub(crate) struct HubTask {
     /// Messages written or changed but not yet committed, so an edit or delete right behind
     /// another one starts from the latest version, not the file's.
     pending: HashMap<(ConvId, Seq), MessageRecord>,
+    /// Edits and deletes waiting behind one whose message a reader thread is reading.
+    loading: HashMap<(ConvId, Seq), VecDeque<MessageChange>>,
     /// Each user's entries of `recent_sends` in the order they were sent, to forget the
     /// oldest.
     recent_order: HashMap<UserId, VecDeque<SentSlot>>,
     committed_tx: mpsc::UnboundedSender<Committed>,
     committed_rx: mpsc::UnboundedReceiver<Committed>,
     /// Unread counts from reader threads (`mark_read`).
-    counted_tx: mpsc::UnboundedSender<Counted>,
-    counted_rx: mpsc::UnboundedReceiver<Counted>,
+    reader_tx: mpsc::UnboundedSender<FromReader>,
+    reader_rx: mpsc::UnboundedReceiver<FromReader>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
 }
@@ -209,7 +211,7 @@ impl HubTask {
         let next_user = users.keys().next_back().map_or(1, |id| id.0 + 1);
         let next_conv = convs.keys().next_back().map_or(1, |id| id.0 + 1);
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-        let (counted_tx, counted_rx) = mpsc::unbounded_channel();
+        let (reader_tx, reader_rx) = mpsc::unbounded_channel();
         tracing::info!(users = users.len(), conversations = convs.len(), "chat core loaded");
         let mut task = HubTask {
             store,
@@ -230,10 +232,11 @@ impl HubTask {
             recent_sends: HashMap::new(),
             recent_order: HashMap::new(),
             pending: HashMap::new(),
+            loading: HashMap::new(),
             committed_tx,
             committed_rx,
-            counted_tx,
-            counted_rx,
+            reader_tx,
+            reader_rx,
             panic_next_frame: false,
         };
         let expiring: Vec<(UserId, Millis)> =
@@ -261,9 +264,9 @@ impl HubTask {
                         tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
                     }
                 }
-                Some(counted) = self.counted_rx.recv() => {
-                    if let Err(panic) = AssertUnwindSafe(self.on_counted(counted)).catch_unwind().await {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked saving a read marker; going on");
+                Some(read) = self.reader_rx.recv() => {
+                    if let Err(panic) = AssertUnwindSafe(self.on_read(read)).catch_unwind().await {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked on a reader thread's answer; going on");
                     }
                 }
                 command = commands.recv() => match command {
@@ -312,12 +315,8 @@ impl HubTask {
                 if std::mem::take(&mut self.panic_next_frame) {
                     panic!("fault injected: a panic while handling a {} frame", frame.kind());
                 }
-                if let Err(Refusal(code, message, retry_after)) = self.client_frame(conn, user, reference.clone(), frame).await {
-                    let frame = match retry_after {
-                        Some(retry_after) => ServerFrame::rate_limited(reference, message, retry_after),
-                        None => ServerFrame::error(reference, code, message),
-                    };
-                    self.deliver(Target::Conn(conn), frame.encode());
+                if let Err(refusal) = self.client_frame(conn, user, reference.clone(), frame).await {
+                    self.refused(conn, reference, refusal);
                 }
             }
             Command::May { actor, conv, action, reply } => {
@@ -339,6 +338,15 @@ impl HubTask {
             Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
             Command::Fault(Fault::StopCore) | Command::Shutdown => {}
         }
+    }
+
+    /// Answers a refused request with its error frame.
+    fn refused(&mut self, conn: ConnId, reference: Option<Ref>, Refusal(code, message, retry_after): Refusal) {
+        let frame = match retry_after {
+            Some(retry_after) => ServerFrame::rate_limited(reference, message, retry_after),
+            None => ServerFrame::error(reference, code, message),
+        };
+        self.deliver(Target::Conn(conn), frame.encode());
     }
 
     async fn client_frame(

@@ -1,6 +1,7 @@
 //! Messages: send (idempotent by `client_id`), edit, delete, and the read marker with its
 //! unread counts.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_milli
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
 use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
-use crate::store::{Change, Unread};
+use crate::store::{Change, StoreError, Unread};
 
 const MAX_TEXT_CHARS: usize = 16_000;
 /// Distinct people one message can mention (and notify); docs/protocol.md says so.
@@ -131,20 +132,43 @@ impl HubTask {
         seq: Seq,
         text: Option<String>,
     ) -> Result<(), Refusal> {
+        self.members_of(conv, user)?;
+        // The latest version: one still waiting for its commit, else the file's, read by a
+        // reader thread (the core does not wait on disk); the change goes on when it is in.
+        let change = MessageChange { conn, user, reference, conv, seq, text };
+        if let Some(waiting) = self.loading.get_mut(&(conv, seq)) {
+            // Behind a change whose read is under way: taken in the order they came.
+            waiting.push_back(change);
+            return Ok(());
+        }
+        if let Some(record) = self.pending.get(&(conv, seq)).cloned() {
+            return self.change_loaded(change, Ok(Some(record))).await;
+        }
+        self.loading.insert((conv, seq), VecDeque::new());
+        let door = self.door.clone();
+        let back = self.reader_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let stored = door.message(conv, seq);
+            let _ = back.send(FromReader::Fetched(change, stored));
+        });
+        Ok(())
+    }
+
+    /// An edit or delete with the message's latest version in hand.
+    /// `Err` when the message could not be read (already logged).
+    async fn change_loaded(&mut self, change: MessageChange, latest: Result<Option<MessageRecord>, ()>) -> Result<(), Refusal> {
+        let MessageChange { conn, user, reference, conv, seq, text } = change;
+        // Checked again: the member may have left, or another change of the message may have
+        // come while the file was read (then it is the latest).
         let members = self.members_of(conv, user)?;
-        // The latest version: one still waiting for its commit, else a point read from redb's
-        // cache. Only the author (or an admin, for deletes) may change it.
         let latest = match self.pending.get(&(conv, seq)) {
             Some(record) => Ok(Some(record.clone())),
-            None => self.door.message(conv, seq),
+            None => latest,
         };
         let mut record = match latest {
             Ok(Some(record)) if !record.deleted => record,
             Ok(_) => return Err(refuse(ErrorCode::NotFound, "no such message")),
-            Err(e) => {
-                tracing::error!(error = %e, conv = conv.0, seq = seq.0, "reading a message failed");
-                return Err(refuse(ErrorCode::Storage, "the message could not be read"));
-            }
+            Err(()) => return Err(refuse(ErrorCode::Storage, "the message could not be read")),
         };
         let is_admin = self.users.get(&user).is_some_and(|u| u.info.role == Role::Admin);
         if record.author != user && !(text.is_none() && is_admin) {
@@ -220,15 +244,36 @@ impl HubTask {
         }
         // The marker is saved (and acknowledged) once the count is in, so whoever hears the
         // ack sees the right count.
-        let (store, counted) = (self.store.clone(), self.counted_tx.clone());
+        let (store, counted) = (self.store.clone(), self.reader_tx.clone());
         tokio::task::spawn_blocking(move || {
             let unread = store.unread_for(conv, &[(user, seq)], last_seq).map(|counts| counts[0]).unwrap_or_else(|e| {
                 tracing::error!(error = %e, conv = conv.0, "counting unread failed");
                 Unread::default()
             });
-            let _ = counted.send(Counted { conv, user, read_seq: seq, joined, unread, outcome });
+            let _ = counted.send(FromReader::Counted(Counted { conv, user, read_seq: seq, joined, unread, outcome }));
         });
         Ok(())
+    }
+
+    /// A reader thread's answer.
+    pub(super) async fn on_read(&mut self, read: FromReader) {
+        match read {
+            FromReader::Counted(counted) => self.on_counted(counted).await,
+            FromReader::Fetched(change, stored) => {
+                let key = (change.conv, change.seq);
+                let waiting = self.loading.remove(&key).unwrap_or_default();
+                let stored = stored.map_err(|e| {
+                    tracing::error!(error = %e, conv = key.0.0, seq = key.1.0, "reading a message failed");
+                });
+                // In the order they came; each finds the change before it pending, if any.
+                for change in std::iter::once(change).chain(waiting) {
+                    let (conn, reference) = (change.conn, change.reference.clone());
+                    if let Err(refusal) = self.change_loaded(change, stored.clone()).await {
+                        self.refused(conn, reference, refusal);
+                    }
+                }
+            }
+        }
     }
 
     /// Adds what a reader thread counted to a member's unread counts, unless the marker has
@@ -311,4 +356,20 @@ pub(super) struct Counted {
     unread: Unread,
     /// The `read`'s effects, once the marker is saved.
     outcome: Outcome,
+}
+
+/// An edit (`text: Some`) or delete waiting for the message to be read from the file.
+pub(super) struct MessageChange {
+    conn: ConnId,
+    user: UserId,
+    reference: Option<Ref>,
+    conv: ConvId,
+    seq: Seq,
+    text: Option<String>,
+}
+
+/// What a reader thread hands back to the core.
+pub(super) enum FromReader {
+    Counted(Counted),
+    Fetched(MessageChange, Result<Option<MessageRecord>, StoreError>),
 }
