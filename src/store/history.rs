@@ -153,8 +153,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::message;
     use crate::store::Change;
+    use crate::store::tests::message;
 
     #[test]
     fn unread_counts_for_every_member_come_from_one_pass() {

@@ -453,7 +453,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn expired_sessions_are_found_and_deleted_with_their_index() {
         let dir = tempfile::tempdir().unwrap();
