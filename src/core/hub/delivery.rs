@@ -131,11 +131,14 @@ impl HubTask {
                 && self.convs.get(&conv).is_some_and(|c| c.committed_seq >= seq);
             if result.is_err() || !saved {
                 if let Reply::Ack(conn, reference, _) = outcome.reply {
-                    let frame = ServerFrame::error(
-                        reference,
-                        ErrorCode::Storage,
-                        "the first send of this message was not saved; send it again with a new client_id",
-                    );
+                    // A full queue says nothing of the first send: try again, same client_id.
+                    let busy = matches!(&result, Err(e) if matches!(**e, StoreError::Busy));
+                    let message = if busy {
+                        "the server is too busy saving to answer this now; send it again with the same client_id"
+                    } else {
+                        "the first send of this message was not saved; send it again with a new client_id"
+                    };
+                    let frame = ServerFrame::error(reference, ErrorCode::Storage, message);
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
                 return;
