@@ -52,11 +52,22 @@ struct UserState {
     told_at: Option<Instant>,
     /// A `Timer::Presence` is queued to tell them the latest state.
     told_later: bool,
+    /// The expiry a `Timer::StatusExpiry` is queued for: one at a time, however often the
+    /// status is set (the check then queues the next one if the status changed).
+    expiry_queued: Option<Millis>,
 }
 
 impl UserState {
     fn new(info: User, status: StatusRecord) -> UserState {
-        UserState { info, status, conns: Vec::new(), shown: PresenceState::Offline, told_at: None, told_later: false }
+        UserState {
+            info,
+            status,
+            conns: Vec::new(),
+            shown: PresenceState::Offline,
+            told_at: None,
+            told_later: false,
+            expiry_queued: None,
+        }
     }
 }
 

@@ -138,6 +138,11 @@ impl HubTask {
 
     /// Queues a check of `user`'s status at `at` (wall-clock milliseconds).
     pub(super) fn expire_at(&mut self, user: UserId, at: Millis) {
+        let Some(state) = self.users.get_mut(&user) else { return };
+        if state.expiry_queued.is_some_and(|queued| queued <= at) {
+            return;
+        }
+        state.expiry_queued = Some(at);
         let due = Instant::now() + Duration::from_millis(at.saturating_sub(now_millis()));
         self.timers.push(Reverse((due, Timer::StatusExpiry(user))));
     }
@@ -152,7 +157,9 @@ impl HubTask {
             self.timers.pop();
             match timer {
                 Timer::StatusExpiry(user) => {
-                    let Some(status) = self.users.get(&user).map(|u| &u.status) else { continue };
+                    let Some(state) = self.users.get_mut(&user) else { continue };
+                    state.expiry_queued = None;
+                    let status = &state.status;
                     if presence::expired(status, now_millis()) {
                         self.set_status(user, StatusRecord::default(), Reply::None, true).await;
                     } else if let Some(at) = status.expires {
