@@ -148,7 +148,9 @@ impl HubTask {
         let door = self.door.clone();
         let back = self.reader_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let stored = door.message(conv, seq);
+            // A panic here must still answer: changes of this message wait for it.
+            let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| door.message(conv, seq)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("reading a message panicked".into())));
             let _ = back.send(FromReader::Fetched(change, stored));
         });
         Ok(())
@@ -228,7 +230,9 @@ impl HubTask {
         let (pending, pending_mentions) = self
             .pending
             .iter()
-            .filter(|((c, s), m)| *c == conv && *s > seq && m.rev == s.0 && m.author != user)
+            // Every pending entry above the committed seq is a new message (perhaps edited
+            // or deleted since); those up to it are counted from the file.
+            .filter(|((c, s), m)| *c == conv && *s > last_seq && !m.deleted && m.author != user)
             .fold((0, 0), |(n, k), (_, m)| (n + 1, k + u32::from(m.mentions.contains(&user))));
         if let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) {
             member.unread = pending;
@@ -246,10 +250,19 @@ impl HubTask {
         // ack sees the right count.
         let (store, counted) = (self.store.clone(), self.reader_tx.clone());
         tokio::task::spawn_blocking(move || {
-            let unread = store.unread_for(conv, &[(user, seq)], last_seq).map(|counts| counts[0]).unwrap_or_else(|e| {
-                tracing::error!(error = %e, conv = conv.0, "counting unread failed");
-                Unread::default()
-            });
+            // A panic here must still answer the read: the core waits for this message.
+            let counted_now = std::panic::catch_unwind(|| store.unread_for(conv, &[(user, seq)], last_seq));
+            let unread = match counted_now {
+                Ok(Ok(counts)) => counts[0],
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, conv = conv.0, "counting unread failed");
+                    Unread::default()
+                }
+                Err(_) => {
+                    tracing::error!(conv = conv.0, "counting unread panicked");
+                    Unread::default()
+                }
+            };
             let _ = counted.send(FromReader::Counted(Counted { conv, user, read_seq: seq, joined, unread, outcome }));
         });
         Ok(())
@@ -322,10 +335,11 @@ impl HubTask {
 
     /// Tells the other members that `user` is typing; nothing is stored.
     pub(super) fn typing(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId) -> Result<(), Refusal> {
-        let members = self.members_of(conv, user)?;
+        // Merged first: most typing frames stop here, before the members are listed.
         let now = Instant::now();
         let told = self.typing_told.get(&(user, conv)).is_some_and(|at| now.duration_since(*at) < TYPING_EVERY);
         if !told {
+            let members = self.members_of(conv, user)?;
             if self.typing_told.len() >= 4096 {
                 self.typing_told.retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
             }
