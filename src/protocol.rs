@@ -156,10 +156,12 @@ impl ServerFrame {
         ServerFrame::Error { reference, code, message: message.into(), retry_after: None }
     }
 
-    /// A frame refused for going over a rate limit; `retry_after` is rounded up to a millisecond.
-    pub fn rate_limited(reference: Option<Ref>, message: impl Into<String>, retry_after: std::time::Duration) -> ServerFrame {
-        let seconds = (retry_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
-        ServerFrame::Error { reference, code: ErrorCode::RateLimited, message: message.into(), retry_after: Some(seconds) }
+    /// The `error` frame answering the request under `reference`; `retry_after` is rounded up
+    /// to a millisecond.
+    pub fn refused(reference: Option<Ref>, refusal: Refusal) -> ServerFrame {
+        let Refusal { code, message, retry_after } = refusal;
+        let retry_after = retry_after.map(|wait| (wait.as_secs_f64() * 1000.0).ceil() / 1000.0);
+        ServerFrame::Error { reference, code, message, retry_after }
     }
 
     /// Serialized once; the same bytes then go to every recipient.
@@ -372,34 +374,66 @@ impl ClientFrame {
     }
 }
 
-/// Why a client frame could not be understood.
+/// A request refused, in the one shape every part of the server uses: the core, the HTTP
+/// endpoints and the session each say no with a code and a message for the person (and, when
+/// trying again later helps, how long to wait). The session sends it as an `error` frame
+/// (`ServerFrame::refused`); HTTP as a status and the same JSON body (`http/error.rs`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal { code, message: message.into(), retry_after: None }
+    }
+
+    /// Refused for now: the same request may succeed after `wait`.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Refusal {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    pub fn unauthorized() -> Refusal {
+        Refusal::new(ErrorCode::Unauthorized, "sign in first")
+    }
+
+    /// What a conversation that does not exist and one the asker may not see both get, so
+    /// that nobody learns which private conversations exist.
+    pub fn not_found() -> Refusal {
+        Refusal::new(ErrorCode::NotFound, "no such conversation")
+    }
+}
+
+/// Why a client frame could not be understood, with the frame's `ref` when it had one.
 #[derive(Debug)]
 pub struct FrameError {
     pub reference: Option<Ref>,
-    pub code: ErrorCode,
-    pub message: String,
+    pub refusal: Refusal,
 }
 
 /// Parses one text frame. `ref` is read first so even a frame with bad fields is answered
 /// under the caller's ref.
 pub fn parse_client_frame(text: &str) -> Result<(Option<Ref>, ClientFrame), FrameError> {
-    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| FrameError {
-        reference: None,
-        code: ErrorCode::BadJson,
-        message: format!("not valid JSON: {e}"),
-    })?;
+    let mut value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| FrameError { reference: None, refusal: Refusal::new(ErrorCode::BadJson, format!("not valid JSON: {e}")) })?;
     let Some(object) = value.as_object_mut() else {
-        return Err(FrameError { reference: None, code: ErrorCode::BadRequest, message: "a frame must be a JSON object".into() });
+        return Err(FrameError {
+            reference: None,
+            refusal: Refusal::new(ErrorCode::BadRequest, "a frame must be a JSON object"),
+        });
     };
     let reference = match object.remove("ref") {
         None | Some(serde_json::Value::Null) => None,
         Some(r) => Some(serde_json::from_value::<Ref>(r).map_err(|_| FrameError {
             reference: None,
-            code: ErrorCode::BadRequest,
-            message: "`ref` must be a string or a number".into(),
+            refusal: Refusal::new(ErrorCode::BadRequest, "`ref` must be a string or a number"),
         })?),
     };
-    let fail = |code, message: String| FrameError { reference: reference.clone(), code, message };
+    let fail = |code, message: String| FrameError { reference: reference.clone(), refusal: Refusal::new(code, message) };
     match object.get("type") {
         Some(serde_json::Value::String(_)) => {}
         Some(_) => return Err(fail(ErrorCode::BadRequest, "`type` must be a string".into())),
@@ -550,11 +584,11 @@ mod tests {
 
     #[test]
     fn frames_are_told_apart_by_what_is_wrong_with_them() {
-        assert_eq!(parse_client_frame("{nope").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(parse_client_frame("{nope").unwrap_err().refusal.code, ErrorCode::BadJson);
         let unknown = parse_client_frame(r#"{"type":"fly","ref":"r1"}"#).unwrap_err();
-        assert_eq!(unknown.code, ErrorCode::UnknownType);
+        assert_eq!(unknown.refusal.code, ErrorCode::UnknownType);
         assert_eq!(unknown.reference, Some(Ref::Str("r1".into())));
-        assert_eq!(parse_client_frame(r#"{"type":"send","ref":2}"#).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(parse_client_frame(r#"{"type":"send","ref":2}"#).unwrap_err().refusal.code, ErrorCode::BadRequest);
         let (reference, frame) = parse_client_frame(r#"{"type":"send","ref":2,"conv":1,"text":"hi"}"#).unwrap();
         assert_eq!(reference, Some(Ref::Num(2.into())));
         assert!(matches!(frame, ClientFrame::Send { conv: ConvId(1), .. }));

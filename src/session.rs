@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::core::{CloseReason, ConnId, Connection, Hub};
 use crate::limits::{TabLimits, Verdict};
 use crate::model::UserId;
-use crate::protocol::{Encoded, ErrorCode, Ref, ServerFrame, frame_ref, parse_client_frame};
+use crate::protocol::{Encoded, ErrorCode, Ref, Refusal, ServerFrame, frame_ref, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -202,8 +202,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
                 ControlFlow::Continue(())
             }
             Err(e) => {
-                tracing::info!(code = ?e.code, bytes = text.len(), "bad frame");
-                self.error(ServerFrame::error(e.reference, e.code, e.message)).await
+                tracing::info!(code = ?e.refusal.code, bytes = text.len(), "bad frame");
+                self.error(ServerFrame::refused(e.reference, e.refusal)).await
             }
         }
     }
@@ -214,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
             Verdict::Refuse(wait) => {
                 tracing::debug!(kind, wait_ms = wait.as_millis() as u64, "frame over a rate limit");
                 let message = format!("too many {kind} frames; try again in {:.1} s", wait.as_secs_f64());
-                self.error(ServerFrame::rate_limited(reference, message, wait)).await
+                self.error(ServerFrame::refused(reference, Refusal::new(ErrorCode::RateLimited, message).retry_after(wait))).await
             }
             Verdict::Close => {
                 tracing::warn!(kind, "the tab kept sending over its rate limits; closing it");

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{Command, Hub, HubError};
 use crate::model::{ConvId, Seq, UserId};
-use crate::protocol::{self, ErrorCode};
+use crate::protocol::{self, ErrorCode, Refusal};
 use crate::store::records::MessageRecord;
 use crate::store::search::{Found, Page, Term};
 use crate::store::{ContentKey, Store, StoreError};
@@ -58,7 +58,7 @@ pub struct HistoryPage {
 }
 
 fn not_found() -> HubError {
-    HubError::Refused(ErrorCode::NotFound, "no such conversation".into())
+    HubError::Refused(Refusal::not_found())
 }
 
 impl Hub {
@@ -111,7 +111,7 @@ impl Hub {
         blocking(move || {
             if let Some(name) = from {
                 let Some((author, _)) = door.store.user_by_name(&name)? else {
-                    return Err(HubError::Refused(ErrorCode::BadRequest, format!("there is no user named {name}")));
+                    return Err(HubError::Refused(Refusal::new(ErrorCode::BadRequest, format!("there is no user named {name}"))));
                 };
                 terms.push(Term::From(author));
             }
@@ -127,7 +127,7 @@ async fn blocking<T: Send + 'static, E: Into<HubError> + Send + 'static>(
 ) -> Result<T, HubError> {
     match tokio::task::spawn_blocking(read).await {
         Ok(result) => result.map_err(Into::into),
-        Err(_) => Err(HubError::Refused(ErrorCode::Internal, "reading failed".into())),
+        Err(_) => Err(HubError::Refused(Refusal::new(ErrorCode::Internal, "reading failed"))),
     }
 }
 

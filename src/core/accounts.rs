@@ -4,7 +4,7 @@
 use super::HubError;
 use crate::auth::{self, MIN_PASSWORD};
 use crate::model::{Role, now_millis, valid_name};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::store::records::UserRecord;
 
 /// Validates a new account and hashes its password (off the async threads); the record is
@@ -12,13 +12,16 @@ use crate::store::records::UserRecord;
 pub async fn new_account(name: &str, display_name: &str, password: &str, role: Role) -> Result<UserRecord, HubError> {
     let name = name.trim().to_string();
     if !valid_name(&name) {
-        return Err(HubError::Refused(
+        return Err(HubError::Refused(Refusal::new(
             ErrorCode::BadRequest,
-            "a name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit".into(),
-        ));
+            "a name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+        )));
     }
     if password.chars().count() < MIN_PASSWORD {
-        return Err(HubError::Refused(ErrorCode::BadRequest, format!("a password needs at least {MIN_PASSWORD} characters")));
+        return Err(HubError::Refused(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("a password needs at least {MIN_PASSWORD} characters"),
+        )));
     }
     let display_name = match display_name.trim() {
         "" => name.clone(),
@@ -26,6 +29,6 @@ pub async fn new_account(name: &str, display_name: &str, password: &str, role: R
     };
     let password_hash = auth::hash_password_async(password.to_string())
         .await
-        .map_err(|e| HubError::Refused(ErrorCode::Internal, format!("hashing the password failed: {e}")))?;
+        .map_err(|e| HubError::Refused(Refusal::new(ErrorCode::Internal, format!("hashing the password failed: {e}"))))?;
     Ok(UserRecord { name, display_name, password_hash, role, created: now_millis() })
 }

@@ -31,7 +31,7 @@ use super::access::Door;
 use super::{CloseReason, Command, ConnId, Fault};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId};
-use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, ServerFrame, User, user_info};
+use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
@@ -118,18 +118,6 @@ struct Sent {
 
 /// One entry of a user's send order: (conversation, client_id, seq, ts).
 type SentSlot = (ConvId, Arc<str>, Seq, Millis);
-
-/// A refusal of a client request: an error frame with this code and message (and, for
-/// `rate_limited`, when to try again).
-struct Refusal(ErrorCode, String, Option<std::time::Duration>);
-
-fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
-    Refusal(code, message.into(), None)
-}
-
-fn not_found() -> Refusal {
-    refuse(ErrorCode::NotFound, "no such conversation")
-}
 
 pub(crate) struct HubTask {
     store: Store,
@@ -352,12 +340,8 @@ impl HubTask {
     }
 
     /// Answers a refused request with its error frame.
-    fn refused(&mut self, conn: ConnId, reference: Option<Ref>, Refusal(code, message, retry_after): Refusal) {
-        let frame = match retry_after {
-            Some(retry_after) => ServerFrame::rate_limited(reference, message, retry_after),
-            None => ServerFrame::error(reference, code, message),
-        };
-        self.deliver(Target::Conn(conn), frame.encode());
+    fn refused(&mut self, conn: ConnId, reference: Option<Ref>, refusal: Refusal) {
+        self.deliver(Target::Conn(conn), ServerFrame::refused(reference, refusal).encode());
     }
 
     async fn client_frame(

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::limits::{Limiter, RateLimits};
 use crate::model::{ConvId, Seq, UserId};
-use crate::protocol::{ClientFrame, ErrorCode, Ref, User};
+use crate::protocol::{ClientFrame, Ref, Refusal, User};
 use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
 use access::{Action, Door};
@@ -64,8 +64,8 @@ pub struct RoomEntry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("{1}")]
-    Refused(ErrorCode, String),
+    #[error("{0}")]
+    Refused(Refusal),
     #[error("could not save: {0}")]
     Storage(#[from] Arc<StoreError>),
     #[error("the server is shutting down")]

@@ -10,12 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Session;
-use super::{ApiError, App, Body};
+use super::{App, Body};
 use crate::core::access::{Action, HistoryRange};
 use crate::core::new_account;
 use crate::model::{ConvId, Role, Seq};
 use crate::protocol::user_info;
-use crate::protocol::{self, ErrorCode};
+use crate::protocol::{self, ErrorCode, Refusal};
 
 /// `GET /api/health`: 200 while all is well; 503 while the data file cannot be written or
 /// the chat core has stopped.
@@ -32,19 +32,19 @@ pub async fn health(State(app): State<App>) -> (StatusCode, Json<Value>) {
 }
 
 /// Any other `/api/...` path: a JSON 404, never the web client's page.
-pub async fn no_such_endpoint() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such endpoint; see docs/protocol.md")
+pub async fn no_such_endpoint() -> Refusal {
+    Refusal::new(ErrorCode::NotFound, "no such endpoint; see docs/protocol.md")
 }
 
 /// `GET /api/me`
-pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>, ApiError> {
-    let record = app.store.user(session.user)?.ok_or_else(ApiError::unauthorized)?;
+pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>, Refusal> {
+    let record = app.store.user(session.user)?.ok_or_else(Refusal::unauthorized)?;
     Ok(Json(json!({ "user": user_info(session.user, &record) })))
 }
 
 /// `GET /api/session`: who is signed in, answered 200 either way, so that a page loaded
 /// without a session (the sign-in form) logs no failed request.
-pub async fn session(State(app): State<App>, session: Result<Session, ApiError>) -> Result<Json<Value>, ApiError> {
+pub async fn session(State(app): State<App>, session: Result<Session, Refusal>) -> Result<Json<Value>, Refusal> {
     let session = match session {
         Ok(session) => session,
         Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false }))),
@@ -57,7 +57,7 @@ pub async fn session(State(app): State<App>, session: Result<Session, ApiError>)
 }
 
 /// `GET /api/users`
-pub async fn users(State(app): State<App>, _session: Session) -> Result<Json<Value>, ApiError> {
+pub async fn users(State(app): State<App>, _session: Session) -> Result<Json<Value>, Refusal> {
     let mut users: Vec<protocol::User> = app.store.users()?.iter().map(|(id, r)| user_info(*id, r)).collect();
     users.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Json(json!({ "users": users })))
@@ -78,9 +78,9 @@ pub async fn create_user(
     State(app): State<App>,
     session: Session,
     Body(body): Body<NewUser>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<impl IntoResponse, Refusal> {
     if session.role != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only admins create accounts"));
+        return Err(Refusal::new(ErrorCode::Forbidden, "only admins create accounts"));
     }
     let record = new_account(&body.name, &body.display_name, &body.password, body.role.unwrap_or(Role::Member)).await?;
     let user = app.hub.create_user(record).await?;
@@ -108,22 +108,22 @@ pub async fn messages(
     session: Session,
     id: Result<Path<u64>, PathRejection>,
     page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Ok(Path(id)) = id else { return Err(ApiError::not_found()) };
-    let Query(page) = page.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+) -> Result<Json<Value>, Refusal> {
+    let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
+    let Query(page) = page.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
     let conv = ConvId(id);
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     let range = match (page.before, page.after) {
-        (Some(_), Some(_)) => Err(ApiError::new(ErrorCode::BadRequest, "give before or after, not both")),
+        (Some(_), Some(_)) => Err(Refusal::new(ErrorCode::BadRequest, "give before or after, not both")),
         (_, Some(after)) => Ok(HistoryRange::After(Seq(after))),
         (before, None) => Ok(HistoryRange::Before(Seq(before.unwrap_or(u64::MAX)))),
     };
     // A non-member learns nothing, not even that the arguments were wrong.
     if app.hub.may(session.user, conv, Action::History).await.is_none() {
-        return Err(ApiError::not_found());
+        return Err(Refusal::not_found());
     }
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_PAGE}")));
+        return Err(Refusal::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_PAGE}")));
     }
     let page = app.hub.history(session.user, conv, range?, limit).await?;
     Ok(Json(json!({ "messages": page.messages, "more": page.more, "last_seq": page.last_seq })))
@@ -173,11 +173,11 @@ pub async fn search(
     State(app): State<App>,
     session: Session,
     query: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Refusal> {
     use crate::store::search::{MIN_WORD, Page, Term, query_words};
-    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
     if query.q.chars().count() > MAX_SEARCH_CHARS {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
+        return Err(Refusal::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
     }
     let mut terms: Vec<Term> = Vec::new();
     for word in query_words(&query.q) {
@@ -186,32 +186,32 @@ pub async fn search(
         }
     }
     if terms.len() > MAX_SEARCH_WORDS {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("search for at most {MAX_SEARCH_WORDS} words")));
+        return Err(Refusal::new(ErrorCode::BadRequest, format!("search for at most {MAX_SEARCH_WORDS} words")));
     }
     let limit = query.limit.unwrap_or(DEFAULT_SEARCH_PAGE);
     if limit == 0 || limit > MAX_SEARCH_PAGE {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_SEARCH_PAGE}")));
+        return Err(Refusal::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_SEARCH_PAGE}")));
     }
     let offset = query.offset.unwrap_or(0);
     if offset > MAX_SEARCH_OFFSET {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
+        return Err(Refusal::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
     }
-    let before =
-        match query.before.as_deref() {
-            None | Some("") => None,
-            Some(text) => Some(parse_position(text).ok_or_else(|| {
-                ApiError::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given")
-            })?),
-        };
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            parse_position(text)
+                .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given"))?,
+        ),
+    };
     let page = Page { before, offset, limit };
     let from = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()).map(str::to_owned);
     if terms.is_empty() && from.is_none() {
-        return Err(ApiError::new(
+        return Err(Refusal::new(
             ErrorCode::BadRequest,
             format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
         ));
     }
-    let _turn = SEARCHING.acquire().await.map_err(|_| ApiError::new(ErrorCode::Internal, "searching failed"))?;
+    let _turn = SEARCHING.acquire().await.map_err(|_| Refusal::new(ErrorCode::Internal, "searching failed"))?;
     let found = app.hub.search(session.user, query.conv.map(ConvId), from, terms, page).await?;
     let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
     let results: Vec<protocol::Message> =

@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::serve::address_key;
-use super::{ApiError, App, Body};
+use super::{App, Body};
 use crate::auth::{self, Refused, SESSION_DAYS};
 use crate::model::{Role, UserId, now_millis, valid_name};
 use crate::protocol::user_info;
-use crate::protocol::{ErrorCode, User};
+use crate::protocol::{ErrorCode, Refusal, User};
 use crate::store::Change;
 use crate::store::records::SessionRecord;
 
@@ -33,17 +33,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Session
 where
     App: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Session, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Session, Refusal> {
         let app = App::from_ref(state);
-        let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let token = session_cookie(&parts.headers).ok_or_else(Refusal::unauthorized)?;
         let token_hash = auth::hash_token(token);
-        let record = app.store.session(&token_hash)?.ok_or_else(ApiError::unauthorized)?;
+        let record = app.store.session(&token_hash)?.ok_or_else(Refusal::unauthorized)?;
         if now_millis().saturating_sub(record.created) > SESSION_DAYS * 24 * 3600 * 1000 {
-            return Err(ApiError::new(ErrorCode::Unauthorized, "your session expired; sign in again"));
+            return Err(Refusal::new(ErrorCode::Unauthorized, "your session expired; sign in again"));
         }
-        let user = app.store.user(record.user)?.ok_or_else(ApiError::unauthorized)?;
+        let user = app.store.user(record.user)?.ok_or_else(Refusal::unauthorized)?;
         Ok(Session { user: record.user, role: user.role, token_hash })
     }
 }
@@ -64,16 +64,16 @@ fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
 }
 
 /// Starts a session for `user`: stores its hash durably, returns the cookie to set.
-async fn start_session(app: &App, user: UserId) -> Result<HeaderValue, ApiError> {
+async fn start_session(app: &App, user: UserId) -> Result<HeaderValue, Refusal> {
     let (token, hash) = auth::new_token();
     let record = SessionRecord { user, created: now_millis() };
     app.writer.write(vec![Change::PutSession(hash, record)]).await.map_err(|e| {
         tracing::error!(error = %e, "saving a session failed");
-        ApiError::new(ErrorCode::Storage, "the server could not save your session; try again later")
+        Refusal::new(ErrorCode::Storage, "the server could not save your session; try again later")
     })?;
     let max_age = SESSION_DAYS * 24 * 3600;
     HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"))
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "could not build the session cookie"))
+        .map_err(|_| Refusal::new(ErrorCode::Internal, "could not build the session cookie"))
 }
 
 fn signed_in(user: User, cookie: HeaderValue) -> Response {
@@ -98,19 +98,19 @@ pub struct SetupBody {
 }
 
 /// `POST /api/setup`: the one-time link creates the first admin and signs them in.
-pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Result<Response, ApiError> {
+pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Result<Response, Refusal> {
     let expected = app.setup.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let Some(expected) = expected else {
-        return Err(ApiError::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
+        return Err(Refusal::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
     };
     if auth::hash_token(&body.token) != auth::hash_token(&expected) {
         tracing::warn!("setup attempted with a wrong token");
-        return Err(ApiError::new(ErrorCode::BadToken, "this setup link is not valid; use the one the server printed"));
+        return Err(Refusal::new(ErrorCode::BadToken, "this setup link is not valid; use the one the server printed"));
     }
     let record = crate::core::new_account(&body.name, &body.display_name, &body.password, Role::Admin).await?;
     // Take the token before creating the account so that two racing requests cannot both win.
     if app.setup.lock().unwrap_or_else(|e| e.into_inner()).take().is_none() {
-        return Err(ApiError::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
+        return Err(Refusal::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
     }
     let user = match app.hub.create_user(record).await {
         Ok(user) => user,
@@ -145,9 +145,9 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Body(body): Body<LoginBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     let name = body.name.trim().to_ascii_lowercase();
-    let wrong = || ApiError::new(ErrorCode::BadCredentials, "wrong name or password");
+    let wrong = || Refusal::new(ErrorCode::BadCredentials, "wrong name or password");
     if !valid_name(&name) {
         // No such account can exist; nothing to throttle or hash.
         return Err(wrong());
@@ -155,7 +155,7 @@ pub async fn login(
     let address = address_key(peer.ip());
     let device = cookie(&headers, DEVICE_COOKIE).and_then(|c| auth::check_device_cookie(&app.device_key, c, &name));
     let Some(turn) = auth::hashing_turn().await else {
-        return Err(ApiError::new(ErrorCode::Internal, "the server is shutting down"));
+        return Err(Refusal::new(ErrorCode::Internal, "the server is shutting down"));
     };
     let attempt = app.throttle.attempt(&name, address, device).map_err(|refused| {
         let retry_after = refused.retry_after();
@@ -163,10 +163,8 @@ pub async fn login(
             Refused::Name(_) => "for this name",
             Refused::Address(_) => "from your address",
         };
-        let mut error =
-            ApiError::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins {whose}; try again in {retry_after} s"));
-        error.retry_after = Some(retry_after);
-        error
+        Refusal::new(ErrorCode::TooManyAttempts, format!("too many failed sign-ins {whose}; try again in {retry_after} s"))
+            .retry_after(std::time::Duration::from_secs(retry_after))
     })?;
     let found = app.store.user_by_name(&name)?;
     // Verify against a real hash even for unknown names, so timing does not reveal them.
@@ -197,9 +195,9 @@ fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
 }
 
 /// `GET /api/admin/signin-failures` (admins only): recent lockouts, newest first.
-pub async fn signin_failures(State(app): State<App>, session: Session) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn signin_failures(State(app): State<App>, session: Session) -> Result<Json<serde_json::Value>, Refusal> {
     if session.role != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only admins see failed sign-ins"));
+        return Err(Refusal::new(ErrorCode::Forbidden, "only admins see failed sign-ins"));
     }
     Ok(Json(json!({ "lockouts": app.throttle.lockouts() })))
 }
@@ -208,10 +206,10 @@ pub async fn signin_failures(State(app): State<App>, session: Session) -> Result
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Qp2q1nN0l3o3mJXqB7m4b1Gm1nJm3Jx2KcQy2p2v0xw";
 
 /// `POST /api/logout`
-pub async fn logout(State(app): State<App>, session: Session) -> Result<Response, ApiError> {
+pub async fn logout(State(app): State<App>, session: Session) -> Result<Response, Refusal> {
     app.writer.write(vec![Change::DeleteSession(session.token_hash)]).await.map_err(|e| {
         tracing::error!(error = %e, "deleting a session failed");
-        ApiError::new(ErrorCode::Storage, "the server could not sign you out; try again later")
+        Refusal::new(ErrorCode::Storage, "the server could not sign you out; try again later")
     })?;
     app.hub.sign_out(session.token_hash).await;
     let mut response = StatusCode::NO_CONTENT.into_response();

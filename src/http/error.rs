@@ -1,5 +1,6 @@
-//! One error type for every HTTP endpoint, mapped once to a status and the protocol's
-//! `{"code", "message"}` body. The cause of internal errors is logged, never shown.
+//! How a `Refusal` (the one error shape, `protocol.rs`) answers an HTTP request: mapped once
+//! to a status and the protocol's `{"code", "message"}` body. The cause of internal errors is
+//! logged, never shown.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -7,29 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::core::HubError;
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::store::StoreError;
-
-#[derive(Debug)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub message: String,
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), retry_after: None }
-    }
-
-    pub fn unauthorized() -> ApiError {
-        ApiError::new(ErrorCode::Unauthorized, "sign in first")
-    }
-
-    pub fn not_found() -> ApiError {
-        ApiError::new(ErrorCode::NotFound, "no such conversation")
-    }
-}
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
@@ -46,14 +26,16 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        // HTTP's Retry-After counts whole seconds: round up, so a client never comes back early.
+        let retry_after = self.retry_after.map(|wait| wait.as_secs_f64().ceil() as u64);
         let mut body = json!({ "code": self.code, "message": self.message });
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = retry_after {
             body["retry_after"] = json!(seconds);
         }
         let mut response = (status_of(self.code), Json(body)).into_response();
-        if let Some(seconds) = self.retry_after
+        if let Some(seconds) = retry_after
             && let Ok(value) = seconds.to_string().parse()
         {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
@@ -62,22 +44,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Refusal {
         tracing::error!(error = %e, "storage error");
-        ApiError::new(ErrorCode::Storage, "the server could not read or save its data; try again later")
+        Refusal::new(ErrorCode::Storage, "the server could not read or save its data; try again later")
     }
 }
 
-impl From<HubError> for ApiError {
-    fn from(e: HubError) -> ApiError {
+impl From<HubError> for Refusal {
+    fn from(e: HubError) -> Refusal {
         match e {
-            HubError::Refused(code, message) => ApiError::new(code, message),
+            HubError::Refused(refusal) => refusal,
             HubError::Storage(e) => {
                 tracing::error!(error = %e, "storage error");
-                ApiError::new(ErrorCode::Storage, "the server could not save this; try again later")
+                Refusal::new(ErrorCode::Storage, "the server could not save this; try again later")
             }
-            HubError::Gone => ApiError::new(ErrorCode::Internal, "the server is shutting down"),
+            HubError::Gone => Refusal::new(ErrorCode::Internal, "the server is shutting down"),
         }
     }
 }

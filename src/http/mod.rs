@@ -22,9 +22,8 @@ use tower_http::compression::CompressionLayer;
 
 use crate::auth::Throttle;
 use crate::core::Hub;
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::store::{Store, writer::Writer};
-pub use error::ApiError;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -96,7 +95,7 @@ async fn check_origin(request: Request, next: Next) -> Response {
         let origin_host = origin.to_str().unwrap_or("").split_once("://").map(|(_, rest)| rest).unwrap_or("");
         if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
             tracing::warn!(origin = ?origin, host, path = request.uri().path(), "refused a request from a foreign origin");
-            return ApiError::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
+            return Refusal::new(ErrorCode::BadOrigin, "requests must come from this server's own pages").into_response();
         }
     }
     next.run(request).await
@@ -137,23 +136,23 @@ async fn close_if_body_unread(request: Request, next: Next) -> Response {
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = Refusal;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Refusal> {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
             Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(ApiError::new(ErrorCode::BadJson, format!("not valid JSON: {}", e.body_text())))
+                Err(Refusal::new(ErrorCode::BadJson, format!("not valid JSON: {}", e.body_text())))
             }
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => Err(Refusal::new(ErrorCode::BadRequest, e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"))
+                Err(Refusal::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"))
             }
             Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::new(ErrorCode::TooLarge, "the request body is over the server's limit"))
+                Err(Refusal::new(ErrorCode::TooLarge, "the request body is over the server's limit"))
             }
-            Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
+            Err(e) => Err(Refusal::new(ErrorCode::BadRequest, e.body_text())),
         }
     }
 }

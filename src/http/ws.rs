@@ -15,9 +15,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::App;
 use super::auth::Session;
-use super::{ApiError, App};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::session;
 
 /// Small buffers: an idle tab should cost a few KB, not tungstenite's 128 KiB default (chat
@@ -33,8 +33,8 @@ const WRITE_BUFFER: usize = 2 * 1024;
 /// ones close the connection (1009) without being buffered whole.
 const HARD_LIMIT_FACTOR: usize = 4;
 
-pub async fn upgrade(State(app): State<App>, session: Session, mut request: Request) -> Result<Response, ApiError> {
-    let bad = |why: &str| ApiError::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {why}"));
+pub async fn upgrade(State(app): State<App>, session: Session, mut request: Request) -> Result<Response, Refusal> {
+    let bad = |why: &str| Refusal::new(ErrorCode::BadRequest, format!("this endpoint takes a WebSocket upgrade: {why}"));
     let headers = request.headers();
     let upgrade = request.method() == Method::GET
         && has_token(headers, header::CONNECTION, "upgrade")

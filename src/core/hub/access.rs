@@ -1,9 +1,10 @@
 //! The one door: who may see what. Every read of a conversation's content is decided here.
 
-use super::{HubTask, Refusal, not_found};
+use super::HubTask;
 use crate::core::RoomEntry;
 use crate::core::access::Action;
 use crate::model::{ConvId, ConvKind, Seq, UserId};
+use crate::protocol::Refusal;
 
 impl HubTask {
     /// The members of a conversation `user` belongs to; `not_found` otherwise, so that
@@ -11,7 +12,7 @@ impl HubTask {
     pub(super) fn members_of(&self, conv: ConvId, user: UserId) -> Result<Vec<UserId>, Refusal> {
         match self.convs.get(&conv) {
             Some(state) if state.members.contains_key(&user) => Ok(state.members.keys().copied().collect()),
-            _ => Err(not_found()),
+            _ => Err(Refusal::not_found()),
         }
     }
 

@@ -6,14 +6,17 @@ use super::delivery::{Outcome, Reply, Target, Undo};
 use super::{HubTask, UserState};
 use crate::core::{DEFAULT_ROOM, HubError};
 use crate::model::{ConvKind, UserId, now_millis};
-use crate::protocol::{ErrorCode, ServerFrame, User, user_info};
+use crate::protocol::{ErrorCode, Refusal, ServerFrame, User, user_info};
 use crate::store::Change;
 use crate::store::records::{StatusRecord, UserRecord};
 
 impl HubTask {
     pub(super) async fn create_user(&mut self, mut record: UserRecord, reply: oneshot::Sender<Result<User, HubError>>) {
         if self.user_names.contains_key(&record.name) {
-            let _ = reply.send(Err(HubError::Refused(ErrorCode::NameTaken, format!("an account named {} exists", record.name))));
+            let _ = reply.send(Err(HubError::Refused(Refusal::new(
+                ErrorCode::NameTaken,
+                format!("an account named {} exists", record.name),
+            ))));
             return;
         }
         let id = UserId(self.next_user);

@@ -8,10 +8,11 @@ use tokio::time::Instant;
 use crate::protocol::Encoded;
 
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
-use super::{ConvState, HubTask, MemberState, Refusal, not_found, refuse};
+use super::{ConvState, HubTask, MemberState};
 use crate::core::ConnId;
 use crate::limits::Bucket;
 use crate::model::{ConvId, ConvKind, Seq, UserId, now_millis, valid_name};
+use crate::protocol::Refusal;
 use crate::protocol::{self, ErrorCode, Ref, ServerFrame};
 use crate::store::Change;
 use crate::store::records::{ConversationRecord, Keep, MemberRecord};
@@ -32,7 +33,7 @@ impl HubTask {
     ) -> Result<(), Refusal> {
         let name = name.trim().to_string();
         if !valid_name(&name) {
-            return Err(refuse(
+            return Err(Refusal::new(
                 ErrorCode::BadRequest,
                 "a room name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
             ));
@@ -40,17 +41,17 @@ impl HubTask {
         // Only public rooms must have unique names: checking private ones too would tell
         // anyone that a private room of that name exists.
         if !private && self.index.room(&name).is_some() {
-            return Err(refuse(ErrorCode::NameTaken, format!("a public room named {name} exists")));
+            return Err(Refusal::new(ErrorCode::NameTaken, format!("a public room named {name} exists")));
         }
         let topic = topic.trim().to_string();
         if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(refuse(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
         }
         let mut everyone = vec![user];
         let mut seen = HashSet::from([user]);
         for member in members {
             if !self.users.contains_key(&member) {
-                return Err(refuse(ErrorCode::NotFound, format!("no user with id {member}")));
+                return Err(Refusal::new(ErrorCode::NotFound, format!("no user with id {member}")));
             }
             if seen.insert(member) {
                 everyone.push(member);
@@ -76,7 +77,7 @@ impl HubTask {
         let mut seen = HashSet::from([user]);
         for other in users {
             if !self.users.contains_key(&other) {
-                return Err(refuse(ErrorCode::NotFound, format!("no user with id {other}")));
+                return Err(Refusal::new(ErrorCode::NotFound, format!("no user with id {other}")));
             }
             if seen.insert(other) {
                 everyone.push(other);
@@ -106,14 +107,14 @@ impl HubTask {
         reference: Option<Ref>,
         conv: ConvId,
     ) -> Result<(), Refusal> {
-        let state = self.convs.get_mut(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(not_found)?;
+        let state = self.convs.get_mut(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(Refusal::not_found)?;
         if state.record.kind == ConvKind::Dm {
-            return Err(refuse(ErrorCode::BadRequest, "a direct message cannot be left"));
+            return Err(Refusal::new(ErrorCode::BadRequest, "a direct message cannot be left"));
         }
         self.index.remove(conv, state);
         let member = state.members.remove(&user);
         self.index.add(conv, state);
-        let Some(member) = member else { return Err(not_found()) };
+        let Some(member) = member else { return Err(Refusal::not_found()) };
         let others: Vec<UserId> = state.members.keys().copied().collect();
         let deliveries = vec![
             (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
@@ -215,18 +216,18 @@ impl HubTask {
         bucket.take(1.0, now).map_err(|wait| {
             let minutes = wait.as_secs().div_ceil(60).max(1);
             tracing::info!(user = user.0, "refused a new conversation: over the creation limit");
-            Refusal(
+            Refusal::new(
                 ErrorCode::RateLimited,
                 format!("you have created many conversations lately; try again in {minutes} min"),
-                Some(wait),
             )
+            .retry_after(wait)
         })
     }
 
     pub(super) async fn join(&mut self, conn: ConnId, user: UserId, reference: Option<Ref>, conv: ConvId) -> Result<(), Refusal> {
-        let state = self.convs.get(&conv).ok_or_else(not_found)?;
+        let state = self.convs.get(&conv).ok_or_else(Refusal::not_found)?;
         if state.record.kind != ConvKind::Room {
-            return Err(not_found());
+            return Err(Refusal::not_found());
         }
         if state.members.contains_key(&user) {
             self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
@@ -244,12 +245,12 @@ impl HubTask {
         conv: ConvId,
         invitee: UserId,
     ) -> Result<(), Refusal> {
-        let state = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(not_found)?;
+        let state = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(Refusal::not_found)?;
         if !state.record.kind.is_room() {
-            return Err(refuse(ErrorCode::BadRequest, "only rooms take invitations; open a new group DM instead"));
+            return Err(Refusal::new(ErrorCode::BadRequest, "only rooms take invitations; open a new group DM instead"));
         }
         if !self.users.contains_key(&invitee) {
-            return Err(refuse(ErrorCode::NotFound, "no such user"));
+            return Err(Refusal::new(ErrorCode::NotFound, "no such user"));
         }
         if state.members.contains_key(&invitee) {
             self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
@@ -270,11 +271,11 @@ impl HubTask {
         let members = self.members_of(conv, user)?;
         let topic = topic.trim().to_string();
         if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(refuse(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("a topic is at most {MAX_TOPIC_CHARS} characters")));
         }
-        let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
+        let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         if !state.record.kind.is_room() {
-            return Err(refuse(ErrorCode::BadRequest, "only rooms have a topic"));
+            return Err(Refusal::new(ErrorCode::BadRequest, "only rooms have a topic"));
         }
         let before = state.record.clone();
         state.record.topic = topic.clone();

@@ -9,9 +9,10 @@ use tokio::time::Instant;
 use super::delivery::{Committed, Outcome, Reply, Target, Undo, ack_reply};
 use std::sync::Arc;
 
-use super::{HubTask, Refusal, Sent, not_found, refuse};
+use super::{HubTask, Sent};
 use crate::core::ConnId;
 use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_millis};
+use crate::protocol::Refusal;
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
 use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
@@ -42,7 +43,7 @@ impl HubTask {
         let text = text.trim_end().to_string();
         check_text(&text)?;
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
-            return Err(refuse(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
         // A client_id is scoped to its sender and conversation; the digest tells a resend from
         // another message that reuses it.
@@ -51,7 +52,7 @@ impl HubTask {
             && let Some(sent) = self.recent_sends.get(&(user, conv, Arc::from(id.as_str()))).copied()
         {
             if sent.text_digest.is_some_and(|first| Some(first) != digest) {
-                return Err(refuse(
+                return Err(Refusal::new(
                     ErrorCode::BadRequest,
                     "client_id already used for another text in this conversation; give each new message a new client_id",
                 ));
@@ -71,7 +72,7 @@ impl HubTask {
             return Ok(());
         }
         let mentions = self.resolve_mentions(&text);
-        let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
+        let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         let seq = state.last_seq.next();
         state.last_seq = seq;
         for (member, counts) in state.members.iter_mut() {
@@ -169,12 +170,12 @@ impl HubTask {
         };
         let mut record = match latest {
             Ok(Some(record)) if !record.deleted => record,
-            Ok(_) => return Err(refuse(ErrorCode::NotFound, "no such message")),
-            Err(()) => return Err(refuse(ErrorCode::Storage, "the message could not be read")),
+            Ok(_) => return Err(Refusal::new(ErrorCode::NotFound, "no such message")),
+            Err(()) => return Err(Refusal::new(ErrorCode::Storage, "the message could not be read")),
         };
         let is_admin = self.users.get(&user).is_some_and(|u| u.info.role == Role::Admin);
         if record.author != user && !(text.is_none() && is_admin) {
-            return Err(refuse(ErrorCode::Forbidden, "you can only change your own messages"));
+            return Err(Refusal::new(ErrorCode::Forbidden, "you can only change your own messages"));
         }
         match text {
             Some(text) => {
@@ -192,7 +193,7 @@ impl HubTask {
                 record.deleted = true;
             }
         }
-        let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
+        let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         let rev = state.last_seq.next();
         state.last_seq = rev;
         record.rev = rev.0;
@@ -212,9 +213,9 @@ impl HubTask {
         conv: ConvId,
         seq: Seq,
     ) -> Result<(), Refusal> {
-        let Some(state) = self.convs.get_mut(&conv) else { return Err(not_found()) };
+        let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         let last_seq = state.committed_seq;
-        let Some(member) = state.members.get_mut(&user) else { return Err(not_found()) };
+        let Some(member) = state.members.get_mut(&user) else { return Err(Refusal::not_found()) };
         let before = member.clone();
         let seq = seq.min(last_seq);
         if seq <= member.read_seq {
@@ -353,10 +354,10 @@ impl HubTask {
 
 pub(super) fn check_text(text: &str) -> Result<(), Refusal> {
     if text.trim().is_empty() {
-        return Err(refuse(ErrorCode::BadRequest, "a message needs some text"));
+        return Err(Refusal::new(ErrorCode::BadRequest, "a message needs some text"));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(refuse(ErrorCode::TooLarge, format!("a message is at most {MAX_TEXT_CHARS} characters")));
+        return Err(Refusal::new(ErrorCode::TooLarge, format!("a message is at most {MAX_TEXT_CHARS} characters")));
     }
     Ok(())
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
-use super::{ConnState, HubTask, Refusal, Timer, refuse};
+use super::{ConnState, HubTask, Timer};
 use crate::core::{CloseReason, ConnId, Connection, presence};
 use crate::model::{Millis, UserId, now_millis};
+use crate::protocol::Refusal;
 use crate::protocol::{self, ErrorCode, Limits, Presence, Ref, ServerFrame};
 use crate::store::Change;
 use crate::store::records::StatusRecord;
@@ -196,7 +197,7 @@ impl HubTask {
     ) -> Result<(), Refusal> {
         let text = status.trim().to_string();
         if text.chars().count() > MAX_STATUS_CHARS {
-            return Err(refuse(ErrorCode::BadRequest, format!("a status is at most {MAX_STATUS_CHARS} characters")));
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("a status is at most {MAX_STATUS_CHARS} characters")));
         }
         let record = StatusRecord { dnd, text, expires: status_expires };
         self.set_status(user, record, ack_reply(conn, reference), false).await;
