@@ -191,6 +191,7 @@ async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
             mentions: Vec::new(),
             client_id: None,
             rev: 0,
+            system: None,
         };
         Change::PutMessage(ConvId(1), Seq(seq), record)
     };

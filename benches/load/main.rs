@@ -193,6 +193,7 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
                     mentions: Vec::new(),
                     client_id: None,
                     rev: seq.0,
+                    system: None,
                 };
                 let t = Instant::now();
                 writer.write(vec![Change::PutMessage(general, seq, record)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -428,6 +429,8 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
                 created_by: admin,
                 created: now,
                 keep: Keep::Forever,
+                keep_set_by: None,
+                choices: Vec::new(),
             },
         ));
         for user in 1..=AUTHORS {
@@ -468,6 +471,7 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
                     mentions: Vec::new(),
                     client_id: None,
                     rev: seq,
+                    system: None,
                 },
             ));
         }

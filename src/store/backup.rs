@@ -277,6 +277,7 @@ mod tests {
             mentions: Vec::new(),
             client_id: None,
             rev: 0,
+            system: None,
         }
     }
 

@@ -162,6 +162,7 @@ mod tests {
             mentions: Vec::new(),
             client_id: client_id.map(str::to_owned),
             rev: 0,
+            system: None,
         };
         let conversation = crate::store::records::ConversationRecord {
             kind: crate::model::ConvKind::Room,
@@ -170,6 +171,8 @@ mod tests {
             created_by: UserId(1),
             created: 0,
             keep: crate::store::records::Keep::Forever,
+            keep_set_by: None,
+            choices: Vec::new(),
         };
         let old = now - 2 * SENDS_KEPT_FOR;
         let mut changes = vec![Change::PutConversation(ConvId(1), conversation)];

@@ -450,6 +450,7 @@ mod tests {
             mentions: mentions.iter().map(|m| UserId(*m)).collect(),
             client_id: None,
             rev: 0,
+            system: None,
         }
     }
 

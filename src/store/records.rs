@@ -1,8 +1,10 @@
-//! What is stored: each record is postcard-encoded inside a version enum, so the first bytes
-//! of every value say which layout follows and a newer binary can read every older one.
-//! Adding a layout: add `V2` to the enum, keep `V1`'s struct, convert in `upgrade`.
+//! What is stored: each record is postcard-encoded inside a version enum, so the first byte
+//! of every value says which layout follows and a newer binary reads every older one.
+//! Adding a layout: keep the old struct as `...V1` (private, `Deserialize` only), convert it
+//! with `From`, and move the type from `one_layout!` to `two_layouts!` (a third layout would
+//! add `V3` the same way).
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 
@@ -40,13 +42,16 @@ pub struct StatusRecord {
     pub expires: Option<Millis>,
 }
 
-/// How long a conversation's messages are kept. The server policy (a later issue) bounds it.
+/// How long a conversation's messages are kept, as chosen for it; the server's policy
+/// (`core::records`) bounds it. New variants go last: the stored tag is the variant's index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Keep {
     /// Messages are delivered live and never reach the disk.
     Nothing,
     Days(u32),
     Forever,
+    /// Kept until every member it was sent to has read it.
+    UntilRead,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,7 +61,30 @@ pub struct ConversationRecord {
     pub topic: String,
     pub created_by: UserId,
     pub created: Millis,
+    /// A room's choice; DMs and groups keep the least of `choices`.
     pub keep: Keep,
+    /// Who last changed what it keeps (`None`: nobody yet).
+    pub keep_set_by: Option<UserId>,
+    /// Each member's own choice, in a DM or group (a member without one counts as `Forever`).
+    pub choices: Vec<(UserId, Keep)>,
+}
+
+/// The first layout of `ConversationRecord`, before what it keeps could be chosen.
+#[derive(Deserialize)]
+struct ConversationRecordV1 {
+    kind: ConvKind,
+    name: String,
+    topic: String,
+    created_by: UserId,
+    created: Millis,
+    keep: Keep,
+}
+
+impl From<ConversationRecordV1> for ConversationRecord {
+    fn from(v1: ConversationRecordV1) -> Self {
+        let ConversationRecordV1 { kind, name, topic, created_by, created, keep } = v1;
+        ConversationRecord { kind, name, topic, created_by, created, keep, keep_set_by: None, choices: Vec::new() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +105,36 @@ pub struct MessageRecord {
     pub client_id: Option<String>,
     /// Seq of the last change (equal to the message's own seq until edited or deleted).
     pub rev: u64,
+    /// What this line announces when the server wrote it (empty `text`); `None` for what
+    /// people wrote.
+    pub system: Option<SystemLine>,
+}
+
+/// Something that happened to a conversation, kept in its history as a line of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SystemLine {
+    /// The author changed what the conversation keeps (in a DM or group: their own choice).
+    Records(Keep),
+}
+
+/// The first layout of `MessageRecord`, before system lines.
+#[derive(Deserialize)]
+struct MessageRecordV1 {
+    author: UserId,
+    text: String,
+    ts: Millis,
+    edited_ts: Option<Millis>,
+    deleted: bool,
+    mentions: Vec<UserId>,
+    client_id: Option<String>,
+    rev: u64,
+}
+
+impl From<MessageRecordV1> for MessageRecord {
+    fn from(v1: MessageRecordV1) -> Self {
+        let MessageRecordV1 { author, text, ts, edited_ts, deleted, mentions, client_id, rev } = v1;
+        MessageRecord { author, text, ts, edited_ts, deleted, mentions, client_id, rev, system: None }
+    }
 }
 
 /// A message sent with a `client_id`, so that sending it again is answered with the first
@@ -102,25 +160,71 @@ pub fn text_digest(text: &str) -> u64 {
     u64::from_be_bytes(first)
 }
 
-/// The on-disk envelope of every record type.
+/// The on-disk envelope of every record type: the variant's index is the layout's version.
+/// A type with one layout stores `V1`; one with two stores `V2` and still reads `V1`.
 #[derive(Serialize, Deserialize)]
-enum Versioned<T> {
-    V1(T),
+enum Versioned<A, B = ()> {
+    V1(A),
+    V2(B),
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("a stored record could not be decoded: {0}")]
-pub struct DecodeError(#[from] postcard::Error);
-
-pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    // Serializing plain structs into a Vec cannot fail.
-    postcard::to_stdvec(&Versioned::V1(record)).unwrap_or_default()
+pub enum DecodeError {
+    #[error("a stored record could not be decoded: {0}")]
+    Postcard(#[from] postcard::Error),
+    #[error("a stored record has a layout this binary does not know")]
+    UnknownLayout,
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match postcard::from_bytes::<Versioned<T>>(bytes)? {
-        Versioned::V1(record) => Ok(record),
-    }
+/// A type stored in the data file, in its newest layout, reading every older one.
+pub trait Stored: Sized {
+    fn to_bytes(&self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// Types that have had one layout only.
+macro_rules! one_layout {
+    ($($t:ty),*) => {$(
+        impl Stored for $t {
+            fn to_bytes(&self) -> Vec<u8> {
+                // Serializing plain structs into a Vec cannot fail.
+                postcard::to_stdvec(&Versioned::<&$t>::V1(self)).unwrap_or_default()
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<Versioned<$t>>(bytes)? {
+                    Versioned::V1(record) => Ok(record),
+                    Versioned::V2(()) => Err(DecodeError::UnknownLayout),
+                }
+            }
+        }
+    )*};
+}
+one_layout!(UserRecord, SessionRecord, StatusRecord, MemberRecord, SendRecord);
+
+/// Types with a second layout: written as `V2`, `V1` converted on reading.
+macro_rules! two_layouts {
+    ($($t:ty => $v1:ty),*) => {$(
+        impl Stored for $t {
+            fn to_bytes(&self) -> Vec<u8> {
+                postcard::to_stdvec(&Versioned::<(), &$t>::V2(self)).unwrap_or_default()
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<Versioned<$v1, $t>>(bytes)? {
+                    Versioned::V1(old) => Ok(old.into()),
+                    Versioned::V2(record) => Ok(record),
+                }
+            }
+        }
+    )*};
+}
+two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1);
+
+pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
+    record.to_bytes()
+}
+
+pub fn decode<T: Stored>(bytes: &[u8]) -> Result<T, DecodeError> {
+    T::from_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -135,5 +239,39 @@ mod tests {
         let back: StatusRecord = decode(&bytes).unwrap();
         assert_eq!(back.text, "Building B");
         assert!(decode::<StatusRecord>(&[7, 1, 2]).is_err(), "an unknown version is an error, not garbage");
+    }
+
+    /// The layout every message had before system lines, written as the old binary wrote it.
+    #[derive(Serialize)]
+    struct OldMessage {
+        author: UserId,
+        text: String,
+        ts: Millis,
+        edited_ts: Option<Millis>,
+        deleted: bool,
+        mentions: Vec<UserId>,
+        client_id: Option<String>,
+        rev: u64,
+    }
+
+    #[test]
+    fn messages_saved_by_an_older_binary_still_read() {
+        let old = OldMessage {
+            author: UserId(2),
+            text: "lunch?".into(),
+            ts: 5,
+            edited_ts: None,
+            deleted: false,
+            mentions: vec![UserId(1)],
+            client_id: Some("c1".into()),
+            rev: 7,
+        };
+        let bytes = postcard::to_stdvec(&Versioned::<&OldMessage>::V1(&old)).unwrap();
+        let read: MessageRecord = decode(&bytes).unwrap();
+        assert_eq!((read.author, read.text.as_str(), read.rev, read.system), (UserId(2), "lunch?", 7, None));
+        let line = MessageRecord { system: Some(SystemLine::Records(Keep::UntilRead)), text: String::new(), ..read };
+        let again: MessageRecord = decode(&encode(&line)).unwrap();
+        assert_eq!(again.system, Some(SystemLine::Records(Keep::UntilRead)), "the new layout round-trips");
+        assert_eq!(encode(&line)[0], 1, "new records are written in the second layout");
     }
 }

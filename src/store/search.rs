@@ -508,6 +508,7 @@ mod tests {
             mentions: Vec::new(),
             client_id: None,
             rev: 0,
+            system: None,
         }
     }
 

@@ -500,6 +500,7 @@ mod tests {
                 mentions: Vec::new(),
                 client_id: Some(client_id.into()),
                 rev: seq,
+                system: None,
             };
             vec![Change::PutMessage(ConvId(conv), Seq(seq), record)]
         };

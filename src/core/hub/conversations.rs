@@ -143,7 +143,16 @@ impl HubTask {
         let id = ConvId(self.next_conv);
         self.next_conv += 1;
         let now = now_millis();
-        let record = ConversationRecord { kind, name, topic, created_by: creator, created: now, keep: Keep::Forever };
+        let record = ConversationRecord {
+            kind,
+            name,
+            topic,
+            created_by: creator,
+            created: now,
+            keep: Keep::Forever,
+            keep_set_by: None,
+            choices: Vec::new(),
+        };
         let mut changes = vec![Change::PutConversation(id, record.clone())];
         let mut state = ConvState { record, members: BTreeMap::new(), last_seq: Seq(0), committed_seq: Seq(0) };
         for member in members {

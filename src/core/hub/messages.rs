@@ -97,6 +97,7 @@ impl HubTask {
             mentions,
             client_id: client_id.clone(),
             rev: seq.0,
+            system: None,
         };
         let frame = ServerFrame::Message { message: message_frame(conv, seq, &record) }.encode();
         let ack = ServerFrame::Ack {
