@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::core::{Hub, new_account};
+use crate::core::records::Policy;
+use crate::core::{Hub, Settings, new_account};
 use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
@@ -45,6 +46,14 @@ pub struct ServeArgs {
     /// never on an office's server: one broken client could then stall everyone).
     #[arg(long, env = "HALLWAY_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
+    /// What is kept of conversations: off (nothing ever reaches the disk), keep (each
+    /// conversation chooses), retain:DAYS (at most DAYS days) or archive (everything, for a
+    /// compliance reviewer; nobody can turn it off).
+    #[arg(long, env = "HALLWAY_RECORDS", default_value = "keep")]
+    pub records: Policy,
+    /// Seconds a message that is not recorded stays in memory for tabs catching up.
+    #[arg(long, env = "HALLWAY_RECORDS_BUFFER", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
+    pub records_buffer: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
     pub header_timeout: u64,
@@ -125,6 +134,8 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         max_connections_per_address: args.max_connections_per_address,
         signin_address_burst: args.signin_address_burst,
         signin_address_refill: Duration::from_secs(args.signin_address_refill),
+        records: args.records,
+        records_buffer: Duration::from_secs(args.records_buffer),
         limits,
         ..Config::new(data.clone())
     };
@@ -245,8 +256,7 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
             let (writer, writer_thread) = Writer::start(store.clone());
-            let (hub, hub_task) =
-                Hub::start(store.clone(), key, writer.clone(), config::DEFAULT_MAX_FRAME, RateLimits::default())?;
+            let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings::default())?;
             let created = hub.create_user(record).await;
             hub.shutdown().await;
             let _ = hub_task.await;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::core::records::Policy;
 use crate::limits::RateLimits;
 
 /// The port Hallway serves on when none is given.
@@ -34,6 +35,10 @@ pub const DEFAULT_SIGNIN_ADDRESS_BURST: u32 = 20;
 /// hour at most, against 36-60 a second unrefused before.
 pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 
+/// How long a message that is not recorded stays in memory, so that a tab that lost its
+/// connection for a moment (Wi-Fi, a laptop lid) still gets it.
+pub const DEFAULT_RECORDS_BUFFER: Duration = Duration::from_secs(5 * 60);
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The one data file: accounts, conversations, history.
@@ -56,6 +61,10 @@ pub struct Config {
     pub signin_address_burst: u32,
     /// Time for one more once they are spent.
     pub signin_address_refill: Duration,
+    /// What is kept (`core::records`): off, keep, retain:DAYS or archive.
+    pub records: Policy,
+    /// How long messages that are not recorded stay in memory for catching up.
+    pub records_buffer: Duration,
 }
 
 impl Config {
@@ -71,6 +80,20 @@ impl Config {
             signin_address_burst: DEFAULT_SIGNIN_ADDRESS_BURST,
             signin_address_refill: Duration::from_secs(DEFAULT_SIGNIN_ADDRESS_REFILL_SECS),
             limits: RateLimits::default(),
+            records: Policy::Keep,
+            records_buffer: DEFAULT_RECORDS_BUFFER,
+        }
+    }
+}
+
+impl Config {
+    /// The options the chat core takes.
+    pub fn hub_settings(&self) -> crate::core::Settings {
+        crate::core::Settings {
+            max_frame: self.max_frame,
+            limits: self.limits.clone(),
+            records: self.records,
+            records_buffer: self.records_buffer,
         }
     }
 }

@@ -246,7 +246,8 @@ impl TabLimits {
                 | ClientFrame::Join { .. }
                 | ClientFrame::Leave { .. }
                 | ClientFrame::Invite { .. }
-                | ClientFrame::SetTopic { .. },
+                | ClientFrame::SetTopic { .. }
+                | ClientFrame::SetRecords { .. },
             ) => self.membership.take(1.0, now),
         });
         checked.map_err(|retry| match self.strikes.take(1.0, now) {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
-use crate::store::records::{MessageRecord, UserRecord};
+use crate::store::records::{Keep, MessageRecord, SystemLine, UserRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -58,6 +58,46 @@ pub struct Conversation {
     pub unread: u32,
     pub mentions: u32,
     pub recorded: bool,
+    pub records: Records,
+}
+
+/// What a conversation keeps, by name on the wire (docs/protocol.md, "Records").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepKind {
+    Nothing,
+    UntilRead,
+    Days,
+    Forever,
+    Archive,
+}
+
+/// What a conversation keeps now, and who chose it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Records {
+    pub keep: KeepKind,
+    pub days: Option<u32>,
+    pub set_by: Option<UserId>,
+    /// What a new conversation gets on this server.
+    pub default: bool,
+    /// Each member's own choice, in a DM or group.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub choices: Option<Vec<Choice>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub user: UserId,
+    pub keep: KeepKind,
+    pub days: Option<u32>,
+}
+
+/// What a system line announces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum System {
+    /// The author changed what the conversation keeps.
+    Records { keep: KeepKind, days: Option<u32> },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,6 +112,8 @@ pub struct Message {
     pub deleted: bool,
     pub mentions: Vec<UserId>,
     pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub system: Option<System>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -141,6 +183,10 @@ pub enum ServerFrame {
         topic: String,
         user: UserId,
     },
+    Records {
+        conv: ConvId,
+        records: Records,
+    },
     User {
         user: User,
     },
@@ -207,6 +253,8 @@ impl From<String> for Encoded {
 pub struct Hello {
     pub me: User,
     pub limits: Limits,
+    /// The server's records policy (`core::records::Policy::to_json`).
+    pub records: serde_json::Value,
     pub users: Vec<User>,
     pub presence: Vec<Presence>,
     pub conversations: Vec<Conversation>,
@@ -221,6 +269,7 @@ struct HelloPart<'a> {
     protocol: u32,
     me: &'a User,
     limits: &'a Limits,
+    records: &'a serde_json::Value,
     users: Vec<&'a RawValue>,
     presence: Vec<&'a RawValue>,
     conversations: Vec<&'a RawValue>,
@@ -254,6 +303,7 @@ pub fn hello_parts(hello: &Hello) -> Vec<Encoded> {
         protocol: PROTOCOL_VERSION,
         me: &hello.me,
         limits: &hello.limits,
+        records: &hello.records,
         users: Vec::new(),
         presence: Vec::new(),
         conversations: Vec::new(),
@@ -349,6 +399,12 @@ pub enum ClientFrame {
         conv: ConvId,
         topic: String,
     },
+    SetRecords {
+        conv: ConvId,
+        keep: KeepKind,
+        #[serde(default)]
+        days: Option<u32>,
+    },
     Ping,
 }
 
@@ -369,6 +425,7 @@ impl ClientFrame {
             ClientFrame::Leave { .. } => "leave",
             ClientFrame::Invite { .. } => "invite",
             ClientFrame::SetTopic { .. } => "set_topic",
+            ClientFrame::SetRecords { .. } => "set_records",
             ClientFrame::Ping => "ping",
         }
     }
@@ -503,6 +560,22 @@ pub fn message_frame(conv: ConvId, seq: Seq, record: &MessageRecord) -> Message 
         deleted: record.deleted,
         mentions: record.mentions.clone(),
         client_id: record.client_id.clone(),
+        system: record.system.as_ref().map(|line| match line {
+            SystemLine::Records(keep) => {
+                let (keep, days) = keep_kind(*keep);
+                System::Records { keep, days }
+            }
+        }),
+    }
+}
+
+/// A conversation's choice by its wire name.
+pub fn keep_kind(keep: Keep) -> (KeepKind, Option<u32>) {
+    match keep {
+        Keep::Nothing => (KeepKind::Nothing, None),
+        Keep::UntilRead => (KeepKind::UntilRead, None),
+        Keep::Days(days) => (KeepKind::Days, Some(days)),
+        Keep::Forever => (KeepKind::Forever, None),
     }
 }
 
@@ -522,6 +595,7 @@ mod tests {
         let hello = Hello {
             me: user(1),
             limits: Limits { max_frame: 65536 },
+            records: serde_json::json!({"policy": "keep"}),
             users: (1..=300).map(user).collect(),
             presence: (1..=300)
                 .map(|i| Presence { user: UserId(i), state: PresenceState::Offline, status: String::new(), status_expires: None })
@@ -537,6 +611,7 @@ mod tests {
                 unread: 0,
                 mentions: 0,
                 recorded: true,
+                records: Records { keep: KeepKind::Forever, days: None, set_by: None, default: true, choices: None },
             }],
         };
         let parts: Vec<serde_json::Value> =
@@ -569,6 +644,7 @@ mod tests {
         let hello = Hello {
             me: user(1),
             limits: Limits { max_frame: 65536 },
+            records: serde_json::json!({"policy": "keep"}),
             users: (1..=30_000).map(user).collect(),
             presence: Vec::new(),
             conversations: Vec::new(),

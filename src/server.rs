@@ -67,8 +67,8 @@ impl Server {
         let (store, key) =
             Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), config.max_frame, config.limits.clone())
-            .context("loading the data file")?;
+        let (hub, hub_task) =
+            Hub::start(store.clone(), key, writer.clone(), config.hub_settings()).context("loading the data file")?;
         purge_expired_sessions(&store, &writer).await;
 
         let device_key = device_key(&store, &writer).await?;
@@ -79,6 +79,7 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
+            records: config.records.to_json(config.records_buffer.as_secs()),
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             setup: Mutex::new(setup_token),

@@ -65,6 +65,10 @@ impl Hub {
     /// The newest committed seq of `conv` if `actor` may do `action` with it; `None` for a
     /// conversation that does not exist or that they may not see (indistinguishable).
     pub async fn may(&self, actor: UserId, conv: ConvId, action: Action) -> Option<Seq> {
+        self.ask(actor, conv, action).await.map(|allowed| allowed.last_seq)
+    }
+
+    async fn ask(&self, actor: UserId, conv: ConvId, action: Action) -> Option<Allowed> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::May { actor, conv, action, reply }).await;
         rx.await.ok().flatten()
@@ -79,13 +83,14 @@ impl Hub {
 
     /// A page of `conv`'s history, if `actor` may read it.
     pub async fn history(&self, actor: UserId, conv: ConvId, range: HistoryRange, limit: usize) -> Result<HistoryPage, HubError> {
-        let last_seq = self.may(actor, conv, Action::History).await.ok_or_else(not_found)?;
+        let Allowed { last_seq, live } = self.ask(actor, conv, Action::History).await.ok_or_else(not_found)?;
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
-        let (records, more) = blocking(move || match range {
+        let (stored, more) = blocking(move || match range {
             HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit),
             HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit),
         })
         .await?;
+        let (records, more) = with_live(stored, more, live, range, limit);
         let messages = records.iter().map(|(seq, r)| protocol::message_frame(conv, *seq, r)).collect();
         Ok(HistoryPage { messages, more, last_seq })
     }
@@ -118,6 +123,51 @@ impl Hub {
             Ok(door.store.search(&door.key, &convs, &terms, &page)?)
         })
         .await
+    }
+}
+
+/// What the core answers a reader it lets in: the newest committed seq, and for a history
+/// read the messages it holds in memory only (not recorded), which the file lacks.
+pub(crate) struct Allowed {
+    pub last_seq: Seq,
+    pub live: Vec<(Seq, MessageRecord)>,
+}
+
+type Records = (Vec<(Seq, MessageRecord)>, bool);
+
+/// A history page from the file (`stored`, `more`) with the messages held in memory merged
+/// in, as if they were in the file: the same order, limit and paging promise as the store's.
+fn with_live(
+    stored: Vec<(Seq, MessageRecord)>,
+    more: bool,
+    live: Vec<(Seq, MessageRecord)>,
+    range: HistoryRange,
+    limit: usize,
+) -> Records {
+    if live.is_empty() {
+        return (stored, more);
+    }
+    let mut page = stored;
+    match range {
+        HistoryRange::Before(before) => {
+            page.extend(live.into_iter().filter(|(seq, r)| *seq < before && !r.deleted));
+            page.sort_unstable_by_key(|(seq, _)| *seq);
+            let extra = page.len().saturating_sub(limit);
+            page.drain(..extra);
+            (page, more || extra > 0)
+        }
+        HistoryRange::After(after) => {
+            // Taken in the order of their latest change, like the file's: when the file had
+            // more, nothing changed after its last one may come first, or asking again after
+            // the highest rev would skip the rest.
+            let horizon = if more { page.iter().map(|(_, r)| r.rev).max().unwrap_or(after.0) } else { u64::MAX };
+            page.extend(live.into_iter().filter(|(_, r)| r.rev > after.0 && r.rev <= horizon));
+            page.sort_unstable_by_key(|(_, r)| r.rev);
+            let cut = page.len() > limit;
+            page.truncate(limit);
+            page.sort_unstable_by_key(|(seq, _)| *seq);
+            (page, more || cut)
+        }
     }
 }
 

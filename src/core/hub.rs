@@ -13,6 +13,7 @@ mod access;
 mod accounts;
 mod conversations;
 mod delivery;
+mod keeping;
 mod messages;
 mod presence;
 
@@ -27,10 +28,11 @@ use tokio::time::Instant;
 use crate::protocol::Encoded;
 use tokio::sync::mpsc;
 
-use super::access::Door;
-use super::{CloseReason, Command, ConnId, Fault};
+use super::access::{Action, Allowed, Door};
+use super::records::{self as rules, Policy};
+use super::{CloseReason, Command, ConnId, Fault, Settings};
 use crate::limits::{Bucket, RateLimits};
-use crate::model::{ConvId, Millis, Seq, UserId};
+use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
@@ -79,6 +81,8 @@ enum Timer {
     StatusExpiry(UserId),
     /// Tell colleagues the person's presence, if it changed since they were last told.
     Presence(UserId),
+    /// Messages that were not recorded may have been held in memory long enough.
+    LiveExpiry(ConvId),
 }
 
 #[derive(Clone)]
@@ -97,6 +101,9 @@ struct ConvState {
     /// The last seq that is durable and was broadcast: what clients are told, so that
     /// "everything up to last_seq is in history" holds.
     committed_seq: Seq,
+    /// Messages that were not recorded, oldest first, with when they go: for tabs that catch
+    /// up after a moment away. Memory only, so gone on restart.
+    live: VecDeque<(Seq, MessageRecord, Instant)>,
 }
 
 struct ConnState {
@@ -126,6 +133,10 @@ pub(crate) struct HubTask {
     writer: Writer,
     max_frame: usize,
     limits: RateLimits,
+    /// What is kept, server-wide (`records.rs`).
+    policy: Policy,
+    /// How long messages that are not recorded stay in `ConvState::live`.
+    live_for: std::time::Duration,
     /// New conversations each person may still create (`RateLimits::conversations`).
     created: HashMap<UserId, Bucket>,
     /// When members were last told that a person types in a conversation: one `typing` per
@@ -164,13 +175,8 @@ pub(crate) struct HubTask {
 }
 
 impl HubTask {
-    pub fn load(
-        store: Store,
-        door: Arc<Door>,
-        writer: Writer,
-        max_frame: usize,
-        limits: RateLimits,
-    ) -> Result<HubTask, StoreError> {
+    pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
+        let Settings { max_frame, limits, records: policy, records_buffer: live_for } = settings;
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
@@ -181,15 +187,24 @@ impl HubTask {
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
             let last_seq = snapshot.last_seq.get(&id).copied().unwrap_or(Seq(0));
-            // A conversation that keeps nothing has no seqs on disk: restart its numbering from
-            // the clock so a tab never sees a seq it already had (records-policy issue).
-            convs.insert(id, ConvState { record, members: BTreeMap::new(), last_seq, committed_seq: last_seq });
+            let state = ConvState { record, members: BTreeMap::new(), last_seq, committed_seq: last_seq, live: VecDeque::new() };
+            convs.insert(id, state);
         }
         for (conv, user, member) in snapshot.members {
             let Some(state) = convs.get_mut(&conv) else { continue };
             state
                 .members
                 .insert(user, MemberState { read_seq: Seq(member.read_seq), joined: member.joined, unread: 0, mentions: 0 });
+        }
+        for state in convs.values_mut() {
+            // Messages that were not recorded left no seq on disk, but tabs saw them: go on
+            // from a number taken from the clock (a thousand per millisecond since 1970, still
+            // below 2^53 for two centuries), so a tab never sees a seq twice after a restart.
+            if !policy.kept(rules::chosen(&state.record, state.members.keys().copied())).recorded() {
+                let from_clock = Seq(now_millis().saturating_mul(1000));
+                state.last_seq = state.last_seq.max(from_clock);
+                state.committed_seq = state.last_seq;
+            }
         }
         // One pass over each conversation's newest messages counts unread for all its members.
         for (id, state) in convs.iter_mut() {
@@ -218,6 +233,8 @@ impl HubTask {
             writer,
             max_frame,
             limits,
+            policy,
+            live_for,
             created: HashMap::new(),
             typing_told: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -319,7 +336,11 @@ impl HubTask {
                 }
             }
             Command::May { actor, conv, action, reply } => {
-                let _ = reply.send(self.may(actor, conv, action));
+                let allowed = self.may(actor, conv, action).map(|last_seq| {
+                    let live = if action == Action::History { self.live_copy(conv) } else { Vec::new() };
+                    Allowed { last_seq, live }
+                });
+                let _ = reply.send(allowed);
             }
             Command::AllTheyMay { actor, action, reply } => {
                 let _ = reply.send(self.all_they_may(actor, action));
@@ -372,6 +393,7 @@ impl HubTask {
             ClientFrame::Join { conv } => self.join(conn, user, reference, conv).await,
             ClientFrame::Leave { conv } => self.leave(conn, user, reference, conv).await,
             ClientFrame::Invite { conv, user: invitee } => self.invite(conn, user, reference, conv, invitee).await,
+            ClientFrame::SetRecords { conv, keep, days } => self.set_records(conn, user, reference, conv, keep, days).await,
             ClientFrame::SetTopic { conv, topic } => self.set_topic(conn, user, reference, conv, topic).await,
             ClientFrame::Ping => {
                 self.deliver(Target::Conn(conn), ServerFrame::Pong.encode());

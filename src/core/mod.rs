@@ -8,6 +8,7 @@ pub mod access;
 mod accounts;
 mod hub;
 mod presence;
+pub mod records;
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -15,7 +16,7 @@ use crate::protocol::Encoded;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::limits::{Limiter, RateLimits};
-use crate::model::{ConvId, Seq, UserId};
+use crate::model::{ConvId, UserId};
 use crate::protocol::{ClientFrame, Ref, Refusal, User};
 use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
@@ -76,7 +77,7 @@ enum Command {
     Connect(Connection),
     Disconnect(ConnId),
     Frame { conn: ConnId, reference: Option<Ref>, frame: ClientFrame },
-    May { actor: UserId, conv: ConvId, action: Action, reply: oneshot::Sender<Option<Seq>> },
+    May { actor: UserId, conv: ConvId, action: Action, reply: oneshot::Sender<Option<access::Allowed>> },
     AllTheyMay { actor: UserId, action: Action, reply: oneshot::Sender<Vec<ConvId>> },
     Rooms { user: UserId, reply: oneshot::Sender<Vec<RoomEntry>> },
     CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
@@ -126,6 +127,28 @@ pub struct Hub {
     door: Weak<Door>,
 }
 
+/// What the core is told at start: the options of `Config` that are its business.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub max_frame: usize,
+    pub limits: RateLimits,
+    /// The operator's records policy (`--records`).
+    pub records: records::Policy,
+    /// How long a message that is not recorded stays in memory for tabs catching up.
+    pub records_buffer: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_frame: crate::config::DEFAULT_MAX_FRAME,
+            limits: RateLimits::default(),
+            records: records::Policy::Keep,
+            records_buffer: crate::config::DEFAULT_RECORDS_BUFFER,
+        }
+    }
+}
+
 /// Commands waiting for the core before senders wait.
 const COMMAND_QUEUE: usize = 4096;
 
@@ -136,15 +159,15 @@ impl Hub {
         store: Store,
         key: ContentKey,
         writer: Writer,
-        max_frame: usize,
-        limits: RateLimits,
+        settings: Settings,
     ) -> Result<(Hub, tokio::task::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let door = Arc::new(Door::new(store.clone(), key));
         let weak = Arc::downgrade(&door);
-        let task = HubTask::load(store, door, writer, max_frame, limits.clone())?;
+        let limiter = Arc::new(Limiter::new(settings.limits.clone()));
+        let task = HubTask::load(store, door, writer, settings)?;
         let handle = tokio::spawn(task.run(rx));
-        Ok((Hub { tx, limiter: Arc::new(Limiter::new(limits)), door: weak }, handle))
+        Ok((Hub { tx, limiter, door: weak }, handle))
     }
 
     pub fn limiter(&self) -> &Arc<Limiter> {

@@ -47,12 +47,12 @@ pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>,
 pub async fn session(State(app): State<App>, session: Result<Session, Refusal>) -> Result<Json<Value>, Refusal> {
     let session = match session {
         Ok(session) => session,
-        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false }))),
+        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false, "records": app.records }))),
         Err(e) => return Err(e),
     };
     Ok(Json(match app.store.user(session.user)? {
-        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record) }),
-        None => json!({ "signed_in": false }),
+        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record), "records": app.records }),
+        None => json!({ "signed_in": false, "records": app.records }),
     }))
 }
 

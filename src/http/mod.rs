@@ -31,6 +31,8 @@ pub struct AppState {
     pub writer: Writer,
     pub hub: Hub,
     pub max_frame: usize,
+    /// The records policy, as the sign-in page shows it (`GET /api/session`).
+    pub records: serde_json::Value,
     pub throttle: Throttle,
     /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
     pub device_key: [u8; 32],

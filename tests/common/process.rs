@@ -25,11 +25,18 @@ pub struct Process {
 /// off: these tests stream hundreds of messages from one tab (to fill a disk, or to crash
 /// under load), which a real client would be refused (`tests/isolation.rs` tests limits).
 pub async fn start_binary(data: &Path) -> Process {
+    start_binary_with(data, &[], "info", Stdio::null()).await
+}
+
+/// `start_binary` with more flags, logging at `log` (a `RUST_LOG` filter) to `stderr`.
+pub async fn start_binary_with(data: &Path, flags: &[&str], log: &str, stderr: impl Into<Stdio>) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hallway"))
         .args(["--listen", "127.0.0.1:0", "--no-mdns", "--no-rate-limits", "--data"])
         .arg(data)
+        .args(flags)
+        .env("RUST_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("the hallway binary should start");

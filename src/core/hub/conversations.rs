@@ -1,7 +1,7 @@
 //! Conversations and membership: rooms, private rooms, DMs and group DMs; joining, leaving,
 //! inviting, topics, and how a conversation looks to one member.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use tokio::time::Instant;
 
@@ -154,7 +154,8 @@ impl HubTask {
             choices: Vec::new(),
         };
         let mut changes = vec![Change::PutConversation(id, record.clone())];
-        let mut state = ConvState { record, members: BTreeMap::new(), last_seq: Seq(0), committed_seq: Seq(0) };
+        let mut state =
+            ConvState { record, members: BTreeMap::new(), last_seq: Seq(0), committed_seq: Seq(0), live: VecDeque::new() };
         for member in members {
             state.members.insert(*member, MemberState { read_seq: Seq(0), joined: now, unread: 0, mentions: 0 });
             changes.push(Change::PutMember(id, *member, MemberRecord { joined: now, read_seq: 0 }));
@@ -211,7 +212,8 @@ impl HubTask {
             read_seq: member.map_or(Seq(0), |m| m.read_seq),
             unread: member.map_or(0, |m| m.unread),
             mentions: member.map_or(0, |m| m.mentions),
-            recorded: state.record.keep != Keep::Nothing,
+            recorded: self.kept(id).recorded(),
+            records: self.records_of(id),
         }
     }
 

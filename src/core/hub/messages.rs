@@ -15,7 +15,7 @@ use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_milli
 use crate::protocol::Refusal;
 use crate::protocol::message_frame;
 use crate::protocol::{ErrorCode, Ref, ServerFrame};
-use crate::store::records::{Keep, MemberRecord, MessageRecord, text_digest};
+use crate::store::records::{MemberRecord, MessageRecord, text_digest};
 use crate::store::{Change, StoreError, Unread};
 
 const MAX_TEXT_CHARS: usize = 16_000;
@@ -72,6 +72,7 @@ impl HubTask {
             return Ok(());
         }
         let mentions = self.resolve_mentions(&text);
+        let recorded = self.kept(conv).recorded();
         let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         let seq = state.last_seq.next();
         state.last_seq = seq;
@@ -83,7 +84,6 @@ impl HubTask {
                 }
             }
         }
-        let recorded = state.record.keep != Keep::Nothing;
         let ts = now_millis();
         if let Some(id) = &client_id {
             self.remember_send(user, conv, id, Sent { seq, ts, text_digest: digest });
@@ -119,6 +119,7 @@ impl HubTask {
             self.pending.insert((conv, seq), record.clone());
             self.persist(vec![Change::PutMessage(conv, seq, record)], outcome).await;
         } else {
+            self.keep_live(conv, seq, record);
             self.on_committed(Committed { outcome, result: Ok(()) });
         }
         Ok(())
@@ -144,6 +145,9 @@ impl HubTask {
             return Ok(());
         }
         if let Some(record) = self.pending.get(&(conv, seq)).cloned() {
+            return self.change_loaded(change, Ok(Some(record))).await;
+        }
+        if let Some(record) = self.live_message(conv, seq).cloned() {
             return self.change_loaded(change, Ok(Some(record))).await;
         }
         self.loading.insert((conv, seq), VecDeque::new());
@@ -174,6 +178,9 @@ impl HubTask {
             Ok(_) => return Err(Refusal::new(ErrorCode::NotFound, "no such message")),
             Err(()) => return Err(Refusal::new(ErrorCode::Storage, "the message could not be read")),
         };
+        if record.system.is_some() {
+            return Err(Refusal::new(ErrorCode::Forbidden, "a line the server wrote cannot be changed"));
+        }
         let is_admin = self.users.get(&user).is_some_and(|u| u.info.role == Role::Admin);
         if record.author != user && !(text.is_none() && is_admin) {
             return Err(Refusal::new(ErrorCode::Forbidden, "you can only change your own messages"));
@@ -201,6 +208,12 @@ impl HubTask {
         let frame = ServerFrame::MessageUpdated { message: message_frame(conv, seq, &record) }.encode();
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference));
         outcome.message = Some((conv, seq, rev));
+        if let Some(live) = self.live_message(conv, seq) {
+            // Never recorded: the change stays in memory with the message.
+            *live = record;
+            self.on_committed(Committed { outcome, result: Ok(()) });
+            return Ok(());
+        }
         self.pending.insert((conv, seq), record.clone());
         self.persist(vec![Change::UpdateMessage(conv, seq, record)], outcome).await;
         Ok(())

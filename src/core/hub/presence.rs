@@ -34,6 +34,7 @@ impl HubTask {
         let hello = protocol::Hello {
             me: self.users[&user].info.clone(),
             limits: Limits { max_frame: self.max_frame },
+            records: self.policy.to_json(self.live_for.as_secs()),
             users: self.users.values().map(|u| u.info.clone()).collect(),
             presence: self.users.keys().map(|id| self.presence_of(*id)).collect(),
             conversations: self
@@ -168,6 +169,7 @@ impl HubTask {
                         self.expire_at(user, at);
                     }
                 }
+                Timer::LiveExpiry(conv) => self.forget_live(conv, now),
                 Timer::Presence(user) => {
                     if let Some(state) = self.users.get_mut(&user) {
                         state.told_later = false;

@@ -1,0 +1,246 @@
+//! What is kept: the server's policy and each conversation's choice within it, as members
+//! see it, and the promise behind "not recorded": not one byte of such a message reaches
+//! the data file or the log, even when the server is killed and restarted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::*;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use hallway::core::records::Policy;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+fn off(config: &mut hallway::Config) {
+    config.records = Policy::Off;
+}
+fn archive(config: &mut hallway::Config) {
+    config.records = Policy::Archive;
+}
+fn retain_30(config: &mut hallway::Config) {
+    config.records = Policy::Retain(30);
+}
+
+fn set(conv: u64, keep: &str, days: Option<u32>) -> Value {
+    json!({"type": "set_records", "conv": conv, "keep": keep, "days": days})
+}
+
+fn general_of(ws: &Ws) -> u64 {
+    ws.room_id("general")
+}
+
+#[tokio::test]
+async fn the_policy_is_shown_before_and_after_sign_in_and_bounds_every_choice() {
+    let server = TestServer::start_with(archive).await;
+    // The sign-in page can warn that everything is archived before anyone signs in.
+    let (status, body) = server.anonymous_get("/api/session").await;
+    assert_eq!((status, body["records"]["policy"].as_str()), (200, Some("archive")), "{body}");
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = general_of(&tab);
+    let conv = tab.hello_conversation(general).expect("general in hello");
+    assert_eq!(conv["records"]["keep"], "archive", "under archive every conversation says it is archived: {conv}");
+    assert_eq!(conv["records"]["default"], true);
+    let refused = tab.expect_error(set(general, "nothing", None), "forbidden").await;
+    assert!(refused["message"].as_str().unwrap_or_default().contains("archives"), "the refusal says why: {refused}");
+
+    let server = TestServer::start_with(off).await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = general_of(&tab);
+    assert_eq!(tab.hello_conversation(general).unwrap()["records"]["keep"], "nothing");
+    assert_eq!(tab.hello_conversation(general).unwrap()["recorded"], false);
+    tab.expect_error(set(general, "forever", None), "forbidden").await;
+
+    let server = TestServer::start_with(retain_30).await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = general_of(&tab);
+    let records = &tab.hello_conversation(general).unwrap()["records"];
+    assert_eq!((records["keep"].as_str(), records["days"].as_u64()), (Some("days"), Some(30)), "forever is the policy's days");
+    let refused = tab.expect_error(set(general, "days", Some(31)), "bad_request").await;
+    assert!(refused["message"].as_str().unwrap_or_default().contains("30"), "{refused}");
+    tab.ack(set(general, "days", Some(7))).await;
+    let changed = tab.recv_type("records").await;
+    assert_eq!((changed["records"]["keep"].as_str(), changed["records"]["days"].as_u64()), (Some("days"), Some(7)));
+    assert_eq!(changed["records"]["default"], false, "a conversation keeping less than the default is marked");
+}
+
+#[tokio::test]
+async fn only_a_rooms_creator_or_an_admin_changes_it_and_everyone_sees_who_did() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let carol = server.add_user(&admin, "carol").await;
+    let mut bob_tab = bob.ws().await;
+    let mut carol_tab = carol.ws().await;
+    let (carol_id, bob_id) = (carol_tab.hello["me"]["id"].as_u64().unwrap(), bob_tab.hello["me"]["id"].as_u64().unwrap());
+    let room =
+        bob_tab.ack(json!({"type": "create_room", "name": "patrons", "members": [carol_id]})).await["conv"].as_u64().unwrap();
+    carol_tab.recv_where("the new room", |f| f["type"] == "conversation").await;
+
+    let refused = carol_tab.expect_error(set(room, "nothing", None), "forbidden").await;
+    assert!(refused["message"].as_str().unwrap_or_default().contains("creator"), "{refused}");
+
+    bob_tab.ack(set(room, "nothing", None)).await;
+    for tab in [&mut bob_tab, &mut carol_tab] {
+        let changed = tab.recv_type("records").await;
+        assert_eq!(changed["records"]["keep"], "nothing");
+        assert_eq!(changed["records"]["set_by"], bob_id, "members see who set it");
+        let line = tab.recv_where("the system line", |f| f["type"] == "message" && f["message"]["system"].is_object()).await;
+        assert_eq!(line["message"]["system"], json!({"type": "records", "keep": "nothing", "days": null}));
+        assert_eq!(line["message"]["author"], bob_id);
+    }
+    // The line that recording went off is kept (the history shows where the gap begins).
+    let page = bob.history(room, "").await;
+    assert!(page["messages"].as_array().unwrap().iter().any(|m| m["system"]["keep"] == "nothing"), "{page}");
+    let line_seq = page["messages"].as_array().unwrap().last().unwrap()["seq"].clone();
+    bob_tab.expect_error(json!({"type": "edit", "conv": room, "seq": line_seq, "text": "x"}), "forbidden").await;
+}
+
+#[tokio::test]
+async fn a_dm_is_never_recorded_more_than_either_person_chose() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut alice_tab = admin.ws().await;
+    let mut bob_tab = bob.ws().await;
+    let bob_id = bob_tab.hello["me"]["id"].as_u64().unwrap();
+    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob_id]})).await["conv"].as_u64().unwrap();
+    bob_tab.recv_where("the DM", |f| f["type"] == "conversation").await;
+
+    bob_tab.ack(set(dm, "nothing", None)).await;
+    assert_eq!(bob_tab.recv_type("records").await["records"]["keep"], "nothing");
+    // Alice asks for more: her choice is shown, but the DM keeps the less-keeping one's.
+    alice_tab.ack(set(dm, "days", Some(7))).await;
+    let shown = alice_tab
+        .recv_where("records after alice's choice", |f| f["type"] == "records" && f["records"]["set_by"] != bob_id)
+        .await;
+    assert_eq!(shown["records"]["keep"], "nothing", "one person alone cannot record a DM: {shown}");
+    let choices = shown["records"]["choices"].as_array().expect("choices in a DM");
+    assert!(choices.iter().any(|c| c["user"] == bob_id && c["keep"] == "nothing"), "{shown}");
+    // Once bob agrees to keep, the DM keeps what alice chose, the lesser of the two.
+    bob_tab.ack(set(dm, "forever", None)).await;
+    let agreed =
+        bob_tab.recv_where("records after bob agrees", |f| f["type"] == "records" && f["records"]["keep"] != "nothing").await;
+    assert_eq!((agreed["records"]["keep"].as_str(), agreed["records"]["days"].as_u64()), (Some("days"), Some(7)));
+}
+
+#[tokio::test]
+async fn a_tab_that_blinked_catches_up_on_what_was_not_recorded_but_a_restart_forgets_it() {
+    let mut server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let room = tab.ack(json!({"type": "create_room", "name": "desk"})).await["conv"].as_u64().unwrap();
+    tab.ack(set(room, "nothing", None)).await;
+    let first = tab.send_message(room, "the code is 4411").await["seq"].as_u64().unwrap();
+    tab.ack(json!({"type": "edit", "conv": room, "seq": first, "text": "the code is 4412"})).await;
+    let second = tab.send_message(room, "back at 3").await["seq"].as_u64().unwrap();
+
+    let caught_up = admin.history(room, "after=0").await;
+    assert_eq!(
+        texts(&caught_up).iter().filter(|t| !t.is_empty()).cloned().collect::<Vec<_>>(),
+        ["the code is 4412", "back at 3"]
+    );
+    let page = admin.history(room, &format!("before={second}")).await;
+    assert_eq!(texts(&page).last().map(String::as_str), Some("the code is 4412"), "paging back finds it too: {page}");
+    let (status, found) = admin.get("/api/search?q=4412").await;
+    assert_eq!((status, found["results"].as_array().map(Vec::len)), (200, Some(0)), "never indexed: {found}");
+
+    server.restart().await;
+    let admin = server.login(ADMIN_NAME, ADMIN_PASSWORD).await;
+    let mut tab = admin.ws().await;
+    let after_restart = admin.history(room, "after=0").await;
+    assert!(
+        !texts(&after_restart).iter().any(|t| t.contains("back at 3") || t.contains("4412")),
+        "gone on restart: {after_restart}"
+    );
+    let next = tab.send_message(room, "new one").await["seq"].as_u64().unwrap();
+    assert!(next > second, "a seq after the restart ({next}) must not repeat one a tab saw before it ({second})");
+}
+
+/// Every byte of `path`, searched for `needle`.
+fn file_has(path: &std::path::Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Sends `text` to `conv` from a raw tab and waits for its ack.
+async fn send_raw(tab: &mut RawTab, conv: u64, text: &str) {
+    let frame = json!({"type": "send", "ref": "s", "conv": conv, "text": text});
+    // Frames are answered in order, so the first ack with this ref is this send's.
+    tab.send(Message::text(frame.to_string())).await.expect("send");
+    while let Some(Ok(frame)) = tab.next().await {
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            if value["ref"] == "s" {
+                assert_eq!(value["type"], "ack", "the send should be acked: {value}");
+                return;
+            }
+        }
+    }
+    panic!("the tab closed before the ack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_records_off_no_byte_of_a_message_reaches_the_file_or_the_log_even_after_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("hallway.redb");
+    let log = dir.path().join("stderr.log");
+    let http = reqwest::Client::new();
+    let mut setup = None;
+    for round in 0..3 {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let mut server = start_binary_with(&data, &["--records", "off"], "debug", stderr).await;
+        let token = if round == 0 { server.setup_token.take() } else { setup.take() };
+        let cookie = sign_in_admin(&http, &server.addr, token).await;
+        let mut tab = raw_tab(&server.addr, &cookie).await;
+        let secret = format!("patron-secret-{round}-QX7");
+        send_raw(&mut tab, 1, &secret).await;
+        send_raw(&mut tab, 1, &format!("{secret} again, to flush")).await;
+        // kill -9 right after the ack: nothing may be waiting to be written either.
+        server.child.start_kill().expect("kill -9");
+        server.child.wait().await.expect("reaped");
+        for earlier in 0..=round {
+            let secret = format!("patron-secret-{earlier}-QX7");
+            assert!(!file_has(&data, &secret), "round {round}: {secret} is in the data file under --records off");
+            assert!(!file_has(&log, &secret), "round {round}: {secret} is in the server's log");
+        }
+        assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0, "the log was written (else the check proves nothing)");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_set_to_not_recorded_leaves_nothing_while_a_recorded_one_is_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("hallway.redb");
+    let log = dir.path().join("stderr.log");
+    let http = reqwest::Client::new();
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let mut server = start_binary_with(&data, &[], "debug", stderr).await;
+    let cookie = sign_in_admin(&http, &server.addr, server.setup_token.take()).await;
+    let mut tab = raw_tab(&server.addr, &cookie).await;
+    let create = json!({"type": "create_room", "ref": "c", "name": "desk"});
+    tab.send(Message::text(create.to_string())).await.expect("send");
+    let mut room = None;
+    while room.is_none() {
+        if let Some(Ok(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(5), tab.next()).await.expect("reply") {
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            if value["ref"] == "c" {
+                room = value["conv"].as_u64();
+            }
+        }
+    }
+    let room = room.expect("the room");
+    let set = json!({"type": "set_records", "ref": "r", "conv": room, "keep": "nothing"});
+    tab.send(Message::text(set.to_string())).await.expect("send");
+    send_raw(&mut tab, room, "unrecorded-token-ZZ9").await;
+    send_raw(&mut tab, 1, "recorded-token-KK4").await;
+    server.child.start_kill().expect("kill -9");
+    server.child.wait().await.expect("reaped");
+    assert!(file_has(&data, "recorded-token-KK4"), "a recorded message is in the file (so the scan can see text)");
+    assert!(!file_has(&data, "unrecorded-token-ZZ9"), "a not-recorded message reached the data file");
+    assert!(!file_has(&log, "unrecorded-token-ZZ9"), "a not-recorded message reached the log");
+}
