@@ -9,9 +9,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::{Command, Hub, HubError};
-use crate::model::{ConvId, Seq, UserId};
+use crate::model::{ConvId, Seq, UserId, now_millis};
 use crate::protocol::{self, ErrorCode, Refusal};
-use crate::store::records::MessageRecord;
+use crate::store::records::{AuditRecord, MessageRecord};
 use crate::store::search::{Found, Page, Term};
 use crate::store::{ContentKey, Store, StoreError};
 
@@ -22,6 +22,9 @@ pub enum Action {
     History,
     /// Find its messages by keyword.
     Search,
+    /// Read and search it in the archive, with every earlier version, as a reviewer (an
+    /// audited read of any archived conversation, member or not).
+    Review,
 }
 
 /// The store with the key to its content; shared by the handle and the core task.
@@ -97,9 +100,11 @@ impl Hub {
 
     /// A page of the messages with every one of `terms` (and by `from`, a user name, when
     /// given) in `scope` or, without it, every conversation `actor` may search.
+    /// With `Action::Review`, the same over the archived conversations a reviewer may read.
     pub async fn search(
         &self,
         actor: UserId,
+        action: Action,
         scope: Option<ConvId>,
         from: Option<String>,
         mut terms: Vec<Term>,
@@ -107,10 +112,10 @@ impl Hub {
     ) -> Result<Found, HubError> {
         let convs = match scope {
             Some(conv) => {
-                self.may(actor, conv, Action::Search).await.ok_or_else(not_found)?;
+                self.may(actor, conv, action).await.ok_or_else(not_found)?;
                 vec![conv]
             }
-            None => self.all_they_may(actor, Action::Search).await,
+            None => self.all_they_may(actor, action).await,
         };
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
         blocking(move || {
@@ -123,6 +128,75 @@ impl Hub {
             Ok(door.store.search(&door.key, &convs, &terms, &page)?)
         })
         .await
+    }
+}
+
+/// A message as a reviewer reads it: as users see it now, with every earlier version.
+pub struct Reviewed {
+    pub message: protocol::Message,
+    pub versions: Vec<protocol::Message>,
+}
+
+impl Hub {
+    /// The archived conversations `actor` may review (none unless they are a reviewer).
+    pub async fn reviewable(&self, actor: UserId) -> Vec<protocol::Conversation> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Reviewable { actor, reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Writes what a reviewer did to the audit log and waits until it is on disk: a reviewer
+    /// is answered only once the log holds the read.
+    pub async fn audit(
+        &self,
+        reviewer: UserId,
+        action: &str,
+        conv: Option<ConvId>,
+        query: String,
+        results: usize,
+    ) -> Result<(), HubError> {
+        let record = AuditRecord { ts: now_millis(), reviewer, action: action.into(), conv, query, results: results as u64 };
+        tracing::info!(reviewer = reviewer.0, action, conv = conv.map(|c| c.0), results, "reviewer action audited");
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Audit { record, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?.map_err(HubError::Storage)
+    }
+
+    /// Up to `limit` audit entries after entry `after` (admins only; checked by the caller).
+    pub async fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>, HubError> {
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        blocking(move || door.store.audit_log(after, limit)).await
+    }
+
+    /// A page of an archived conversation with the earlier versions of each message, if
+    /// `actor` is a reviewer; the read is written to the audit log before it is answered.
+    pub async fn review_history(
+        &self,
+        actor: UserId,
+        conv: ConvId,
+        range: HistoryRange,
+        limit: usize,
+    ) -> Result<(Vec<Reviewed>, bool), HubError> {
+        self.may(actor, conv, Action::Review).await.ok_or_else(not_found)?;
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        let (page, more) = blocking(move || -> Result<_, StoreError> {
+            let (records, more) = match range {
+                HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit)?,
+                HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit)?,
+            };
+            let mut page = Vec::with_capacity(records.len());
+            for (seq, record) in records {
+                // Only a changed message has earlier versions.
+                let versions = if record.rev != seq.0 { door.store.versions(&door.key, conv, seq)? } else { Vec::new() };
+                page.push(Reviewed {
+                    message: protocol::message_frame(conv, seq, &record),
+                    versions: versions.iter().map(|v| protocol::message_frame(conv, seq, v)).collect(),
+                });
+            }
+            Ok((page, more))
+        })
+        .await?;
+        Ok((page, more))
     }
 }
 

@@ -36,7 +36,7 @@ use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
 use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
 use crate::store::writer::Writer;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, Store, StoreError};
 use conversations::ConvIndex;
 use delivery::{Committed, Target};
 use messages::{FromReader, MessageChange};
@@ -341,6 +341,17 @@ impl HubTask {
                     Allowed { last_seq, live }
                 });
                 let _ = reply.send(allowed);
+            }
+            Command::Audit { record, reply } => {
+                // Waited for off the core's loop: the core never waits on disk.
+                let writer = self.writer.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(writer.write(vec![Change::Audit(record)]).await);
+                });
+            }
+            Command::Reviewable { actor, reply } => {
+                let convs = self.all_they_may(actor, Action::Review);
+                let _ = reply.send(convs.into_iter().map(|conv| self.conversation_for(conv, actor)).collect());
             }
             Command::AllTheyMay { actor, action, reply } => {
                 let _ = reply.send(self.all_they_may(actor, action));

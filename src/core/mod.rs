@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::limits::{Limiter, RateLimits};
 use crate::model::{ConvId, UserId};
-use crate::protocol::{ClientFrame, Ref, Refusal, User};
+use crate::protocol::{self, ClientFrame, Ref, Refusal, User};
 use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
 use access::{Action, Door};
@@ -76,12 +76,43 @@ pub enum HubError {
 enum Command {
     Connect(Connection),
     Disconnect(ConnId),
-    Frame { conn: ConnId, reference: Option<Ref>, frame: ClientFrame },
-    May { actor: UserId, conv: ConvId, action: Action, reply: oneshot::Sender<Option<access::Allowed>> },
-    AllTheyMay { actor: UserId, action: Action, reply: oneshot::Sender<Vec<ConvId>> },
-    Rooms { user: UserId, reply: oneshot::Sender<Vec<RoomEntry>> },
-    CreateUser { record: UserRecord, reply: oneshot::Sender<Result<User, HubError>> },
-    SignOut { session: [u8; 32] },
+    Frame {
+        conn: ConnId,
+        reference: Option<Ref>,
+        frame: ClientFrame,
+    },
+    May {
+        actor: UserId,
+        conv: ConvId,
+        action: Action,
+        reply: oneshot::Sender<Option<access::Allowed>>,
+    },
+    AllTheyMay {
+        actor: UserId,
+        action: Action,
+        reply: oneshot::Sender<Vec<ConvId>>,
+    },
+    /// The archived conversations a reviewer may read, as a non-member sees them.
+    Reviewable {
+        actor: UserId,
+        reply: oneshot::Sender<Vec<protocol::Conversation>>,
+    },
+    /// Appends to the audit log; answered once it is on disk.
+    Audit {
+        record: crate::store::records::AuditRecord,
+        reply: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    },
+    Rooms {
+        user: UserId,
+        reply: oneshot::Sender<Vec<RoomEntry>>,
+    },
+    CreateUser {
+        record: UserRecord,
+        reply: oneshot::Sender<Result<User, HubError>>,
+    },
+    SignOut {
+        session: [u8; 32],
+    },
     Fault(Fault),
     Shutdown,
 }
@@ -95,6 +126,8 @@ impl Command {
             Command::Frame { frame, .. } => frame.kind(),
             Command::May { .. } => "may",
             Command::AllTheyMay { .. } => "all_they_may",
+            Command::Reviewable { .. } => "reviewable",
+            Command::Audit { .. } => "audit",
             Command::Rooms { .. } => "rooms",
             Command::CreateUser { .. } => "create_user",
             Command::SignOut { .. } => "sign_out",

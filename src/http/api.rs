@@ -13,7 +13,7 @@ use super::auth::Session;
 use super::{App, Body};
 use crate::core::access::{Action, HistoryRange};
 use crate::core::new_account;
-use crate::model::{ConvId, Role, Seq};
+use crate::model::{ConvId, Role, Seq, UserId};
 use crate::protocol::user_info;
 use crate::protocol::{self, ErrorCode, Refusal};
 
@@ -134,10 +134,29 @@ pub struct SearchQuery {
     #[serde(default)]
     q: String,
     from: Option<String>,
-    conv: Option<u64>,
+    pub(super) conv: Option<u64>,
     before: Option<String>,
     offset: Option<usize>,
     limit: Option<usize>,
+    /// Only messages written at or after this time (milliseconds since 1970).
+    since: Option<u64>,
+    /// Only messages written at or before this time.
+    until: Option<u64>,
+}
+
+impl SearchQuery {
+    /// The search as asked, for the audit log.
+    pub(super) fn describe(&self) -> String {
+        let mut parts = vec![format!("q={}", self.q)];
+        let optional = [
+            ("from", self.from.clone()),
+            ("conv", self.conv.map(|c| c.to_string())),
+            ("since", self.since.map(|t| t.to_string())),
+            ("until", self.until.map(|t| t.to_string())),
+        ];
+        parts.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))));
+        parts.join(" ")
+    }
 }
 
 /// A search position on the wire: "ts.conv.seq" of a result (opaque to clients).
@@ -174,47 +193,99 @@ pub async fn search(
     session: Session,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Refusal> {
-    use crate::store::search::{MIN_WORD, Page, Term, query_words};
     let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
-    if query.q.chars().count() > MAX_SEARCH_CHARS {
-        return Err(Refusal::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
+    let asked = SearchRequest::parse(&query)?;
+    Ok(Json(asked.run(&app, session.user, Action::Search, query.conv.map(ConvId)).await?.to_json()))
+}
+
+/// A search as asked, checked: its terms, its page, whose messages, since when.
+pub(super) struct SearchRequest {
+    terms: Vec<crate::store::search::Term>,
+    page: crate::store::search::Page,
+    from: Option<String>,
+    since: Option<u64>,
+}
+
+/// A page of results, newest first.
+pub(super) struct SearchAnswer {
+    pub found: crate::store::search::Found,
+}
+
+impl SearchAnswer {
+    pub(super) fn to_json(&self) -> Value {
+        let found = &self.found;
+        let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
+        let results: Vec<protocol::Message> =
+            found.results.iter().map(|(conv, seq, r)| protocol::message_frame(*conv, *seq, r)).collect();
+        json!({ "results": results, "more": found.more, "next": next })
     }
-    let mut terms: Vec<Term> = Vec::new();
-    for word in query_words(&query.q) {
-        if !terms.contains(&Term::Word(word.clone())) {
-            terms.push(Term::Word(word));
+}
+
+impl SearchRequest {
+    pub(super) fn parse(query: &SearchQuery) -> Result<SearchRequest, Refusal> {
+        use crate::store::search::{MIN_WORD, Page, Term, query_words};
+        if query.q.chars().count() > MAX_SEARCH_CHARS {
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("a search is at most {MAX_SEARCH_CHARS} characters")));
         }
+        let mut terms: Vec<Term> = Vec::new();
+        for word in query_words(&query.q) {
+            if !terms.contains(&Term::Word(word.clone())) {
+                terms.push(Term::Word(word));
+            }
+        }
+        if terms.len() > MAX_SEARCH_WORDS {
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("search for at most {MAX_SEARCH_WORDS} words")));
+        }
+        let limit = query.limit.unwrap_or(DEFAULT_SEARCH_PAGE);
+        if limit == 0 || limit > MAX_SEARCH_PAGE {
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_SEARCH_PAGE}")));
+        }
+        let offset = query.offset.unwrap_or(0);
+        if offset > MAX_SEARCH_OFFSET {
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
+        }
+        let before = match query.before.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_position(text).ok_or_else(|| {
+                Refusal::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given")
+            })?),
+        };
+        let page = Page { before, offset, limit };
+        let from = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()).map(str::to_owned);
+        if terms.is_empty() && from.is_none() {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
+            ));
+        }
+        // `until` (a time, inclusive) is a position: everything older than just after it.
+        let page = match query.until {
+            Some(until) => {
+                let bound = (until.saturating_add(1), ConvId(0), Seq(0));
+                Page { before: Some(page.before.map_or(bound, |b| b.min(bound))), ..page }
+            }
+            None => page,
+        };
+        Ok(SearchRequest { terms, page, from, since: query.since })
     }
-    if terms.len() > MAX_SEARCH_WORDS {
-        return Err(Refusal::new(ErrorCode::BadRequest, format!("search for at most {MAX_SEARCH_WORDS} words")));
+
+    /// Runs the search through the one door, for `actor` doing `action` in `scope`.
+    pub(super) async fn run(
+        self,
+        app: &App,
+        actor: UserId,
+        action: Action,
+        scope: Option<ConvId>,
+    ) -> Result<SearchAnswer, Refusal> {
+        let _turn = SEARCHING.acquire().await.map_err(|_| Refusal::new(ErrorCode::Internal, "searching failed"))?;
+        let mut found = app.hub.search(actor, action, scope, self.from, self.terms, self.page).await?;
+        if let Some(since) = self.since {
+            // Newest first: once one is older than `since`, so is every later one.
+            if let Some(cut) = found.results.iter().position(|(_, _, r)| r.ts < since) {
+                found.results.truncate(cut);
+                found.more = false;
+            }
+        }
+        Ok(SearchAnswer { found })
     }
-    let limit = query.limit.unwrap_or(DEFAULT_SEARCH_PAGE);
-    if limit == 0 || limit > MAX_SEARCH_PAGE {
-        return Err(Refusal::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_SEARCH_PAGE}")));
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset > MAX_SEARCH_OFFSET {
-        return Err(Refusal::new(ErrorCode::BadRequest, format!("offset is at most {MAX_SEARCH_OFFSET}; narrow the search")));
-    }
-    let before = match query.before.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(
-            parse_position(text)
-                .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given"))?,
-        ),
-    };
-    let page = Page { before, offset, limit };
-    let from = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()).map(str::to_owned);
-    if terms.is_empty() && from.is_none() {
-        return Err(Refusal::new(
-            ErrorCode::BadRequest,
-            format!("give q (words of at least {MIN_WORD} letters or digits) or from (a user name)"),
-        ));
-    }
-    let _turn = SEARCHING.acquire().await.map_err(|_| Refusal::new(ErrorCode::Internal, "searching failed"))?;
-    let found = app.hub.search(session.user, query.conv.map(ConvId), from, terms, page).await?;
-    let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
-    let results: Vec<protocol::Message> =
-        found.results.iter().map(|(conv, seq, r)| protocol::message_frame(*conv, *seq, r)).collect();
-    Ok(Json(json!({ "results": results, "more": found.more, "next": next })))
 }

@@ -6,6 +6,7 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+mod review;
 pub mod serve;
 mod ws;
 
@@ -57,6 +58,11 @@ pub fn router(state: App) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))
         .route("/api/search", get(api::search))
+        .route("/api/review/conversations", get(review::conversations))
+        .route("/api/review/conversations/{id}/messages", get(review::messages))
+        .route("/api/review/conversations/{id}/export", get(review::export))
+        .route("/api/review/search", get(review::search))
+        .route("/api/admin/audit", get(review::audit))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)

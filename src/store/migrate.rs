@@ -33,6 +33,7 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             if found < 4 {
                 remember_recent_sends(&txn)?;
             }
+            // 4 -> 5 only adds (empty) tables: the archive's versions and the audit log.
         }
         None => create_tables(&txn)?,
     }
@@ -140,6 +141,8 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONV_INDEXEDSEQ)?;
     txn.open_table(USERSENDNO_SEND)?;
     txn.open_table(USERCONVCLIENTID_SENDNO)?;
+    txn.open_table(CONVSEQREV_VERSION)?;
+    txn.open_table(N_AUDIT)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //!
 //! The store knows nothing of WebSockets or live state.
 
+mod archive;
 pub mod backup;
 mod history;
 pub mod migrate;
@@ -29,8 +30,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::model::{ConvId, Seq, UserId};
 use records::{
-    ConversationRecord, DecodeError, MemberRecord, MessageRecord, SendRecord, SessionRecord, StatusRecord, UserRecord, decode,
-    encode,
+    AuditRecord, ConversationRecord, DecodeError, MemberRecord, MessageRecord, SendRecord, SessionRecord, StatusRecord,
+    UserRecord, decode, encode,
 };
 use tables::*;
 
@@ -94,6 +95,10 @@ pub enum Change {
     PutMessage(ConvId, Seq, MessageRecord),
     /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
     UpdateMessage(ConvId, Seq, MessageRecord),
+    /// Keeps the version of a message an edit or delete replaces (`archive` policy only).
+    KeepVersion(ConvId, Seq, MessageRecord),
+    /// Appends to the reviewers' audit log.
+    Audit(AuditRecord),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
@@ -425,6 +430,8 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), Store
             remember_send(txn, *conv, *seq, record)?;
             put_message(txn, *conv, *seq, record)?;
         }
+        Change::KeepVersion(conv, seq, record) => archive::keep_version(txn, *conv, *seq, record)?,
+        Change::Audit(record) => archive::audit(txn, record)?,
         Change::UpdateMessage(conv, seq, record) => {
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
             put_message(txn, *conv, *seq, record)?;

@@ -12,7 +12,8 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 1: the first release. Version 2: adds the `user_tokenhash` index of sessions.
 /// Version 3: adds the keyword index (`termconvfirst_postings`, `conv_indexedseq`).
 /// Version 4: adds the remembered `client_id`s of sends (`usersendno_send`).
-pub const SCHEMA_VERSION: u64 = 4;
+/// Version 5: adds the archive's earlier versions of messages and the reviewers' audit log.
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
@@ -137,6 +138,20 @@ impl From<MessageRecordV1> for MessageRecord {
     }
 }
 
+/// One thing a reviewer did, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub ts: Millis,
+    pub reviewer: UserId,
+    /// `search`, `read` or `export`.
+    pub action: String,
+    /// The conversation read or searched, if one.
+    pub conv: Option<ConvId>,
+    /// The search as asked (words, person, dates), or the part of the history read.
+    pub query: String,
+    pub results: u64,
+}
+
 /// A message sent with a `client_id`, so that sending it again is answered with the first
 /// message's seq instead of posting it twice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +214,7 @@ macro_rules! one_layout {
         }
     )*};
 }
-one_layout!(UserRecord, SessionRecord, StatusRecord, MemberRecord, SendRecord);
+one_layout!(UserRecord, SessionRecord, StatusRecord, MemberRecord, SendRecord, AuditRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {

@@ -42,3 +42,10 @@ pub const USERSENDNO_SEND: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// (user id, conversation id, client_id) -> n of the send in `usersendno_send`: how the
 /// writer finds, in a new message's own transaction, that its `client_id` was sent before.
 pub const USERCONVCLIENTID_SENDNO: TableDefinition<(u64, u64, &str), u64> = TableDefinition::new("userconvclientid_sendno");
+/// (conversation id, seq, rev) -> MessageRecord: every earlier version of a message (its
+/// original and each edit before a delete), written only under the `archive` policy so that a
+/// reviewer sees what users no longer do. Added in schema version 5, like the next.
+pub const CONVSEQREV_VERSION: TableDefinition<(u64, u64, u64), &[u8]> = TableDefinition::new("convseqrev_version");
+/// n -> AuditRecord: what reviewers did, in order (n counts up from 1). Only appended to:
+/// nothing in the server changes or removes an entry.
+pub const N_AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("n_audit");

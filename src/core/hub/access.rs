@@ -3,7 +3,8 @@
 use super::HubTask;
 use crate::core::RoomEntry;
 use crate::core::access::Action;
-use crate::model::{ConvId, ConvKind, Seq, UserId};
+use crate::core::records::Kept;
+use crate::model::{ConvId, ConvKind, Role, Seq, UserId};
 use crate::protocol::Refusal;
 
 impl HubTask {
@@ -17,13 +18,17 @@ impl HubTask {
     }
 
     /// The one rule of who may see what: whether `actor` may do `action` with `conv`, and if
-    /// so its newest committed seq. Today members read and search their conversations and
-    /// nobody else sees them at all; the records policy (what is kept, for whom) and the
-    /// reviewer's archive add their rules here, and nowhere else.
+    /// so its newest committed seq. Members read and search their conversations; a reviewer
+    /// reads and searches archived ones; nobody else sees them at all.
     pub(super) fn may(&self, actor: UserId, conv: ConvId, action: Action) -> Option<Seq> {
         let state = self.convs.get(&conv)?;
         let allowed = match action {
             Action::History | Action::Search => state.members.contains_key(&actor),
+            // Only what the policy archives, so a reviewer never reads a conversation its
+            // members were told is kept for N days or until read.
+            Action::Review => {
+                self.users.get(&actor).is_some_and(|u| u.info.role == Role::Reviewer) && self.kept(conv) == Kept::Archive
+            }
         };
         allowed.then_some(state.committed_seq)
     }

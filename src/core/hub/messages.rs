@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::{HubTask, Sent};
 use crate::core::ConnId;
+use crate::core::records::Kept;
 use crate::model::{ConvId, Millis, Role, Seq, UserId, mentioned_names, now_millis};
 use crate::protocol::Refusal;
 use crate::protocol::message_frame;
@@ -40,6 +41,9 @@ impl HubTask {
         client_id: Option<String>,
     ) -> Result<(), Refusal> {
         let members = self.members_of(conv, user)?;
+        if self.users.get(&user).is_some_and(|u| u.info.role == Role::Reviewer) {
+            return Err(Refusal::new(ErrorCode::Forbidden, "a reviewer reads the archive and does not post"));
+        }
         let text = text.trim_end().to_string();
         check_text(&text)?;
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
@@ -185,6 +189,8 @@ impl HubTask {
         if record.author != user && !(text.is_none() && is_admin) {
             return Err(Refusal::new(ErrorCode::Forbidden, "you can only change your own messages"));
         }
+        // Under archive, the version this change replaces stays for the reviewer.
+        let archived = (self.kept(conv) == Kept::Archive).then(|| record.clone());
         match text {
             Some(text) => {
                 let text = text.trim_end().to_string();
@@ -194,8 +200,8 @@ impl HubTask {
                 record.edited_ts = Some(now_millis());
             }
             None => {
-                // The text leaves the file with the delete; an archive policy (later) keeps
-                // the original for the reviewer elsewhere.
+                // The text leaves the message with the delete (under archive its earlier
+                // version stays in the archive, for the reviewer only).
                 record.text.clear();
                 record.mentions.clear();
                 record.deleted = true;
@@ -215,7 +221,9 @@ impl HubTask {
             return Ok(());
         }
         self.pending.insert((conv, seq), record.clone());
-        self.persist(vec![Change::UpdateMessage(conv, seq, record)], outcome).await;
+        let mut changes = Vec::from_iter(archived.map(|before| Change::KeepVersion(conv, seq, before)));
+        changes.push(Change::UpdateMessage(conv, seq, record));
+        self.persist(changes, outcome).await;
         Ok(())
     }
 

@@ -1,0 +1,133 @@
+//! The compliance reviewer under `--records archive`: finds messages by keyword, person and
+//! date in every conversation, reads edits and deletes as they were, exports, and every one
+//! of those reads lands in an audit log that admins read and nobody can change. Members get
+//! 403; a reviewer never posts; without `archive` there is nothing to review.
+
+mod common;
+
+use common::*;
+use hallway::core::records::Policy;
+use serde_json::{Value, json};
+
+fn archive(config: &mut hallway::Config) {
+    config.records = Policy::Archive;
+}
+
+async fn add_reviewer(server: &TestServer, admin: &Client) -> Client {
+    let body = json!({"name": "rita", "display_name": "Rita", "password": password_of("rita"), "role": "reviewer"});
+    let (status, created) = admin.post("/api/users", body).await;
+    assert_eq!(status, 201, "the admin creates a reviewer: {created}");
+    server.login("rita", &password_of("rita")).await
+}
+
+fn texts_of(list: &Value) -> Vec<String> {
+    list.as_array().map(|l| l.iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audited() {
+    let mut server = TestServer::start_with(archive).await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let rita = add_reviewer(&server, &admin).await;
+    let mut tab = bob.ws().await;
+    let general = tab.room_id("general");
+    let edited = tab.send_message(general, "quarterly numbers 4477").await["seq"].as_u64().unwrap();
+    tab.ack(json!({"type": "edit", "conv": general, "seq": edited, "text": "quarterly numbers 4478"})).await;
+    let deleted = tab.send_message(general, "quarterly draft delete me 9911").await["seq"].as_u64().unwrap();
+    tab.ack(json!({"type": "delete", "conv": general, "seq": deleted})).await;
+    tab.send_message(general, "<script>alert(1)</script> quarterly").await;
+
+    // Users see the edit and the delete.
+    let page = bob.history(general, "").await;
+    let seen = texts(&page);
+    assert!(
+        seen.contains(&"quarterly numbers 4478".to_string()) && !seen.iter().any(|t| t.contains("4477") || t.contains("9911"))
+    );
+
+    // The reviewer sees what was written, version by version.
+    let (status, listed) = rita.get("/api/review/conversations").await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed["conversations"].as_array().unwrap().iter().any(|c| c["id"] == general), "{listed}");
+    let (status, read) = rita.get(&format!("/api/review/conversations/{general}/messages")).await;
+    assert_eq!(status, 200, "{read}");
+    let messages = read["messages"].as_array().unwrap();
+    let find = |seq: u64| messages.iter().find(|m| m["seq"] == seq).cloned().expect("the message is in the review");
+    assert_eq!(texts_of(&find(edited)["versions"]), ["quarterly numbers 4477"], "the original of an edit stays");
+    assert_eq!(find(deleted)["deleted"], true);
+    assert_eq!(texts_of(&find(deleted)["versions"]), ["quarterly draft delete me 9911"], "a deleted text stays for review");
+
+    // By keyword and person, across conversations; the date range bounds it.
+    let (_, found) = rita.get("/api/review/search?q=quarterly&from=bob").await;
+    assert_eq!(found["results"].as_array().map(Vec::len), Some(2), "the edited message and the script one: {found}");
+    let (_, none) = rita.get(&format!("/api/review/search?q=quarterly&until={}", 1_000)).await;
+    assert_eq!(none["results"].as_array().map(Vec::len), Some(0), "nothing was written before 1970: {none}");
+    let (_, none) = rita.get(&format!("/api/review/search?q=quarterly&since={}", u64::MAX / 2)).await;
+    assert_eq!(none["results"].as_array().map(Vec::len), Some(0), "nothing was written in the far future: {none}");
+
+    // Export as an offline page: text escaped, never run.
+    let export = reqwest::Client::new()
+        .get(format!("{}/api/review/conversations/{general}/export?format=html", server.base()))
+        .header("cookie", format!("hallway_session={}", rita.session))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(export.status(), 200);
+    let html = export.text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "the export escapes what people wrote");
+    assert!(html.contains("quarterly numbers 4477"), "the export has earlier versions");
+
+    // Members and the reviewer's own role are held to their side.
+    for path in
+        ["/api/review/conversations", &format!("/api/review/conversations/{general}/messages"), "/api/review/search?q=quarterly"]
+    {
+        let (status, body) = bob.get(path).await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "a member calling {path}: {body}");
+    }
+    let mut rita_tab = rita.ws().await;
+    rita_tab.expect_error(json!({"type": "send", "conv": general, "text": "hi"}), "forbidden").await;
+    let (status, _) = rita.get("/api/admin/audit").await;
+    assert_eq!(status, 403, "the reviewer cannot read (or weed) the audit log");
+
+    // The admin sees each of the reviewer's actions, with what was asked and how much came back.
+    let (status, log) = admin.get("/api/admin/audit").await;
+    assert_eq!(status, 200, "{log}");
+    let entries = log["entries"].as_array().unwrap().clone();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["list", "read", "search", "search", "search", "export"], "{log}");
+    assert!(entries.iter().all(|e| e["reviewer"] == rita_tab.hello["me"]["id"]));
+    assert_eq!(entries[2]["query"], "q=quarterly from=bob");
+    assert_eq!(entries[2]["results"], 2);
+    // No API changes it, and it survives a restart.
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PUT] {
+        let status = reqwest::Client::new()
+            .request(method.clone(), format!("{}/api/admin/audit", server.base()))
+            .header("cookie", format!("hallway_session={}", admin.session))
+            .header("origin", server.base())
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert!(!status.is_success(), "{method} /api/admin/audit must not succeed: {status}");
+    }
+    server.restart().await;
+    let admin = server.login(ADMIN_NAME, ADMIN_PASSWORD).await;
+    let (_, again) = admin.get("/api/admin/audit").await;
+    assert_eq!(again["entries"].as_array().unwrap(), &entries, "the audit log is the same after a restart");
+}
+
+#[tokio::test]
+async fn without_archive_a_reviewer_reads_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let rita = add_reviewer(&server, &admin).await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    tab.send_message(general, "kept but not archived").await;
+    let (_, listed) = rita.get("/api/review/conversations").await;
+    assert_eq!(listed["conversations"], json!([]), "a conversation kept for its members is not the reviewer's");
+    let (status, _) = rita.get(&format!("/api/review/conversations/{general}/messages")).await;
+    assert_eq!(status, 404);
+    let (_, found) = rita.get("/api/review/search?q=archived").await;
+    assert_eq!(found["results"], json!([]));
+}
