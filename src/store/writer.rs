@@ -3,7 +3,7 @@
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
 //! thus share one fsync (group commit) instead of paying one each.
 //!
-//! Between batches it adds new messages to the keyword index (`search.rs`) in bounded steps:
+//! Between batches it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
