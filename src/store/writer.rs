@@ -1,7 +1,9 @@
 //! The store writer: one thread that owns every write transaction while the server runs.
 //! It takes whatever jobs are waiting, applies them all in one transaction, commits once
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
-//! thus share one fsync (group commit) instead of paying one each.
+//! thus share one fsync (group commit) instead of paying one each. A job without changes
+//! exists only for its acknowledgement to follow the jobs before it: a batch of such jobs
+//! is acknowledged without a transaction.
 //!
 //! Between batches it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
@@ -192,30 +194,39 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
             }
         }
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
-        if failing.load(Ordering::Relaxed) {
-            // redb refuses all writes after an I/O error until the file is reopened.
-            match store.reopen() {
-                // Index steps that were not synced are gone with the old handle.
-                Ok(()) => index.needs_scan = true,
-                Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
+        let results = if changes.iter().all(Vec::is_empty) {
+            // Jobs without changes only wait for the jobs before them (a DM opened again, a
+            // rejoin, a resend answered from memory), and those were taken in earlier batches,
+            // committed and reported: acknowledge them without a transaction or an fsync.
+            // Nothing was committed, so the indexer's and the health flag's view stays.
+            vec![Ok(()); changes.len()]
+        } else {
+            if failing.load(Ordering::Relaxed) {
+                // redb refuses all writes after an I/O error until the file is reopened.
+                match store.reopen() {
+                    // Index steps that were not synced are gone with the old handle.
+                    Ok(()) => index.needs_scan = true,
+                    Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
+                }
             }
-        }
-        let results = commit_batch(&store, &changes);
-        // Only I/O failures need the file reopened; a failed job of any kind is reported.
-        failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
-        let new_messages: Vec<ConvId> = changes
-            .iter()
-            .zip(&results)
-            .filter(|(_, result)| result.is_ok())
-            .flat_map(|(job, _)| job.iter())
-            .filter_map(|change| match change {
-                Change::PutMessage(conv, ..) => Some(*conv),
-                _ => None,
-            })
-            .collect();
-        if results.iter().any(Result::is_ok) {
-            index.committed(&store, new_messages);
-        }
+            let results = commit_batch(&store, &changes);
+            // Only I/O failures need the file reopened; a failed job of any kind is reported.
+            failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
+            let new_messages: Vec<ConvId> = changes
+                .iter()
+                .zip(&results)
+                .filter(|(_, result)| result.is_ok())
+                .flat_map(|(job, _)| job.iter())
+                .filter_map(|change| match change {
+                    Change::PutMessage(conv, ..) => Some(*conv),
+                    _ => None,
+                })
+                .collect();
+            if results.iter().any(Result::is_ok) {
+                index.committed(&store, new_messages);
+            }
+            results
+        };
         // Saved jobs are reported in commit order, then failed ones newest first, so that
         // what the failed jobs changed in memory unwinds in reverse order.
         let (saved, failed): (Vec<_>, Vec<_>) = dones.into_iter().zip(results).partition(|(_, result)| result.is_ok());
@@ -441,11 +452,16 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
     tracing::warn!(jobs = jobs.len(), error = %error, "a batch could not be saved; saving its jobs one at a time");
     jobs.iter()
         .enumerate()
-        .map(|(i, job)| match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
-            Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
-            Err(e) => {
-                tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
-                Err(Arc::new(e))
+        .map(|(i, job)| {
+            if job.is_empty() {
+                return Ok(()); // nothing to save, and the jobs before it are done (see `run`)
+            }
+            match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
+                Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
+                Err(e) => {
+                    tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
+                    Err(Arc::new(e))
+                }
             }
         })
         .collect()
@@ -476,6 +492,69 @@ fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize)
 mod tests {
     use super::*;
     use crate::store::ContentKey;
+
+    /// A job's `done` that sends `label` to `tx`, and whether the job was saved and `also` held
+    /// at that moment.
+    fn report(
+        tx: &std::sync::mpsc::Sender<(&'static str, bool)>,
+        label: &'static str,
+        also: impl Fn() -> bool + Send + 'static,
+    ) -> Done {
+        let tx = tx.clone();
+        Box::new(move |result| {
+            let _ = tx.send((label, result.is_ok() && also()));
+        })
+    }
+
+    #[tokio::test]
+    async fn a_job_without_changes_is_acknowledged_without_a_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        // redb has one write transaction at a time: while this one is open, a job that
+        // begins one waits for it.
+        let held = store.db().unwrap().begin_write().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", || true) });
+        // The bound only keeps a writer that does wait from hanging the test.
+        let acked = rx.recv_timeout(Duration::from_secs(30));
+        drop(held);
+        assert_eq!(acked, Ok(("empty", true)), "acknowledged while another write transaction was open");
+        thread.stop(writer).await;
+    }
+
+    #[tokio::test]
+    async fn a_job_without_changes_is_acknowledged_after_the_jobs_before_it_are_saved() {
+        use crate::store::records::StatusRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        // A pin for a backup commits first, and waits for this transaction: the two jobs
+        // below are queued meanwhile, so the writer takes them into one batch.
+        let held = store.db().unwrap().begin_write().unwrap();
+        let (pin_tx, pin_rx) = oneshot::channel();
+        assert!(writer.tx.try_send(Msg::Pin(pin_tx)).is_ok());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let status = StatusRecord { dnd: false, text: "at lunch".into(), expires: None };
+        writer.try_submit(Job { changes: vec![Change::PutStatus(UserId(1), status)], done: report(&tx, "status", || true) });
+        let reader = store.clone();
+        let saved = move || reader.load().is_ok_and(|snapshot| snapshot.statuses.len() == 1);
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", saved) });
+        drop(held);
+        assert!(pin_rx.await.is_ok_and(|pinned| pinned.is_ok()));
+        let acks: Vec<(&str, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(acks, [("status", true), ("empty", true)], "the empty job's ack comes after the status is in the file");
+        // Without a pin the writer may take the two together or one at a time: the same.
+        let status = StatusRecord { dnd: true, text: "in a meeting".into(), expires: None };
+        writer
+            .try_submit(Job { changes: vec![Change::PutStatus(UserId(2), status)], done: report(&tx, "second status", || true) });
+        let reader = store.clone();
+        let saved = move || reader.load().is_ok_and(|snapshot| snapshot.statuses.len() == 2);
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", saved) });
+        let acks: Vec<(&str, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(acks, [("second status", true), ("empty", true)]);
+        thread.stop(writer).await;
+    }
 
     #[test]
     fn a_panic_while_writing_becomes_an_error_and_the_writer_goes_on() {
