@@ -25,6 +25,7 @@ use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
 use super::{Change, Store, StoreError, already_sent, apply};
 use crate::model::{ConvId, UserId, now_millis};
+use crate::ratelog::RateLimitedLog;
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
 pub type Done = Box<dyn FnOnce(JobResult) + Send>;
@@ -97,12 +98,15 @@ impl Writer {
         match self.tx.try_send(Msg::Job(job)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Msg::Job(job))) => {
-                // Once a second at most: a disk that cannot keep up refuses many jobs.
-                static LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let now = crate::model::now_millis();
-                if now.saturating_sub(LOGGED.swap(now, Ordering::Relaxed)) >= 1000 {
-                    tracing::warn!(queued = QUEUE, "the store writer's queue is full; refusing changes until it drains");
-                }
+                // A disk that cannot keep up refuses many jobs: a line a second at most.
+                static FULL: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(1));
+                FULL.warn(|skipped| {
+                    tracing::warn!(
+                        queued = QUEUE,
+                        refused_since_last_line = skipped,
+                        "the store writer's queue is full; refusing changes until it drains"
+                    )
+                });
                 (job.done)(Err(Arc::new(StoreError::Busy)))
             }
             Err(mpsc::error::TrySendError::Closed(Msg::Job(job))) => (job.done)(Err(Arc::new(StoreError::WriterGone))),
