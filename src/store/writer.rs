@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backup::{Copied, Pinned};
 use super::search::INDEX_STEP;
-use super::{Change, Store, StoreError, already_sent, apply};
+use super::{Change, SendTables, Store, StoreError, apply};
 use crate::model::{ConvId, UserId, now_millis};
 use crate::ratelog::RateLimitedLog;
 
@@ -475,19 +475,21 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
 /// was sent before is left out, with `AlreadySent`) and how many changes were applied.
 fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize), StoreError> {
     let txn = store.db()?.begin_write()?;
+    let mut sends = SendTables::new(&txn);
     let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
     for job in jobs {
-        if let Some(first) = already_sent(&txn, job)? {
+        if let Some(first) = sends.already_sent(job)? {
             results.push(Err(Arc::new(StoreError::AlreadySent(first))));
             continue;
         }
         for change in job {
-            apply(&txn, change)?;
+            apply(&txn, &mut sends, change)?;
             count += 1;
         }
         results.push(Ok(()));
     }
+    drop(sends);
     txn.commit()?;
     Ok((results, count))
 }
