@@ -67,7 +67,7 @@ impl HubTask {
             };
             let mut outcome = Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()));
             outcome.resend = Some((user, id.clone(), conv, sent.seq));
-            self.persist(Vec::new(), outcome).await;
+            self.persist(Vec::new(), outcome);
             return Ok(());
         }
         let mentions = self.resolve_mentions(&text);
@@ -115,7 +115,7 @@ impl HubTask {
         outcome.message = Some((conv, seq, seq));
         if recorded {
             self.pending.insert((conv, seq), record.clone());
-            self.persist(vec![Change::PutMessage(conv, seq, record)], outcome).await;
+            self.persist(vec![Change::PutMessage(conv, seq, record)], outcome);
         } else {
             self.on_committed(Committed { outcome, result: Ok(()) });
         }
@@ -200,7 +200,7 @@ impl HubTask {
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference));
         outcome.message = Some((conv, seq, rev));
         self.pending.insert((conv, seq), record.clone());
-        self.persist(vec![Change::UpdateMessage(conv, seq, record)], outcome).await;
+        self.persist(vec![Change::UpdateMessage(conv, seq, record)], outcome);
         Ok(())
     }
 
@@ -243,7 +243,7 @@ impl HubTask {
             .undo(Undo::RestoreMember { conv, user, before, wrote: Some(seq) });
         if seq == last_seq {
             let record = MemberRecord { joined, read_seq: seq.0 };
-            self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+            self.persist(vec![Change::PutMember(conv, user, record)], outcome);
             return Ok(());
         }
         // The marker is saved (and acknowledged) once the count is in, so whoever hears the
@@ -305,7 +305,7 @@ impl HubTask {
             member.mentions += unread.mentions;
         }
         let record = MemberRecord { joined, read_seq: member.read_seq.0.max(read_seq.0) };
-        self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+        self.persist(vec![Change::PutMember(conv, user, record)], outcome);
     }
 
     /// The people a text mentions: the first `MAX_MENTIONS` distinct `@name`s of its prose that
