@@ -1,6 +1,6 @@
-//! The keyword index kept true: the background steps that add new messages (driven by the
-//! writer, see `writer.rs`), the re-indexing of an edited or deleted message in its own
-//! transaction, and the rebuild when a new binary cuts words differently.
+//! The keyword index kept true: the background steps that add new messages (driven by
+//! the writer, see `writer/background.rs`), the re-indexing of an edited or deleted message
+//! in its own transaction, and the rebuild when a new binary cuts words differently.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,14 +5,15 @@
 //! exists only for its acknowledgement to follow the jobs before it: a batch of such jobs
 //! is acknowledged without a transaction.
 //!
-//! Between batches it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
+//! Between batches (`background.rs`) it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
 //! writes each index block once for all of them. Once a minute it also forgets remembered
 //! `client_id`s that left their window, in small transactions (`Store::prune_sends`).
 
-use std::collections::BTreeSet;
+mod background;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use background::{Indexer, Pruner};
+
 use super::backup::{Copied, Pinned};
-use super::search::INDEX_STEP;
 use super::{Change, SendTables, Store, StoreError, apply};
-use crate::model::{ConvId, UserId, now_millis};
+use crate::model::ConvId;
 use crate::ratelog::RateLimitedLog;
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
@@ -44,12 +46,6 @@ const MAX_BATCH: usize = 4096;
 const QUEUE: usize = 16384;
 /// How long the writer waits for a job before it indexes the messages still waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(20);
-/// How long new messages wait for the index at most while jobs keep coming.
-const INDEX_LATEST: Duration = Duration::from_secs(1);
-/// How often the writer forgets remembered `client_id`s that left their window, and how
-/// many at most in one (short) transaction.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PRUNE_STEP: usize = 1000;
 
 enum Msg {
     Job(Job),
@@ -156,7 +152,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     let mut index = Indexer::start(&store);
-    let mut prune = Pruner { next: Instant::now() + PRUNE_EVERY, resume: UserId(0) };
+    let mut prune = Pruner::start();
     while !stopping {
         // Wait for a job, but not past the next background step (indexing, pruning).
         let wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
@@ -262,164 +258,6 @@ fn pin(store: &Store, index: &mut Indexer, reply: oneshot::Sender<Result<Pinned,
     let _ = reply.send(pinned);
 }
 
-/// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
-/// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
-struct Pruner {
-    next: Instant,
-    /// Where the last step ran out of its budget.
-    resume: UserId,
-}
-
-impl Pruner {
-    fn due(&self) -> bool {
-        Instant::now() >= self.next
-    }
-
-    fn step(&mut self, store: &Store, failing: &AtomicBool) {
-        self.next = Instant::now() + PRUNE_EVERY;
-        if failing.load(Ordering::Relaxed) {
-            return; // the next batch reopens the file first
-        }
-        match guarded("forgetting old client_ids", || store.prune_sends(now_millis(), self.resume, PRUNE_STEP)) {
-            Ok(pruned) => {
-                if pruned.removed > 0 {
-                    tracing::debug!(removed = pruned.removed, "forgot client_ids past their window");
-                }
-                match pruned.resume {
-                    Some(user) => (self.resume, self.next) = (user, Instant::now()),
-                    None => self.resume = UserId(0),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not forget old client_ids; trying again later");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-            }
-        }
-    }
-}
-
-/// The writer's view of the background indexing.
-struct Indexer {
-    /// Conversations with messages not in the index yet.
-    convs: BTreeSet<ConvId>,
-    /// Where the last step stopped: conversations take turns.
-    after: ConvId,
-    /// New messages committed since the last step, and when the first of them was.
-    behind: usize,
-    since: Option<Instant>,
-    /// A step failed: wait for the next successful commit before trying again.
-    paused: bool,
-    /// `convs` may be missing conversations (the file was reopened, or the scan at start
-    /// failed): scan the file again after the next successful commit.
-    needs_scan: bool,
-    /// A step was committed without an fsync since the last durable commit.
-    unsynced: bool,
-    /// Indexing hit a bug: it stops until the next start (searches read the messages).
-    broken: bool,
-}
-
-impl Indexer {
-    fn start(store: &Store) -> Indexer {
-        let mut indexer = Indexer {
-            convs: BTreeSet::new(),
-            after: ConvId(0),
-            behind: 0,
-            since: None,
-            paused: false,
-            needs_scan: true,
-            unsynced: false,
-            broken: false,
-        };
-        indexer.scan(store);
-        if !indexer.convs.is_empty() {
-            tracing::info!(conversations = indexer.convs.len(), "indexing messages for search in the background");
-        }
-        indexer
-    }
-
-    /// Finds every conversation with messages the index lacks.
-    fn scan(&mut self, store: &Store) {
-        match store.unindexed() {
-            Ok(convs) => {
-                self.convs = convs;
-                self.needs_scan = false;
-            }
-            Err(e) => tracing::error!(error = %e, "could not find the messages to index; searches read them instead"),
-        }
-    }
-
-    fn has_work(&self) -> bool {
-        !self.convs.is_empty() && !self.paused && !self.broken
-    }
-
-    /// Whether to index now even though jobs keep coming: a full step waits, or messages
-    /// have waited for `INDEX_LATEST` (steady traffic never leaves the writer idle).
-    fn due(&self) -> bool {
-        self.has_work() && (self.behind >= INDEX_STEP || self.since.is_some_and(|t| t.elapsed() >= INDEX_LATEST))
-    }
-
-    /// A batch was committed (durably) with new messages in these conversations.
-    fn committed(&mut self, store: &Store, convs: Vec<ConvId>) {
-        if self.needs_scan {
-            self.scan(store);
-        }
-        if !convs.is_empty() {
-            self.since.get_or_insert_with(Instant::now);
-        }
-        self.behind += convs.len();
-        self.convs.extend(convs);
-        self.paused = false;
-        self.unsynced = false;
-    }
-
-    fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
-        if self.paused || self.broken {
-            return;
-        }
-        let started = Instant::now();
-        // On a copy: if the step fails, every conversation it took stays to do.
-        let mut convs = self.convs.clone();
-        match guarded("indexing for search", || store.index_step(&mut convs, self.after, durable)) {
-            Ok(step) => {
-                self.convs = convs;
-                self.after = step.last;
-                self.behind = self.behind.saturating_sub(step.messages);
-                if self.convs.is_empty() {
-                    (self.behind, self.since) = (0, None);
-                } else if self.since.is_some() {
-                    self.since = Some(Instant::now());
-                }
-                self.unsynced = !durable;
-                tracing::debug!(
-                    messages = step.messages,
-                    micros = started.elapsed().as_micros() as u64,
-                    durable,
-                    "indexed for search"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-                self.paused = true;
-                self.broken = matches!(e, StoreError::Internal(_));
-            }
-        }
-    }
-
-    /// Makes the steps since the last durable commit durable, so a restart need not redo them.
-    fn finish(&mut self, store: &Store) {
-        if self.unsynced
-            && let Err(e) = commit(store, &[])
-        {
-            tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
-        }
-    }
-}
-
 /// Runs `work`, turning a panic (a bug) into an error: the jobs concerned are told their
 /// changes were not saved, and the writer, with every later write, carries on.
 fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -497,6 +335,7 @@ fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UserId;
     use crate::store::ContentKey;
 
     /// A job's `done` that sends `label` to `tx`, and whether the job was saved and `also` held
@@ -571,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_message_whose_client_id_was_sent_before_is_not_posted_again() {
-        use crate::model::{Seq, UserId};
+        use crate::model::Seq;
         use crate::store::records::MessageRecord;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
