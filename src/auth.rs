@@ -10,6 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use sha2::{Digest, Sha256};
 
+use crate::limits::{Bucket, Rate};
 use crate::model::now_millis;
 
 pub const MIN_PASSWORD: usize = 8;
@@ -120,7 +121,7 @@ pub struct Throttle {
     budget: AddressBudget,
     names: Mutex<HashMap<String, Count>>,
     devices: Mutex<HashMap<[u8; 16], Count>>,
-    addresses: Mutex<HashMap<IpAddr, Bucket>>,
+    addresses: Mutex<HashMap<IpAddr, Address>>,
     lockouts: Mutex<VecDeque<Lockout>>,
 }
 
@@ -132,10 +133,10 @@ struct Count {
     reported: bool,
 }
 
-#[derive(Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+/// One address's budget (see `AddressBudget`).
+struct Address {
+    bucket: Bucket,
+    /// Whether its running out was logged and listed already; cleared once it is full again.
     reported: bool,
 }
 
@@ -241,11 +242,13 @@ impl Throttle {
         }
         if attempt.device.is_none() {
             let mut addresses = lock(&self.addresses);
-            if let Some(bucket) = addresses.get_mut(&attempt.address) {
-                refill(bucket, self.budget, now);
-                if bucket.tokens < 1.0 {
-                    let newly = !bucket.reported;
-                    bucket.reported = true;
+            if let Some(entry) = addresses.get_mut(&attempt.address) {
+                let now = clock(now);
+                entry.settle(now);
+                // Spent: the next attempt would be refused.
+                if entry.bucket.clone().take(1.0, now).is_err() {
+                    let newly = !entry.reported;
+                    entry.reported = true;
                     drop(addresses);
                     if newly {
                         tracing::warn!(%address, burst = self.budget.burst, "repeated failed sign-ins from one address: its budget is spent");
@@ -282,31 +285,48 @@ impl Throttle {
     }
 
     fn take_token(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
-        let budget = self.budget;
+        let now = clock(now);
         let mut addresses = lock(&self.addresses);
         if addresses.len() >= MAX_TRACKED {
             // A full bucket is the same as none.
-            addresses.retain(|_, bucket| {
-                refill(bucket, budget, now);
-                bucket.tokens < f64::from(budget.burst)
-            });
+            addresses.retain(|_, entry| !entry.bucket.is_full(now));
         }
-        let bucket = addresses.entry(address).or_insert(Bucket { tokens: f64::from(budget.burst), at: now, reported: false });
-        refill(bucket, budget, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = budget.refill.as_secs_f64() * (1.0 - bucket.tokens);
-        Err((wait.ceil() as u64).max(1))
+        let entry =
+            addresses.entry(address).or_insert_with(|| Address { bucket: Bucket::new(self.budget.rate(), now), reported: false });
+        entry.settle(now);
+        entry.bucket.take(1.0, now).map_err(|wait| (wait.as_secs_f64().ceil() as u64).max(1))
     }
 
     fn give_token(&self, address: IpAddr, now: Instant) {
-        if let Some(bucket) = lock(&self.addresses).get_mut(&address) {
-            refill(bucket, self.budget, now);
-            bucket.tokens = (bucket.tokens + 1.0).min(f64::from(self.budget.burst));
+        if let Some(entry) = lock(&self.addresses).get_mut(&address) {
+            // Taking a negative cost gives tokens back; the bucket may then hold one over
+            // its burst until the next take, which caps it again before it counts.
+            let _ = entry.bucket.take(-1.0, clock(now));
         }
     }
+}
+
+impl Address {
+    /// Forgets the report once the budget has refilled: running out again is news again.
+    fn settle(&mut self, now: tokio::time::Instant) {
+        if self.bucket.is_full(now) {
+            self.reported = false;
+        }
+    }
+}
+
+impl AddressBudget {
+    fn rate(self) -> Rate {
+        if self.refill.is_zero() {
+            return Rate::UNLIMITED;
+        }
+        Rate::new(f64::from(self.burst), 1.0 / self.refill.as_secs_f64())
+    }
+}
+
+/// `limits::Bucket` counts in tokio's `Instant`, the throttle in the standard one.
+fn clock(now: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(now)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -318,16 +338,6 @@ fn report_once(count: &mut Count) -> (u32, bool) {
     let newly = count.attempts >= FREE_ATTEMPTS && !count.reported;
     count.reported |= newly;
     (count.attempts, newly)
-}
-
-fn refill(bucket: &mut Bucket, budget: AddressBudget, now: Instant) {
-    let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-    let per_second = if budget.refill.is_zero() { f64::INFINITY } else { 1.0 / budget.refill.as_secs_f64() };
-    bucket.tokens = (bucket.tokens + elapsed * per_second).min(f64::from(budget.burst));
-    bucket.at = now;
-    if bucket.tokens >= f64::from(budget.burst) {
-        bucket.reported = false;
-    }
 }
 
 /// Counts an attempt under `key`, or `Err(seconds to wait)` while it is locked out.
@@ -445,6 +455,29 @@ mod tests {
         assert!(throttle.attempt_at("name9", LOCAL, None, later).is_ok(), "one attempt more every 3 s");
         assert!(throttle.attempt_at("name10", LOCAL, None, later).is_err());
         assert_eq!(throttle.lockouts().iter().filter(|l| l.kind == "address").count(), 1, "listed once");
+    }
+
+    #[test]
+    fn a_success_gives_its_token_back_but_never_more_than_the_burst() {
+        let throttle = Throttle::new(AddressBudget { burst: 3, refill: Duration::from_secs(3) });
+        let start = Instant::now();
+        for i in 0..5 {
+            let attempt = throttle.attempt_at(&format!("name{i}"), LOCAL, None, start).expect("successes spend nothing");
+            throttle.succeeded(&attempt);
+        }
+        // A success told when the budget has refilled meanwhile (as `succeeded` does later).
+        let attempt = throttle.attempt_at("slow", LOCAL, None, start).unwrap();
+        let later = start + Duration::from_secs(10);
+        throttle.give_token(attempt.address, later);
+        for i in 0..3 {
+            let attempt = throttle.attempt_at(&format!("wrong{i}"), LOCAL, None, later).expect("within the budget");
+            throttle.failed(&attempt, None);
+        }
+        assert_eq!(
+            throttle.attempt_at("wrong9", LOCAL, None, later).err(),
+            Some(Refused::Address(3)),
+            "three failures, not four"
+        );
     }
 
     #[test]

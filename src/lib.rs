@@ -10,6 +10,7 @@
 //! - `core`: the chat core task: live state, membership, presence, fan-out.
 //! - `store`: the redb data file: tables, versioned records, group-commit writer, migrations.
 //! - `auth`: passwords, tokens, sign-in throttle. `model`: ids and naming rules.
+//! - `ratelog`: one log line per burst for events that repeat quickly.
 //!
 //! Dependencies point one way: http/session -> core -> store.
 
@@ -21,6 +22,7 @@ pub mod http;
 pub mod limits;
 pub mod model;
 pub mod protocol;
+pub mod ratelog;
 pub mod server;
 pub mod session;
 pub mod store;

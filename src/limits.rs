@@ -107,7 +107,7 @@ impl Bucket {
     }
 
     /// Whether the bucket has refilled to its burst: forgetting it then loses nothing.
-    fn is_full(&self, now: Instant) -> bool {
+    pub(crate) fn is_full(&self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.rate.burst.is_infinite() || self.tokens + elapsed * self.rate.per_second >= self.rate.burst
     }

@@ -29,6 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, Sleep};
 
+use crate::ratelog::RateLimitedLog;
+
 /// How connections are bounded; `Config` fills it.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -53,7 +55,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
     let counts = Arc::new(Counts::new(&limits));
     let (stopping_tx, stopping) = watch::channel(false);
     let (open_tx, open) = watch::channel(());
-    let mut failures = AcceptFailures::default();
+    let mut failures = AcceptFailures { failing: 0, log: RateLimitedLog::new(EVERY) };
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -369,7 +371,7 @@ impl Counts {
             open: Mutex::new((0, HashMap::new())),
             max: limits.max_connections,
             max_per_address: limits.max_per_address,
-            log: RateLimitedLog::default(),
+            log: RateLimitedLog::new(EVERY),
         }
     }
 
@@ -432,33 +434,11 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// At most one line per `EVERY` for an event that can repeat thousands of times a second;
-/// the next line says how many were not logged.
-#[derive(Default)]
-struct RateLimitedLog {
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
+/// At most one line per `EVERY` for refused connections and failing accepts.
 const EVERY: Duration = Duration::from_secs(10);
-
-impl RateLimitedLog {
-    fn warn(&self, log: impl FnOnce(u64)) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if state.0.is_some_and(|last| now.duration_since(last) < EVERY) {
-            state.1 += 1;
-            return;
-        }
-        let skipped = state.1;
-        *state = (Some(now), 0);
-        drop(state);
-        log(skipped);
-    }
-}
 
 /// Accept failures (out of file descriptors: EMFILE) logged when they start, at most once
 /// per `EVERY` while they go on, and when accepting works again.
-#[derive(Default)]
 struct AcceptFailures {
     failing: u64,
     log: RateLimitedLog,
@@ -482,7 +462,7 @@ impl AcceptFailures {
         if self.failing > 0 {
             tracing::info!(failed = self.failing, "accepting connections again");
             self.failing = 0;
-            self.log = RateLimitedLog::default();
+            self.log = RateLimitedLog::new(EVERY);
         }
     }
 }

@@ -18,8 +18,7 @@ pub mod writer;
 
 pub use history::Unread;
 pub use sends::Pruned;
-pub(crate) use sends::already_sent;
-use sends::remember_send;
+pub(crate) use sends::SendTables;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -259,9 +258,11 @@ impl Store {
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;
+        let mut sends = SendTables::new(&txn);
         for change in &changes {
-            apply(&txn, change)?;
+            apply(&txn, &mut sends, change)?;
         }
+        drop(sends);
         txn.commit()?;
         Ok(())
     }
@@ -368,6 +369,8 @@ impl Store {
     }
 }
 
+/// Writes a message (new or changed); an edit or delete of an indexed message takes the
+/// keyword index along (new messages are indexed in the background, see `search/`).
 fn put_message(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
     let old = txn.open_table(CONVSEQ_MESSAGE)?.insert((conv.0, seq.0), encode(record).as_slice())?.map(|v| decode(v.value()));
     search::reindex(txn, conv, seq, old.transpose()?.as_ref(), Some(record))
@@ -381,9 +384,9 @@ fn next_error<T>(item: Option<Result<T, redb::StorageError>>) -> StoreError {
     }
 }
 
-/// Applies one change inside a write transaction. The one place that knows which tables a
-/// change touches.
-pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), StoreError> {
+/// Applies one change inside a write transaction, whose send tables `sends` holds. The one
+/// place that knows which tables a change touches.
+pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::PutUser(id, record) => {
             txn.open_table(NAME_USER)?.insert(record.name.as_str(), id.0)?;
@@ -427,7 +430,7 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), Store
             txn.open_table(META)?.insert(*key, value.as_slice())?;
         }
         Change::PutMessage(conv, seq, record) => {
-            remember_send(txn, *conv, *seq, record)?;
+            sends.remember(*conv, *seq, record)?;
             put_message(txn, *conv, *seq, record)?;
         }
         Change::KeepVersion(conv, seq, record) => archive::keep_version(txn, *conv, *seq, record)?,

@@ -97,38 +97,61 @@ impl Store {
     }
 }
 
-/// Remembers a new message's `client_id` as the user's next send, in the message's commit.
-pub(super) fn remember_send(txn: &WriteTransaction, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
-    let Some(client_id) = &record.client_id else { return Ok(()) };
-    let user = record.author.0;
-    let mut sends = txn.open_table(USERSENDNO_SEND)?;
-    let last = sends.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
-    let send =
-        SendRecord { conv, client_id: client_id.clone(), seq, ts: record.ts, text_digest: Some(text_digest(&record.text)) };
-    sends.insert((user, last + 1), encode(&send).as_slice())?;
-    txn.open_table(USERCONVCLIENTID_SENDNO)?.insert((user, conv.0, client_id.as_str()), last + 1)?;
-    Ok(())
+type SendTable<'t> = redb::Table<'t, (u64, u64), &'static [u8]>;
+type ClientIdTable<'t> = redb::Table<'t, (u64, u64, &'static str), u64>;
+
+/// The two tables of remembered sends in one write transaction, opened on the first message
+/// with a `client_id` and kept open for the rest of it: checking and remembering the
+/// messages of a whole batch opens them once. While this lives, nothing else in the
+/// transaction may open them (redb allows one opening at a time): `apply` hands it along.
+pub(crate) struct SendTables<'t> {
+    txn: &'t WriteTransaction,
+    open: Option<(SendTable<'t>, ClientIdTable<'t>)>,
 }
 
-/// The first send of a job's new message, if its `client_id` was sent before (by the file,
-/// this transaction included): the job must then not post it again.
-pub(crate) fn already_sent(txn: &WriteTransaction, job: &[Change]) -> Result<Option<SendRecord>, StoreError> {
-    for change in job {
-        let Change::PutMessage(conv, _, record) = change else { continue };
-        let Some(client_id) = &record.client_id else { continue };
-        let user = record.author.0;
-        let Some(n) = txn.open_table(USERCONVCLIENTID_SENDNO)?.get((user, conv.0, client_id.as_str()))?.map(|v| v.value()) else {
-            continue;
-        };
-        if let Some(value) = txn.open_table(USERSENDNO_SEND)?.get((user, n))? {
-            return Ok(Some(decode(value.value())?));
-        }
+impl<'t> SendTables<'t> {
+    pub(crate) fn new(txn: &'t WriteTransaction) -> SendTables<'t> {
+        SendTables { txn, open: None }
     }
-    Ok(None)
+
+    fn tables(&mut self) -> Result<&mut (SendTable<'t>, ClientIdTable<'t>), StoreError> {
+        let open = match self.open.take() {
+            Some(open) => open,
+            None => (self.txn.open_table(USERSENDNO_SEND)?, self.txn.open_table(USERCONVCLIENTID_SENDNO)?),
+        };
+        Ok(self.open.insert(open))
+    }
+
+    /// Remembers a new message's `client_id` as the user's next send, in the message's commit.
+    pub(super) fn remember(&mut self, conv: ConvId, seq: Seq, record: &MessageRecord) -> Result<(), StoreError> {
+        let Some(client_id) = &record.client_id else { return Ok(()) };
+        let user = record.author.0;
+        let (sends, index) = self.tables()?;
+        let last = sends.range((user, 0)..=(user, u64::MAX))?.next_back().transpose()?.map_or(0, |(k, _)| k.value().1);
+        let send =
+            SendRecord { conv, client_id: client_id.clone(), seq, ts: record.ts, text_digest: Some(text_digest(&record.text)) };
+        sends.insert((user, last + 1), encode(&send).as_slice())?;
+        index.insert((user, conv.0, client_id.as_str()), last + 1)?;
+        Ok(())
+    }
+
+    /// The first send of a job's new message, if its `client_id` was sent before (by the
+    /// file, this transaction included): the job must then not post it again.
+    pub(crate) fn already_sent(&mut self, job: &[Change]) -> Result<Option<SendRecord>, StoreError> {
+        for change in job {
+            let Change::PutMessage(conv, _, record) = change else { continue };
+            let Some(client_id) = &record.client_id else { continue };
+            let user = record.author.0;
+            let (sends, index) = self.tables()?;
+            let Some(n) = index.get((user, conv.0, client_id.as_str()))?.map(|v| v.value()) else { continue };
+            if let Some(value) = sends.get((user, n))? {
+                return Ok(Some(decode(value.value())?));
+            }
+        }
+        Ok(None)
+    }
 }
 
-/// Writes a message (new or changed); an edit or delete of an indexed message takes the
-/// keyword index along (new messages are indexed in the background, see `search.rs`).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub const CONVSEQ_MESSAGE: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// "everything after N" cheap for a tab catching up.
 pub const CONVREV_SEQ: TableDefinition<(u64, u64), u64> = TableDefinition::new("convrev_seq");
 /// (term hash, conversation id, first seq) -> a block of seqs: the keyword index (see
-/// `search.rs`, and `postings.rs` for the blocks). Added in schema version 3, like the next.
+/// `search/`, and `postings.rs` for the blocks). Added in schema version 3, like the next.
 pub const TERMCONVFIRST_POSTINGS: TableDefinition<(u64, u64, u64), &[u8]> = TableDefinition::new("termconvfirst_postings");
 /// conversation id -> seq: every message of the conversation up to this seq is in the keyword
 /// index; newer ones are indexed in the background, and searched by reading them meanwhile.

@@ -50,6 +50,6 @@ impl HubTask {
         tracing::info!(user = id.0, "account created");
         let mut outcome = Outcome::new(deliveries, Reply::User(reply, info));
         outcome.undo = undo;
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
     }
 }

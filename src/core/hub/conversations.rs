@@ -62,7 +62,7 @@ impl HubTask {
         let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
         let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
         Ok(())
     }
 
@@ -89,14 +89,14 @@ impl HubTask {
         if let Some(id) = self.index.group(kind, &everyone) {
             // Through the writer queue, so the ack never overtakes the commit that made it.
             let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
-            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()))).await;
+            self.persist(Vec::new(), Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode())));
             return Ok(());
         }
         self.may_create(user)?;
         let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
         let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
         Ok(())
     }
 
@@ -126,7 +126,7 @@ impl HubTask {
             before: member,
             wrote: None,
         });
-        self.persist(vec![Change::DeleteMember(conv, user)], outcome).await;
+        self.persist(vec![Change::DeleteMember(conv, user)], outcome);
         Ok(())
     }
 
@@ -196,7 +196,7 @@ impl HubTask {
         if let Some(joined) = self.convs.get(&conv).and_then(|c| c.members.get(&user)).map(|m| m.joined) {
             outcome = outcome.undo(Undo::RemoveMember { conv, user, joined });
         }
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
     }
 
     pub(super) fn conversation_for(&self, id: ConvId, user: UserId) -> protocol::Conversation {
@@ -241,7 +241,7 @@ impl HubTask {
             return Err(Refusal::not_found());
         }
         if state.members.contains_key(&user) {
-            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
+            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference)));
             return Ok(());
         }
         self.add_member(conv, user, ack_reply(conn, reference)).await;
@@ -264,7 +264,7 @@ impl HubTask {
             return Err(Refusal::new(ErrorCode::NotFound, "no such user"));
         }
         if state.members.contains_key(&invitee) {
-            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference))).await;
+            self.persist(Vec::new(), Outcome::new(Vec::new(), ack_reply(conn, reference)));
             return Ok(());
         }
         self.add_member(conv, invitee, ack_reply(conn, reference)).await;
@@ -297,7 +297,7 @@ impl HubTask {
             before,
             wrote: state.record.clone(),
         });
-        self.persist(vec![change], outcome).await;
+        self.persist(vec![change], outcome);
         Ok(())
     }
 }

@@ -111,8 +111,9 @@ pub(super) struct Committed {
 }
 
 impl HubTask {
-    /// Hands changes to the store writer; the outcome happens when they are durable.
-    pub(super) async fn persist(&mut self, changes: Vec<Change>, outcome: Outcome) {
+    /// Hands changes to the store writer without waiting (a full queue refuses them at
+    /// once); the outcome happens when they are durable.
+    pub(super) fn persist(&mut self, changes: Vec<Change>, outcome: Outcome) {
         let notify = self.committed_tx.clone();
         // Called on the writer thread in commit order; the core's queue keeps that order.
         let job = Job {

@@ -114,7 +114,7 @@ impl HubTask {
         } else {
             self.keep_live(conv, seq, line);
         }
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
         Ok(())
     }
 

@@ -72,7 +72,7 @@ impl HubTask {
             };
             let mut outcome = Outcome::new(Vec::new(), Reply::Ack(conn, reference, ack.encode()));
             outcome.resend = Some((user, id.clone(), conv, sent.seq));
-            self.persist(Vec::new(), outcome).await;
+            self.persist(Vec::new(), outcome);
             return Ok(());
         }
         let mentions = self.resolve_mentions(&text);
@@ -121,7 +121,7 @@ impl HubTask {
         outcome.message = Some((conv, seq, seq));
         if recorded {
             self.pending.insert((conv, seq), record.clone());
-            self.persist(vec![Change::PutMessage(conv, seq, record)], outcome).await;
+            self.persist(vec![Change::PutMessage(conv, seq, record)], outcome);
         } else {
             self.keep_live(conv, seq, record);
             self.on_committed(Committed { outcome, result: Ok(()) });
@@ -223,7 +223,7 @@ impl HubTask {
         self.pending.insert((conv, seq), record.clone());
         let mut changes = Vec::from_iter(archived.map(|before| Change::KeepVersion(conv, seq, before)));
         changes.push(Change::UpdateMessage(conv, seq, record));
-        self.persist(changes, outcome).await;
+        self.persist(changes, outcome);
         Ok(())
     }
 
@@ -266,7 +266,7 @@ impl HubTask {
             .undo(Undo::RestoreMember { conv, user, before, wrote: Some(seq) });
         if seq == last_seq {
             let record = MemberRecord { joined, read_seq: seq.0 };
-            self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+            self.persist(vec![Change::PutMember(conv, user, record)], outcome);
             return Ok(());
         }
         // The marker is saved (and acknowledged) once the count is in, so whoever hears the
@@ -328,7 +328,7 @@ impl HubTask {
             member.mentions += unread.mentions;
         }
         let record = MemberRecord { joined, read_seq: member.read_seq.0.max(read_seq.0) };
-        self.persist(vec![Change::PutMember(conv, user, record)], outcome).await;
+        self.persist(vec![Change::PutMember(conv, user, record)], outcome);
     }
 
     /// The people a text mentions: the first `MAX_MENTIONS` distinct `@name`s of its prose that

@@ -135,7 +135,7 @@ impl HubTask {
         if !expiring {
             outcome = outcome.undo(Undo::RestoreStatus { user, before, wrote: record.clone() });
         }
-        self.persist(vec![Change::PutStatus(user, record)], outcome).await;
+        self.persist(vec![Change::PutStatus(user, record)], outcome);
     }
 
     /// Queues a check of `user`'s status at `at` (wall-clock milliseconds).

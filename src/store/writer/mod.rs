@@ -1,16 +1,19 @@
 //! The store writer: one thread that owns every write transaction while the server runs.
 //! It takes whatever jobs are waiting, applies them all in one transaction, commits once
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
-//! thus share one fsync (group commit) instead of paying one each.
+//! thus share one fsync (group commit) instead of paying one each. A job without changes
+//! exists only for its acknowledgement to follow the jobs before it: a batch of such jobs
+//! is acknowledged without a transaction.
 //!
-//! Between batches it adds new messages to the keyword index (`search.rs`) in bounded steps:
+//! Between batches (`background.rs`) it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
 //! writes each index block once for all of them. Once a minute it also forgets remembered
 //! `client_id`s that left their window, in small transactions (`Store::prune_sends`).
 
-use std::collections::BTreeSet;
+mod background;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use background::{Indexer, Pruner};
+
 use super::backup::{Copied, Pinned};
-use super::search::INDEX_STEP;
-use super::{Change, Store, StoreError, already_sent, apply};
-use crate::model::{ConvId, UserId, now_millis};
+use super::{Change, SendTables, Store, StoreError, apply};
+use crate::model::ConvId;
+use crate::ratelog::RateLimitedLog;
 
 /// Called once the job's changes are durable (`Ok`) or could not be saved (`Err`).
 pub type Done = Box<dyn FnOnce(JobResult) + Send>;
@@ -41,12 +46,6 @@ const MAX_BATCH: usize = 4096;
 const QUEUE: usize = 16384;
 /// How long the writer waits for a job before it indexes the messages still waiting.
 const INDEX_IDLE: Duration = Duration::from_millis(20);
-/// How long new messages wait for the index at most while jobs keep coming.
-const INDEX_LATEST: Duration = Duration::from_secs(1);
-/// How often the writer forgets remembered `client_id`s that left their window, and how
-/// many at most in one (short) transaction.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PRUNE_STEP: usize = 1000;
 
 enum Msg {
     Job(Job),
@@ -95,12 +94,15 @@ impl Writer {
         match self.tx.try_send(Msg::Job(job)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Msg::Job(job))) => {
-                // Once a second at most: a disk that cannot keep up refuses many jobs.
-                static LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let now = crate::model::now_millis();
-                if now.saturating_sub(LOGGED.swap(now, Ordering::Relaxed)) >= 1000 {
-                    tracing::warn!(queued = QUEUE, "the store writer's queue is full; refusing changes until it drains");
-                }
+                // A disk that cannot keep up refuses many jobs: a line a second at most.
+                static FULL: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(1));
+                FULL.warn(|skipped| {
+                    tracing::warn!(
+                        queued = QUEUE,
+                        refused_since_last_line = skipped,
+                        "the store writer's queue is full; refusing changes until it drains"
+                    )
+                });
                 (job.done)(Err(Arc::new(StoreError::Busy)))
             }
             Err(mpsc::error::TrySendError::Closed(Msg::Job(job))) => (job.done)(Err(Arc::new(StoreError::WriterGone))),
@@ -150,7 +152,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
     let mut index = Indexer::start(&store);
-    let mut prune = Pruner { next: Instant::now() + PRUNE_EVERY, resume: UserId(0) };
+    let mut prune = Pruner::start();
     while !stopping {
         // Wait for a job, but not past the next background step (indexing, pruning).
         let wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
@@ -192,30 +194,39 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
             }
         }
         let (changes, dones): (Vec<_>, Vec<_>) = batch.drain(..).map(|job| (job.changes, job.done)).unzip();
-        if failing.load(Ordering::Relaxed) {
-            // redb refuses all writes after an I/O error until the file is reopened.
-            match store.reopen() {
-                // Index steps that were not synced are gone with the old handle.
-                Ok(()) => index.needs_scan = true,
-                Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
+        let results = if changes.iter().all(Vec::is_empty) {
+            // Jobs without changes only wait for the jobs before them (a DM opened again, a
+            // rejoin, a resend answered from memory), and those were taken in earlier batches,
+            // committed and reported: acknowledge them without a transaction or an fsync.
+            // Nothing was committed, so the indexer's and the health flag's view stays.
+            vec![Ok(()); changes.len()]
+        } else {
+            if failing.load(Ordering::Relaxed) {
+                // redb refuses all writes after an I/O error until the file is reopened.
+                match store.reopen() {
+                    // Index steps that were not synced are gone with the old handle.
+                    Ok(()) => index.needs_scan = true,
+                    Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
+                }
             }
-        }
-        let results = commit_batch(&store, &changes);
-        // Only I/O failures need the file reopened; a failed job of any kind is reported.
-        failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
-        let new_messages: Vec<ConvId> = changes
-            .iter()
-            .zip(&results)
-            .filter(|(_, result)| result.is_ok())
-            .flat_map(|(job, _)| job.iter())
-            .filter_map(|change| match change {
-                Change::PutMessage(conv, ..) => Some(*conv),
-                _ => None,
-            })
-            .collect();
-        if results.iter().any(Result::is_ok) {
-            index.committed(&store, new_messages);
-        }
+            let results = commit_batch(&store, &changes);
+            // Only I/O failures need the file reopened; a failed job of any kind is reported.
+            failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
+            let new_messages: Vec<ConvId> = changes
+                .iter()
+                .zip(&results)
+                .filter(|(_, result)| result.is_ok())
+                .flat_map(|(job, _)| job.iter())
+                .filter_map(|change| match change {
+                    Change::PutMessage(conv, ..) => Some(*conv),
+                    _ => None,
+                })
+                .collect();
+            if results.iter().any(Result::is_ok) {
+                index.committed(&store, new_messages);
+            }
+            results
+        };
         // Saved jobs are reported in commit order, then failed ones newest first, so that
         // what the failed jobs changed in memory unwinds in reverse order.
         let (saved, failed): (Vec<_>, Vec<_>) = dones.into_iter().zip(results).partition(|(_, result)| result.is_ok());
@@ -245,164 +256,6 @@ fn pin(store: &Store, index: &mut Indexer, reply: oneshot::Sender<Result<Pinned,
         Err(e) => tracing::warn!(error = %e, "could not start a backup"),
     }
     let _ = reply.send(pinned);
-}
-
-/// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
-/// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
-struct Pruner {
-    next: Instant,
-    /// Where the last step ran out of its budget.
-    resume: UserId,
-}
-
-impl Pruner {
-    fn due(&self) -> bool {
-        Instant::now() >= self.next
-    }
-
-    fn step(&mut self, store: &Store, failing: &AtomicBool) {
-        self.next = Instant::now() + PRUNE_EVERY;
-        if failing.load(Ordering::Relaxed) {
-            return; // the next batch reopens the file first
-        }
-        match guarded("forgetting old client_ids", || store.prune_sends(now_millis(), self.resume, PRUNE_STEP)) {
-            Ok(pruned) => {
-                if pruned.removed > 0 {
-                    tracing::debug!(removed = pruned.removed, "forgot client_ids past their window");
-                }
-                match pruned.resume {
-                    Some(user) => (self.resume, self.next) = (user, Instant::now()),
-                    None => self.resume = UserId(0),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not forget old client_ids; trying again later");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-            }
-        }
-    }
-}
-
-/// The writer's view of the background indexing.
-struct Indexer {
-    /// Conversations with messages not in the index yet.
-    convs: BTreeSet<ConvId>,
-    /// Where the last step stopped: conversations take turns.
-    after: ConvId,
-    /// New messages committed since the last step, and when the first of them was.
-    behind: usize,
-    since: Option<Instant>,
-    /// A step failed: wait for the next successful commit before trying again.
-    paused: bool,
-    /// `convs` may be missing conversations (the file was reopened, or the scan at start
-    /// failed): scan the file again after the next successful commit.
-    needs_scan: bool,
-    /// A step was committed without an fsync since the last durable commit.
-    unsynced: bool,
-    /// Indexing hit a bug: it stops until the next start (searches read the messages).
-    broken: bool,
-}
-
-impl Indexer {
-    fn start(store: &Store) -> Indexer {
-        let mut indexer = Indexer {
-            convs: BTreeSet::new(),
-            after: ConvId(0),
-            behind: 0,
-            since: None,
-            paused: false,
-            needs_scan: true,
-            unsynced: false,
-            broken: false,
-        };
-        indexer.scan(store);
-        if !indexer.convs.is_empty() {
-            tracing::info!(conversations = indexer.convs.len(), "indexing messages for search in the background");
-        }
-        indexer
-    }
-
-    /// Finds every conversation with messages the index lacks.
-    fn scan(&mut self, store: &Store) {
-        match store.unindexed() {
-            Ok(convs) => {
-                self.convs = convs;
-                self.needs_scan = false;
-            }
-            Err(e) => tracing::error!(error = %e, "could not find the messages to index; searches read them instead"),
-        }
-    }
-
-    fn has_work(&self) -> bool {
-        !self.convs.is_empty() && !self.paused && !self.broken
-    }
-
-    /// Whether to index now even though jobs keep coming: a full step waits, or messages
-    /// have waited for `INDEX_LATEST` (steady traffic never leaves the writer idle).
-    fn due(&self) -> bool {
-        self.has_work() && (self.behind >= INDEX_STEP || self.since.is_some_and(|t| t.elapsed() >= INDEX_LATEST))
-    }
-
-    /// A batch was committed (durably) with new messages in these conversations.
-    fn committed(&mut self, store: &Store, convs: Vec<ConvId>) {
-        if self.needs_scan {
-            self.scan(store);
-        }
-        if !convs.is_empty() {
-            self.since.get_or_insert_with(Instant::now);
-        }
-        self.behind += convs.len();
-        self.convs.extend(convs);
-        self.paused = false;
-        self.unsynced = false;
-    }
-
-    fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
-        if self.paused || self.broken {
-            return;
-        }
-        let started = Instant::now();
-        // On a copy: if the step fails, every conversation it took stays to do.
-        let mut convs = self.convs.clone();
-        match guarded("indexing for search", || store.index_step(&mut convs, self.after, durable)) {
-            Ok(step) => {
-                self.convs = convs;
-                self.after = step.last;
-                self.behind = self.behind.saturating_sub(step.messages);
-                if self.convs.is_empty() {
-                    (self.behind, self.since) = (0, None);
-                } else if self.since.is_some() {
-                    self.since = Some(Instant::now());
-                }
-                self.unsynced = !durable;
-                tracing::debug!(
-                    messages = step.messages,
-                    micros = started.elapsed().as_micros() as u64,
-                    durable,
-                    "indexed for search"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-                self.paused = true;
-                self.broken = matches!(e, StoreError::Internal(_));
-            }
-        }
-    }
-
-    /// Makes the steps since the last durable commit durable, so a restart need not redo them.
-    fn finish(&mut self, store: &Store) {
-        if self.unsynced
-            && let Err(e) = commit(store, &[])
-        {
-            tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
-        }
-    }
 }
 
 /// Runs `work`, turning a panic (a bug) into an error: the jobs concerned are told their
@@ -441,11 +294,16 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
     tracing::warn!(jobs = jobs.len(), error = %error, "a batch could not be saved; saving its jobs one at a time");
     jobs.iter()
         .enumerate()
-        .map(|(i, job)| match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
-            Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
-            Err(e) => {
-                tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
-                Err(Arc::new(e))
+        .map(|(i, job)| {
+            if job.is_empty() {
+                return Ok(()); // nothing to save, and the jobs before it are done (see `run`)
+            }
+            match guarded("committing a job", || commit(store, std::slice::from_ref(job))) {
+                Ok((mut results, _)) => results.pop().unwrap_or(Ok(())),
+                Err(e) => {
+                    tracing::error!(job = i, changes = job.len(), error = %e, "could not save a job; its sender is told");
+                    Err(Arc::new(e))
+                }
             }
         })
         .collect()
@@ -455,19 +313,21 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
 /// was sent before is left out, with `AlreadySent`) and how many changes were applied.
 fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize), StoreError> {
     let txn = store.db()?.begin_write()?;
+    let mut sends = SendTables::new(&txn);
     let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
     for job in jobs {
-        if let Some(first) = already_sent(&txn, job)? {
+        if let Some(first) = sends.already_sent(job)? {
             results.push(Err(Arc::new(StoreError::AlreadySent(first))));
             continue;
         }
         for change in job {
-            apply(&txn, change)?;
+            apply(&txn, &mut sends, change)?;
             count += 1;
         }
         results.push(Ok(()));
     }
+    drop(sends);
     txn.commit()?;
     Ok((results, count))
 }
@@ -475,7 +335,71 @@ fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UserId;
     use crate::store::ContentKey;
+
+    /// A job's `done` that sends `label` to `tx`, and whether the job was saved and `also` held
+    /// at that moment.
+    fn report(
+        tx: &std::sync::mpsc::Sender<(&'static str, bool)>,
+        label: &'static str,
+        also: impl Fn() -> bool + Send + 'static,
+    ) -> Done {
+        let tx = tx.clone();
+        Box::new(move |result| {
+            let _ = tx.send((label, result.is_ok() && also()));
+        })
+    }
+
+    #[tokio::test]
+    async fn a_job_without_changes_is_acknowledged_without_a_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        // redb has one write transaction at a time: while this one is open, a job that
+        // begins one waits for it.
+        let held = store.db().unwrap().begin_write().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", || true) });
+        // The bound only keeps a writer that does wait from hanging the test.
+        let acked = rx.recv_timeout(Duration::from_secs(30));
+        drop(held);
+        assert_eq!(acked, Ok(("empty", true)), "acknowledged while another write transaction was open");
+        thread.stop(writer).await;
+    }
+
+    #[tokio::test]
+    async fn a_job_without_changes_is_acknowledged_after_the_jobs_before_it_are_saved() {
+        use crate::store::records::StatusRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        // A pin for a backup commits first, and waits for this transaction: the two jobs
+        // below are queued meanwhile, so the writer takes them into one batch.
+        let held = store.db().unwrap().begin_write().unwrap();
+        let (pin_tx, pin_rx) = oneshot::channel();
+        assert!(writer.tx.try_send(Msg::Pin(pin_tx)).is_ok());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let status = StatusRecord { dnd: false, text: "at lunch".into(), expires: None };
+        writer.try_submit(Job { changes: vec![Change::PutStatus(UserId(1), status)], done: report(&tx, "status", || true) });
+        let reader = store.clone();
+        let saved = move || reader.load().is_ok_and(|snapshot| snapshot.statuses.len() == 1);
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", saved) });
+        drop(held);
+        assert!(pin_rx.await.is_ok_and(|pinned| pinned.is_ok()));
+        let acks: Vec<(&str, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(acks, [("status", true), ("empty", true)], "the empty job's ack comes after the status is in the file");
+        // Without a pin the writer may take the two together or one at a time: the same.
+        let status = StatusRecord { dnd: true, text: "in a meeting".into(), expires: None };
+        writer
+            .try_submit(Job { changes: vec![Change::PutStatus(UserId(2), status)], done: report(&tx, "second status", || true) });
+        let reader = store.clone();
+        let saved = move || reader.load().is_ok_and(|snapshot| snapshot.statuses.len() == 2);
+        writer.try_submit(Job { changes: Vec::new(), done: report(&tx, "empty", saved) });
+        let acks: Vec<(&str, bool)> = (0..2).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(acks, [("second status", true), ("empty", true)]);
+        thread.stop(writer).await;
+    }
 
     #[test]
     fn a_panic_while_writing_becomes_an_error_and_the_writer_goes_on() {
@@ -486,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_message_whose_client_id_was_sent_before_is_not_posted_again() {
-        use crate::model::{Seq, UserId};
+        use crate::model::Seq;
         use crate::store::records::MessageRecord;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();

@@ -1,0 +1,208 @@
+//! The keyword index kept true: the background steps that add new messages (driven by
+//! the writer, see `writer/background.rs`), the re-indexing of an edited or deleted message
+//! in its own transaction, and the rebuild when a new binary cuts words differently.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::words::{fingerprint, terms_of};
+use crate::model::{ConvId, Seq};
+use crate::store::postings;
+use crate::store::records::{MessageRecord, decode};
+use crate::store::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, META, TERMCONVFIRST_POSTINGS};
+use crate::store::{Store, StoreError};
+
+const TOKENIZER_KEY: &str = "search_tokenizer";
+
+/// Drops the keyword index when it was built by a binary that cuts words differently (its
+/// terms would no longer match the searches, and edits could not find their old terms to
+/// remove); the writer then rebuilds it in the background. Runs when the file is opened;
+/// says whether it changed anything.
+pub(crate) fn check_tokenizer(txn: &WriteTransaction) -> Result<bool, StoreError> {
+    let mine = fingerprint();
+    let mut meta = txn.open_table(META)?;
+    let stored = meta.get(TOKENIZER_KEY)?.and_then(|v| <[u8; 8]>::try_from(v.value()).ok()).map(u64::from_be_bytes);
+    if stored == Some(mine) {
+        return Ok(false);
+    }
+    if stored.is_some() {
+        tracing::info!("this binary cuts words differently from the one that built the search index; rebuilding it");
+        txn.delete_table(TERMCONVFIRST_POSTINGS)?;
+        txn.delete_table(CONV_INDEXEDSEQ)?;
+        txn.open_table(TERMCONVFIRST_POSTINGS)?;
+        txn.open_table(CONV_INDEXEDSEQ)?;
+    }
+    meta.insert(TOKENIZER_KEY, mine.to_be_bytes().as_slice())?;
+    Ok(true)
+}
+
+/// Keeps the index true when the message at (conv, seq), which was `old` (`None`: new),
+/// becomes `new` (`None`: gone), inside the transaction that writes it. A message the
+/// background indexer has not reached yet needs nothing: it is indexed as it is when its turn
+/// comes.
+pub(crate) fn reindex(
+    txn: &WriteTransaction,
+    conv: ConvId,
+    seq: Seq,
+    old: Option<&MessageRecord>,
+    new: Option<&MessageRecord>,
+) -> Result<(), StoreError> {
+    // A new message is always above its conversation's mark (seqs only grow, and the mark
+    // covers committed ones): the background indexer takes it, and the hot path of sending
+    // pays nothing here.
+    if old.is_none() {
+        return Ok(());
+    }
+    let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+    if seq.0 > indexed_to {
+        return Ok(());
+    }
+    let before = old.map(terms_of).unwrap_or_default();
+    let after = new.map(terms_of).unwrap_or_default();
+    let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+    for term in before.difference(&after) {
+        postings::remove(&mut index, *term, conv.0, seq.0)?;
+    }
+    for term in after.difference(&before) {
+        postings::add(&mut index, *term, conv.0, &[seq.0])?;
+    }
+    Ok(())
+}
+
+/// Messages indexed per background step at most, and postings (a message's distinct terms):
+/// together they bound how long a step holds the writer (a few milliseconds), whether the
+/// messages are one-liners or pasted logs.
+pub const INDEX_STEP: usize = 2000;
+const STEP_POSTINGS: usize = 40_000;
+
+/// What one indexing step did.
+pub struct Step {
+    pub messages: usize,
+    /// The conversation it worked on last: the next step starts after it.
+    pub last: ConvId,
+}
+
+impl Store {
+    /// The conversations holding messages that are not in the index yet.
+    pub fn unindexed(&self) -> Result<BTreeSet<ConvId>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let mut convs = BTreeSet::new();
+        // Each conversation holding messages, by jumping from one to the next.
+        let mut next = messages.first()?.map(|(key, _)| key.value().0);
+        while let Some(conv) = next {
+            let indexed_to = indexed.get(conv)?.map(|v| v.value()).unwrap_or(0);
+            if messages.range((conv, indexed_to + 1)..=(conv, u64::MAX))?.next().is_some() {
+                convs.insert(ConvId(conv));
+            }
+            next = match conv.checked_add(1) {
+                Some(after) => messages.range((after, 0)..)?.next().transpose()?.map(|(key, _)| key.value().0),
+                None => None,
+            };
+        }
+        Ok(convs)
+    }
+
+    /// Indexes up to `INDEX_STEP` messages (or `STEP_POSTINGS` postings) of `convs` in one
+    /// transaction, taking out of `convs` each conversation it completes. Conversations take
+    /// turns: the step starts after `after`, so one with a long backlog does not hold up the
+    /// others. With `durable` false the commit is not synced: the next acknowledged write
+    /// syncs it, and if the server dies first the step is redone.
+    pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, after: ConvId, durable: bool) -> Result<Step, StoreError> {
+        let mut txn = self.db()?.begin_write()?;
+        if !durable {
+            txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+        }
+        use std::ops::Bound::{Excluded, Unbounded};
+        let order: Vec<ConvId> = convs.range((Excluded(after), Unbounded)).chain(convs.range(..=after)).copied().collect();
+        let mut step = Step { messages: 0, last: after };
+        let mut added = 0;
+        {
+            let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+            let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+            let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+            for conv in order {
+                if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                    break;
+                }
+                step.last = conv;
+                let from = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0) + 1;
+                // Each term's new seqs together, so each block is rewritten once per step.
+                let mut new: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+                let mut last = None;
+                let mut to_end = true;
+                for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))? {
+                    if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                        to_end = false;
+                        break;
+                    }
+                    let (key, value) = entry?;
+                    let seq = key.value().1;
+                    for term in terms_of(&decode(value.value())?) {
+                        new.entry(term).or_default().push(seq);
+                        added += 1;
+                    }
+                    last = Some(seq);
+                    step.messages += 1;
+                }
+                for (term, seqs) in new {
+                    postings::add(&mut index, term, conv.0, &seqs)?;
+                }
+                if let Some(last) = last {
+                    indexed.insert(conv.0, last)?;
+                }
+                if to_end {
+                    convs.remove(&conv);
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(step)
+    }
+
+    /// Indexes every message not indexed yet, durably (for tools working on a stopped
+    /// server's file; a running server does this in the background).
+    pub fn index_everything(&self) -> Result<usize, StoreError> {
+        let mut convs = self.unindexed()?;
+        let mut total = 0;
+        let mut after = ConvId(0);
+        while !convs.is_empty() {
+            let step = self.index_step(&mut convs, after, true)?;
+            total += step.messages;
+            after = step.last;
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Change;
+    use crate::store::search::tests::{found, message, postings, words_of};
+
+    #[test]
+    fn an_index_built_by_another_tokenizer_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            store.apply_now(vec![Change::PutMessage(ConvId(1), Seq(1), message(1, "fax machine", 1))]).unwrap();
+            store.index_everything().unwrap();
+            let txn = store.db().unwrap().begin_write().unwrap();
+            txn.open_table(META).unwrap().insert(TOKENIZER_KEY, 7u64.to_be_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(postings(&store), 0, "the old index is gone");
+        assert_eq!(store.unindexed().unwrap().len(), 1, "and is to be rebuilt");
+        assert_eq!(found(&store, &[1], &words_of("fax")), [(1, 1)], "searches read the messages meanwhile");
+        store.index_everything().unwrap();
+        assert_eq!(postings(&store), 3, "fax, machine and the author");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(postings(&store), 3, "the same binary keeps its index");
+    }
+}

@@ -1,0 +1,364 @@
+//! Keyword search: an inverted index of the stored messages, and the query that walks it.
+//!
+//! Each message is cut into terms: its words (lowercased runs of letters and digits, at least
+//! `MIN_WORD` characters) and its author. A term is stored as a 64-bit hash; the index holds,
+//! per term and conversation, the ascending seqs of the messages that have it (in compact
+//! blocks, see `postings.rs`). A query of several terms intersects those lists by
+//! leapfrogging (each term seeks to the newest seq at or below the current candidate) and
+//! merges the conversations newest first. Every candidate is
+//! checked against the message itself, so a hash collision never shows a wrong result.
+//!
+//! New messages are indexed in the background by the store writer (`index_step`), in batches
+//! and without an fsync of their own, so that indexing never delays an acknowledgement: per
+//! conversation, `conv_indexedseq` records the seq up to which every message is indexed, and
+//! a search reads the few newer messages directly. An edit or delete of an indexed message
+//! re-indexes it in the transaction that writes it, so the index never holds the terms of
+//! text that is gone. A conversation that is not recorded never reaches the store, so it is
+//! never indexed either.
+//!
+//! `words.rs` cuts text into terms, `index.rs` keeps the index true (background steps,
+//! re-indexing in the writing transaction, the rebuild for a new tokenizer); this file is
+//! the query.
+
+mod index;
+mod words;
+
+pub use index::{INDEX_STEP, Step};
+pub(crate) use index::{check_tokenizer, reindex};
+pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
+
+use std::collections::BinaryHeap;
+
+use redb::ReadableDatabase;
+
+use super::postings::{self, Cursor};
+use super::records::{MessageRecord, decode};
+use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVFIRST_POSTINGS};
+use super::{ContentKey, Store, StoreError};
+use crate::model::{ConvId, Seq};
+use words::terms_of;
+
+/// Which page of results: the `limit` newest after skipping `offset`, of those older than
+/// `before` (the position of the last result shown: its ts, conversation and seq). Paging
+/// with `before` stays exact while messages are added, edited or deleted meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub before: Option<(u64, ConvId, Seq)>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One page of results, newest first, and whether more follow.
+pub struct Found {
+    pub results: Vec<(ConvId, Seq, MessageRecord)>,
+    pub more: bool,
+}
+
+/// A conversation's next match, waiting in the merge. Ordered by time, then position.
+struct Head {
+    ts: u64,
+    conv: ConvId,
+    seq: Seq,
+    /// Which `ConvWalk` it came from.
+    slot: usize,
+    record: MessageRecord,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl Head {
+    fn key(&self) -> (u64, ConvId, Seq) {
+        (self.ts, self.conv, self.seq)
+    }
+}
+
+impl Store {
+    /// One page of the messages in `convs` that have every one of `terms`, newest first (by
+    /// ts, then conversation and seq). All reads come from one snapshot.
+    pub fn search(&self, _key: &ContentKey, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
+        let Page { before, offset, limit } = *page;
+        let mut hashes: Vec<u64> = terms.iter().map(Term::hash).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        if hashes.is_empty() || limit == 0 {
+            return Ok(Found { results: Vec::new(), more: false });
+        }
+        let txn = self.db()?.begin_read()?;
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let search = Walk { index: &index, messages: &messages, hashes: &hashes };
+        let mut walks = Vec::with_capacity(convs.len());
+        for &conv in convs {
+            let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+            let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
+            walks.push(ConvWalk { conv, indexed_to, cursors });
+        }
+        let mut heads = BinaryHeap::new();
+        for (slot, walk) in walks.iter_mut().enumerate() {
+            // The conversation of the last result shown resumes right below it.
+            let start = match before {
+                Some((_, conv, seq)) if conv == walk.conv => seq.0.checked_sub(1),
+                _ => Some(u64::MAX),
+            };
+            if let Some(start) = start
+                && let Some(head) = search.next(walk, slot, start)?
+            {
+                heads.push(head);
+            }
+        }
+        let mut results = Vec::with_capacity(limit);
+        let mut skipped = 0;
+        while let Some(head) = heads.pop() {
+            if results.len() == limit {
+                heads.push(head);
+                break;
+            }
+            let shown_already = before.is_some_and(|before| head.key() >= before);
+            if let Some(below) = head.seq.0.checked_sub(1)
+                && let Some(next) = search.next(&mut walks[head.slot], head.slot, below)?
+            {
+                heads.push(next);
+            }
+            if shown_already {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+            } else {
+                results.push((head.conv, head.seq, head.record));
+            }
+        }
+        Ok(Found { results, more: !heads.is_empty() })
+    }
+}
+
+type IndexTable = redb::ReadOnlyTable<postings::Key, &'static [u8]>;
+type MessageTable = redb::ReadOnlyTable<(u64, u64), &'static [u8]>;
+
+/// The index and messages of one snapshot, and the terms being looked for.
+struct Walk<'a> {
+    index: &'a IndexTable,
+    messages: &'a MessageTable,
+    hashes: &'a [u64],
+}
+
+/// One conversation being searched, from its newest message down.
+struct ConvWalk {
+    conv: ConvId,
+    /// Messages above this seq are not in the index yet.
+    indexed_to: u64,
+    /// One per term, in the order of `Walk::hashes`.
+    cursors: Vec<Cursor>,
+}
+
+impl Walk<'_> {
+    /// The newest message of the conversation at or below seq `at_most` that has every term.
+    /// Messages not in the index yet are read one by one; older ones are found through the
+    /// index and checked against the stored message. `at_most` only ever goes down.
+    fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
+        let conv = walk.conv;
+        if at_most > walk.indexed_to {
+            for entry in self.messages.range((conv.0, walk.indexed_to + 1)..=(conv.0, at_most))?.rev() {
+                let (key, value) = entry?;
+                if let Some(head) = self.check(conv, slot, key.value().1, value.value())? {
+                    return Ok(Some(head));
+                }
+            }
+        }
+        let mut bound = at_most.min(walk.indexed_to);
+        loop {
+            let Some(seq) = self.leapfrog(walk, bound)? else { return Ok(None) };
+            if let Some(value) = self.messages.get((conv.0, seq))?
+                && let Some(head) = self.check(conv, slot, seq, value.value())?
+            {
+                return Ok(Some(head));
+            }
+            // A hash collision (or an index entry without its message): look further down.
+            let Some(below) = seq.checked_sub(1) else { return Ok(None) };
+            bound = below;
+        }
+    }
+
+    /// The stored message as a result, if it really has every term.
+    fn check(&self, conv: ConvId, slot: usize, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
+        let record: MessageRecord = decode(bytes)?;
+        let terms = terms_of(&record);
+        Ok(self.hashes.iter().all(|h| terms.contains(h)).then_some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record }))
+    }
+
+    /// The highest seq at or below `bound` that every term has. Each term in turn jumps to
+    /// its newest seq at or below the current candidate; when all of them land on the same
+    /// seq, that is a match. Costs a few seeks per candidate, never a full scan of a common
+    /// term's list.
+    fn leapfrog(&self, walk: &mut ConvWalk, bound: u64) -> Result<Option<u64>, StoreError> {
+        let mut candidate = bound;
+        let mut agreeing = 0;
+        for i in (0..walk.cursors.len()).cycle() {
+            let Some(seq) = walk.cursors[i].seek(self.index, candidate)? else { return Ok(None) };
+            if seq == candidate {
+                agreeing += 1;
+            } else {
+                candidate = seq;
+                agreeing = 1;
+            }
+            if agreeing == walk.cursors.len() {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use redb::ReadableTable;
+
+    use super::*;
+    use crate::model::UserId;
+    use crate::store::Change;
+
+    pub(super) fn message(author: u64, text: &str, ts: u64) -> MessageRecord {
+        MessageRecord {
+            author: UserId(author),
+            text: text.into(),
+            ts,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: None,
+            rev: 0,
+            system: None,
+        }
+    }
+
+    pub(super) fn words_of(text: &str) -> Vec<Term> {
+        words(text).map(Term::Word).collect()
+    }
+
+    pub(super) fn found(store: &Store, convs: &[u64], terms: &[Term]) -> Vec<(u64, u64)> {
+        let convs: Vec<ConvId> = convs.iter().map(|c| ConvId(*c)).collect();
+        store
+            .search(&ContentKey(()), &convs, terms, &Page { before: None, offset: 0, limit: 100 })
+            .unwrap()
+            .results
+            .iter()
+            .map(|(c, s, _)| (c.0, s.0))
+            .collect()
+    }
+
+    /// How many (term, seq) postings the index holds for conversation 1.
+    pub(super) fn postings(store: &Store) -> usize {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        let terms: BTreeSet<u64> = index.iter().unwrap().map(|e| e.unwrap().0.value().0).collect();
+        terms
+            .into_iter()
+            .map(|term| {
+                let mut cursor = Cursor::new(term, 1);
+                let (mut count, mut at) = (0, u64::MAX);
+                while let Some(seq) = cursor.seek(&index, at).unwrap() {
+                    count += 1;
+                    let Some(below) = seq.checked_sub(1) else { break };
+                    at = below;
+                }
+                count
+            })
+            .sum()
+    }
+
+    #[test]
+    fn messages_are_found_before_and_after_indexing_and_edits_keep_the_index_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let general = ConvId(1);
+        let other = ConvId(2);
+        store
+            .apply_now(vec![
+                Change::PutMessage(general, Seq(1), message(1, "the printer is jammed", 10)),
+                Change::PutMessage(general, Seq(2), message(2, "Printer fixed, toner replaced", 20)),
+                Change::PutMessage(other, Seq(1), message(1, "buy toner for the printer", 15)),
+            ])
+            .unwrap();
+        let printer = words_of("printer");
+        // Not indexed yet: the search reads the messages themselves.
+        assert_eq!(found(&store, &[1, 2], &printer), [(1, 2), (2, 1), (1, 1)], "newest first across conversations");
+        assert_eq!(store.index_everything().unwrap(), 3);
+        assert_eq!(store.unindexed().unwrap().len(), 0);
+        assert_eq!(found(&store, &[1, 2], &printer), [(1, 2), (2, 1), (1, 1)], "the index finds the same");
+        assert_eq!(found(&store, &[1], &words_of("toner printer")), [(1, 2)], "every word must occur");
+        assert_eq!(found(&store, &[1, 2], &[Term::Word("toner".into()), Term::From(UserId(1))]), [(2, 1)]);
+        assert!(found(&store, &[2], &words_of("jammed")).is_empty(), "only the conversations asked for");
+
+        // An edit of an indexed message: found by its new text only, and no entry is left
+        // for the old words.
+        let before = postings(&store);
+        let mut edited = message(1, "the scanner is jammed", 10);
+        edited.rev = 3;
+        store.apply_now(vec![Change::UpdateMessage(general, Seq(1), edited)]).unwrap();
+        assert_eq!(found(&store, &[1, 2], &words_of("printer")), [(1, 2), (2, 1)]);
+        assert_eq!(found(&store, &[1, 2], &words_of("scanner")), [(1, 1)]);
+        assert_eq!(postings(&store), before, "printer out, scanner in");
+
+        // A delete takes every term out.
+        let mut deleted = message(2, "", 20);
+        deleted.deleted = true;
+        deleted.rev = 4;
+        store.apply_now(vec![Change::UpdateMessage(general, Seq(2), deleted)]).unwrap();
+        assert_eq!(found(&store, &[1, 2], &words_of("toner")), [(2, 1)]);
+        assert_eq!(postings(&store), before - 5, "printer, fixed, toner, replaced and the author are gone");
+    }
+
+    #[test]
+    fn pages_of_a_common_word_cover_every_match_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let changes = (1..=50u64)
+            .map(|i| Change::PutMessage(ConvId(1 + i % 3), Seq(i), message(1, &format!("lunch number {i}"), i)))
+            .collect();
+        store.apply_now(changes).unwrap();
+        store.index_everything().unwrap();
+        let convs = [ConvId(1), ConvId(2), ConvId(3)];
+        let lunch = words_of("lunch");
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset, limit: 7 }).unwrap();
+            seen.extend(page.results.iter().map(|(_, _, r)| r.ts));
+            offset += page.results.len();
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(seen, (1..=50u64).rev().collect::<Vec<_>>(), "all 50, newest first, none twice");
+
+        // Paging by position instead: deleting a message already shown skips nothing.
+        let first = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset: 0, limit: 7 }).unwrap();
+        let (conv, seq, record) = first.results[1].clone();
+        let mut deleted = record.clone();
+        (deleted.deleted, deleted.rev) = (true, 99);
+        store.apply_now(vec![Change::UpdateMessage(conv, seq, deleted)]).unwrap();
+        let (conv, seq, last) = first.results.last().unwrap();
+        let second = store
+            .search(&ContentKey(()), &convs, &lunch, &Page { before: Some((last.ts, *conv, *seq)), offset: 0, limit: 7 })
+            .unwrap();
+        let ts: Vec<u64> = second.results.iter().map(|(_, _, r)| r.ts).collect();
+        assert_eq!(ts, (37..=43u64).rev().collect::<Vec<_>>(), "the page right after the last one shown");
+    }
+}

@@ -1,0 +1,181 @@
+//! The writer's work between batches: adding new messages to the keyword index in bounded
+//! steps (`Indexer`), and forgetting remembered `client_id`s past their window (`Pruner`).
+//! Both run on the writer thread, so they never race a batch.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{commit, guarded};
+use crate::model::{ConvId, UserId, now_millis};
+use crate::store::search::INDEX_STEP;
+use crate::store::{Store, StoreError};
+
+/// How long new messages wait for the index at most while jobs keep coming.
+const INDEX_LATEST: Duration = Duration::from_secs(1);
+/// How often the writer forgets remembered `client_id`s that left their window, and how
+/// many at most in one (short) transaction.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_STEP: usize = 1000;
+
+/// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
+/// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
+pub(super) struct Pruner {
+    pub(super) next: Instant,
+    /// Where the last step ran out of its budget.
+    resume: UserId,
+}
+
+impl Pruner {
+    pub(super) fn start() -> Pruner {
+        Pruner { next: Instant::now() + PRUNE_EVERY, resume: UserId(0) }
+    }
+
+    pub(super) fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    pub(super) fn step(&mut self, store: &Store, failing: &AtomicBool) {
+        self.next = Instant::now() + PRUNE_EVERY;
+        if failing.load(Ordering::Relaxed) {
+            return; // the next batch reopens the file first
+        }
+        match guarded("forgetting old client_ids", || store.prune_sends(now_millis(), self.resume, PRUNE_STEP)) {
+            Ok(pruned) => {
+                if pruned.removed > 0 {
+                    tracing::debug!(removed = pruned.removed, "forgot client_ids past their window");
+                }
+                match pruned.resume {
+                    Some(user) => (self.resume, self.next) = (user, Instant::now()),
+                    None => self.resume = UserId(0),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not forget old client_ids; trying again later");
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
+            }
+        }
+    }
+}
+
+/// The writer's view of the background indexing.
+pub(super) struct Indexer {
+    /// Conversations with messages not in the index yet.
+    convs: BTreeSet<ConvId>,
+    /// Where the last step stopped: conversations take turns.
+    after: ConvId,
+    /// New messages committed since the last step, and when the first of them was.
+    behind: usize,
+    since: Option<Instant>,
+    /// A step failed: wait for the next successful commit before trying again.
+    paused: bool,
+    /// `convs` may be missing conversations (the file was reopened, or the scan at start
+    /// failed): scan the file again after the next successful commit.
+    pub(super) needs_scan: bool,
+    /// A step was committed without an fsync since the last durable commit.
+    pub(super) unsynced: bool,
+    /// Indexing hit a bug: it stops until the next start (searches read the messages).
+    broken: bool,
+}
+
+impl Indexer {
+    pub(super) fn start(store: &Store) -> Indexer {
+        let mut indexer = Indexer {
+            convs: BTreeSet::new(),
+            after: ConvId(0),
+            behind: 0,
+            since: None,
+            paused: false,
+            needs_scan: true,
+            unsynced: false,
+            broken: false,
+        };
+        indexer.scan(store);
+        if !indexer.convs.is_empty() {
+            tracing::info!(conversations = indexer.convs.len(), "indexing messages for search in the background");
+        }
+        indexer
+    }
+
+    /// Finds every conversation with messages the index lacks.
+    fn scan(&mut self, store: &Store) {
+        match store.unindexed() {
+            Ok(convs) => {
+                self.convs = convs;
+                self.needs_scan = false;
+            }
+            Err(e) => tracing::error!(error = %e, "could not find the messages to index; searches read them instead"),
+        }
+    }
+
+    pub(super) fn has_work(&self) -> bool {
+        !self.convs.is_empty() && !self.paused && !self.broken
+    }
+
+    /// Whether to index now even though jobs keep coming: a full step waits, or messages
+    /// have waited for `INDEX_LATEST` (steady traffic never leaves the writer idle).
+    pub(super) fn due(&self) -> bool {
+        self.has_work() && (self.behind >= INDEX_STEP || self.since.is_some_and(|t| t.elapsed() >= INDEX_LATEST))
+    }
+
+    /// A batch was committed (durably) with new messages in these conversations.
+    pub(super) fn committed(&mut self, store: &Store, convs: Vec<ConvId>) {
+        if self.needs_scan {
+            self.scan(store);
+        }
+        if !convs.is_empty() {
+            self.since.get_or_insert_with(Instant::now);
+        }
+        self.behind += convs.len();
+        self.convs.extend(convs);
+        self.paused = false;
+        self.unsynced = false;
+    }
+
+    pub(super) fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
+        if self.paused || self.broken {
+            return;
+        }
+        let started = Instant::now();
+        // On a copy: if the step fails, every conversation it took stays to do.
+        let mut convs = self.convs.clone();
+        match guarded("indexing for search", || store.index_step(&mut convs, self.after, durable)) {
+            Ok(step) => {
+                self.convs = convs;
+                self.after = step.last;
+                self.behind = self.behind.saturating_sub(step.messages);
+                if self.convs.is_empty() {
+                    (self.behind, self.since) = (0, None);
+                } else if self.since.is_some() {
+                    self.since = Some(Instant::now());
+                }
+                self.unsynced = !durable;
+                tracing::debug!(
+                    messages = step.messages,
+                    micros = started.elapsed().as_micros() as u64,
+                    durable,
+                    "indexed for search"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
+                self.paused = true;
+                self.broken = matches!(e, StoreError::Internal(_));
+            }
+        }
+    }
+
+    /// Makes the steps since the last durable commit durable, so a restart need not redo them.
+    pub(super) fn finish(&mut self, store: &Store) {
+        if self.unsynced
+            && let Err(e) = commit(store, &[])
+        {
+            tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
+        }
+    }
+}
