@@ -59,6 +59,8 @@ pub struct Conversation {
     pub mentions: u32,
     pub recorded: bool,
     pub records: Records,
+    /// Who created it: in a room, that person (or an admin) changes what it keeps.
+    pub created_by: UserId,
 }
 
 /// What a conversation keeps, by name on the wire (docs/protocol.md, "Records").
@@ -612,6 +614,7 @@ mod tests {
                 mentions: 0,
                 recorded: true,
                 records: Records { keep: KeepKind::Forever, days: None, set_by: None, default: true, choices: None },
+                created_by: UserId(1),
             }],
         };
         let parts: Vec<serde_json::Value> =

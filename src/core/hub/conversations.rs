@@ -214,6 +214,7 @@ impl HubTask {
             mentions: member.map_or(0, |m| m.mentions),
             recorded: self.kept(id).recorded(),
             records: self.records_of(id),
+            created_by: state.record.created_by,
         }
     }
 
