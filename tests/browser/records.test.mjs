@@ -1,6 +1,6 @@
 // What a conversation keeps, as people see it (issue 16, docs/protocol.md "Records"): the
 // banner over the message list, the header chip, the sidebar mark, the note over the message
-// box, the setting dialog and its system line.
+// box, the setting dialog and its system line, and the sign-in notice of an archiving server.
 // One server per records policy (the default, --records off, retain:30 and archive), each
 // with alice (the admin who set it up) and, on the default one, bob (a member).
 // Run: cd tests/browser && npm ci && node --test
@@ -16,6 +16,7 @@ import { CHROMIUM, OUT, startServer, stopServer, watch, see, tid, convItem, sign
 const NOT_RECORDED = 'Not recorded — messages disappear when everyone has closed the tab';
 const ARCHIVED = 'Archived for compliance review — an authorized reviewer can read this conversation';
 const OFFLINE_NOTE = 'Not recorded: people who are offline will not see these messages.';
+const ARCHIVE_NOTICE = 'This server archives every conversation for compliance review.';
 
 let browser;
 
@@ -285,6 +286,13 @@ describe('a server started with --records archive', () => {
   before(async () => { o = await office(['--records', 'archive']); });
   after(async () => { if (o) await o.close(); });
 
+  test('sign-in says the server archives everything, before anyone signs in', async () => {
+    const visitor = o.pages.visitor = await o.newPage('visitor');
+    await visitor.goto(o.server.base + '/');
+    await see(tid(visitor, 'signin-form'), 'the sign-in form is not shown');
+    await see(tid(visitor, 'records-notice').filter({ hasText: ARCHIVE_NOTICE }), 'someone about to sign in to an archiving server is not told it archives every conversation');
+  });
+
   test('every conversation says it is archived, and nobody can change that', async () => {
     const { alice } = o.pages;
     await openGeneral(alice, 'alice');
@@ -294,5 +302,7 @@ describe('a server started with --records archive', () => {
     await see(tid(alice, 'records-rule').filter({ hasText: 'nobody can change it' }), 'the dialog does not say that nobody can change the archiving');
     assert.equal(await tid(alice, 'records-keep-nothing').isVisible(), false, 'alice is offered to switch recording off on an archiving server');
     await tid(alice, 'records-cancel').click();
+    await tid(alice, 'signout-button').click();
+    await see(tid(alice, 'records-notice').filter({ hasText: ARCHIVE_NOTICE }), 'alice signs out and the sign-in form no longer says the server archives everything');
   });
 });
