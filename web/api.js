@@ -51,7 +51,7 @@ export const setup = (token, name, display_name, password) =>
 export const login = (name, password) => rest('POST', '/api/login', { name, password });
 export const logout = () => rest('POST', '/api/logout');
 export const me = () => rest('GET', '/api/me');
-/** {signed_in, user?}: answers 200 signed in or not, so a signed-out page load logs no 401. */
+/** {signed_in, user?, records}: answers 200 signed in or not, so a signed-out page load logs no 401. */
 export const currentSession = () => rest('GET', '/api/session');
 export const users = () => rest('GET', '/api/users');
 export const createUser = (u) => rest('POST', '/api/users', u);

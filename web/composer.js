@@ -51,7 +51,7 @@ function submitComposer() {
 
 function lastOwnMessage(c) {
   let best = null;
-  for (const m of c.msgs.values()) if (m.author === chat.me.id && !m.deleted && (!best || m.seq > best.seq)) best = m;
+  for (const m of c.msgs.values()) if (m.author === chat.me.id && !m.deleted && !m.system && (!best || m.seq > best.seq)) best = m;
   return best;
 }
 

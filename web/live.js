@@ -9,6 +9,7 @@ import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
 import { queueMessages } from './views/messages.js';
+import { recordsChanged } from './views/records.js';
 import { renderMe, renderSidebar, sidebarConv, sortConvs } from './views/sidebar.js';
 
 const TYPING_SHOW_MS = 5000;
@@ -83,6 +84,15 @@ export function onFrame(f) {
       if (c.id === ui.current) renderHeader();
       return;
     }
+    case 'records': {
+      const c = chat.convs.get(f.conv);
+      if (!c) return;
+      c.records = f.records;
+      c.recorded = f.records.keep !== 'nothing';
+      sidebarConv(c.id);
+      recordsChanged(c.id);
+      return;
+    }
     case 'user':
       chat.users.set(f.user.id, f.user);
       renderSidebar();
@@ -98,6 +108,7 @@ export function onFrame(f) {
 function onHello(f) {
   const gen = ++conn.gen;
   chat.me = f.me;
+  chat.policy = f.records || null;
   chat.users = new Map(f.users.map((u) => [u.id, u]));
   chat.presence = new Map(f.presence.map((p) => [p.user, p]));
   const ids = new Set();
@@ -137,7 +148,7 @@ function onMessage(m) {
   }
   ui.typing.get(c.id)?.delete(m.author);
   if (c.id === ui.current && isNew && m.author !== chat.me.id && c.newFrom == null && !looking()) c.newFrom = Math.min(c.read_seq, m.seq - 1);
-  if (isNew && m.author !== chat.me.id && !m.deleted && (c.id !== ui.current || !looking())
+  if (isNew && m.author !== chat.me.id && !m.deleted && !m.system && (c.id !== ui.current || !looking())
     && (c.kind === 'dm' || c.kind === 'group' || (m.mentions && m.mentions.includes(chat.me.id)))) chime();
   if (c.id === ui.current) {
     queueMessages({ toBottom: m.author === chat.me.id });

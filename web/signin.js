@@ -8,7 +8,21 @@ import { chat, conn, ui } from './state.js';
 import { rowCache } from './views/messages.js';
 import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
 
-function showAuth(which, note) {
+/**
+ * The notice over the forms: under an archiving server, people are told before they sign in
+ * (and so before their first message) that a reviewer can read what they write.
+ */
+function drawPolicyNotice(policy) {
+  const n = $('auth-records');
+  const archive = policy?.policy === 'archive';
+  n.textContent = archive ? 'This server archives every conversation for compliance review.' : '';
+  n.hidden = !archive;
+}
+
+/** Shows a form; `policy` is the records Policy when the caller just asked for it. */
+function showAuth(which, note, policy) {
+  if (policy !== undefined) drawPolicyNotice(policy);
+  else api.currentSession().then((s) => drawPolicyNotice(s?.records), () => { /* the form works without it */ });
   $('chat').hidden = true;
   $('auth').hidden = false;
   $('setup-form').hidden = which !== 'setup';
@@ -53,6 +67,7 @@ function resetState() {
   closeSearch(false);
   $('search-input').value = '';
   chat.me = null;
+  chat.policy = null;
   Object.assign(conn, { live: null, online: false });
   Object.assign(ui, { current: null, editing: null, wantOpen: null });
   chat.users.clear(); chat.presence.clear(); chat.convs.clear(); ui.typing.clear(); ui.drafts.clear();
@@ -145,9 +160,9 @@ export async function enter(note = '') {
   try {
     s = await api.currentSession();
   } catch {
-    showAuth('signin', 'Cannot reach the server right now.');
+    showAuth('signin', 'Cannot reach the server right now.', null);
     return;
   }
   if (s && s.signed_in && s.user) startChat(s.user);
-  else showAuth('signin', note);
+  else showAuth('signin', note, s?.records ?? null);
 }

@@ -7,6 +7,7 @@ export const PAGE = 50;
 /** What the server told this tab: who is signed in, the people, the conversations. */
 export const chat = {
   me: null,               // User of this session
+  policy: null,           // the server's records Policy, from hello (docs/protocol.md)
   users: new Map(),       // user id -> User
   presence: new Map(),    // user id -> Presence
   convs: new Map(),       // conversation id -> Conversation (see newConversation)
@@ -46,6 +47,8 @@ function newConversation(id) {
     // The server's Conversation (docs/protocol.md)
     id, kind: 'room', name: '', topic: '', members: [], last_seq: 0, read_seq: 0,
     unread: 0, mentions: 0, recorded: false,
+    records: null,        // Records: what it keeps and who set it (null from a server without them)
+    created_by: null,     // who created a room: they (and admins) may change what it keeps
     // The loaded history: one window of messages from `oldest` up to the newest
     msgs: new Map(),      // seq -> Message
     oldest: null,         // seq of the oldest message of the loaded pages
@@ -101,6 +104,7 @@ export function addConv(c) {
     kind: c.kind, name: c.name || '', topic: c.topic || '', members: c.members || [],
     last_seq: Math.max(c.last_seq || 0, old ? old.last_seq : 0), read_seq: c.read_seq || 0,
     unread: c.unread || 0, mentions: c.mentions || 0, recorded: !!c.recorded,
+    records: c.records || null, created_by: c.created_by ?? null,
   });
   chat.convs.set(c.id, conv);
   return conv;

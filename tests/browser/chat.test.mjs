@@ -93,12 +93,13 @@ test('bob signs in; a wrong password is refused with a clear message', async () 
   await see(convItem(pageB, 'general'), 'bob is not in the room "general" (every new account should be)');
 });
 
-test('both open general; bob sees alice online and the recording state', async () => {
+test('both open general; bob sees alice online and what general keeps', async () => {
   await convItem(pageA, 'general').click();
   await convItem(pageB, 'general').click();
   for (const [page, who] of [[pageA, 'alice'], [pageB, 'bob']]) {
     await see(tid(page, 'conv-title').filter({ hasText: 'general' }), `${who} clicked "general" but the header does not say general`);
-    await see(tid(page, 'recorded-indicator').filter({ hasText: /recorded/i }), `${who} is not told whether "general" is recorded`);
+    await see(tid(page, 'recorded-indicator').filter({ hasText: /^Kept$/ }), `${who} is not told that "general" keeps its messages`);
+    await see(tid(page, 'records-text').filter({ hasText: /^Kept$/ }), `${who} sees no banner saying what "general" keeps`);
   }
   await see(pageB.locator('[data-testid="person-item"][data-user-name="alice"] [data-testid="presence-dot"][data-state="online"]'),
     'bob does not see a green "online" dot next to alice, who has Hallway open');

@@ -14,13 +14,14 @@ export const WAIT = 10_000;
 
 /**
  * Starts the server; resolves once it printed its address (and, on a first start, the setup
- * link). `listen` is 127.0.0.1:0 (any free port) or the address of a previous run to restart it.
+ * link). `listen` is 127.0.0.1:0 (any free port) or the address of a previous run to restart it;
+ * `extraArgs` are more options for the server (say `['--records', 'archive']`).
  */
-export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true) {
+export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true, extraArgs = []) {
   return new Promise((resolve, reject) => {
     // Rate limits off: steps post hundreds of messages and rooms from one scripted connection
     // at once to set a scene (tests/isolation.rs tests the limits).
-    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns', '--no-rate-limits'], {
+    const proc = spawn(BIN, ['--listen', listen, '--data', path.join(dataDir, 'hallway.redb'), '--no-mdns', '--no-rate-limits', ...extraArgs], {
       cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
     });
     let output = '';

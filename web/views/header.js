@@ -1,19 +1,20 @@
-// views/header.js: the open conversation's header (name, topic, recorded or not, members,
+// views/header.js: the open conversation's header (name, topic, what it keeps, members,
 // actions) and the typing line under the message box.
 import { leaveConv } from '../conversation.js';
 import { $, dot, h, icon, kids, toast } from '../dom.js';
 import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
 import { pickPeople } from './dialogs.js';
+import { renderRecords } from './records.js';
 
 export function renderHeader() {
   const c = chat.convs.get(ui.current);
   const title = $('conv-title');
   const topic = $('conv-topic');
-  const rec = $('recorded');
   const actions = $('conv-actions');
   if (!c) {
     title.replaceChildren('No conversation');
-    topic.replaceChildren(); rec.replaceChildren(); actions.replaceChildren();
+    topic.replaceChildren(); actions.replaceChildren();
+    renderRecords(null);
     $('composer').disabled = true;
     return;
   }
@@ -23,13 +24,7 @@ export function renderHeader() {
   title.replaceChildren(...kids(
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : c.kind === 'dm' ? dot(o[0] ?? chat.me.id) : null,
     h('span', { text: convName(c) })));
-  rec.replaceChildren(icon(c.recorded ? 'db' : 'dbOff'), h('span', { class: 'rec-label', text: c.recorded ? 'Recorded' : 'Not recorded' }));
-  rec.setAttribute('aria-label', c.recorded ? 'Recorded' : 'Not recorded');
-  rec.dataset.recorded = String(c.recorded);
-  rec.className = `recorded ${c.recorded ? 'on' : 'off'}`;
-  rec.title = c.recorded
-    ? 'Messages in this conversation are kept on the server, as the office policy says.'
-    : 'Messages in this conversation are not saved anywhere: they reach the people online and are gone.';
+  renderRecords(c);
 
   if (isRoom) {
     if (!topic.querySelector('input')) {

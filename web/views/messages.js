@@ -5,6 +5,7 @@ import { deliver } from '../composer.js';
 import { deleteMessage } from '../conversation.js';
 import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
+import { keepPhrase } from '../records.js';
 import { chat, conn, convName, ui, userName, userNames } from '../state.js';
 
 // Message rows are cached per conversation and re-used, so that rendering after a new message
@@ -61,6 +62,20 @@ function messageRow(c, m, compact) {
   }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, tools);
   rowCache.set(key, { sig, el });
   return el;
+}
+
+/**
+ * A system message (what the conversation keeps changed) as a line of its own: from the
+ * server's fields only, as text, with nothing to edit or delete.
+ */
+function systemRow(c, m) {
+  const who = userName(m.author);
+  const text = m.system.type === 'records'
+    ? `${who} ${c.kind === 'dm' || c.kind === 'group' ? 'chose for this conversation' : 'set this conversation to'}: ${keepPhrase(m.system)}`
+    : `${who} changed this conversation`;
+  return cached(`m${c.id}:${m.seq}`, `${m.rev}|${text}`, () => h('div', {
+    class: 'system-line center', testid: 'system-line', data: { seq: m.seq, system: m.system.type }, text,
+  }));
 }
 
 function pendingRow(c, p) {
@@ -137,7 +152,8 @@ export function renderMessages(opts = {}) {
       rows.push(newLine);
       isFirstNew = true;
     }
-    const compact = !!prev && !isFirstNew && !afterNote && prev.author === m.author && !prev.deleted && !m.deleted
+    if (m.system) { rows.push(systemRow(c, m)); prev = m; continue; }
+    const compact = !!prev && !isFirstNew && !afterNote && !prev.system && prev.author === m.author && !prev.deleted && !m.deleted
       && m.ts - prev.ts < 5 * 60 * 1000 && new Date(prev.ts).toDateString() === day;
     rows.push(messageRow(c, m, compact));
     prev = m;

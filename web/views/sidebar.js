@@ -2,7 +2,9 @@
 // bar, and the unread count in the title and favicon.
 import { openConv, openDm } from '../conversation.js';
 import { $, avatar, byName, dot, h, icon, nextFrame } from '../dom.js';
+import { keepText } from '../records.js';
 import { chat, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
+import { keepIcon } from './records.js';
 
 export function sortConvs(list) {
   return list.sort((a, b) => byName(convName(a), convName(b)));
@@ -21,13 +23,18 @@ function convItem(c, name) {
   const badge = c.unread > 0
     ? h('span', { class: c.mentions > 0 || c.kind === 'dm' || c.kind === 'group' ? 'badge badge-mention' : 'badge', testid: 'unread-badge', text: String(c.unread) })
     : null;
+  // Conversations that keep other than what this server gives a new one say so at a glance.
+  const r = c.records;
+  const mark = r && r.default === false
+    ? h('span', { class: 'records-mark', testid: 'records-mark', data: { keep: r.keep }, title: keepText(r), 'aria-label': keepText(r), role: 'img' }, icon(keepIcon(r)))
+    : null;
   return h('li', null, h('button', {
     class: `conv-item${active ? ' active' : ''}${c.unread > 0 ? ' unread' : ''}${c.mentions > 0 ? ' has-mention' : ''}`,
     testid: 'conv-item',
     data: { convId: c.id, convName: name, kind: c.kind, unread: c.unread, mentions: c.mentions },
     title: c.topic || name,
     onclick: () => openConv(c.id),
-  }, lead, h('span', { class: 'label', text: name }), badge));
+  }, lead, h('span', { class: 'label', text: name }), mark, badge));
 }
 
 // The conversation lists are kept, not rebuilt: each row is remembered with what it shows,
@@ -66,7 +73,9 @@ export function forgetSidebar() {
 
 function sig(c, name) {
   const lead = c.kind === 'dm' ? presenceOf(others(c)[0] ?? chat.me.id).state : c.members.length;
-  return [name, c.kind, c.id === ui.current, c.unread, c.mentions, c.topic, lead].join('|');
+  const r = c.records;
+  const kept = r ? `${r.keep}:${r.days}:${r.default}` : '';
+  return [name, c.kind, c.id === ui.current, c.unread, c.mentions, c.topic, lead, kept].join('|');
 }
 
 /** The row of c, drawn again if what it shows changed. */
