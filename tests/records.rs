@@ -93,6 +93,9 @@ async fn only_a_rooms_creator_or_an_admin_changes_it_and_everyone_sees_who_did()
         assert_eq!(line["message"]["system"], json!({"type": "records", "keep": "nothing", "days": null}));
         assert_eq!(line["message"]["author"], bob_id);
     }
+    // The line is unread for carol, like any message from someone else, in a tab she opens now.
+    let carol_again = carol.ws().await;
+    assert_eq!(carol_again.hello_conversation(room).unwrap()["unread"], 1, "the system line counts as unread");
     // The line that recording went off is kept (the history shows where the gap begins).
     let page = bob.history(room, "").await;
     assert!(page["messages"].as_array().unwrap().iter().any(|m| m["system"]["keep"] == "nothing"), "{page}");

@@ -85,6 +85,12 @@ impl HubTask {
         let wrote = state.record.clone();
         let seq = state.last_seq.next();
         state.last_seq = seq;
+        // A line like any message from someone else: unread for the others until they read it.
+        for (member, counts) in state.members.iter_mut() {
+            if *member != user {
+                counts.unread += 1;
+            }
+        }
         let line = MessageRecord {
             author: user,
             text: String::new(),
@@ -102,8 +108,9 @@ impl HubTask {
             (Target::Users(members.clone()), ServerFrame::Records { conv, records: self.records_of(conv) }.encode()),
             (Target::Users(members), ServerFrame::Message { message: message_frame(conv, seq, &line) }.encode()),
         ];
-        let mut outcome =
-            Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreRecord { conv, before, wrote: wrote.clone() });
+        let mut outcome = Outcome::new(deliveries, ack_reply(conn, reference))
+            .undo(Undo::RestoreRecord { conv, before, wrote: wrote.clone() })
+            .undo(Undo::Unread { conv, author: user, mentions: Vec::new() });
         outcome.message = Some((conv, seq, seq));
         let mut changes = vec![Change::PutConversation(conv, wrote)];
         // The line says who changed what is kept, never what anyone wrote: it is kept when
