@@ -9,6 +9,7 @@ pub mod backup;
 mod history;
 pub mod migrate;
 mod postings;
+mod purge;
 pub mod records;
 pub mod search;
 mod sends;
@@ -94,6 +95,12 @@ pub enum Change {
     PutMessage(ConvId, Seq, MessageRecord),
     /// An edit or delete of the message at `Seq`; `record.rev` is the change's own seq.
     UpdateMessage(ConvId, Seq, MessageRecord),
+    /// Removes these messages of the conversation and everything keyed by them (their edits'
+    /// and delete's seqs, keyword index entries, remembered `client_id`), for a records
+    /// policy (`purge.rs`). A list rather than a range: the candidates come in batches
+    /// (`Store::purgeable_before`, `Store::seqs_upto`) and need not be contiguous. A seq
+    /// without a message is skipped. Seqs are never reused afterwards.
+    PurgeMessages(ConvId, Vec<Seq>),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
@@ -108,7 +115,7 @@ pub struct Snapshot {
     pub statuses: Vec<(UserId, StatusRecord)>,
     pub conversations: Vec<(ConvId, ConversationRecord)>,
     pub members: Vec<(ConvId, UserId, MemberRecord)>,
-    /// Highest seq (message or change) per conversation.
+    /// Highest seq (message or change, purged ones included) per conversation.
     pub last_seq: HashMap<ConvId, Seq>,
 }
 
@@ -281,6 +288,8 @@ impl Store {
             let last_message = messages.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last = last_message.map(|(k, _)| k.value().1).max(last_rev.map(|(k, _)| k.value().1)).unwrap_or(0);
+            // The newest messages may have been purged: their seqs are not handed out again.
+            let last = last.max(purge::purged_seq(&txn, ConvId(conv))?);
             snap.last_seq.insert(ConvId(conv), Seq(last));
         }
         for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
@@ -429,6 +438,7 @@ pub(crate) fn apply(txn: &WriteTransaction, change: &Change) -> Result<(), Store
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
             put_message(txn, *conv, *seq, record)?;
         }
+        Change::PurgeMessages(conv, seqs) => purge::purge_messages(txn, *conv, seqs)?,
         #[cfg(test)]
         Change::FailForTest => return Err(StoreError::Internal("a change that always fails (test)".into())),
     }

@@ -42,3 +42,8 @@ pub const USERSENDNO_SEND: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// (user id, conversation id, client_id) -> n of the send in `usersendno_send`: how the
 /// writer finds, in a new message's own transaction, that its `client_id` was sent before.
 pub const USERCONVCLIENTID_SENDNO: TableDefinition<(u64, u64, &str), u64> = TableDefinition::new("userconvclientid_sendno");
+/// conversation id -> the conversation's highest seq (message or change) when messages of it
+/// were last purged, so that its seqs go on from there after a restart even when the newest
+/// messages are gone (`purge.rs`). Made by the first purge: older files and files never
+/// purged lack it, and readers take a missing table as empty.
+pub const CONV_PURGEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_purgedseq");
