@@ -1,8 +1,10 @@
 //! Purging messages: `Change::PurgeMessages` takes messages out of every table that holds
 //! anything of them (the message, the seqs of its edits and delete, its keyword index entries
-//! through `search::reindex`, its remembered `client_id`). Which messages go and when is the core's
-//! records policy; this file only makes sure nothing of them is left in the tables. Their
-//! bytes may still sit in pages redb has freed.
+//! through `search::reindex`, its remembered `client_id`), and the candidates for a purge are
+//! found from metadata alone (`Store::purgeable_before`, `Store::seqs_upto`), in batches the
+//! chat core asks for on a reader thread. Which messages go and when is the core's records
+//! policy; this file only makes sure nothing of them is left in the tables. Their bytes may
+//! still sit in pages redb has freed.
 //!
 //! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
 //! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
@@ -10,12 +12,12 @@
 
 use std::collections::BTreeSet;
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{MessageRecord, SendRecord, decode};
 use super::tables::*;
-use super::{StoreError, search};
-use crate::model::{ConvId, Seq};
+use super::{Store, StoreError, search};
+use crate::model::{ConvId, Millis, Seq};
 
 /// Removes the messages at `seqs` of `conv` and everything keyed by them; seqs without a
 /// message are skipped, so purging twice is harmless.
@@ -103,14 +105,50 @@ pub(super) fn purged_seq(txn: &ReadTransaction, conv: ConvId) -> Result<u64, Sto
     }
 }
 
+impl Store {
+    /// The seqs of the conversation's messages written before `cutoff`, oldest first, at most
+    /// `limit`: the candidates of a retention purge. Reads no text out (no `ContentKey`).
+    /// The walk stops at the first message that is not older than the cutoff, so that a
+    /// conversation with nothing to purge costs one read: messages are stored in the order
+    /// they were sent, and one sent while the clock was set back is only kept a little longer.
+    pub fn purgeable_before(&self, conv: ConvId, cutoff: Millis, limit: usize) -> Result<Vec<Seq>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut seqs = Vec::new();
+        for entry in messages.range((conv.0, 0)..=(conv.0, u64::MAX))? {
+            if seqs.len() == limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let record: MessageRecord = decode(value.value())?;
+            if record.ts >= cutoff {
+                break;
+            }
+            seqs.push(Seq(key.value().1));
+        }
+        Ok(seqs)
+    }
+
+    /// The seqs of the conversation's messages up to `upto`, oldest first, at most `limit`
+    /// (e.g. what every member has read, for "until read"). Reads keys only.
+    pub fn seqs_upto(&self, conv: ConvId, upto: Seq, limit: usize) -> Result<Vec<Seq>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut seqs = Vec::new();
+        for entry in messages.range((conv.0, 0)..=(conv.0, upto.0))?.take(limit) {
+            seqs.push(Seq(entry?.0.value().1));
+        }
+        Ok(seqs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Millis, UserId};
+    use crate::model::UserId;
     use crate::store::records::{ConversationRecord, Keep};
     use crate::store::search::{Page, Term};
-    use crate::store::{Change, ContentKey, Store};
-    use redb::ReadableDatabase;
+    use crate::store::{Change, ContentKey};
 
     fn message(text: &str, ts: Millis, client_id: Option<&str>) -> MessageRecord {
         MessageRecord {
@@ -224,5 +262,24 @@ mod tests {
         assert_eq!(store.load().unwrap().last_seq.get(&conv), Some(&Seq(8)), "seqs are never handed out again");
         assert_eq!(count(&store, CONVREV_SEQ), 0);
         assert!(indexed(&store).is_empty());
+    }
+
+    #[test]
+    fn candidates_are_the_oldest_messages_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        let changes = (1..=10).map(|seq| Change::PutMessage(conv, Seq(seq), message("hi", seq * 100, None))).collect();
+        store.apply_now(changes).unwrap();
+        store.apply_now(vec![Change::PutMessage(ConvId(2), Seq(1), message("other", 1, None))]).unwrap();
+        let seqs = |v: Vec<Seq>| v.into_iter().map(|s| s.0).collect::<Vec<_>>();
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 100).unwrap()), [1, 2, 3, 4], "older than the cutoff");
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 3).unwrap()), [1, 2, 3], "at most the limit, oldest first");
+        assert!(store.purgeable_before(conv, 100, 100).unwrap().is_empty(), "a message at the cutoff is kept");
+        assert_eq!(seqs(store.seqs_upto(conv, Seq(6), 4).unwrap()), [1, 2, 3, 4]);
+        assert_eq!(seqs(store.seqs_upto(conv, Seq(6), 100).unwrap()), [1, 2, 3, 4, 5, 6]);
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(2), Seq(3)])]).unwrap();
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 100).unwrap()), [4], "the next batch starts after the purged");
+        assert_eq!(seqs(store.seqs_upto(ConvId(2), Seq(u64::MAX), 100).unwrap()), [1], "conversations stay apart");
     }
 }
