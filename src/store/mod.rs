@@ -14,6 +14,7 @@ pub mod records;
 pub mod search;
 mod sends;
 pub mod tables;
+pub mod vacuum;
 pub mod writer;
 
 pub use history::Unread;
@@ -53,6 +54,8 @@ pub enum StoreError {
     Reopening,
     #[error("backup: {0}")]
     Backup(String),
+    #[error("vacuum: {0}")]
+    Vacuum(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
     /// Not an failure of the file: the message's `client_id` was sent before (this is the

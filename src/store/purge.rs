@@ -4,7 +4,7 @@
 //! found from metadata alone (`Store::purgeable_before`, `Store::seqs_upto`), in batches the
 //! chat core asks for on a reader thread. Which messages go and when is the core's records
 //! policy; this file only makes sure nothing of them is left in the tables. Their bytes may
-//! still sit in pages redb has freed.
+//! still sit in pages redb has freed until the file is vacuumed (`vacuum.rs`).
 //!
 //! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
 //! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
