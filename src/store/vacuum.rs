@@ -14,10 +14,11 @@
 //! (they are not overwritten: on the disk itself only encryption of the disk hides them).
 //!
 //! While the server runs, the store writer (`writer.rs`) keeps committing during the copy:
-//! it takes the snapshot between two batches, keeps every job it commits from then on, and
-//! when the copy is done applies them to the new file in one transaction before the switch,
-//! between two batches again, so nothing acknowledged is lost and chat never waits for the
-//! copy. Background indexing and pruning pause meanwhile (they would have to be replayed
+//! it takes the snapshot between two batches and keeps every job it commits from then on.
+//! When the copy is done, the copying thread applies the kept jobs to the new file beside the
+//! writer, in a few rounds, and the writer applies the last few between two batches and
+//! switches, so nothing acknowledged is lost and chat waits neither for the copy nor for the
+//! bulk of the replay. Background indexing and pruning pause meanwhile (they would have to be replayed
 //! too), and the switch waits while a backup is copying the old file. What a purge removes
 //! during a vacuum is gone from the tables, but its bytes are only gone after the next one.
 //! `copy_tables` is also what a logical backup can use.
@@ -57,6 +58,10 @@ pub struct Vacuumed {
     /// Time to copy the tables, and in all (with the replay and the switch).
     pub copying: Duration,
     pub total: Duration,
+    /// Changes the writer replayed into the copy at the switch, and how long it stopped
+    /// taking jobs for that and the switch (the rest was replayed beside it).
+    pub replayed: usize,
+    pub paused: Duration,
 }
 
 /// Copies every table of `snapshot` into a new data file at `dest`, which must not exist
@@ -227,13 +232,17 @@ impl Store {
             tracing::warn!(error = %e, "the data file was vacuumed, but its folder could not be synced");
         }
         let old = self.inner.db.write().unwrap_or_else(|e| e.into_inner()).replace(Arc::new(db));
-        drop(old); // closed once its last reader is done
+        // Closing a big file takes a while (redb records its allocator state): not on the
+        // writer's time. It closes for good once its last reader is done.
+        let _ = std::thread::Builder::new().name("store-close-old".into()).spawn(move || drop(old));
         let vacuumed = Vacuumed {
             bytes_before: fresh.bytes_before,
             bytes_after: file_bytes(&self.inner.path),
             entries: fresh.entries,
             copying: fresh.copying,
             total: fresh.started.elapsed(),
+            replayed: 0,
+            paused: Duration::ZERO,
         };
         tracing::info!(
             bytes_before = vacuumed.bytes_before,
@@ -254,6 +263,9 @@ fn file_bytes(path: &Path) -> u64 {
 pub(crate) enum Request {
     /// Take the snapshot to copy, and keep every job committed from now on.
     Start(oneshot::Sender<Result<ReadTransaction, StoreError>>),
+    /// The jobs kept so far, for the copying thread to replay into the copy beside the
+    /// writer, so that few are left to replay at the switch.
+    Drain(oneshot::Sender<Vec<Vec<Change>>>),
     /// The copy is done (or failed): replay the kept jobs into it and switch.
     Copied(Result<Fresh, StoreError>, oneshot::Sender<Result<Vacuumed, StoreError>>),
 }
@@ -309,6 +321,17 @@ impl Vacuum {
                 }
                 false
             }
+            Request::Drain(reply) => {
+                let log = match &mut self.state {
+                    State::Copying { log, changes } => {
+                        *changes = 0;
+                        std::mem::take(log)
+                    }
+                    _ => Vec::new(),
+                };
+                let _ = reply.send(log);
+                false
+            }
             Request::Copied(copied, reply) => match (std::mem::take(&mut self.state), copied) {
                 (State::Copying { log, changes }, Ok(fresh)) => {
                     self.state = State::Waiting { log, changes, fresh, reply };
@@ -353,11 +376,16 @@ impl Vacuum {
         if !self.waiting() || store.inner.pins.load(Ordering::SeqCst) > 0 {
             return false;
         }
-        let State::Waiting { log, fresh, reply, .. } = std::mem::take(&mut self.state) else { return false };
+        let State::Waiting { log, changes, fresh, reply } = std::mem::take(&mut self.state) else { return false };
+        let paused = Instant::now();
         let finished = if failing.load(Ordering::Relaxed) {
             Err(StoreError::Vacuum("the data file could not be written during the vacuum".into()))
         } else {
-            replay(&fresh, &log).and_then(|()| store.install(fresh))
+            replay(&fresh, &log).and_then(|()| store.install(fresh)).map(|vacuumed| Vacuumed {
+                replayed: changes,
+                paused: paused.elapsed(),
+                ..vacuumed
+            })
         };
         let switched = finished.is_ok();
         if let Err(e) = &finished {
@@ -368,7 +396,26 @@ impl Vacuum {
     }
 }
 
-/// Applies the jobs committed during the copy to the copy, in one durable transaction.
+/// Rounds of replaying beside the writer at most, and the changes a round must have found
+/// to be worth another: the rest is replayed by the writer at the switch.
+const CATCH_UP_ROUNDS: usize = 4;
+const CATCH_UP_ENOUGH: usize = 200;
+
+/// Replays into the copy, beside the writer, the jobs it has kept so far, until few are left
+/// (`ask` fetches them: `Request::Drain`).
+pub(crate) fn catch_up(fresh: &Fresh, mut ask: impl FnMut() -> Option<Vec<Vec<Change>>>) -> Result<(), StoreError> {
+    for _ in 0..CATCH_UP_ROUNDS {
+        let Some(log) = ask() else { break };
+        let changes: usize = log.iter().map(Vec::len).sum();
+        replay(fresh, &log)?;
+        if changes < CATCH_UP_ENOUGH {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Applies jobs committed during the copy to the copy, in one durable transaction.
 fn replay(fresh: &Fresh, log: &[Vec<Change>]) -> Result<(), StoreError> {
     let Some(db) = &fresh.db else { return Err(StoreError::Internal("a vacuum's copy was taken twice".into())) };
     let txn = db.begin_write()?;
@@ -404,10 +451,22 @@ mod tests {
         vacuum.handle(&store, Request::Start(tx), &failing);
         assert!(matches!(rx.try_recv().unwrap(), Err(StoreError::Vacuum(_))), "one vacuum at a time");
 
-        // The writer goes on committing during the copy: a job that was saved, one that was not.
+        // The writer goes on committing during the copy: a job that was saved, one that was
+        // not; the first is replayed beside the writer, and one saved later at the switch.
         store.apply_now(put(2)).unwrap();
         vacuum.committed(vec![put(2), put(3)], &[Ok(()), Err(Arc::new(StoreError::Busy))]);
         let fresh = store.copy_live(snapshot).unwrap();
+        let mut rounds = 0;
+        catch_up(&fresh, || {
+            rounds += 1;
+            let (tx, mut rx) = oneshot::channel();
+            vacuum.handle(&store, Request::Drain(tx), &failing);
+            rx.try_recv().ok()
+        })
+        .unwrap();
+        assert_eq!(rounds, 1, "one change left: not worth another round");
+        store.apply_now(put(4)).unwrap();
+        vacuum.committed(vec![put(4)], &[Ok(())]);
 
         // A backup copying the old file's bytes holds the switch back.
         store.inner.pins.fetch_add(1, Ordering::SeqCst);
@@ -417,12 +476,13 @@ mod tests {
         assert!(!vacuum.retry(&store, &failing));
         store.inner.pins.fetch_sub(1, Ordering::SeqCst);
         assert!(vacuum.retry(&store, &failing), "and happens once the backup is copied");
-        assert!(done.try_recv().unwrap().is_ok());
+        assert_eq!(done.try_recv().unwrap().unwrap().replayed, 1, "only the last job is replayed at the switch");
         assert!(!vacuum.busy());
 
         let key = ContentKey(());
         assert!(store.message(&key, ConvId(1), Seq(1)).unwrap().is_some(), "copied");
         assert!(store.message(&key, ConvId(1), Seq(2)).unwrap().is_some(), "committed during the copy: replayed");
+        assert!(store.message(&key, ConvId(1), Seq(4)).unwrap().is_some(), "committed during the catch-up: replayed");
         assert!(store.message(&key, ConvId(1), Seq(3)).unwrap().is_none(), "a job that failed is not replayed");
         assert!(!dir.path().join("t.redb.vacuum").exists(), "the copy took the data file's place");
         store.apply_now(put(4)).unwrap();

@@ -143,7 +143,12 @@ impl Writer {
         // The copy reports to the writer even if this caller is gone, so the writer stops
         // keeping jobs for it; if the writer is gone, the copy's file is removed with it.
         tokio::task::spawn_blocking(move || {
-            let copied = store.copy_live(snapshot);
+            let drain = || {
+                let (tx, rx) = oneshot::channel();
+                queue.blocking_send(Msg::Vacuum(vacuum::Request::Drain(tx))).ok()?;
+                rx.blocking_recv().ok()
+            };
+            let copied = store.copy_live(snapshot).and_then(|fresh| vacuum::catch_up(&fresh, drain).map(|()| fresh));
             let _ = queue.blocking_send(Msg::Vacuum(vacuum::Request::Copied(copied, tx)));
         });
         rx.await.map_err(|_| StoreError::WriterGone)?
