@@ -1,5 +1,5 @@
-//! The command line: `hallway` serves; `hallway user ...` manages accounts while the server
-//! is stopped. Each option is declared once here with its environment variable; defaults
+//! The command line: `hallway` serves; `hallway user ...` manages accounts and `hallway
+//! compact` rewrites the data file while the server is stopped. Each option is declared once here with its environment variable; defaults
 //! live in `config.rs`.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -81,6 +81,12 @@ pub enum Command {
     /// Manage accounts (while the server is stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Rewrite the data file from what it holds now (while the server is stopped): its free
+    /// space goes back to the disk, and no byte of deleted or purged messages is left in it.
+    Compact {
+        /// The data file (defaults to --data).
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,7 +120,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve) => serve(cli.data, cli.serve).await,
         Some(Command::User(command)) => user(cli.data, command).await,
+        Some(Command::Compact { file }) => compact(file.unwrap_or(cli.data)),
     }
+}
+
+fn compact(data: PathBuf) -> anyhow::Result<()> {
+    if !data.exists() {
+        bail!("there is no data file {}", data.display());
+    }
+    let store = match Store::open(&data) {
+        Ok(store) => store,
+        Err(StoreError::InUse(_)) => {
+            bail!("the server is running with {}; stop it, then run hallway compact again", data.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening the data file {}", data.display())),
+    };
+    let done = store.vacuum().with_context(|| format!("compacting {}", data.display()))?;
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "Compacted {}: {:.1} MiB -> {:.1} MiB ({} entries) in {:.1} s.",
+        data.display(),
+        mib(done.bytes_before),
+        mib(done.bytes_after),
+        done.entries,
+        done.total.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {

@@ -33,7 +33,8 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             if found < 4 {
                 remember_recent_sends(&txn)?;
             }
-            // 4 -> 5 only adds (empty) tables: the archive's versions and the audit log.
+            // 4 -> 5 only adds (empty) tables: the archive's versions, the audit log and the
+            // purged-seq marks.
         }
         None => create_tables(&txn)?,
     }
@@ -143,6 +144,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(USERCONVCLIENTID_SENDNO)?;
     txn.open_table(CONVSEQREV_VERSION)?;
     txn.open_table(N_AUDIT)?;
+    txn.open_table(CONV_PURGEDSEQ)?;
     Ok(())
 }
 

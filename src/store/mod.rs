@@ -10,10 +10,12 @@ pub mod backup;
 mod history;
 pub mod migrate;
 mod postings;
+mod purge;
 pub mod records;
 pub mod search;
 mod sends;
 pub mod tables;
+pub mod vacuum;
 pub mod writer;
 
 pub use history::Unread;
@@ -52,6 +54,8 @@ pub enum StoreError {
     Reopening,
     #[error("backup: {0}")]
     Backup(String),
+    #[error("vacuum: {0}")]
+    Vacuum(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
     /// Not an failure of the file: the message's `client_id` was sent before (this is the
@@ -98,6 +102,12 @@ pub enum Change {
     KeepVersion(ConvId, Seq, MessageRecord),
     /// Appends to the reviewers' audit log.
     Audit(AuditRecord),
+    /// Removes these messages of the conversation and everything keyed by them (their edits'
+    /// and delete's seqs, keyword index entries, remembered `client_id`), for a records
+    /// policy (`purge.rs`). A list rather than a range: the candidates come in batches
+    /// (`Store::purgeable_before`, `Store::seqs_upto`) and need not be contiguous. A seq
+    /// without a message is skipped. Seqs are never reused afterwards.
+    PurgeMessages(ConvId, Vec<Seq>),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
@@ -112,7 +122,7 @@ pub struct Snapshot {
     pub statuses: Vec<(UserId, StatusRecord)>,
     pub conversations: Vec<(ConvId, ConversationRecord)>,
     pub members: Vec<(ConvId, UserId, MemberRecord)>,
-    /// Highest seq (message or change) per conversation.
+    /// Highest seq (message or change, purged ones included) per conversation.
     pub last_seq: HashMap<ConvId, Seq>,
 }
 
@@ -287,6 +297,8 @@ impl Store {
             let last_message = messages.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last_rev = revisions.range((conv, 0)..=(conv, u64::MAX))?.next_back().transpose()?;
             let last = last_message.map(|(k, _)| k.value().1).max(last_rev.map(|(k, _)| k.value().1)).unwrap_or(0);
+            // The newest messages may have been purged: their seqs are not handed out again.
+            let last = last.max(purge::purged_seq(&txn, ConvId(conv))?);
             snap.last_seq.insert(ConvId(conv), Seq(last));
         }
         for entry in txn.open_table(CONVUSER_MEMBER)?.iter()? {
@@ -439,6 +451,7 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
             put_message(txn, *conv, *seq, record)?;
         }
+        Change::PurgeMessages(conv, seqs) => purge::purge_messages(txn, sends, *conv, seqs)?,
         #[cfg(test)]
         Change::FailForTest => return Err(StoreError::Internal("a change that always fails (test)".into())),
     }

@@ -135,6 +135,27 @@ impl<'t> SendTables<'t> {
         Ok(())
     }
 
+    /// Forgets the remembered sends of purged messages: their `client_id`, time and the
+    /// digest of their text would otherwise outlive them. A send is found through its
+    /// `client_id`'s entry, which names the newest send of that id in the conversation.
+    pub(super) fn forget(&mut self, conv: ConvId, purged: &[(u64, MessageRecord)]) -> Result<(), StoreError> {
+        if purged.iter().all(|(_, record)| record.client_id.is_none()) {
+            return Ok(());
+        }
+        let (sends, index) = self.tables()?;
+        for (seq, record) in purged {
+            let Some(client_id) = &record.client_id else { continue };
+            let key = (record.author.0, conv.0, client_id.as_str());
+            let Some(n) = index.get(key)?.map(|v| v.value()) else { continue };
+            let send = sends.get((record.author.0, n))?.map(|v| decode::<SendRecord>(v.value())).transpose()?;
+            if send.is_some_and(|send| send.seq.0 == *seq) {
+                sends.remove((record.author.0, n))?;
+                index.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The first send of a job's new message, if its `client_id` was sent before (by the
     /// file, this transaction included): the job must then not post it again.
     pub(crate) fn already_sent(&mut self, job: &[Change]) -> Result<Option<SendRecord>, StoreError> {

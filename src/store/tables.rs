@@ -49,3 +49,8 @@ pub const CONVSEQREV_VERSION: TableDefinition<(u64, u64, u64), &[u8]> = TableDef
 /// n -> AuditRecord: what reviewers did, in order (n counts up from 1). Only appended to:
 /// nothing in the server changes or removes an entry.
 pub const N_AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("n_audit");
+/// conversation id -> the conversation's highest seq (message or change) when messages of it
+/// were last purged, so that its seqs go on from there after a restart even when the newest
+/// messages are gone (`purge.rs`). Made by the first purge: older files and files never
+/// purged lack it, and readers take a missing table as empty.
+pub const CONV_PURGEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_purgedseq");

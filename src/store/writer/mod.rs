@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use background::{Indexer, Pruner};
 
 use super::backup::{Copied, Pinned};
+use super::vacuum::{self, Vacuum, Vacuumed};
 use super::{Change, SendTables, Store, StoreError, apply};
 use crate::model::ConvId;
 use crate::ratelog::RateLimitedLog;
@@ -51,6 +52,8 @@ enum Msg {
     Job(Job),
     /// Pin a durable commit for a backup, between two batches (see `backup.rs`).
     Pin(oneshot::Sender<Result<Pinned, StoreError>>),
+    /// A step of a vacuum (`vacuum.rs`), between two batches.
+    Vacuum(vacuum::Request),
     /// Commit what came before, then stop; later submits fail with `WriterGone`.
     Stop,
 }
@@ -130,6 +133,29 @@ impl Writer {
             .map_err(|_| StoreError::Internal("the backup task failed".into()))?
     }
 
+    /// Rewrites the data file from its live tables while writes go on, so that nothing of
+    /// deleted or purged messages is left in its bytes (see `vacuum.rs`). Reads never fail
+    /// meanwhile, and writes wait only for the replay of those made during the copy.
+    pub async fn vacuum(&self) -> Result<Vacuumed, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Vacuum(vacuum::Request::Start(tx))).await.map_err(|_| StoreError::WriterGone)?;
+        let snapshot = rx.await.map_err(|_| StoreError::WriterGone)??;
+        let (store, queue) = (self.store.clone(), self.tx.clone());
+        let (tx, rx) = oneshot::channel();
+        // The copy reports to the writer even if this caller is gone, so the writer stops
+        // keeping jobs for it; if the writer is gone, the copy's file is removed with it.
+        tokio::task::spawn_blocking(move || {
+            let drain = || {
+                let (tx, rx) = oneshot::channel();
+                queue.blocking_send(Msg::Vacuum(vacuum::Request::Drain(tx))).ok()?;
+                rx.blocking_recv().ok()
+            };
+            let copied = store.copy_live(snapshot).and_then(|fresh| vacuum::catch_up(&fresh, drain).map(|()| fresh));
+            let _ = queue.blocking_send(Msg::Vacuum(vacuum::Request::Copied(copied, tx)));
+        });
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
     /// A durable commit, pinned by the writer thread between two batches.
     pub(crate) async fn pin(&self) -> Result<Pinned, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -153,12 +179,20 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
     let mut stopping = false;
     let mut index = Indexer::start(&store);
     let mut prune = Pruner::start();
+    let mut vacuum = Vacuum::default();
     while !stopping {
         // Wait for a job, but not past the next background step (indexing, pruning).
-        let wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
+        let mut wait = if index.has_work() { INDEX_IDLE } else { prune.next.saturating_duration_since(Instant::now()) };
+        if vacuum.waiting() {
+            wait = wait.min(vacuum::RETRY);
+        }
         let first = match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
             Ok(msg) => msg,
             Err(_) => {
+                index.needs_scan |= vacuum.retry(&store, &failing);
+                if vacuum.busy() {
+                    continue; // background writes would have to be replayed into the copy
+                }
                 if index.has_work() {
                     // Idle: index what waits, durably (no ack waits for this fsync).
                     index.step(&store, &failing, true);
@@ -175,15 +209,24 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                 pin(&store, &mut index, reply);
                 continue;
             }
+            Some(Msg::Vacuum(request)) => {
+                index.needs_scan |= vacuum.handle(&store, request, &failing);
+                continue;
+            }
             Some(Msg::Stop) | None => break,
         }
         // A pin asked for meanwhile waits for this batch, so that it includes it.
         let mut pins = Vec::new();
+        let mut vacuums = Vec::new();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Job(job)) => batch.push(job),
                 Ok(Msg::Pin(reply)) => {
                     pins.push(reply);
+                    break;
+                }
+                Ok(Msg::Vacuum(request)) => {
+                    vacuums.push(request);
                     break;
                 }
                 Ok(Msg::Stop) => {
@@ -227,6 +270,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
             }
             results
         };
+        vacuum.committed(changes, &results);
         // Saved jobs are reported in commit order, then failed ones newest first, so that
         // what the failed jobs changed in memory unwinds in reverse order.
         let (saved, failed): (Vec<_>, Vec<_>) = dones.into_iter().zip(results).partition(|(_, result)| result.is_ok());
@@ -235,6 +279,13 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
         }
         for reply in pins {
             pin(&store, &mut index, reply);
+        }
+        for request in vacuums {
+            index.needs_scan |= vacuum.handle(&store, request, &failing);
+        }
+        index.needs_scan |= vacuum.retry(&store, &failing);
+        if vacuum.busy() {
+            continue; // background writes would have to be replayed into the copy
         }
         if index.due() {
             index.step(&store, &failing, false); // busy: index now, without an fsync of its own

@@ -1,0 +1,280 @@
+//! Purging messages: `Change::PurgeMessages` takes messages out of every table that holds
+//! anything of them (the message, the seqs of its edits and delete, its keyword index entries
+//! through `search::reindex`, its remembered `client_id`), and the candidates for a purge are
+//! found from metadata alone (`Store::purgeable_before`, `Store::seqs_upto`), in batches the
+//! chat core asks for on a reader thread. Which messages go and when is the core's records
+//! policy; this file only makes sure nothing of them is left in the tables. Their bytes may
+//! still sit in pages redb has freed until the file is vacuumed (`vacuum.rs`).
+//!
+//! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
+//! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
+//! messages were purged does not hand their seqs out again (a tab may have seen them).
+
+use std::collections::BTreeSet;
+
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::records::{MessageRecord, decode};
+use super::tables::*;
+use super::{SendTables, Store, StoreError, search};
+use crate::model::{ConvId, Millis, Seq};
+
+/// Removes the messages at `seqs` of `conv` and everything keyed by them; seqs without a
+/// message are skipped, so purging twice is harmless.
+pub(super) fn purge_messages(
+    txn: &WriteTransaction,
+    sends: &mut SendTables,
+    conv: ConvId,
+    seqs: &[Seq],
+) -> Result<(), StoreError> {
+    let wanted: BTreeSet<u64> = seqs.iter().map(|s| s.0).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let highest = highest_seq(txn, conv)?;
+    let mut purged: Vec<(u64, MessageRecord)> = Vec::with_capacity(wanted.len());
+    {
+        let mut messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        for &seq in &wanted {
+            let removed = messages.remove((conv.0, seq))?.map(|v| decode::<MessageRecord>(v.value()));
+            if let Some(record) = removed.transpose()? {
+                purged.push((seq, record));
+            }
+        }
+    }
+    let Some(first) = purged.first().map(|(seq, _)| *seq) else { return Ok(()) };
+    let mut marks = txn.open_table(CONV_PURGEDSEQ)?;
+    if marks.get(conv.0)?.is_none_or(|mark| mark.value() < highest) {
+        marks.insert(conv.0, highest)?;
+    }
+    drop(marks);
+    for (seq, record) in &purged {
+        search::reindex(txn, conv, Seq(*seq), Some(record), None)?;
+    }
+    // Every edit and the delete of message s have a rev above s and at most its record's
+    // (latest) rev: one walk over the conversation's changes in that span finds them all.
+    let last_rev = purged.iter().map(|(seq, record)| record.rev.max(*seq)).max().unwrap_or(first);
+    let gone: BTreeSet<u64> = purged.iter().map(|(seq, _)| *seq).collect();
+    let mut revisions = txn.open_table(CONVREV_SEQ)?;
+    let mut revs = Vec::new();
+    for entry in revisions.range((conv.0, first + 1)..=(conv.0, last_rev))? {
+        let (key, seq) = entry?;
+        if gone.contains(&seq.value()) {
+            revs.push(key.value().1);
+        }
+    }
+    for rev in revs {
+        revisions.remove((conv.0, rev))?;
+    }
+    // Earlier versions kept while the server archived go with their message.
+    let mut versions = txn.open_table(CONVSEQREV_VERSION)?;
+    for seq in &gone {
+        versions.retain_in((conv.0, *seq, 0)..=(conv.0, *seq, u64::MAX), |_, _| false)?;
+    }
+    drop(versions);
+    sends.forget(conv, &purged)
+}
+
+/// The conversation's highest seq so far (message or change), as `Store::load` counts it.
+fn highest_seq(txn: &WriteTransaction, conv: ConvId) -> Result<u64, StoreError> {
+    let last_message = txn
+        .open_table(CONVSEQ_MESSAGE)?
+        .range((conv.0, 0)..=(conv.0, u64::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(k, _)| k.value().1);
+    let last_rev =
+        txn.open_table(CONVREV_SEQ)?.range((conv.0, 0)..=(conv.0, u64::MAX))?.next_back().transpose()?.map(|(k, _)| k.value().1);
+    Ok(last_message.max(last_rev).unwrap_or(0))
+}
+
+/// The highest seq a conversation had when messages of it were last purged (0: never).
+pub(super) fn purged_seq(txn: &ReadTransaction, conv: ConvId) -> Result<u64, StoreError> {
+    match txn.open_table(CONV_PURGEDSEQ) {
+        Ok(marks) => Ok(marks.get(conv.0)?.map_or(0, |v| v.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Store {
+    /// The seqs of the conversation's messages written before `cutoff`, oldest first, at most
+    /// `limit`: the candidates of a retention purge. Reads no text out (no `ContentKey`).
+    /// The walk stops at the first message that is not older than the cutoff, so that a
+    /// conversation with nothing to purge costs one read: messages are stored in the order
+    /// they were sent, and one sent while the clock was set back is only kept a little longer.
+    pub fn purgeable_before(&self, conv: ConvId, cutoff: Millis, limit: usize) -> Result<Vec<Seq>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut seqs = Vec::new();
+        for entry in messages.range((conv.0, 0)..=(conv.0, u64::MAX))? {
+            if seqs.len() == limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let record: MessageRecord = decode(value.value())?;
+            if record.ts >= cutoff {
+                break;
+            }
+            seqs.push(Seq(key.value().1));
+        }
+        Ok(seqs)
+    }
+
+    /// The seqs of the conversation's messages up to `upto`, oldest first, at most `limit`
+    /// (e.g. what every member has read, for "until read"). Reads keys only.
+    pub fn seqs_upto(&self, conv: ConvId, upto: Seq, limit: usize) -> Result<Vec<Seq>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+        let mut seqs = Vec::new();
+        for entry in messages.range((conv.0, 0)..=(conv.0, upto.0))?.take(limit) {
+            seqs.push(Seq(entry?.0.value().1));
+        }
+        Ok(seqs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+    use crate::store::records::{ConversationRecord, Keep};
+    use crate::store::search::{Page, Term};
+    use crate::store::{Change, ContentKey};
+
+    fn message(text: &str, ts: Millis, client_id: Option<&str>) -> MessageRecord {
+        MessageRecord {
+            author: UserId(1),
+            text: text.into(),
+            ts,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: client_id.map(str::to_owned),
+            rev: 0,
+            system: None,
+        }
+    }
+
+    /// A new message at `seq` (its rev is its own seq).
+    fn put(seq: u64, text: &str, ts: Millis, client_id: Option<&str>) -> Change {
+        Change::PutMessage(ConvId(1), Seq(seq), MessageRecord { rev: seq, ..message(text, ts, client_id) })
+    }
+
+    fn room() -> ConversationRecord {
+        ConversationRecord {
+            kind: crate::model::ConvKind::Room,
+            name: "general".into(),
+            topic: String::new(),
+            created_by: UserId(1),
+            created: 0,
+            keep: Keep::Forever,
+            keep_set_by: None,
+            choices: Vec::new(),
+        }
+    }
+
+    fn found(store: &Store, word: &str) -> Vec<u64> {
+        let page = Page { before: None, offset: 0, limit: 100 };
+        let terms = [Term::Word(word.into())];
+        store.search(&ContentKey(()), &[ConvId(1)], &terms, &page).unwrap().results.iter().map(|(_, s, _)| s.0).collect()
+    }
+
+    /// Every seq of conversation 1 that the keyword index names, under any term.
+    fn indexed(store: &Store) -> BTreeSet<u64> {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        let terms: BTreeSet<u64> = index.iter().unwrap().map(|e| e.unwrap().0.value().0).collect();
+        let mut seqs = BTreeSet::new();
+        for term in terms {
+            let mut cursor = crate::store::postings::Cursor::new(term, 1);
+            let mut at = u64::MAX;
+            while let Some(seq) = cursor.seek(&index, at).unwrap() {
+                seqs.insert(seq);
+                let Some(below) = seq.checked_sub(1) else { break };
+                at = below;
+            }
+        }
+        seqs
+    }
+
+    fn count(store: &Store, table: redb::TableDefinition<(u64, u64), u64>) -> usize {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        txn.open_table(table).unwrap().iter().unwrap().count()
+    }
+
+    #[test]
+    fn a_purge_takes_the_message_its_changes_its_index_entries_and_its_send_and_seqs_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let conv = ConvId(1);
+        store
+            .apply_now(vec![
+                Change::PutConversation(conv, room()),
+                put(1, "printer jammed again", 10, Some("c-1")),
+                put(2, "printer fixed", 20, Some("c-2")),
+                put(3, "lunch at noon", 30, None),
+            ])
+            .unwrap();
+        store.index_everything().unwrap();
+        // Message 1 edited twice (revs 4 and 6), message 3 edited once (rev 5), then two
+        // newer messages, one indexed and one not.
+        let edit = |text: &str, rev: u64| MessageRecord { rev, edited_ts: Some(rev), ..message(text, 10, Some("c-1")) };
+        store
+            .apply_now(vec![
+                Change::UpdateMessage(conv, Seq(1), edit("scanner jammed again", 4)),
+                Change::UpdateMessage(conv, Seq(3), MessageRecord { rev: 5, ..message("lunch at one", 30, None) }),
+                Change::UpdateMessage(conv, Seq(1), edit("scanner jammed for real", 6)),
+                put(7, "printer toner", 70, None),
+            ])
+            .unwrap();
+        store.index_everything().unwrap();
+        store.apply_now(vec![put(8, "printer paper", 80, Some("c-8"))]).unwrap();
+        assert_eq!(found(&store, "scanner"), [1]);
+        assert_eq!(store.remembered_sends().unwrap().len(), 3);
+
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(8), Seq(2), Seq(99)])]).unwrap();
+        let key = ContentKey(());
+        for seq in [1, 2, 8] {
+            assert!(store.message(&key, conv, Seq(seq)).unwrap().is_none(), "message {seq} is gone");
+        }
+        assert!(found(&store, "scanner").is_empty() && found(&store, "jammed").is_empty());
+        assert_eq!(found(&store, "printer"), [7]);
+        assert_eq!(indexed(&store), BTreeSet::from([3, 7]), "the index names no purged message under any term");
+        assert_eq!(found(&store, "one"), [3], "the kept message is still found");
+        assert_eq!(count(&store, CONVREV_SEQ), 1, "only message 3's edit is left of the changes");
+        let (changes, _) = store.changes_after(&key, conv, Seq(0), 100).unwrap();
+        let seqs: Vec<u64> = changes.iter().map(|(s, _)| s.0).collect();
+        assert_eq!(seqs, [3, 7], "catching up finds only what is left");
+        assert!(store.remembered_sends().unwrap().is_empty(), "the purged messages' client_ids are forgotten");
+
+        // Idempotent; and the newest seq (8) is kept for the next start.
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(8)])]).unwrap();
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(7), Seq(3)])]).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load().unwrap().last_seq.get(&conv), Some(&Seq(8)), "seqs are never handed out again");
+        assert_eq!(count(&store, CONVREV_SEQ), 0);
+        assert!(indexed(&store).is_empty());
+    }
+
+    #[test]
+    fn candidates_are_the_oldest_messages_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        let changes = (1..=10).map(|seq| Change::PutMessage(conv, Seq(seq), message("hi", seq * 100, None))).collect();
+        store.apply_now(changes).unwrap();
+        store.apply_now(vec![Change::PutMessage(ConvId(2), Seq(1), message("other", 1, None))]).unwrap();
+        let seqs = |v: Vec<Seq>| v.into_iter().map(|s| s.0).collect::<Vec<_>>();
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 100).unwrap()), [1, 2, 3, 4], "older than the cutoff");
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 3).unwrap()), [1, 2, 3], "at most the limit, oldest first");
+        assert!(store.purgeable_before(conv, 100, 100).unwrap().is_empty(), "a message at the cutoff is kept");
+        assert_eq!(seqs(store.seqs_upto(conv, Seq(6), 4).unwrap()), [1, 2, 3, 4]);
+        assert_eq!(seqs(store.seqs_upto(conv, Seq(6), 100).unwrap()), [1, 2, 3, 4, 5, 6]);
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(2), Seq(3)])]).unwrap();
+        assert_eq!(seqs(store.purgeable_before(conv, 450, 100).unwrap()), [4], "the next batch starts after the purged");
+        assert_eq!(seqs(store.seqs_upto(ConvId(2), Seq(u64::MAX), 100).unwrap()), [1], "conversations stay apart");
+    }
+}
