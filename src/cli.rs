@@ -81,6 +81,9 @@ pub enum Command {
     /// Manage accounts (while the server is stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Purge what each conversation may no longer keep under --records (while the server is
+    /// stopped; the running server does this on its own), leaving no byte of it in the file.
+    Purge,
     /// Rewrite the data file from what it holds now (while the server is stopped): its free
     /// space goes back to the disk, and no byte of deleted or purged messages is left in it.
     Compact {
@@ -121,7 +124,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None | Some(Command::Serve) => serve(cli.data, cli.serve).await,
         Some(Command::User(command)) => user(cli.data, command).await,
         Some(Command::Compact { file }) => compact(file.unwrap_or(cli.data)),
+        Some(Command::Purge) => purge(cli.data, cli.serve.records).await,
     }
+}
+
+async fn purge(data: PathBuf, records: Policy) -> anyhow::Result<()> {
+    let (store, key) = open_for_cli(&data)?;
+    let (writer, writer_thread) = Writer::start(store.clone());
+    let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings { records, ..Settings::default() })?;
+    let purged = hub.purge(crate::model::now_millis()).await;
+    hub.shutdown().await;
+    let _ = hub_task.await;
+    writer_thread.stop(writer).await;
+    drop(store);
+    // A purge that removed something also rewrote the file, so no byte of it is left.
+    println!("Purged {purged} messages past what their conversations keep (--records {records}).");
+    Ok(())
 }
 
 fn compact(data: PathBuf) -> anyhow::Result<()> {

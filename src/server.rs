@@ -124,6 +124,13 @@ impl Server {
         self.hub.inject_fault(fault).await
     }
 
+    /// Purges what each conversation may no longer keep as if the clock said `as_of` (the
+    /// server does this on its own every few minutes with the real clock); returns how many
+    /// messages went. For tests of day limits, and `hallway purge`.
+    pub async fn purge(&self, as_of: crate::model::Millis) -> usize {
+        self.hub.purge(as_of).await
+    }
+
     /// Stops taking connections, closes every tab, commits what is queued and closes the file.
     pub async fn shutdown(self) {
         // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.

@@ -19,6 +19,9 @@ fn off(config: &mut hallway::Config) {
 fn archive(config: &mut hallway::Config) {
     config.records = Policy::Archive;
 }
+fn retain_1(config: &mut hallway::Config) {
+    config.records = Policy::Retain(1);
+}
 fn retain_30(config: &mut hallway::Config) {
     config.records = Policy::Retain(30);
 }
@@ -246,4 +249,65 @@ async fn a_conversation_set_to_not_recorded_leaves_nothing_while_a_recorded_one_
     assert!(file_has(&data, "recorded-token-KK4"), "a recorded message is in the file (so the scan can see text)");
     assert!(!file_has(&data, "unrecorded-token-ZZ9"), "a not-recorded message reached the data file");
     assert!(!file_has(&log, "unrecorded-token-ZZ9"), "a not-recorded message reached the log");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn until_read_keeps_a_message_until_everyone_read_it_then_no_byte_of_it_stays() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut alice_tab = admin.ws().await;
+    let mut bob_tab = bob.ws().await;
+    let bob_id = bob_tab.hello["me"]["id"].as_u64().unwrap();
+    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob_id]})).await["conv"].as_u64().unwrap();
+    bob_tab.recv_where("the DM", |f| f["type"] == "conversation").await;
+    alice_tab.ack(set(dm, "until_read", None)).await;
+    bob_tab.ack(set(dm, "until_read", None)).await;
+    let seq = alice_tab.send_message(dm, "until-read-token-U1 see you at 3").await["seq"].as_u64().unwrap();
+    alice_tab.ack(json!({"type": "read", "conv": dm, "seq": seq})).await;
+
+    // Bob has not read it: it is kept for him, in history and search.
+    server.purge(now()).await;
+    assert!(
+        texts(&bob.history(dm, "").await).iter().any(|t| t.contains("until-read-token-U1")),
+        "kept while bob has not read it"
+    );
+    let (_, found) = bob.get("/api/search?q=until").await;
+    assert_eq!(found["results"].as_array().map(Vec::len), Some(1), "{found}");
+
+    bob_tab.ack(json!({"type": "read", "conv": dm, "seq": seq})).await;
+    server.purge(now()).await; // waits for the purge the read started
+    for (who, client) in [("alice", &admin), ("bob", &bob)] {
+        let page = client.history(dm, "");
+        assert!(!texts(&page.await).iter().any(|t| t.contains("until-read-token-U1")), "{who} still has it after both read it");
+    }
+    let (_, found) = bob.get("/api/search?q=until").await;
+    assert_eq!(found["results"], json!([]), "the index forgot it too");
+    // The purge that went first rewrote the file when it was done: no byte of it is left.
+    assert!(!file_has(&server.data_file(), "until-read-token-U1"), "no byte of it is in the data file after the purge");
+    let next = alice_tab.send_message(dm, "after").await["seq"].as_u64().unwrap();
+    assert!(next > seq, "seqs go on after a purge");
+}
+
+#[tokio::test]
+async fn under_retain_1_a_message_older_than_a_day_goes_from_history_search_and_the_file() {
+    let server = TestServer::start_with(retain_1).await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    tab.send_message(general, "retained-token-R1 yesterday's news").await;
+    assert_eq!(server.purge(now()).await, 0, "a message of today is kept");
+    assert!(texts(&admin.history(general, "").await).iter().any(|t| t.contains("retained-token-R1")));
+
+    // Two days later by the purge's clock.
+    let purged = server.purge(now() + 2 * 24 * 3600 * 1000).await;
+    assert!(purged >= 1, "the old message is purged: {purged}");
+    assert!(!texts(&admin.history(general, "").await).iter().any(|t| t.contains("retained-token-R1")));
+    let (_, found) = admin.get("/api/search?q=retained").await;
+    assert_eq!(found["results"], json!([]));
+    assert!(!file_has(&server.data_file(), "retained-token-R1"), "no byte of it is in the data file after the purge");
 }

@@ -83,6 +83,10 @@ enum Timer {
     Presence(UserId),
     /// Messages that were not recorded may have been held in memory long enough.
     LiveExpiry(ConvId),
+    /// The next batch of a conversation's purge, as of this time.
+    Purge(ConvId, Millis),
+    /// Time to look at every conversation that keeps less than forever.
+    Sweep,
 }
 
 #[derive(Clone)]
@@ -170,6 +174,14 @@ pub(crate) struct HubTask {
     /// Unread counts from reader threads (`mark_read`).
     reader_tx: mpsc::UnboundedSender<FromReader>,
     reader_rx: mpsc::UnboundedReceiver<FromReader>,
+    /// The purge pass under way, if any (`keeping.rs`).
+    sweep: Option<keeping::Sweep>,
+    /// Conversations with a purge batch being looked up or written.
+    purging: std::collections::HashSet<ConvId>,
+    /// ...and those to look at again when it is done (someone read meanwhile).
+    purge_again: std::collections::HashSet<ConvId>,
+    purged_since_vacuum: bool,
+    last_vacuum: Option<Instant>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
 }
@@ -254,7 +266,14 @@ impl HubTask {
             reader_tx,
             reader_rx,
             panic_next_frame: false,
+            sweep: None,
+            purging: Default::default(),
+            purge_again: Default::default(),
+            purged_since_vacuum: false,
+            last_vacuum: None,
         };
+        // The first sweep soon after start: what expired while the server was down goes.
+        task.timers.push(Reverse((Instant::now() + std::time::Duration::from_secs(5), Timer::Sweep)));
         let expiring: Vec<(UserId, Millis)> =
             task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
         for (user, at) in expiring {
@@ -342,6 +361,7 @@ impl HubTask {
                 });
                 let _ = reply.send(allowed);
             }
+            Command::Purge { as_of, reply } => self.sweep(as_of, Some(reply)),
             Command::Audit { record, reply } => {
                 // Waited for off the core's loop: the core never waits on disk.
                 let writer = self.writer.clone();

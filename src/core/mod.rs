@@ -97,6 +97,12 @@ enum Command {
         actor: UserId,
         reply: oneshot::Sender<Vec<protocol::Conversation>>,
     },
+    /// Purges what every conversation may no longer keep as of this time; answered with how
+    /// many messages went, once that is on disk.
+    Purge {
+        as_of: crate::model::Millis,
+        reply: oneshot::Sender<usize>,
+    },
     /// Appends to the audit log; answered once it is on disk.
     Audit {
         record: crate::store::records::AuditRecord,
@@ -128,6 +134,7 @@ impl Command {
             Command::AllTheyMay { .. } => "all_they_may",
             Command::Reviewable { .. } => "reviewable",
             Command::Audit { .. } => "audit",
+            Command::Purge { .. } => "purge",
             Command::Rooms { .. } => "rooms",
             Command::CreateUser { .. } => "create_user",
             Command::SignOut { .. } => "sign_out",
@@ -222,6 +229,14 @@ impl Hub {
 
     pub async fn frame(&self, conn: ConnId, reference: Option<Ref>, frame: ClientFrame) {
         self.send(Command::Frame { conn, reference, frame }).await
+    }
+
+    /// Purges, in small batches while chat goes on, what each conversation may no longer
+    /// keep as of `as_of` (the clock, or another time for tests); how many messages went.
+    pub async fn purge(&self, as_of: crate::model::Millis) -> usize {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Purge { as_of, reply }).await;
+        rx.await.unwrap_or(0)
     }
 
     pub async fn rooms(&self, user: UserId) -> Vec<RoomEntry> {

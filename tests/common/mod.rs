@@ -87,6 +87,11 @@ impl TestServer {
         tokio::time::timeout(RECV_TIMEOUT, server.core_ended()).await.expect("the chat core should end after a fatal fault")
     }
 
+    /// Purges as if the clock said `as_of`; returns once it is on disk (see `Server::purge`).
+    pub async fn purge(&self, as_of: u64) -> usize {
+        self.server.as_ref().expect("server is running").purge(as_of).await
+    }
+
     /// Graceful shutdown, then a new server on the same data file (on a new port: clients
     /// made before the restart must not be reused).
     pub async fn restart(&mut self) {

@@ -46,12 +46,14 @@ pub(super) struct Outcome {
     /// A new send with a `client_id`: (sender, client_id, digest of its text). If the file
     /// already holds that client_id (`AlreadySent`), it is answered as a resend.
     pub(super) sent: Option<(UserId, String, u64)>,
+    /// A batch of a purge (`keeping.rs`), which goes on once it is on disk.
+    pub(super) purged: Option<super::keeping::Purged>,
     pub(super) undo: Vec<Undo>,
 }
 
 impl Outcome {
     pub(super) fn new(deliveries: Vec<(Target, Encoded)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, resend: None, sent: None, undo: Vec::new() }
+        Outcome { deliveries, reply, message: None, resend: None, sent: None, purged: None, undo: Vec::new() }
     }
 
     pub(super) fn undo(mut self, undo: Undo) -> Outcome {
@@ -127,6 +129,9 @@ impl HubTask {
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { mut outcome, result } = committed;
+        if let Some(purged) = outcome.purged.take() {
+            self.purge_committed(purged, result.is_ok());
+        }
         if let Some((user, client_id, conv, seq)) = outcome.resend.take() {
             let saved = self.recent_sends.get(&(user, conv, Arc::from(client_id))).is_some_and(|sent| sent.seq == seq)
                 && self.convs.get(&conv).is_some_and(|c| c.committed_seq >= seq);

@@ -2,17 +2,21 @@
 //! are shown, and the memory that stands in for the disk when a conversation is not recorded.
 
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::delivery::{Outcome, Target, Undo, ack_reply};
+use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
+use super::messages::FromReader;
 use super::{HubTask, Timer};
 use crate::core::ConnId;
 use crate::core::records::{self, Kept};
-use crate::model::{ConvId, Role, Seq, UserId, now_millis};
+use crate::model::{ConvId, Millis, Role, Seq, UserId, now_millis};
 use crate::protocol::{self, Choice, ErrorCode, KeepKind, Ref, Refusal, ServerFrame, keep_kind, message_frame};
-use crate::store::Change;
 use crate::store::records::{Keep, MessageRecord, SystemLine};
+use crate::store::{Change, StoreError};
 
 impl HubTask {
     /// What `conv` keeps now, under the server's policy.
@@ -159,4 +163,197 @@ impl HubTask {
             self.timers.push(Reverse((*next, Timer::LiveExpiry(conv))));
         }
     }
+}
+
+/// Messages one purge write takes: a small batch keeps the writer's turn short, so chat
+/// never waits long behind it (benches/README.md: about 35 ms per 50 at a million messages).
+const PURGE_BATCH: usize = 20;
+/// The pause between two batches of one conversation, leaving the writer to chat meanwhile.
+const PURGE_PACE: Duration = Duration::from_millis(50);
+/// How often every conversation with a day limit is looked at.
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+/// The data file is rewritten (so purged bytes leave it) after a sweep that purged
+/// something, at most this often: a rewrite copies the whole file.
+const VACUUM_EVERY: Duration = Duration::from_secs(24 * 3600);
+const DAY: Millis = 24 * 3600 * 1000;
+
+/// A pass over every conversation that keeps less than forever.
+#[derive(Default)]
+pub(super) struct Sweep {
+    /// Conversations whose purge is still under way.
+    waiting: BTreeSet<ConvId>,
+    purged: usize,
+    waiters: Vec<oneshot::Sender<usize>>,
+}
+
+impl HubTask {
+    /// What may go from `conv` as of `as_of`: messages older than a time (a day limit), and
+    /// messages every member has read (until read); `None` when it keeps them.
+    fn purge_bounds(&self, conv: ConvId, as_of: Millis) -> Option<(Option<Millis>, Option<Seq>)> {
+        let cutoff = |days: u32| as_of.saturating_sub(days as Millis * DAY);
+        match self.kept(conv) {
+            Kept::Days(days) => Some((Some(cutoff(days)), None)),
+            Kept::UntilRead(days) => {
+                let state = self.convs.get(&conv)?;
+                let everyone_read = state.members.values().map(|m| m.read_seq).min().unwrap_or(Seq(0));
+                Some((days.map(cutoff), Some(everyone_read)))
+            }
+            Kept::Nothing | Kept::Forever | Kept::Archive => None,
+        }
+    }
+
+    /// Purges what every conversation keeping less than forever may no longer keep, as of
+    /// `as_of`; `waiter` hears how many messages went once all of it is on disk.
+    pub(super) fn sweep(&mut self, as_of: Millis, waiter: Option<oneshot::Sender<usize>>) {
+        let sweep = self.sweep.get_or_insert_with(Sweep::default);
+        sweep.waiters.extend(waiter);
+        let convs: Vec<ConvId> = self.convs.keys().copied().filter(|c| self.purge_bounds(*c, as_of).is_some()).collect();
+        if let Some(sweep) = &mut self.sweep {
+            sweep.waiting.extend(convs.iter().copied());
+        }
+        for conv in convs {
+            self.purge_step(conv, as_of);
+        }
+        self.sweep_done_if_idle();
+    }
+
+    /// Looks up the next batch of `conv` to purge on a reader thread, unless a batch of it
+    /// is under way (then it is looked at again when that one is done).
+    pub(super) fn purge_step(&mut self, conv: ConvId, as_of: Millis) {
+        if self.purging.contains(&conv) {
+            self.purge_again.insert(conv);
+            return;
+        }
+        let Some((cutoff, upto)) = self.purge_bounds(conv, as_of) else {
+            self.chain_done(conv);
+            return;
+        };
+        self.purging.insert(conv);
+        let store = self.store.clone();
+        let back = self.reader_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let found = std::panic::catch_unwind(|| -> Result<Vec<Seq>, StoreError> {
+                let mut seqs = match upto {
+                    Some(upto) => store.seqs_upto(conv, upto, PURGE_BATCH)?,
+                    None => Vec::new(),
+                };
+                if let Some(cutoff) = cutoff
+                    && seqs.len() < PURGE_BATCH
+                {
+                    seqs.extend(store.purgeable_before(conv, cutoff, PURGE_BATCH)?);
+                    seqs.sort_unstable();
+                    seqs.dedup();
+                    seqs.truncate(PURGE_BATCH);
+                }
+                Ok(seqs)
+            })
+            .unwrap_or_else(|_| Err(StoreError::Internal("looking up messages to purge panicked".into())));
+            let _ = back.send(FromReader::Purgeable { conv, as_of, found });
+        });
+    }
+
+    /// A batch to purge was looked up: purge it, or end this conversation's purge.
+    pub(super) fn on_purgeable(&mut self, conv: ConvId, as_of: Millis, found: Result<Vec<Seq>, StoreError>) {
+        match found {
+            Ok(seqs) if !seqs.is_empty() => {
+                let more = seqs.len() == PURGE_BATCH;
+                let mut outcome = Outcome::new(Vec::new(), Reply::None);
+                outcome.purged = Some(Purged { conv, as_of, count: seqs.len(), more });
+                self.persist(vec![Change::PurgeMessages(conv, seqs)], outcome);
+            }
+            Ok(_) => {
+                self.purging.remove(&conv);
+                self.chain_done(conv);
+            }
+            Err(e) => {
+                tracing::warn!(conv = conv.0, error = %e, "could not look up messages to purge; trying again at the next sweep");
+                self.purging.remove(&conv);
+                self.chain_done(conv);
+            }
+        }
+    }
+
+    /// A purge batch reached the disk (or failed): go on after a pause, or end.
+    pub(super) fn purge_committed(&mut self, purged: Purged, saved: bool) {
+        let Purged { conv, as_of, count, more } = purged;
+        self.purging.remove(&conv);
+        if saved {
+            tracing::info!(conv = conv.0, messages = count, "purged messages past what the conversation keeps");
+            if let Some(sweep) = &mut self.sweep {
+                sweep.purged += count;
+            }
+            self.purged_since_vacuum = true;
+        }
+        if saved && more {
+            self.timers.push(Reverse((Instant::now() + PURGE_PACE, Timer::Purge(conv, as_of))));
+        } else {
+            self.chain_done(conv);
+        }
+    }
+
+    /// `conv`'s purge is over for now; a read that came meanwhile starts it again.
+    fn chain_done(&mut self, conv: ConvId) {
+        if self.purge_again.remove(&conv) {
+            self.purge_step(conv, now_millis());
+            return;
+        }
+        if let Some(sweep) = &mut self.sweep {
+            sweep.waiting.remove(&conv);
+        }
+        self.sweep_done_if_idle();
+    }
+
+    fn sweep_done_if_idle(&mut self) {
+        if self.sweep.as_ref().is_some_and(|s| s.waiting.is_empty())
+            && let Some(sweep) = self.sweep.take()
+        {
+            if sweep.purged > 0 {
+                tracing::info!(messages = sweep.purged, "purge sweep done");
+            }
+            let vacuum = self.vacuum_if_due();
+            // Those who asked hear back once the purged bytes are gone from the file too.
+            tokio::spawn(async move {
+                if let Some(vacuum) = vacuum {
+                    let _ = vacuum.await;
+                }
+                for waiter in sweep.waiters {
+                    let _ = waiter.send(sweep.purged);
+                }
+            });
+        }
+    }
+
+    /// Rewrites the file (so purged text leaves its bytes) after purges, at most daily.
+    fn vacuum_if_due(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let due = self.last_vacuum.is_none_or(|at| at.elapsed() >= VACUUM_EVERY);
+        if !self.purged_since_vacuum || !due {
+            return None;
+        }
+        self.purged_since_vacuum = false;
+        self.last_vacuum = Some(Instant::now());
+        let writer = self.writer.clone();
+        Some(tokio::spawn(async move {
+            match writer.vacuum().await {
+                Ok(done) => {
+                    tracing::info!(
+                        bytes_before = done.bytes_before,
+                        bytes_after = done.bytes_after,
+                        "data file rewritten after purges"
+                    )
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not rewrite the data file after purges; purged text stays in its free pages until the next try"
+                ),
+            }
+        }))
+    }
+}
+
+/// A purge batch on its way to the disk.
+pub(super) struct Purged {
+    conv: ConvId,
+    as_of: Millis,
+    count: usize,
+    more: bool,
 }

@@ -295,6 +295,7 @@ impl HubTask {
     pub(super) async fn on_read(&mut self, read: FromReader) {
         match read {
             FromReader::Counted(counted) => self.on_counted(counted).await,
+            FromReader::Purgeable { conv, as_of, found } => self.on_purgeable(conv, as_of, found),
             FromReader::Fetched(change, stored) => {
                 let key = (change.conv, change.seq);
                 let waiting = self.loading.remove(&key).unwrap_or_default();
@@ -329,6 +330,10 @@ impl HubTask {
         }
         let record = MemberRecord { joined, read_seq: member.read_seq.0.max(read_seq.0) };
         self.persist(vec![Change::PutMember(conv, user, record)], outcome);
+        if matches!(self.kept(conv), Kept::UntilRead(_)) {
+            // Queued behind the marker: what everyone has now read goes.
+            self.purge_step(conv, now_millis());
+        }
     }
 
     /// The people a text mentions: the first `MAX_MENTIONS` distinct `@name`s of its prose that
@@ -409,4 +414,10 @@ pub(super) struct MessageChange {
 pub(super) enum FromReader {
     Counted(Counted),
     Fetched(MessageChange, Result<Option<MessageRecord>, StoreError>),
+    /// The next batch of a conversation's purge (`keeping.rs`).
+    Purgeable {
+        conv: ConvId,
+        as_of: Millis,
+        found: Result<Vec<Seq>, StoreError>,
+    },
 }

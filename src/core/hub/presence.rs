@@ -170,6 +170,11 @@ impl HubTask {
                     }
                 }
                 Timer::LiveExpiry(conv) => self.forget_live(conv, now),
+                Timer::Purge(conv, as_of) => self.purge_step(conv, as_of),
+                Timer::Sweep => {
+                    self.sweep(now_millis(), None);
+                    self.timers.push(Reverse((now + super::keeping::SWEEP_EVERY, Timer::Sweep)));
+                }
                 Timer::Presence(user) => {
                     if let Some(state) = self.users.get_mut(&user) {
                         state.told_later = false;
