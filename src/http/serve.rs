@@ -251,31 +251,53 @@ impl Deadlines {
             Phase::Answering | Phase::Upgraded => None,
         }
     }
+
+    fn upgraded(&self) -> bool {
+        matches!(*self.phase(), Phase::Upgraded)
+    }
 }
 
 /// The TCP stream with its read deadlines and its connection slot (freed when the socket,
 /// WebSocket or not, is dropped).
 struct Timed {
     tcp: TcpStream,
-    deadlines: Arc<Deadlines>,
-    sleep: Pin<Box<Sleep>>,
+    /// The deadlines and their timer while the connection speaks HTTP; `None` once it is a
+    /// WebSocket, which lives for hours. A timer left registered holds the waker of the
+    /// finished HTTP task, and so all of that task's memory, until it fires (about 1 KiB per
+    /// tab for the first 10 s: `hallway-load idle`); the deadlines would cost a lock per read.
+    http: Option<Http>,
     _slot: Option<Slot>,
+}
+
+struct Http {
+    deadlines: Arc<Deadlines>,
+    /// Made when a read or a flush first has a deadline to wait for.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Timed {
     fn new(tcp: TcpStream, deadlines: Arc<Deadlines>, slot: Option<Slot>) -> Timed {
-        let sleep = Box::pin(tokio::time::sleep_until(deadlines.until().unwrap_or_else(Instant::now)));
-        Timed { tcp, deadlines, sleep, _slot: slot }
+        Timed { tcp, http: Some(Http { deadlines, sleep: None }), _slot: slot }
+    }
+
+    /// The deadlines while the connection speaks HTTP; forgets them (and their timer) once
+    /// it has been upgraded.
+    fn http(&mut self) -> Option<&mut Http> {
+        if self.http.as_ref().is_some_and(|http| http.deadlines.upgraded()) {
+            self.http = None;
+        }
+        self.http.as_mut()
     }
 }
 
-impl Timed {
+impl Http {
     /// Whether `until` has passed; if not, the task is woken when it does.
     fn expired(&mut self, until: Instant, cx: &mut Context<'_>) -> bool {
-        if self.sleep.deadline() != until {
-            self.sleep.as_mut().reset(until);
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if sleep.deadline() != until {
+            sleep.as_mut().reset(until);
         }
-        self.sleep.as_mut().poll(cx).is_ready()
+        sleep.as_mut().poll(cx).is_ready()
     }
 }
 
@@ -285,14 +307,18 @@ impl AsyncRead for Timed {
         let before = buf.filled().len();
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                if result.is_ok() && buf.filled().len() > before {
-                    this.deadlines.bytes_came();
+                if result.is_ok()
+                    && buf.filled().len() > before
+                    && let Some(http) = this.http()
+                {
+                    http.deadlines.bytes_came();
                 }
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                if let Some(until) = this.deadlines.until_or_wake(cx)
-                    && this.expired(until, cx)
+                if let Some(http) = this.http()
+                    && let Some(until) = http.deadlines.until_or_wake(cx)
+                    && http.expired(until, cx)
                 {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no request in time")));
                 }
@@ -319,8 +345,9 @@ impl AsyncWrite for Timed {
         let this = self.get_mut();
         // An answer was just written and hyper may not read again before bytes come: arm the
         // idle deadline here too, so that its expiry wakes the connection to close it.
-        if let Some(until) = this.deadlines.until()
-            && this.expired(until, cx)
+        if let Some(http) = this.http()
+            && let Some(until) = http.deadlines.until()
+            && http.expired(until, cx)
         {
             cx.waker().wake_by_ref();
         }
@@ -507,5 +534,47 @@ mod tests {
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert_eq!(address_key(a), address_key(b));
         assert_ne!(address_key(a), address_key(c));
+    }
+
+    /// A waker that counts how many copies of it are held elsewhere.
+    struct Counted;
+
+    impl std::task::Wake for Counted {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[tokio::test]
+    async fn an_upgraded_connection_lets_go_of_the_http_task_and_its_timer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let limits = Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 0,
+            max_per_address: 0,
+        };
+        let deadlines = Arc::new(Deadlines::new(&limits));
+        let mut timed = Timed::new(tcp, deadlines.clone(), None);
+
+        // The HTTP task waits for a request: its waker goes to the header deadline's timer.
+        let http_task = Arc::new(Counted);
+        let waker = std::task::Waker::from(http_task.clone());
+        let mut buf = [0u8; 16];
+        let mut read = ReadBuf::new(&mut buf);
+        assert!(Pin::new(&mut timed).poll_read(&mut Context::from_waker(&waker), &mut read).is_pending());
+        drop(waker);
+        assert!(Arc::strong_count(&http_task) > 1, "the timer holds the HTTP task's waker");
+
+        // The 101 is flushed by the HTTP task; then the WebSocket's session waits for frames.
+        deadlines.answering();
+        deadlines.answered(true);
+        let waker = std::task::Waker::from(Arc::new(Counted));
+        assert!(Pin::new(&mut timed).poll_flush(&mut Context::from_waker(&waker)).is_ready());
+        let session = std::task::Waker::from(Arc::new(Counted));
+        let mut read = ReadBuf::new(&mut buf);
+        assert!(Pin::new(&mut timed).poll_read(&mut Context::from_waker(&session), &mut read).is_pending());
+        assert_eq!(Arc::strong_count(&http_task), 1, "nothing of the finished HTTP task is kept");
+        assert!(timed.http.is_none(), "no deadlines or timer for the WebSocket's lifetime");
     }
 }
