@@ -8,6 +8,12 @@ use serde_json::value::RawValue;
 use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 use crate::store::records::{Keep, MessageRecord, SystemLine, UserRecord};
 
+mod errors;
+mod parse;
+
+pub use errors::{ErrorCode, Refusal};
+pub use parse::{FrameError, frame_ref, parse_client_frame};
+
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A client's tag for a request, echoed in the one `ack` or `error` that answers it: a
@@ -433,118 +439,6 @@ impl ClientFrame {
     }
 }
 
-/// A request refused, in the one shape every part of the server uses: the core, the HTTP
-/// endpoints and the session each say no with a code and a message for the person (and, when
-/// trying again later helps, how long to wait). The session sends it as an `error` frame
-/// (`ServerFrame::refused`); HTTP as a status and the same JSON body (`http/error.rs`).
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-    pub retry_after: Option<std::time::Duration>,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal { code, message: message.into(), retry_after: None }
-    }
-
-    /// Refused for now: the same request may succeed after `wait`.
-    pub fn retry_after(mut self, wait: std::time::Duration) -> Refusal {
-        self.retry_after = Some(wait);
-        self
-    }
-
-    pub fn unauthorized() -> Refusal {
-        Refusal::new(ErrorCode::Unauthorized, "sign in first")
-    }
-
-    /// What a conversation that does not exist and one the asker may not see both get, so
-    /// that nobody learns which private conversations exist.
-    pub fn not_found() -> Refusal {
-        Refusal::new(ErrorCode::NotFound, "no such conversation")
-    }
-}
-
-/// Why a client frame could not be understood, with the frame's `ref` when it had one.
-#[derive(Debug)]
-pub struct FrameError {
-    pub reference: Option<Ref>,
-    pub refusal: Refusal,
-}
-
-/// Parses one text frame. `ref` is read first so even a frame with bad fields is answered
-/// under the caller's ref.
-pub fn parse_client_frame(text: &str) -> Result<(Option<Ref>, ClientFrame), FrameError> {
-    let mut value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| FrameError { reference: None, refusal: Refusal::new(ErrorCode::BadJson, format!("not valid JSON: {e}")) })?;
-    let Some(object) = value.as_object_mut() else {
-        return Err(FrameError {
-            reference: None,
-            refusal: Refusal::new(ErrorCode::BadRequest, "a frame must be a JSON object"),
-        });
-    };
-    let reference = match object.remove("ref") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(r) => Some(serde_json::from_value::<Ref>(r).map_err(|_| FrameError {
-            reference: None,
-            refusal: Refusal::new(ErrorCode::BadRequest, "`ref` must be a string or a number"),
-        })?),
-    };
-    let fail = |code, message: String| FrameError { reference: reference.clone(), refusal: Refusal::new(code, message) };
-    match object.get("type") {
-        Some(serde_json::Value::String(_)) => {}
-        Some(_) => return Err(fail(ErrorCode::BadRequest, "`type` must be a string".into())),
-        None => return Err(fail(ErrorCode::BadRequest, "missing field `type`".into())),
-    }
-    let frame = serde_json::from_value::<ClientFrame>(value).map_err(|e| {
-        let message = e.to_string();
-        // serde names an unknown tag "unknown variant"; everything else is a field problem.
-        if message.starts_with("unknown variant") {
-            fail(ErrorCode::UnknownType, message)
-        } else {
-            fail(ErrorCode::BadRequest, message)
-        }
-    })?;
-    Ok((reference, frame))
-}
-
-/// The `ref` of a frame too large to be handled, if it is JSON with a usable `ref`, so that
-/// its `too_large` error can say which request failed.
-pub fn frame_ref(text: &str) -> Option<Ref> {
-    #[derive(Deserialize)]
-    struct RefOnly {
-        #[serde(rename = "ref", default)]
-        reference: Option<serde_json::Value>,
-    }
-    let reference = serde_json::from_str::<RefOnly>(text).ok()?.reference?;
-    serde_json::from_value(reference).ok()
-}
-
-// ---- errors ----
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadJson,
-    UnknownType,
-    BadRequest,
-    TooLarge,
-    Unauthorized,
-    BadCredentials,
-    TooManyAttempts,
-    RateLimited,
-    Forbidden,
-    BadOrigin,
-    NotFound,
-    NameTaken,
-    SetupDone,
-    BadToken,
-    Storage,
-    Internal,
-}
-
 // ---- from records to the wire ----
 pub fn user_info(id: UserId, record: &UserRecord) -> User {
     User { id, name: record.name.clone(), display_name: record.display_name.clone(), role: record.role }
@@ -659,17 +553,5 @@ mod tests {
             .map(|p| serde_json::from_str::<serde_json::Value>(p.as_str()).unwrap()["users"].as_array().unwrap().len())
             .sum();
         assert_eq!(users, 30_000, "the parts add up to the whole");
-    }
-
-    #[test]
-    fn frames_are_told_apart_by_what_is_wrong_with_them() {
-        assert_eq!(parse_client_frame("{nope").unwrap_err().refusal.code, ErrorCode::BadJson);
-        let unknown = parse_client_frame(r#"{"type":"fly","ref":"r1"}"#).unwrap_err();
-        assert_eq!(unknown.refusal.code, ErrorCode::UnknownType);
-        assert_eq!(unknown.reference, Some(Ref::Str("r1".into())));
-        assert_eq!(parse_client_frame(r#"{"type":"send","ref":2}"#).unwrap_err().refusal.code, ErrorCode::BadRequest);
-        let (reference, frame) = parse_client_frame(r#"{"type":"send","ref":2,"conv":1,"text":"hi"}"#).unwrap();
-        assert_eq!(reference, Some(Ref::Num(2.into())));
-        assert!(matches!(frame, ClientFrame::Send { conv: ConvId(1), .. }));
     }
 }
