@@ -123,7 +123,7 @@ impl Connection {
     }
 
     /// Over a cap: a 503 with a JSON error to the first request, then the connection closes.
-    async fn refuse(self, tcp: TcpStream, refusal: Refusal) {
+    async fn refuse(self, tcp: TcpStream, refusal: Full) {
         let deadlines = Arc::new(Deadlines::new(&self.limits));
         let io = TokioIo::new(Timed::new(tcp, deadlines, None));
         let body = serde_json::json!({ "code": "too_many_connections", "message": refusal.message() }).to_string();
@@ -373,13 +373,14 @@ struct Slot {
     address: IpAddr,
 }
 
-struct Refusal {
+/// A connection turned away: the caps are reached (in all, or from its address).
+struct Full {
     address: IpAddr,
     open: usize,
     per_address: bool,
 }
 
-impl Refusal {
+impl Full {
     fn message(&self) -> String {
         if self.per_address {
             format!(
@@ -402,14 +403,14 @@ impl Counts {
         }
     }
 
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
         let address = address_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let from_address = open.1.get(&address).copied().unwrap_or(0);
         let refusal = if self.max > 0 && open.0 >= self.max {
-            Some(Refusal { address, open: open.0, per_address: false })
+            Some(Full { address, open: open.0, per_address: false })
         } else if self.max_per_address > 0 && from_address >= self.max_per_address {
-            Some(Refusal { address, open: from_address, per_address: true })
+            Some(Full { address, open: from_address, per_address: true })
         } else {
             None
         };
