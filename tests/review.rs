@@ -131,3 +131,37 @@ async fn without_archive_a_reviewer_reads_nothing() {
     let (_, found) = rita.get("/api/review/search?q=archived").await;
     assert_eq!(found["results"], json!([]));
 }
+
+#[tokio::test]
+async fn an_admin_exports_a_transcript_with_pseudonyms_and_no_addresses() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut tab = bob.ws().await;
+    let general = tab.room_id("general");
+    tab.send_message(general, "Hi alice, my card expired; mail me at bob.b@example.org or call 555-0199-123").await;
+    let mut alice_tab = admin.ws().await;
+    alice_tab.send_message(general, "Sure Bob, renewed it").await;
+
+    let (status, body) = admin.get(&format!("/api/admin/conversations/{general}/transcript")).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = body["lines"].as_array().unwrap();
+    let speakers: Vec<&str> = lines.iter().map(|l| l["speaker"].as_str().unwrap()).collect();
+    assert_eq!(speakers, ["Staff 1", "Staff 2"]);
+    let text = body.to_string().to_lowercase();
+    for leak in ["alice", "bob", "example.org", "0199"] {
+        assert!(!text.contains(leak), "the transcript still has {leak:?}: {body}");
+    }
+    assert_eq!(lines[1]["text"], "Sure Staff 1, renewed it");
+
+    let (status, _) = bob.get(&format!("/api/admin/conversations/{general}/transcript")).await;
+    assert_eq!(status, 403, "a member cannot export transcripts");
+    let (_, log) = admin.get("/api/admin/audit").await;
+    assert_eq!(log["entries"][0]["action"], "transcript", "the export is audited: {log}");
+
+    // What is not recorded has no transcript.
+    let room = alice_tab.ack(json!({"type": "create_room", "name": "desk"})).await["conv"].as_u64().unwrap();
+    alice_tab.ack(json!({"type": "set_records", "conv": room, "keep": "nothing"})).await;
+    let (status, _) = admin.get(&format!("/api/admin/conversations/{room}/transcript")).await;
+    assert_eq!(status, 404);
+}

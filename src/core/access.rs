@@ -25,6 +25,8 @@ pub enum Action {
     /// Read and search it in the archive, with every earlier version, as a reviewer (an
     /// audited read of any archived conversation, member or not).
     Review,
+    /// Export its pseudonymous transcript for training, as an admin (audited).
+    Transcript,
 }
 
 /// The store with the key to its content; shared by the handle and the core task.
@@ -166,6 +168,28 @@ impl Hub {
     pub async fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>, HubError> {
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
         blocking(move || door.store.audit_log(after, limit)).await
+    }
+
+    /// Every message of `conv` as kept now (at most `limit`), for an admin's transcript.
+    pub async fn transcript(&self, actor: UserId, conv: ConvId, limit: usize) -> Result<Vec<MessageRecord>, HubError> {
+        self.may(actor, conv, Action::Transcript).await.ok_or_else(not_found)?;
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        blocking(move || -> Result<_, StoreError> {
+            let mut all: Vec<(Seq, MessageRecord)> = Vec::new();
+            let mut after = Seq(0);
+            loop {
+                let (page, more) = door.store.changes_after(&door.key, conv, after, 500)?;
+                after = page.iter().map(|(_, r)| Seq(r.rev)).max().unwrap_or(after);
+                all.extend(page);
+                if !more || all.len() >= limit {
+                    break;
+                }
+            }
+            all.sort_by_key(|(seq, _)| *seq);
+            all.truncate(limit);
+            Ok(all.into_iter().map(|(_, r)| r).collect())
+        })
+        .await
     }
 
     /// A page of an archived conversation with the earlier versions of each message, if

@@ -9,6 +9,7 @@ mod accounts;
 mod hub;
 mod presence;
 pub mod records;
+pub mod transcript;
 
 use std::sync::{Arc, OnceLock, Weak};
 

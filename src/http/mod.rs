@@ -63,6 +63,7 @@ pub fn router(state: App) -> Router {
         .route("/api/review/conversations/{id}/export", get(review::export))
         .route("/api/review/search", get(review::search))
         .route("/api/admin/audit", get(review::audit))
+        .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)

@@ -18,6 +18,7 @@ use super::App;
 use super::api::{SearchQuery, SearchRequest};
 use super::auth::Session;
 use crate::core::access::{Action, HistoryRange, Reviewed};
+use crate::core::transcript::Person;
 use crate::model::{ConvId, Role, Seq, UserId};
 use crate::protocol::{ErrorCode, Refusal};
 
@@ -193,6 +194,38 @@ fn as_html(conv: ConvId, all: &[Reviewed], name: impl Fn(UserId) -> String) -> S
         }
     }
     out
+}
+
+/// `GET /api/admin/conversations/{id}/transcript?format=json|txt`: the conversation as kept,
+/// every person a pseudonym and addresses removed (`core::transcript`), for training.
+pub async fn transcript(
+    State(app): State<App>,
+    session: Session,
+    id: Result<Path<u64>, PathRejection>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, Refusal> {
+    if session.role != Role::Admin {
+        return Err(Refusal::new(ErrorCode::Forbidden, "only admins export transcripts"));
+    }
+    let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
+    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let format = query.format.unwrap_or_else(|| "json".into());
+    if !["json", "txt"].contains(&format.as_str()) {
+        return Err(Refusal::new(ErrorCode::BadRequest, "format is json or txt"));
+    }
+    let conv = ConvId(id);
+    let messages = app.hub.transcript(session.user, conv, MAX_EXPORT).await?;
+    let users = app.store.users()?;
+    let people: Vec<Person> =
+        users.iter().map(|(id, u)| Person { id: *id, name: &u.name, display_name: &u.display_name, role: u.role }).collect();
+    let lines = crate::core::transcript::transcript(&messages, &people);
+    app.hub.audit(session.user, "transcript", Some(conv), format!("format={format}"), lines.len()).await?;
+    let (body, kind) = match format.as_str() {
+        "txt" => (lines.iter().map(|l| format!("{}: {}\n", l.speaker, l.text)).collect::<String>(), "text/plain; charset=utf-8"),
+        _ => (json!({ "conv": conv, "lines": lines }).to_string(), "application/json"),
+    };
+    let disposition = format!("attachment; filename=\"transcript-{}.{format}\"", conv.0);
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
 }
 
 #[derive(Deserialize)]

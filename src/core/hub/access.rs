@@ -29,6 +29,10 @@ impl HubTask {
             Action::Review => {
                 self.users.get(&actor).is_some_and(|u| u.info.role == Role::Reviewer) && self.kept(conv) == Kept::Archive
             }
+            // What is kept, for an admin's training transcript; never what was not recorded.
+            Action::Transcript => {
+                self.users.get(&actor).is_some_and(|u| u.info.role == Role::Admin) && self.kept(conv).recorded()
+            }
         };
         allowed.then_some(state.committed_seq)
     }
