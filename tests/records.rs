@@ -311,3 +311,22 @@ async fn under_retain_1_a_message_older_than_a_day_goes_from_history_search_and_
     assert_eq!(found["results"], json!([]));
     assert!(!file_has(&server.data_file(), "retained-token-R1"), "no byte of it is in the data file after the purge");
 }
+
+#[tokio::test]
+async fn a_deleted_or_edited_away_text_leaves_the_file_at_the_next_sweep() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    let deleted = tab.send_message(general, "deleted-token-D1 oops, wrong room").await["seq"].as_u64().unwrap();
+    let edited = tab.send_message(general, "edited-token-E1 typo").await["seq"].as_u64().unwrap();
+    tab.send_message(general, "kept-token-K1 stays").await;
+    tab.ack(json!({"type": "delete", "conv": general, "seq": deleted})).await;
+    tab.ack(json!({"type": "edit", "conv": general, "seq": edited, "text": "fixed"})).await;
+    // The sweep (every 10 minutes; here asked for) rewrites the file after deletes and edits.
+    server.purge(now()).await;
+    let file = server.data_file();
+    assert!(file_has(&file, "kept-token-K1"), "what is kept is still in the file (so the scan sees text)");
+    assert!(!file_has(&file, "deleted-token-D1"), "a deleted text is gone from the file's bytes");
+    assert!(!file_has(&file, "edited-token-E1"), "an edited-away text is gone from the file's bytes");
+}

@@ -180,7 +180,9 @@ pub(crate) struct HubTask {
     purging: std::collections::HashSet<ConvId>,
     /// ...and those to look at again when it is done (someone read meanwhile).
     purge_again: std::collections::HashSet<ConvId>,
-    purged_since_vacuum: bool,
+    /// Messages were purged, edited or deleted since the file was last rewritten: their old
+    /// text may sit in redb's free pages until the next vacuum.
+    freed_since_vacuum: bool,
     last_vacuum: Option<Instant>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
@@ -269,7 +271,7 @@ impl HubTask {
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
-            purged_since_vacuum: false,
+            freed_since_vacuum: false,
             last_vacuum: None,
         };
         // The first sweep soon after start: what expired while the server was down goes.

@@ -282,7 +282,7 @@ impl HubTask {
             if let Some(sweep) = &mut self.sweep {
                 sweep.purged += count;
             }
-            self.purged_since_vacuum = true;
+            self.freed_since_vacuum = true;
         }
         if saved && more {
             self.timers.push(Reverse((Instant::now() + PURGE_PACE, Timer::Purge(conv, as_of))));
@@ -323,13 +323,14 @@ impl HubTask {
         }
     }
 
-    /// Rewrites the file (so purged text leaves its bytes) after purges, at most daily.
+    /// Rewrites the file (so purged, edited-away and deleted text leaves its bytes) after
+    /// such changes, at most daily.
     fn vacuum_if_due(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         let due = self.last_vacuum.is_none_or(|at| at.elapsed() >= VACUUM_EVERY);
-        if !self.purged_since_vacuum || !due {
+        if !self.freed_since_vacuum || !due {
             return None;
         }
-        self.purged_since_vacuum = false;
+        self.freed_since_vacuum = false;
         self.last_vacuum = Some(Instant::now());
         let writer = self.writer.clone();
         Some(tokio::spawn(async move {

@@ -221,6 +221,9 @@ impl HubTask {
             return Ok(());
         }
         self.pending.insert((conv, seq), record.clone());
+        // Outside archive the old text must leave the file's bytes too: the next sweep's
+        // vacuum takes it (`keeping.rs`).
+        self.freed_since_vacuum |= archived.is_none();
         let mut changes = Vec::from_iter(archived.map(|before| Change::KeepVersion(conv, seq, before)));
         changes.push(Change::UpdateMessage(conv, seq, record));
         self.persist(changes, outcome);
