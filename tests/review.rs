@@ -76,6 +76,16 @@ async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audit
     let html = export.text().await.unwrap();
     assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "the export escapes what people wrote");
     assert!(html.contains("quarterly numbers 4477"), "the export has earlier versions");
+    let export = reqwest::Client::new()
+        .get(format!("{}/api/review/search/export?q=quarterly&from=bob&format=txt", server.base()))
+        .header("cookie", format!("hallway_session={}", rita.session))
+        .send()
+        .await
+        .expect("search export");
+    assert_eq!(export.status(), 200);
+    let text = export.text().await.unwrap();
+    assert_eq!(text.lines().count(), 2, "one line per result: {text}");
+    assert!(text.contains("quarterly numbers 4478") && text.contains("bob"), "{text}");
 
     // Members and the reviewer's own role are held to their side.
     for path in
@@ -94,7 +104,7 @@ async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audit
     assert_eq!(status, 200, "{log}");
     let entries = log["entries"].as_array().unwrap().clone();
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["list", "read", "search", "search", "search", "export"], "{log}");
+    assert_eq!(actions, ["list", "read", "search", "search", "search", "export", "export"], "{log}");
     assert!(entries.iter().all(|e| e["reviewer"] == rita_tab.hello["me"]["id"]));
     assert_eq!(entries[2]["query"], "q=quarterly from=bob");
     assert_eq!(entries[2]["results"], 2);

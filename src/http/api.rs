@@ -269,6 +269,29 @@ impl SearchRequest {
         Ok(SearchRequest { terms, page, from, since: query.since })
     }
 
+    /// Every result, page by page (at most `max`), newest first: for an export.
+    pub(super) async fn run_all(
+        self,
+        app: &App,
+        actor: UserId,
+        action: Action,
+        scope: Option<ConvId>,
+        max: usize,
+    ) -> Result<Vec<(ConvId, Seq, crate::store::records::MessageRecord)>, Refusal> {
+        let mut all = Vec::new();
+        let mut page = crate::store::search::Page { offset: 0, limit: MAX_SEARCH_PAGE, ..self.page };
+        loop {
+            let request = SearchRequest { terms: self.terms.clone(), page, from: self.from.clone(), since: self.since };
+            let found = request.run(app, actor, action, scope).await?.found;
+            page.before = found.results.last().map(|(conv, seq, r)| (r.ts, *conv, *seq));
+            all.extend(found.results);
+            if !found.more || all.len() >= max {
+                all.truncate(max);
+                return Ok(all);
+            }
+        }
+    }
+
     /// Runs the search through the one door, for `actor` doing `action` in `scope`.
     pub(super) async fn run(
         self,

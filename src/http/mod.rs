@@ -62,6 +62,7 @@ pub fn router(state: App) -> Router {
         .route("/api/review/conversations/{id}/messages", get(review::messages))
         .route("/api/review/conversations/{id}/export", get(review::export))
         .route("/api/review/search", get(review::search))
+        .route("/api/review/search/export", get(review::export_search))
         .route("/api/admin/audit", get(review::audit))
         .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
         .route("/api/ws", get(ws::upgrade))

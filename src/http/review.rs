@@ -107,6 +107,51 @@ pub struct ExportQuery {
     format: Option<String>,
 }
 
+/// The export format asked for, checked.
+fn export_format(format: Option<String>) -> Result<String, Refusal> {
+    let format = format.unwrap_or_else(|| "json".into());
+    match format.as_str() {
+        "json" | "txt" | "html" => Ok(format),
+        _ => Err(Refusal::new(ErrorCode::BadRequest, "format is json, txt or html")),
+    }
+}
+
+/// `messages` as a download in `format` ("json", "txt" or "html"), titled `title`.
+fn download(app: &App, title: &str, file: &str, format: &str, messages: &[Reviewed]) -> Result<Response, Refusal> {
+    let names: HashMap<UserId, String> = app.store.users()?.into_iter().map(|(id, u)| (id, u.name)).collect();
+    let name = |id: UserId| names.get(&id).cloned().unwrap_or_else(|| format!("user {}", id.0));
+    let (body, kind) = match format {
+        "txt" => (as_text(messages, name), "text/plain; charset=utf-8"),
+        "html" => (as_html(title, messages, name), "text/html; charset=utf-8"),
+        _ => (json!({ "title": title, "messages": to_json(messages) }).to_string(), "application/json"),
+    };
+    let disposition = format!("attachment; filename=\"{file}.{format}\"");
+    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+}
+
+/// `GET /api/review/search/export?q=&from=&conv=&since=&until=&format=json|txt|html`: every
+/// result of a search (at most 100,000), newest first, as a download.
+pub async fn export_search(
+    State(app): State<App>,
+    session: Session,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+    format: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, Refusal> {
+    reviewers_only(&session)?;
+    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(format) = format.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let format = export_format(format.format)?;
+    let asked = SearchRequest::parse(&query)?;
+    let scope = query.conv.map(ConvId);
+    let found = asked.run_all(&app, session.user, Action::Review, scope, MAX_EXPORT).await?;
+    app.hub.audit(session.user, "export", scope, format!("{} format={format}", query.describe()), found.len()).await?;
+    let messages: Vec<Reviewed> = found
+        .iter()
+        .map(|(conv, seq, r)| Reviewed { message: crate::protocol::message_frame(*conv, *seq, r), versions: Vec::new() })
+        .collect();
+    download(&app, &format!("Search: {}", query.describe()), "search", &format, &messages)
+}
+
 /// `GET /api/review/conversations/{id}/export?format=json|txt|html`: the whole conversation,
 /// with every earlier version, as a download.
 pub async fn export(
@@ -118,10 +163,7 @@ pub async fn export(
     reviewers_only(&session)?;
     let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
     let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
-    let format = query.format.unwrap_or_else(|| "json".into());
-    if !["json", "txt", "html"].contains(&format.as_str()) {
-        return Err(Refusal::new(ErrorCode::BadRequest, "format is json, txt or html"));
-    }
+    let format = export_format(query.format)?;
     let conv = ConvId(id);
     let mut all: Vec<Reviewed> = Vec::new();
     let mut after = Seq(0);
@@ -135,16 +177,7 @@ pub async fn export(
     }
     all.sort_by_key(|r| r.message.seq);
     app.hub.audit(session.user, "export", Some(conv), format!("format={format}"), all.len()).await?;
-    let names: HashMap<UserId, String> = app.store.users()?.into_iter().map(|(id, u)| (id, u.name)).collect();
-    let name = |id: UserId| names.get(&id).cloned().unwrap_or_else(|| format!("user {}", id.0));
-    let file = format!("conversation-{}.{format}", conv.0);
-    let (body, kind) = match format.as_str() {
-        "txt" => (as_text(&all, name), "text/plain; charset=utf-8"),
-        "html" => (as_html(conv, &all, name), "text/html; charset=utf-8"),
-        _ => (json!({ "conv": conv, "messages": to_json(&all) }).to_string(), "application/json"),
-    };
-    let disposition = format!("attachment; filename=\"{file}\"");
-    Ok(([(header::CONTENT_TYPE, kind.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+    download(&app, &format!("Conversation {}", conv.0), &format!("conversation-{}", conv.0), &format, &all)
 }
 
 /// One line per version: "[ts] name: text", earlier versions first, marked.
@@ -172,12 +205,12 @@ fn escape(text: &str) -> String {
 }
 
 /// A page that reads on its own, offline: every text escaped, no script, no external file.
-fn as_html(conv: ConvId, all: &[Reviewed], name: impl Fn(UserId) -> String) -> String {
+fn as_html(title: &str, all: &[Reviewed], name: impl Fn(UserId) -> String) -> String {
     let mut out = format!(
-        "<!doctype html><meta charset=utf-8><title>Conversation {0}</title>\
+        "<!doctype html><meta charset=utf-8><title>{0}</title>\
          <style>body{{font:14px sans-serif;max-width:50em;margin:2em auto}}.v{{color:#777;margin-left:2em}}</style>\
-         <h1>Conversation {0}</h1>",
-        conv.0
+         <h1>{0}</h1>",
+        escape(title)
     );
     for r in all {
         let m = &r.message;
@@ -188,7 +221,8 @@ fn as_html(conv: ConvId, all: &[Reviewed], name: impl Fn(UserId) -> String) -> S
         } else {
             ""
         };
-        let _ = write!(out, "<p><b>{}</b> #{} {}{state}: {}</p>", escape(&name(m.author)), m.seq, m.ts, escape(&m.text));
+        let _ =
+            write!(out, "<p><b>{}</b> #{}.{} {}{state}: {}</p>", escape(&name(m.author)), m.conv.0, m.seq, m.ts, escape(&m.text));
         for v in &r.versions {
             let _ = write!(out, "<p class=v>earlier version, {}: {}</p>", v.ts, escape(&v.text));
         }
