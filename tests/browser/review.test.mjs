@@ -159,3 +159,14 @@ test('an admin reads in the audit log what the reviewer searched and how much it
   assert.equal(await row.getByTestId('audit-action').textContent(), 'search', 'the audit log does not say it was a search');
   assert.equal(await row.getByTestId('audit-results').textContent(), '1', 'the audit log does not give the search\'s result count');
 });
+
+test('a reviewer who writes in a conversation is told the message was not sent', async () => {
+  const carol = pages.carol;
+  await tid(carol, 'review-close').click();
+  await convItem(carol, 'general').click();
+  await tid(carol, 'composer').fill('may I post here?');
+  await tid(carol, 'composer').press('Enter');
+  // A refusal shown as "sending…" forever would let a reviewer believe people read it.
+  await see(carol.locator('[data-testid="message"][data-pending] .send-failed').filter({ hasText: /Not sent \(.+\)/ }),
+    'a reviewer\'s refused message is not marked "Not sent" with the server\'s reason');
+});
