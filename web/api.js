@@ -72,6 +72,23 @@ export const messages = (conv, opts = {}) =>
 /** Keyword search, newest first: opts = {q, from, conv, before, limit} → {results, more, next}. */
 export const search = (opts) => rest('GET', '/api/search' + query(opts, ['q', 'from', 'conv', 'before', 'limit']));
 
+/** Reviewers only (docs/protocol.md "Review"): the archived conversations → {conversations}. */
+export const reviewConversations = () => rest('GET', '/api/review/conversations');
+
+/** Reviewers only: a page of a conversation, each message with its earlier `versions` → {messages, more}. */
+export const reviewMessages = (conv, opts = {}) =>
+  rest('GET', `/api/review/conversations/${conv}/messages${query(opts, ['before', 'after', 'limit'])}`);
+
+/** Reviewers only: search every archived conversation: opts = {q, from, conv, since, until, before, limit}. */
+export const reviewSearch = (opts) =>
+  rest('GET', '/api/review/search' + query(opts, ['q', 'from', 'conv', 'since', 'until', 'before', 'limit']));
+
+/** The export download's address (a plain link: the browser saves the file). */
+export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
+
+/** Admins only: what reviewers did, oldest first → {entries, more}. */
+export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));
+
 /**
  * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s).
  * handlers: onFrame(frame), onStatus('connecting'|'open'|'reconnecting'), onSignedOut().

@@ -6,6 +6,7 @@ import { onFrame } from './live.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
 import { rowCache } from './views/messages.js';
+import { closeReview, showRoleEntries } from './views/review.js';
 import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
 
 /**
@@ -40,6 +41,7 @@ function startChat(user) {
   $('auth').hidden = true;
   $('chat').hidden = false;
   $('btn-add-user').hidden = user.role !== 'admin';
+  showRoleEntries(user);
   renderMe();
   conn.live = new api.Live({
     onFrame,
@@ -65,6 +67,7 @@ function resetState() {
   clearTimeout(bannerTimer);
   $('banner').hidden = true;
   closeSearch(false);
+  closeReview();
   $('search-input').value = '';
   chat.me = null;
   chat.policy = null;
