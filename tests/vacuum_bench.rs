@@ -6,12 +6,15 @@
 //! ```
 //!
 //! `HALLWAY_BENCH_MESSAGES` sets the number of messages (default 1,000,000), in 10
-//! conversations, with texts of 5 to 25 words from a vocabulary of 5,000, all indexed. A
-//! quarter of them, the oldest, are purged in batches of 50, 100 and 500 through the store
-//! writer (each batch alone in its commit, as chat would share it), then
-//! the file is vacuumed through the writer while a message is written every 2 ms, then
-//! vacuumed again offline (what `hallway compact` does).
+//! conversations, with texts of 5 to 25 words from a vocabulary of 5,000, all indexed. The
+//! oldest quarter of conversations 1, 2 and 3 is purged in batches of 20, 50 and 100 through
+//! the store writer, one batch after the other, while a message of conversation 10 is written
+//! every 2 ms (chat sharing the writer with the purge: its wait is the delay a purge adds to
+//! delivery); then the file is vacuumed through the writer while a message is written every
+//! 2 ms, then vacuumed again offline (what `hallway compact` does).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hallway::model::{ConvId, Seq, UserId};
@@ -20,14 +23,10 @@ use hallway::store::writer::Writer;
 use hallway::store::{Change, Store};
 
 const CONVERSATIONS: u64 = 10;
-/// Purge batches: conversation 1 in batches of 50, conversation 2 of 100, the others of 500.
-fn purge_batch(conv: u64) -> usize {
-    match conv {
-        1 => 50,
-        2 => 100,
-        _ => 500,
-    }
-}
+/// Purge batches: conversation 1 in batches of 20 (what the core uses), 2 of 50, 3 of 100.
+const PURGED: [(u64, usize); 3] = [(1, 20), (2, 50), (3, 100)];
+/// The conversation chat goes on in while the others are purged.
+const CHAT: ConvId = ConvId(CONVERSATIONS);
 
 /// xorshift64: the same texts every run, without a dependency.
 struct Rng(u64);
@@ -62,6 +61,27 @@ fn message(rng: &mut Rng, seq: u64, ts: u64) -> MessageRecord {
 
 fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Writes a message of `conv` every 2 ms, each waiting for its commit, from `seq` on, until
+/// `stop`; gives how long each waited.
+fn chat(writer: Writer, conv: ConvId, mut seq: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Duration>> {
+    tokio::spawn(async move {
+        let mut rng = Rng(seq);
+        let mut waits = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        while !stop.load(Ordering::Relaxed) && waits.len() <= 1_000_000 {
+            tick.tick().await;
+            let sent = Instant::now();
+            let record = message(&mut rng, seq, seq * 1_000);
+            if writer.write(vec![Change::PutMessage(conv, Seq(seq), record)]).await.is_err() {
+                break;
+            }
+            waits.push(sent.elapsed());
+            seq += 1;
+        }
+        waits
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -102,13 +122,16 @@ async fn purge_and_vacuum_a_million_messages() {
     let cutoff = (per_conv / 4) * 1_000 + 1;
     let started = Instant::now();
     let mut purged = 0;
-    for conv in 1..=CONVERSATIONS {
+    let mut chat_seq = per_conv + 1;
+    for (conv, batch_size) in PURGED {
         let mut batches = Vec::new();
         let (mut finding, mut found) = (Duration::ZERO, 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let chatting = chat(writer.clone(), CHAT, chat_seq, stop.clone());
         let conv_started = Instant::now();
         loop {
             let asked = Instant::now();
-            let seqs = store.purgeable_before(ConvId(conv), cutoff, purge_batch(conv)).expect("candidates");
+            let seqs = store.purgeable_before(ConvId(conv), cutoff, batch_size).expect("candidates");
             finding += asked.elapsed();
             if seqs.is_empty() {
                 break;
@@ -118,46 +141,33 @@ async fn purge_and_vacuum_a_million_messages() {
             writer.write(vec![Change::PurgeMessages(ConvId(conv), seqs)]).await.expect("purge");
             batches.push(batch.elapsed());
         }
+        let rate = found as f64 / conv_started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let mut waits = chatting.await.expect("chat");
+        chat_seq += waits.len() as u64 + 1;
         purged += found;
         batches.sort_unstable();
+        waits.sort_unstable();
         eprintln!(
-            "conversation {conv}: purged {found} in batches of {}: {:.0} messages/s; a batch's commit p50 {:?}, p99 {:?}, max {:?}; finding them took {:?}",
-            purge_batch(conv),
-            found as f64 / conv_started.elapsed().as_secs_f64(),
+            "conversation {conv}: purged {found} in batches of {batch_size}: {rate:.0} messages/s; a batch's commit p50 {:?}, p99 {:?}, max {:?}; finding them took {:?}; {} chat writes meanwhile waited p50 {:?}, p99 {:?}, max {:?}",
             percentile(&batches, 0.5),
             percentile(&batches, 0.99),
             batches.last().copied().unwrap_or_default(),
-            finding
+            finding,
+            waits.len(),
+            percentile(&waits, 0.5),
+            percentile(&waits, 0.99),
+            waits.last().copied().unwrap_or_default()
         );
     }
     let took = started.elapsed();
     eprintln!("purged {purged} in {:.1} s ({:.0} messages/s)", took.as_secs_f64(), purged as f64 / took.as_secs_f64());
 
     // Online: chat goes on, one message every 2 ms, each waiting for its commit.
-    let chatting = {
-        let writer = writer.clone();
-        tokio::spawn(async move {
-            let mut rng = Rng(7);
-            let mut waits = Vec::new();
-            let mut seq = per_conv + 1;
-            let mut tick = tokio::time::interval(Duration::from_millis(2));
-            loop {
-                tick.tick().await;
-                let sent = Instant::now();
-                let record = message(&mut rng, seq, seq * 1_000);
-                if writer.write(vec![Change::PutMessage(ConvId(1), Seq(seq), record)]).await.is_err() {
-                    break;
-                }
-                waits.push(sent.elapsed());
-                seq += 1;
-                if waits.len() > 1_000_000 {
-                    break;
-                }
-            }
-            waits
-        })
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let chatting = chat(writer.clone(), ConvId(1), per_conv + 1, stop.clone());
     let done = writer.vacuum().await.expect("vacuum");
+    stop.store(true, Ordering::Relaxed);
     thread.stop(writer).await;
     let mut waits = chatting.await.expect("chat");
     waits.sort_unstable();

@@ -125,6 +125,36 @@ pub fn remove(table: &mut Postings, term: u64, conv: u64, seq: u64) -> Result<()
     store(table, term, conv, Some(first), &seqs)
 }
 
+/// Removes seqs (ascending) from the postings of (term, conv), rewriting each block they
+/// are in once, however many of them it holds: a purge batch's messages share their common
+/// words, and one rewrite per seq made a batch cost a rewrite per posting.
+pub fn remove_many(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
+    let mut rest = seqs;
+    while let Some(&seq) = rest.first() {
+        // The block seq would be in (none: it is below the first block), and where the next
+        // block starts: the seqs before that are all this block's to lose.
+        let found = block_at(table, term, conv, seq)?;
+        let start = found.as_ref().map_or(seq, |(first, _)| *first);
+        let next_first =
+            table.range((term, conv, start + 1)..=(term, conv, u64::MAX))?.next().transpose()?.map(|(key, _)| key.value().2);
+        let upto = rest.partition_point(|s| next_first.is_none_or(|next| *s < next));
+        let (here, later) = rest.split_at(upto.max(1));
+        rest = later;
+        let Some((first, mut kept)) = found else { continue };
+        let before = kept.len();
+        kept.retain(|s| here.binary_search(s).is_err());
+        if kept.len() == before {
+            continue;
+        }
+        if kept.is_empty() {
+            table.remove((term, conv, first))?;
+        } else {
+            store(table, term, conv, Some(first), &kept)?;
+        }
+    }
+    Ok(())
+}
+
 /// Walks one term's postings in one conversation downwards, keeping the block it is in, so
 /// a search going from newer to older seqs decodes each block once.
 pub struct Cursor {

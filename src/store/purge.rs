@@ -1,10 +1,11 @@
 //! Purging messages: `Change::PurgeMessages` takes messages out of every table that holds
 //! anything of them (the message, the seqs of its edits and delete, its keyword index entries
-//! through `search::reindex`, its remembered `client_id`), and the candidates for a purge are
-//! found from metadata alone (`Store::purgeable_before`, `Store::seqs_upto`), in batches the
-//! chat core asks for on a reader thread. Which messages go and when is the core's records
-//! policy; this file only makes sure nothing of them is left in the tables. Their bytes may
-//! still sit in pages redb has freed until the file is vacuumed (`vacuum.rs`).
+//! through `search::unindex_many`, a batch's seqs out of each posting block at once, its
+//! remembered `client_id`), and the candidates for a purge are found from metadata alone
+//! (`Store::purgeable_before`, `Store::seqs_upto`), in batches the chat core asks for on a
+//! reader thread. Which messages go and when is the core's records policy; this file only
+//! makes sure nothing of them is left in the tables. Their bytes may still sit in pages redb
+//! has freed until the file is vacuumed (`vacuum.rs`).
 //!
 //! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
 //! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
@@ -48,9 +49,8 @@ pub(super) fn purge_messages(
         marks.insert(conv.0, highest)?;
     }
     drop(marks);
-    for (seq, record) in &purged {
-        search::reindex(txn, conv, Seq(*seq), Some(record), None)?;
-    }
+    let going: Vec<(Seq, &MessageRecord)> = purged.iter().map(|(seq, record)| (Seq(*seq), record)).collect();
+    search::unindex_many(txn, conv, &going)?;
     // Every edit and the delete of message s have a rev above s and at most its record's
     // (latest) rev: one walk over the conversation's changes in that span finds them all.
     let last_rev = purged.iter().map(|(seq, record)| record.rev.max(*seq)).max().unwrap_or(first);

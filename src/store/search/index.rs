@@ -70,6 +70,27 @@ pub(crate) fn reindex(
     Ok(())
 }
 
+/// Takes the messages of `conv` that are going (a purge batch: each seq with its record as
+/// stored) out of the index, as `reindex` to `None` does for each, but with each term's seqs
+/// together so that a block is rewritten once per batch rather than once per message in it.
+pub(crate) fn unindex_many(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, &MessageRecord)]) -> Result<(), StoreError> {
+    let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+    // Messages above the mark are not in the index (see `reindex`).
+    let mut terms: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (seq, record) in going.iter().filter(|(seq, _)| seq.0 <= indexed_to) {
+        for term in terms_of(record) {
+            terms.entry(term).or_default().push(seq.0);
+        }
+    }
+    let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+    for (term, mut seqs) in terms {
+        seqs.sort_unstable();
+        seqs.dedup();
+        postings::remove_many(&mut index, term, conv.0, &seqs)?;
+    }
+    Ok(())
+}
+
 /// Messages indexed per background step at most, and postings (a message's distinct terms):
 /// together they bound how long a step holds the writer (a few milliseconds), whether the
 /// messages are one-liners or pasted logs.
@@ -182,6 +203,61 @@ mod tests {
     use super::*;
     use crate::store::Change;
     use crate::store::search::tests::{found, message, postings, words_of};
+
+    /// The index table's entries as stored, blocks and all.
+    fn entries(store: &Store) -> Vec<((u64, u64, u64), Vec<u8>)> {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        index.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), v.value().to_vec())).collect()
+    }
+
+    #[test]
+    fn a_batch_unindexed_at_once_leaves_the_index_per_message_reindexing_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores: Vec<Store> = ["a", "b"].iter().map(|n| Store::open(&dir.path().join(n)).unwrap()).collect();
+        // "lunch" is in every message (several blocks), "room" in every seventh, "nI" in one;
+        // conversation 2 has the same terms at the same seqs.
+        let text = |i: u64| format!("lunch room{} n{i}", i % 7);
+        for store in &stores {
+            let changes = (1..=400u64)
+                .flat_map(|i| [1, 2].map(|c| Change::PutMessage(ConvId(c), Seq(i), message(1 + i % 3, &text(i), i))))
+                .collect();
+            store.apply_now(changes).unwrap();
+            store.index_everything().unwrap();
+            // Above the conversation's mark: not in the index yet, nothing to take out.
+            let later = (401..=405u64).map(|i| Change::PutMessage(ConvId(1), Seq(i), message(1, &text(i), i))).collect();
+            store.apply_now(later).unwrap();
+        }
+        // A whole first block and more, every third seq after it across block edges, the
+        // unindexed ones, and one that is not there.
+        let mut going: Vec<u64> = (1..=140).chain((141..=405).step_by(3)).chain([401, 402, 404, 999]).collect();
+        going.sort_unstable();
+        going.dedup();
+        let before = entries(&stores[0]);
+        for (n, store) in stores.iter().enumerate() {
+            let txn = store.db().unwrap().begin_write().unwrap();
+            let messages = txn.open_table(CONVSEQ_MESSAGE).unwrap();
+            let records: Vec<(Seq, MessageRecord)> = going
+                .iter()
+                .filter_map(|s| messages.get((1, *s)).unwrap().map(|v| (Seq(*s), decode(v.value()).unwrap())))
+                .collect();
+            drop(messages);
+            if n == 0 {
+                for (seq, record) in &records {
+                    reindex(&txn, ConvId(1), *seq, Some(record), None).unwrap();
+                }
+            } else {
+                let batch: Vec<(Seq, &MessageRecord)> = records.iter().rev().map(|(s, r)| (*s, r)).collect();
+                unindex_many(&txn, ConvId(1), &batch).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let (one_by_one, batched) = (entries(&stores[0]), entries(&stores[1]));
+        assert!(one_by_one.len() < before.len(), "the purge took postings out");
+        assert_eq!(batched, one_by_one, "the same blocks, holding the same seqs");
+        assert_eq!(found(&stores[1], &[1], &words_of("n142")), [(1, 142)], "a kept message is still found");
+        assert!(found(&stores[1], &[1], &words_of("n141")).is_empty());
+    }
 
     #[test]
     fn an_index_built_by_another_tokenizer_is_rebuilt() {

@@ -24,7 +24,7 @@ mod index;
 mod words;
 
 pub use index::{INDEX_STEP, Step};
-pub(crate) use index::{check_tokenizer, reindex};
+pub(crate) use index::{check_tokenizer, reindex, unindex_many};
 pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 
 use std::collections::BinaryHeap;
