@@ -140,30 +140,14 @@ describe('a server with the default policy', () => {
     }
   });
 
-  test('bob, who did not create #general, sees its rule read-only', async (t) => {
+  test('bob, who did not create #general, sees its rule read-only', async () => {
     const { bob } = o.pages;
-    if (!(await serverNamesCreators(bob))) {
-      t.skip('NEEDS THE SERVER: its Conversation has no created_by, so the client cannot tell who created a room');
-      return;
-    }
+    assert.ok(await serverNamesCreators(bob), 'the server does not say who created a room, so the page cannot tell bob may not change it');
     await tid(bob, 'recorded-indicator').click();
     await see(tid(bob, 'records-dialog'), 'bob clicks the "Kept" chip but no dialog says what #general keeps');
     await see(tid(bob, 'records-rule').filter({ hasText: "Only the room's creator" }), "bob is not told that only the room's creator or an admin can change it");
     assert.equal(await tid(bob, 'records-keep-nothing').isVisible(), false, 'bob, a plain member, is offered to switch recording off in a room he did not create');
     assert.equal(await tid(bob, 'records-submit').isVisible(), false, 'bob, a plain member, gets a Save button for a rule he may not change');
-    await tid(bob, 'records-cancel').click();
-  });
-
-  test('bob, who did not create #general, is shown the server\'s refusal when he tries to change it', async (t) => {
-    const { bob } = o.pages;
-    if (await serverNamesCreators(bob)) { t.skip('the server names creators: bob gets no form (the test above)'); return; }
-    await tid(bob, 'recorded-indicator').click();
-    await see(tid(bob, 'records-rule').filter({ hasText: "Only the room's creator" }), "bob is not told that only the room's creator or an admin can change it");
-    await tid(bob, 'records-keep-nothing').check();
-    await tid(bob, 'records-submit').click();
-    await see(tid(bob, 'records-error').filter({ hasText: "only the room's creator or an admin" }),
-      'bob tried to switch recording off in #general and is not told why it did not happen');
-    await see(bannerSays(bob, 'Kept'), 'bob was refused, yet his banner no longer says #general is kept');
     await tid(bob, 'records-cancel').click();
   });
 
