@@ -26,6 +26,8 @@ export async function deliver(c, p) {
     if (e.code === 'disconnected') { p.state = 'queued'; return; } // resent after the next hello
     p.state = 'failed';
     p.error = e.code === 'too_large' ? 'too long' : e.message;
+    // Sending the same again cannot help when the server said no for good.
+    p.retryable = !['forbidden', 'not_found', 'too_large', 'bad_request'].includes(e.code);
   }
   if (c.id === ui.current) renderMessages();
 }

@@ -169,4 +169,7 @@ test('a reviewer who writes in a conversation is told the message was not sent',
   // A refusal shown as "sending…" forever would let a reviewer believe people read it.
   await see(carol.locator('[data-testid="message"][data-pending] .send-failed').filter({ hasText: /Not sent \(.+\)/ }),
     'a reviewer\'s refused message is not marked "Not sent" with the server\'s reason');
+  // Retrying cannot help: the server said no for good.
+  assert.equal(await carol.locator('[data-testid="message"][data-pending] .send-failed button', { hasText: 'Retry' }).count(), 0,
+    'a reviewer is offered to retry a post the server will always refuse');
 });

@@ -79,7 +79,7 @@ function systemRow(c, m) {
 }
 
 function pendingRow(c, p) {
-  const sig = `${p.state}|${p.error}`;
+  const sig = `${p.state}|${p.error}|${p.retryable}`;
   const key = `p${p.client_id}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -87,7 +87,7 @@ function pendingRow(c, p) {
   t.append(renderText(p.text, { me: chat.me.name, names: userNames() }));
   const note = p.state === 'failed'
     ? h('div', { class: 'send-failed' }, `Not sent (${p.error}). `,
-      h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ',
+      ...(p.retryable === false ? [] : [h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ']),
       h('button', { class: 'link', text: 'Discard', onclick: () => { c.pending.delete(p.client_id); renderMessages(); } }))
     : null;
   const el = h('div', { class: `msg pending${p.state === 'failed' ? ' failed' : ''}`, testid: 'message', data: { pending: 'true', authorName: chat.me.name }, title: 'Sending…' },
