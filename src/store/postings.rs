@@ -60,12 +60,7 @@ fn encode(seqs: &[u64]) -> Vec<u8> {
 }
 
 /// The block of (term, conv) holding `seq`'s place: greatest first seq at or below it.
-fn block_at(
-    table: &impl ReadableTable<Key, &'static [u8]>,
-    term: u64,
-    conv: u64,
-    seq: u64,
-) -> Result<Option<(u64, Vec<u64>)>, StoreError> {
+fn block_at(table: &impl ReadableTable<Key, &'static [u8]>, term: u64, conv: u64, seq: u64) -> Result<Option<Block>, StoreError> {
     let Some((key, value)) = table.range((term, conv, 0)..=(term, conv, seq))?.next_back().transpose()? else {
         return Ok(None);
     };
@@ -88,18 +83,31 @@ fn store(table: &mut Postings, term: u64, conv: u64, old_first: Option<u64>, seq
     Ok(())
 }
 
-/// Adds seqs (ascending) to the postings of (term, conv).
+/// A term's block as stored: its first seq and its seqs.
+type Block = (u64, Vec<u64>);
+
+/// `next_run`'s answer: the block, the seqs that fall in it, the seqs after them.
+type Run<'s> = (Option<Block>, &'s [u64], &'s [u64]);
+
+/// The block `rest[0]` falls in (none: it is below the first block), the seqs of `rest` that
+/// fall in it too (those before the next block's first), and the rest after them.
+fn next_run<'s>(table: &Postings, term: u64, conv: u64, rest: &'s [u64]) -> Result<Run<'s>, StoreError> {
+    let seq = rest[0];
+    let found = block_at(table, term, conv, seq)?;
+    let start = found.as_ref().map_or(seq, |(first, _)| *first);
+    let next_first =
+        table.range((term, conv, start + 1)..=(term, conv, u64::MAX))?.next().transpose()?.map(|(key, _)| key.value().2);
+    let upto = rest.partition_point(|s| next_first.is_none_or(|next| *s < next));
+    let (here, later) = rest.split_at(upto.max(1));
+    Ok((found, here, later))
+}
+
+/// Adds seqs (ascending) to the postings of (term, conv). Before the first block, a seq
+/// starts a block of its own.
 pub fn add(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
     let mut rest = seqs;
-    while let Some(&seq) = rest.first() {
-        // The block seq goes into, and where the next block starts (seqs from there on go
-        // into that one). Before the first block, seq starts a block of its own.
-        let found = block_at(table, term, conv, seq)?;
-        let start = found.as_ref().map_or(seq, |(first, _)| *first);
-        let next_first =
-            table.range((term, conv, start + 1)..=(term, conv, u64::MAX))?.next().transpose()?.map(|(key, _)| key.value().2);
-        let upto = rest.partition_point(|s| next_first.is_none_or(|next| *s < next));
-        let (here, later) = rest.split_at(upto.max(1));
+    while !rest.is_empty() {
+        let (found, here, later) = next_run(table, term, conv, rest)?;
         let (old_first, mut merged) = match found {
             Some((first, seqs)) => (Some(first), seqs),
             None => (None, Vec::new()),
@@ -115,14 +123,7 @@ pub fn add(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(
 
 /// Removes one seq from the postings of (term, conv).
 pub fn remove(table: &mut Postings, term: u64, conv: u64, seq: u64) -> Result<(), StoreError> {
-    let Some((first, mut seqs)) = block_at(table, term, conv, seq)? else { return Ok(()) };
-    let Ok(at) = seqs.binary_search(&seq) else { return Ok(()) };
-    seqs.remove(at);
-    if seqs.is_empty() {
-        table.remove((term, conv, first))?;
-        return Ok(());
-    }
-    store(table, term, conv, Some(first), &seqs)
+    remove_many(table, term, conv, &[seq])
 }
 
 /// Removes seqs (ascending) from the postings of (term, conv), rewriting each block they
@@ -130,15 +131,8 @@ pub fn remove(table: &mut Postings, term: u64, conv: u64, seq: u64) -> Result<()
 /// words, and one rewrite per seq made a batch cost a rewrite per posting.
 pub fn remove_many(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
     let mut rest = seqs;
-    while let Some(&seq) = rest.first() {
-        // The block seq would be in (none: it is below the first block), and where the next
-        // block starts: the seqs before that are all this block's to lose.
-        let found = block_at(table, term, conv, seq)?;
-        let start = found.as_ref().map_or(seq, |(first, _)| *first);
-        let next_first =
-            table.range((term, conv, start + 1)..=(term, conv, u64::MAX))?.next().transpose()?.map(|(key, _)| key.value().2);
-        let upto = rest.partition_point(|s| next_first.is_none_or(|next| *s < next));
-        let (here, later) = rest.split_at(upto.max(1));
+    while !rest.is_empty() {
+        let (found, here, later) = next_run(table, term, conv, rest)?;
         rest = later;
         let Some((first, mut kept)) = found else { continue };
         let before = kept.len();
