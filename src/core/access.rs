@@ -174,22 +174,9 @@ impl Hub {
     pub async fn transcript(&self, actor: UserId, conv: ConvId, limit: usize) -> Result<Vec<MessageRecord>, HubError> {
         self.may(actor, conv, Action::Transcript).await.ok_or_else(not_found)?;
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
-        blocking(move || -> Result<_, StoreError> {
-            let mut all: Vec<(Seq, MessageRecord)> = Vec::new();
-            let mut after = Seq(0);
-            loop {
-                let (page, more) = door.store.changes_after(&door.key, conv, after, 500)?;
-                after = page.iter().map(|(_, r)| Seq(r.rev)).max().unwrap_or(after);
-                all.extend(page);
-                if !more || all.len() >= limit {
-                    break;
-                }
-            }
-            all.sort_by_key(|(seq, _)| *seq);
-            all.truncate(limit);
-            Ok(all.into_iter().map(|(_, r)| r).collect())
-        })
-        .await
+        // Every change after seq 0 is the whole conversation, each message once, by seq.
+        let (all, _) = blocking(move || door.store.changes_after(&door.key, conv, Seq(0), limit)).await?;
+        Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
     /// A page of an archived conversation with the earlier versions of each message, if

@@ -110,7 +110,7 @@ pub async fn messages(
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, Refusal> {
     let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
-    let Query(page) = page.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(page) = page?;
     let conv = ConvId(id);
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     let range = match (page.before, page.after) {
@@ -193,7 +193,7 @@ pub async fn search(
     session: Session,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Refusal> {
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
     let asked = SearchRequest::parse(&query)?;
     Ok(Json(asked.run(&app, session.user, Action::Search, query.conv.map(ConvId)).await?.to_json()))
 }

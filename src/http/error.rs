@@ -44,6 +44,13 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// A query string that does not fit the endpoint's parameters.
+impl From<axum::extract::rejection::QueryRejection> for Refusal {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Refusal {
+        Refusal::new(ErrorCode::BadRequest, e.body_text())
+    }
+}
+
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
         tracing::error!(error = %e, "storage error");

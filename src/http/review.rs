@@ -68,7 +68,7 @@ pub async fn messages(
 ) -> Result<Json<Value>, Refusal> {
     reviewers_only(&session)?;
     let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
-    let Query(page) = page.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(page) = page?;
     let limit = page.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(Refusal::new(ErrorCode::BadRequest, format!("limit is 1 to {MAX_PAGE}")));
@@ -94,7 +94,7 @@ pub async fn search(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Refusal> {
     reviewers_only(&session)?;
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
     let asked = SearchRequest::parse(&query)?;
     let scope = query.conv.map(ConvId);
     let answer = asked.run(&app, session.user, Action::Review, scope).await?;
@@ -138,8 +138,8 @@ pub async fn export_search(
     format: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Refusal> {
     reviewers_only(&session)?;
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
-    let Query(format) = format.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
+    let Query(format) = format?;
     let format = export_format(format.format)?;
     let asked = SearchRequest::parse(&query)?;
     let scope = query.conv.map(ConvId);
@@ -162,20 +162,11 @@ pub async fn export(
 ) -> Result<Response, Refusal> {
     reviewers_only(&session)?;
     let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
     let format = export_format(query.format)?;
     let conv = ConvId(id);
-    let mut all: Vec<Reviewed> = Vec::new();
-    let mut after = Seq(0);
-    loop {
-        let (page, more) = app.hub.review_history(session.user, conv, HistoryRange::After(after), MAX_PAGE).await?;
-        after = page.iter().map(|r| r.message.rev).max().unwrap_or(after);
-        all.extend(page);
-        if !more || all.len() >= MAX_EXPORT {
-            break;
-        }
-    }
-    all.sort_by_key(|r| r.message.seq);
+    // Every change after seq 0 is the whole conversation, each message once, by seq.
+    let (all, _) = app.hub.review_history(session.user, conv, HistoryRange::After(Seq(0)), MAX_EXPORT).await?;
     app.hub.audit(session.user, "export", Some(conv), format!("format={format}"), all.len()).await?;
     download(&app, &format!("Conversation {}", conv.0), &format!("conversation-{}", conv.0), &format, &all)
 }
@@ -242,7 +233,7 @@ pub async fn transcript(
         return Err(Refusal::new(ErrorCode::Forbidden, "only admins export transcripts"));
     }
     let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
     let format = query.format.unwrap_or_else(|| "json".into());
     if !["json", "txt"].contains(&format.as_str()) {
         return Err(Refusal::new(ErrorCode::BadRequest, "format is json or txt"));
@@ -277,7 +268,7 @@ pub async fn audit(
     if session.role != Role::Admin {
         return Err(Refusal::new(ErrorCode::Forbidden, "only admins read the audit log"));
     }
-    let Query(query) = query.map_err(|e| Refusal::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Query(query) = query?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let page = app.hub.audit_log(query.after.unwrap_or(0), limit).await?;
     let entries: Vec<Value> = page
