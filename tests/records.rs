@@ -30,6 +30,29 @@ fn set(conv: u64, keep: &str, days: Option<u32>) -> Value {
     json!({"type": "set_records", "conv": conv, "keep": keep, "days": days})
 }
 
+/// Alice (the admin) and bob, each with a tab, and their DM.
+struct Dm {
+    server: TestServer,
+    admin: Client,
+    bob: Client,
+    alice_tab: Ws,
+    bob_tab: Ws,
+    bob_id: u64,
+    dm: u64,
+}
+
+async fn dm_of_alice_and_bob() -> Dm {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut alice_tab = admin.ws().await;
+    let mut bob_tab = bob.ws().await;
+    let bob_id = bob_tab.hello["me"]["id"].as_u64().unwrap();
+    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob_id]})).await["conv"].as_u64().unwrap();
+    bob_tab.recv_where("the DM", |f| f["type"] == "conversation").await;
+    Dm { server, admin, bob, alice_tab, bob_tab, bob_id, dm }
+}
+
 fn general_of(ws: &Ws) -> u64 {
     ws.room_id("general")
 }
@@ -108,14 +131,7 @@ async fn only_a_rooms_creator_or_an_admin_changes_it_and_everyone_sees_who_did()
 
 #[tokio::test]
 async fn a_dm_is_never_recorded_more_than_either_person_chose() {
-    let server = TestServer::start().await;
-    let admin = server.admin().await;
-    let bob = server.add_user(&admin, "bob").await;
-    let mut alice_tab = admin.ws().await;
-    let mut bob_tab = bob.ws().await;
-    let bob_id = bob_tab.hello["me"]["id"].as_u64().unwrap();
-    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob_id]})).await["conv"].as_u64().unwrap();
-    bob_tab.recv_where("the DM", |f| f["type"] == "conversation").await;
+    let Dm { server: _server, admin: _admin, bob: _bob, mut alice_tab, mut bob_tab, bob_id, dm } = dm_of_alice_and_bob().await;
 
     bob_tab.ack(set(dm, "nothing", None)).await;
     assert_eq!(bob_tab.recv_type("records").await["records"]["keep"], "nothing");
@@ -173,21 +189,26 @@ fn file_has(path: &std::path::Path, needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// Sends `text` to `conv` from a raw tab and waits for its ack.
-async fn send_raw(tab: &mut RawTab, conv: u64, text: &str) {
-    let frame = json!({"type": "send", "ref": "s", "conv": conv, "text": text});
-    // Frames are answered in order, so the first ack with this ref is this send's.
+/// Sends `frame` (with its `ref`) from a raw tab and returns the reply with that ref.
+async fn request_raw(tab: &mut RawTab, frame: Value) -> Value {
     tab.send(Message::text(frame.to_string())).await.expect("send");
-    while let Some(Ok(frame)) = tab.next().await {
-        if let Message::Text(text) = frame {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), tab.next()).await.expect("a reply within 5 s");
+        let Some(Ok(frame_in)) = next else { panic!("the tab closed before the reply to {frame}") };
+        if let Message::Text(text) = frame_in {
             let value: Value = serde_json::from_str(&text).unwrap_or_default();
-            if value["ref"] == "s" {
-                assert_eq!(value["type"], "ack", "the send should be acked: {value}");
-                return;
+            // Frames are answered in order, so the first reply with this ref is this frame's.
+            if value["ref"] == frame["ref"] {
+                return value;
             }
         }
     }
-    panic!("the tab closed before the ack");
+}
+
+/// Sends `text` to `conv` from a raw tab and waits for its ack.
+async fn send_raw(tab: &mut RawTab, conv: u64, text: &str) {
+    let reply = request_raw(tab, json!({"type": "send", "ref": "s", "conv": conv, "text": text})).await;
+    assert_eq!(reply["type"], "ack", "the send should be acked: {reply}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,20 +249,10 @@ async fn a_conversation_set_to_not_recorded_leaves_nothing_while_a_recorded_one_
     let mut server = start_binary_with(&data, &[], "debug", stderr).await;
     let cookie = sign_in_admin(&http, &server.addr, server.setup_token.take()).await;
     let mut tab = raw_tab(&server.addr, &cookie).await;
-    let create = json!({"type": "create_room", "ref": "c", "name": "desk"});
-    tab.send(Message::text(create.to_string())).await.expect("send");
-    let mut room = None;
-    while room.is_none() {
-        if let Some(Ok(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(5), tab.next()).await.expect("reply") {
-            let value: Value = serde_json::from_str(&text).unwrap_or_default();
-            if value["ref"] == "c" {
-                room = value["conv"].as_u64();
-            }
-        }
-    }
-    let room = room.expect("the room");
+    let created = request_raw(&mut tab, json!({"type": "create_room", "ref": "c", "name": "desk"})).await;
+    let room = created["conv"].as_u64().expect("the room");
     let set = json!({"type": "set_records", "ref": "r", "conv": room, "keep": "nothing"});
-    tab.send(Message::text(set.to_string())).await.expect("send");
+    assert_eq!(request_raw(&mut tab, set).await["type"], "ack");
     send_raw(&mut tab, room, "unrecorded-token-ZZ9").await;
     send_raw(&mut tab, 1, "recorded-token-KK4").await;
     server.child.start_kill().expect("kill -9");
@@ -257,14 +268,7 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn until_read_keeps_a_message_until_everyone_read_it_then_no_byte_of_it_stays() {
-    let server = TestServer::start().await;
-    let admin = server.admin().await;
-    let bob = server.add_user(&admin, "bob").await;
-    let mut alice_tab = admin.ws().await;
-    let mut bob_tab = bob.ws().await;
-    let bob_id = bob_tab.hello["me"]["id"].as_u64().unwrap();
-    let dm = alice_tab.ack(json!({"type": "open_dm", "users": [bob_id]})).await["conv"].as_u64().unwrap();
-    bob_tab.recv_where("the DM", |f| f["type"] == "conversation").await;
+    let Dm { server, admin, bob, mut alice_tab, mut bob_tab, bob_id: _, dm } = dm_of_alice_and_bob().await;
     alice_tab.ack(set(dm, "until_read", None)).await;
     bob_tab.ack(set(dm, "until_read", None)).await;
     let seq = alice_tab.send_message(dm, "until-read-token-U1 see you at 3").await["seq"].as_u64().unwrap();
