@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import {
-  BIN, CHROMIUM, OUT, WAIT, startServer, stopServer, watch as watchPage, see, tid, convItem, messageWith,
-  inView, signIn, search, fromAnotherTab,
+  BIN, CHROMIUM, OUT, WAIT, startServer, stopServer, watch as watchPage, see, tid, convItem, messageWith, inView, signIn, search, fromAnotherTab, launchBrowser,
 } from './harness.mjs';
 
 let server;      // {proc, base, setupUrl, output}
@@ -27,12 +25,7 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   tmp = mkdtempSync(path.join(tmpdir(), 'hallway-browser-'));
   server = await startServer(tmp);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchBrowser();
   ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   pageA = await ctxA.newPage();

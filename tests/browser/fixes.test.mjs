@@ -6,10 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import {
-  CHROMIUM, OUT, WAIT, startServer, stopServer, watch, see, tid, convItem, messageWith, inView, signIn,
-  acksFromAnotherTab, fromAnotherTab,
+  OUT, WAIT, startServer, stopServer, see, tid, convItem, messageWith, inView, signIn, acksFromAnotherTab, fromAnotherTab, launchBrowser, openPage,
 } from './harness.mjs';
 
 let server;
@@ -19,11 +17,8 @@ const pages = {}; // name -> page, each in its own context
 const ids = {};   // name -> user id
 const log = { foreign: [], pageErrors: [] };
 
-async function newPage(who) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  watch(page, who, server.base, log);
-  return page;
+function newPage(who) {
+  return openPage(browser, who, server.base, log);
 }
 
 /** Creates an account through the admin's page, as the "Add user" form does. */
@@ -42,11 +37,7 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   tmp = mkdtempSync(path.join(tmpdir(), 'hallway-fixes-'));
   server = await startServer(tmp);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchBrowser();
   const alice = pages.alice = await newPage('alice');
   await alice.goto(server.setupUrl);
   await tid(alice, 'setup-name').fill('alice');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.HALLWAY_BIN || path.resolve(here, '../../target/debug/hallway');
@@ -17,6 +18,23 @@ export const WAIT = 10_000;
  * link). `listen` is 127.0.0.1:0 (any free port) or the address of a previous run to restart it;
  * `extraArgs` are more options for the server (say `['--records', 'archive']`).
  */
+/** Debian's chromium, headless, with a fresh profile and nothing that calls home. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+}
+
+/** A page of its own (its own cookies) for `who`, watched for foreign requests and errors. */
+export async function openPage(browser, who, base, log) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, who, base, log);
+  return page;
+}
+
 export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true, extraArgs = []) {
   return new Promise((resolve, reject) => {
     // Rate limits off: steps post hundreds of messages and rooms from one scripted connection

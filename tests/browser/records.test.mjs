@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { keepPhrase, keepShort, keepText } from '../../web/records.js';
-import { CHROMIUM, OUT, startServer, stopServer, watch, see, tid, convItem, signIn } from './harness.mjs';
+import {
+  OUT, startServer, stopServer, see, tid, convItem, signIn, launchBrowser, openPage,
+} from './harness.mjs';
 
 const NOT_RECORDED = 'Not recorded — messages disappear when everyone has closed the tab';
 const ARCHIVED = 'Archived for compliance review — an authorized reviewer can read this conversation';
@@ -22,11 +23,7 @@ let browser;
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => { if (browser) await browser.close(); });
@@ -38,12 +35,7 @@ after(async () => { if (browser) await browser.close(); });
 async function office(args, people = []) {
   const o = { tmp: mkdtempSync(path.join(tmpdir(), 'hallway-records-')), pages: {}, ids: {}, log: { foreign: [], pageErrors: [] } };
   o.server = await startServer(o.tmp, '127.0.0.1:0', true, args);
-  o.newPage = async (who) => {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await ctx.newPage();
-    watch(page, who, o.server.base, o.log);
-    return page;
-  };
+  o.newPage = (who) => openPage(browser, who, o.server.base, o.log);
   const alice = o.pages.alice = await o.newPage('alice');
   await alice.goto(o.server.setupUrl);
   await tid(alice, 'setup-name').fill('alice');

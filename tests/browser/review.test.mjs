@@ -8,28 +8,22 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, OUT, startServer, stopServer, watch, see, tid, convItem, signIn, fromAnotherTab } from './harness.mjs';
+import {
+  OUT, startServer, stopServer, see, tid, convItem, signIn, fromAnotherTab, launchBrowser, openPage,
+} from './harness.mjs';
 
 const PW = 'long enough pw';
 let browser, server, tmp;
 const pages = {};
 const log = { foreign: [], pageErrors: [] };
 
-async function newPage(who) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  watch(page, who, server.base, log);
-  return page;
+function newPage(who) {
+  return openPage(browser, who, server.base, log);
 }
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchBrowser();
   tmp = mkdtempSync(path.join(tmpdir(), 'hallway-review-'));
   server = await startServer(tmp, '127.0.0.1:0', true, ['--records', 'archive']);
 
