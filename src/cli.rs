@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::core::records::Policy;
 use crate::core::{Hub, Settings, new_account};
+use crate::discovery::{self, HostName};
 use crate::limits::RateLimits;
 use crate::model::Role;
 use crate::server::Server;
@@ -39,6 +40,14 @@ pub struct ServeArgs {
     /// Do not announce the server on the LAN over mDNS.
     #[arg(long, env = "HALLWAY_NO_MDNS")]
     pub no_mdns: bool,
+    /// The name announced on the LAN: people open http://NAME.local:PORT/ (a name another
+    /// machine already uses gets a suffix, such as hallway-2).
+    #[arg(long, env = "HALLWAY_NAME", default_value = crate::discovery::DEFAULT_NAME)]
+    pub name: HostName,
+    /// Announce on these network interfaces only (comma-separated names, such as eth0);
+    /// default: every one but loopback.
+    #[arg(long, env = "HALLWAY_MDNS_INTERFACE", value_delimiter = ',')]
+    pub mdns_interface: Vec<String>,
     /// Largest WebSocket frame or request body, in bytes.
     #[arg(long, env = "HALLWAY_MAX_FRAME", default_value_t = config::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
@@ -176,7 +185,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let limits = if args.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
     let config = Config {
         max_frame: args.max_frame,
-        mdns: !args.no_mdns,
+        mdns: (!args.no_mdns).then_some(discovery::Options { name: args.name, interfaces: args.mdns_interface, https: false }),
         header_timeout: Duration::from_secs(args.header_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections,
@@ -191,7 +200,14 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());
-    let urls = urls(addr);
+    let mut urls = urls(addr);
+    if let Some(name) = server.mdns_name() {
+        // Probing the name on the LAN takes about a second; print the one that won.
+        let name = tokio::task::spawn_blocking(move || name.settled(Duration::from_secs(3))).await.unwrap_or_default();
+        if !name.is_empty() {
+            urls.insert(0, format!("http://{name}:{}", addr.port()));
+        }
+    }
     for url in &urls {
         println!("  open {url}/");
     }

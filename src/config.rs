@@ -45,8 +45,8 @@ pub struct Config {
     pub data: PathBuf,
     /// Largest frame or request body; bigger ones get a `too_large` error.
     pub max_frame: usize,
-    /// Announce the server over mDNS (the discovery issue gives this meaning).
-    pub mdns: bool,
+    /// What to announce on the LAN over mDNS (`discovery.rs`); `None`: nothing.
+    pub mdns: Option<crate::discovery::Options>,
     /// What one client may send (`limits.rs`; docs/protocol.md lists the defaults).
     pub limits: RateLimits,
     /// Time to send a request's headers; a connection that has not is closed.
@@ -72,7 +72,7 @@ impl Config {
         Config {
             data,
             max_frame: DEFAULT_MAX_FRAME,
-            mdns: false,
+            mdns: None,
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             max_connections: DEFAULT_MAX_CONNECTIONS,

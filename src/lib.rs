@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod discovery;
 pub mod http;
 pub mod limits;
 pub mod model;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{self, AddressBudget, Throttle};
 use crate::config::Config;
 use crate::core::Hub;
+use crate::discovery::Announcer;
 use crate::http::{self, AppState};
 use crate::model::Role;
 use crate::model::now_millis;
@@ -59,6 +60,7 @@ pub struct Server {
     writer_thread: WriterThread,
     stop_http: oneshot::Sender<()>,
     http_task: JoinHandle<()>,
+    announcer: Option<Announcer>,
 }
 
 impl Server {
@@ -94,11 +96,25 @@ impl Server {
         };
         let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task })
+        // Being found by name is a convenience: without it people use the printed addresses.
+        let announcer = config.mdns.as_ref().and_then(|options| match Announcer::start(addr, options) {
+            Ok(announcer) => announcer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot announce on the LAN over mDNS; people can still open the addresses printed");
+                None
+            }
+        });
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The name announced on the LAN (`hallway.local`, or a suffixed one when it was taken);
+    /// `None` when not announcing.
+    pub fn mdns_name(&self) -> Option<crate::discovery::NameInUse> {
+        self.announcer.as_ref().map(Announcer::name)
     }
 
     /// The one-time token that creates the first admin, while none exists.
@@ -133,6 +149,10 @@ impl Server {
 
     /// Stops taking connections, closes every tab, commits what is queued and closes the file.
     pub async fn shutdown(self) {
+        // Withdraw the announcement first, so browsers stop offering a server that is going.
+        if let Some(announcer) = self.announcer {
+            let _ = tokio::task::spawn_blocking(move || announcer.goodbye()).await;
+        }
         // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
         self.hub.shutdown().await;

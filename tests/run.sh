@@ -13,6 +13,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
 fi
 
+if ! python3 -c "import zeroconf" >/dev/null 2>&1; then
+  echo "== installing python-zeroconf, the mDNS client of the discovery test"
+  python3 -m pip install --quiet --disable-pip-version-check zeroconf==0.154.0
+fi
+
 echo "== formatting and lints"
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; fi
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy -j2 --locked --all-targets -- -D warnings; fi
