@@ -28,3 +28,6 @@ cargo test -j2 --locked
 
 echo "== browser test"
 (cd tests/browser && npm ci --no-audit --no-fund && node --test)
+
+echo "== packages: the .deb and the release tarball"
+bash tests/package.sh
