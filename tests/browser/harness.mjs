@@ -3,6 +3,8 @@
 // a person would notice.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -163,4 +165,46 @@ export function acksFromAnotherTab(page, frames, timeout = 60_000) {
 export async function fromAnotherTab(page, frames) {
   const acks = await acksFromAnotherTab(page, frames);
   return Object.fromEntries(Object.entries(acks).map(([ref, ack]) => [ref, ack.seq]));
+}
+
+/**
+ * In `browser`, a server started with `args`, set up by alice (the admin), with `people` (members, password
+ * "long enough pw") signed in, each in a browser context of their own.
+ */
+export async function office(browser, args, people = []) {
+  const o = { tmp: mkdtempSync(path.join(tmpdir(), 'hallway-office-')), pages: {}, ids: {}, log: { foreign: [], pageErrors: [] } };
+  o.server = await startServer(o.tmp, '127.0.0.1:0', true, args);
+  o.newPage = (who) => openPage(browser, who, o.server.base, o.log);
+  const alice = o.pages.alice = await o.newPage('alice');
+  await alice.goto(o.server.setupUrl);
+  await tid(alice, 'setup-name').fill('alice');
+  await tid(alice, 'setup-display-name').fill('Alice Admin');
+  await tid(alice, 'setup-password').fill('correct horse battery');
+  await tid(alice, 'setup-submit').click();
+  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
+  o.ids.alice = await alice.evaluate(async () => (await (await fetch('/api/me')).json()).user.id);
+  for (const [name, display] of people) {
+    o.ids[name] = await alice.evaluate(async ([name, display]) => {
+      const r = await fetch('/api/users', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name, display_name: display, password: 'long enough pw', role: 'member' }),
+      });
+      if (!r.ok) throw new Error(`adding ${name}: HTTP ${r.status}`);
+      return (await r.json()).user.id;
+    }, [name, display]);
+    o.pages[name] = await o.newPage(name);
+    await o.pages[name].goto(o.server.base + '/');
+    await signIn(o.pages[name], name, 'long enough pw');
+  }
+  o.close = async () => {
+    try {
+      for (const p of Object.values(o.pages)) await p.context().close();
+    } finally {
+      await stopServer(o.server);
+      rmSync(o.tmp, { recursive: true, force: true });
+    }
+    assert.deepEqual(o.log.pageErrors, [], 'the page threw errors');
+    assert.deepEqual(o.log.foreign, [], 'the page loaded something from another host');
+  };
+  return o;
 }

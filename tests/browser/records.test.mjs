@@ -6,12 +6,10 @@
 // Run: cd tests/browser && npm ci && node --test
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { keepPhrase, keepShort, keepText } from '../../web/records.js';
 import {
-  OUT, startServer, stopServer, see, tid, convItem, signIn, launchBrowser, openPage,
+  OUT, see, tid, convItem, launchBrowser, office,
 } from './harness.mjs';
 
 const NOT_RECORDED = 'Not recorded — messages disappear when everyone has closed the tab';
@@ -28,47 +26,6 @@ before(async () => {
 
 after(async () => { if (browser) await browser.close(); });
 
-/**
- * A server started with `args`, set up by alice (the admin), with `people` (members, password
- * "long enough pw") signed in, each in a browser context of their own.
- */
-async function office(args, people = []) {
-  const o = { tmp: mkdtempSync(path.join(tmpdir(), 'hallway-records-')), pages: {}, ids: {}, log: { foreign: [], pageErrors: [] } };
-  o.server = await startServer(o.tmp, '127.0.0.1:0', true, args);
-  o.newPage = (who) => openPage(browser, who, o.server.base, o.log);
-  const alice = o.pages.alice = await o.newPage('alice');
-  await alice.goto(o.server.setupUrl);
-  await tid(alice, 'setup-name').fill('alice');
-  await tid(alice, 'setup-display-name').fill('Alice Admin');
-  await tid(alice, 'setup-password').fill('correct horse battery');
-  await tid(alice, 'setup-submit').click();
-  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
-  o.ids.alice = await alice.evaluate(async () => (await (await fetch('/api/me')).json()).user.id);
-  for (const [name, display] of people) {
-    o.ids[name] = await alice.evaluate(async ([name, display]) => {
-      const r = await fetch('/api/users', {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ name, display_name: display, password: 'long enough pw', role: 'member' }),
-      });
-      if (!r.ok) throw new Error(`adding ${name}: HTTP ${r.status}`);
-      return (await r.json()).user.id;
-    }, [name, display]);
-    o.pages[name] = await o.newPage(name);
-    await o.pages[name].goto(o.server.base + '/');
-    await signIn(o.pages[name], name, 'long enough pw');
-  }
-  o.close = async () => {
-    try {
-      for (const p of Object.values(o.pages)) await p.context().close();
-    } finally {
-      await stopServer(o.server);
-      rmSync(o.tmp, { recursive: true, force: true });
-    }
-    assert.deepEqual(o.log.pageErrors, [], 'the page threw errors');
-    assert.deepEqual(o.log.foreign, [], 'the page loaded something from another host');
-  };
-  return o;
-}
 
 const bannerSays = (page, text) => tid(page, 'records-text').filter({ hasText: new RegExp(`^${text.replace(/[()]/g, '\\$&')}$`) });
 const chipSays = (page, text) => tid(page, 'recorded-indicator').filter({ hasText: new RegExp(`^${text}$`) });
@@ -117,7 +74,7 @@ test('the words for each way of keeping are the ones the protocol gives', () => 
 
 describe('a server with the default policy', () => {
   let o;
-  before(async () => { o = await office([], [['bob', 'Bob Builder']]); });
+  before(async () => { o = await office(browser, [], [['bob', 'Bob Builder']]); });
   after(async () => { if (o) await o.close(); });
   afterEach(() => closeDialogs(o));
 
@@ -217,7 +174,7 @@ describe('a server with the default policy', () => {
 
 describe('a server started with --records off', () => {
   let o;
-  before(async () => { o = await office(['--records', 'off']); });
+  before(async () => { o = await office(browser, ['--records', 'off']); });
   after(async () => { if (o) await o.close(); });
 
   test('every conversation says it is not recorded, and nobody can change that', async () => {
@@ -235,7 +192,7 @@ describe('a server started with --records off', () => {
 
 describe('a server started with --records retain:30', () => {
   let o;
-  before(async () => { o = await office(['--records', 'retain:30']); });
+  before(async () => { o = await office(browser, ['--records', 'retain:30']); });
   after(async () => { if (o) await o.close(); });
 
   test('#general says it is kept for 30 days; more than 30 cannot be chosen', async () => {
@@ -259,7 +216,7 @@ describe('a server started with --records retain:30', () => {
 
 describe('a server started with --records archive', () => {
   let o;
-  before(async () => { o = await office(['--records', 'archive']); });
+  before(async () => { o = await office(browser, ['--records', 'archive']); });
   after(async () => { if (o) await o.close(); });
 
   test('sign-in says the server archives everything, before anyone signs in', async () => {
