@@ -4,6 +4,8 @@ import { leaveConv } from '../conversation.js';
 import { $, dot, h, icon, kids, toast } from '../dom.js';
 import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
 import { pickPeople } from './dialogs.js';
+import { levelOf } from '../notify.js';
+import { showNotify } from './notify.js';
 import { renderRecords } from './records.js';
 
 export function renderHeader() {
@@ -45,6 +47,8 @@ export function renderHeader() {
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
   actions.replaceChildren(...kids(
     h('span', { class: 'members', title: names, testid: 'member-count' }, icon('users'), String(c.members.length)),
+    h('button', { class: 'icon-btn', testid: 'notify-button', title: `Notifications: ${levelOf(c)}`, 'aria-label': 'Notifications', onclick: () => showNotify(c, renderHeader) },
+      icon(levelOf(c) === 'nothing' ? 'bellOff' : 'bell')),
     isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },
       icon('userPlus'), h('span', { class: 'btn-label', text: 'Invite' })) : null,
     c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', title: 'Leave this conversation', onclick: () => leaveConv(c) },
