@@ -24,7 +24,7 @@ pub(crate) use sends::SendTables;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -147,6 +147,8 @@ struct Inner {
     pins: AtomicUsize,
     /// Destinations of the backups being written.
     backups: Mutex<HashSet<PathBuf>>,
+    /// Backups copy the tables even when the page copy would work (`backup::REFUSE_PAGE_COPY_ENV`).
+    refuse_page_copy: AtomicBool,
 }
 
 /// Free space on the data file's disk below which `reopen` does not try.
@@ -220,6 +222,7 @@ impl Store {
                 opening: Mutex::new(()),
                 pins: AtomicUsize::new(0),
                 backups: Mutex::new(HashSet::new()),
+                refuse_page_copy: AtomicBool::new(std::env::var_os(backup::REFUSE_PAGE_COPY_ENV).is_some_and(|v| v == "1")),
             }),
         })
     }
