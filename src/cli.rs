@@ -1,6 +1,7 @@
 //! The command line: `hallway` serves; `hallway user ...` manages accounts and `hallway
-//! compact` rewrites the data file while the server is stopped. Each option is declared once here with its environment variable; defaults
-//! live in `config.rs`.
+//! compact` rewrites the data file while the server is stopped; `hallway backup` works
+//! either way (through the running server's control socket, `control.rs`). Each option is
+//! declared once here with its environment variable; defaults live in `config.rs`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -90,6 +91,12 @@ pub enum Command {
         /// The data file (defaults to --data).
         file: Option<PathBuf>,
     },
+    /// Write a checked copy of the data file to OUT_FILE (a new file), whether the server is
+    /// running (it makes the copy, as its own user) or stopped.
+    Backup {
+        #[arg(value_name = "OUT_FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -125,7 +132,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(command)) => user(cli.data, command).await,
         Some(Command::Compact { file }) => compact(file.unwrap_or(cli.data)),
         Some(Command::Purge) => purge(cli.data, cli.serve.records).await,
+        Some(Command::Backup { out }) => backup(cli.data, out).await,
     }
+}
+
+async fn backup(data: PathBuf, out: PathBuf) -> anyhow::Result<()> {
+    use crate::control::{Asked, Request};
+    let out = std::path::absolute(&out).with_context(|| format!("the backup's name {}", out.display()))?;
+    if std::fs::symlink_metadata(&out).is_ok() {
+        bail!("{} exists; a backup never replaces a file: choose a new name", out.display());
+    }
+    let folder = out.parent().unwrap_or(std::path::Path::new("/"));
+    if !folder.is_dir() {
+        bail!("the folder {} does not exist", folder.display());
+    }
+    let started = std::time::Instant::now();
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let asked = {
+        let (data, out) = (data.clone(), out.clone());
+        tokio::task::spawn_blocking(move || crate::control::ask(&data, &Request::Backup { to: out })).await??
+    };
+    if let Asked::Replied(reply) = asked {
+        if !reply.ok {
+            bail!("the running server could not make the backup: {}", reply.error.unwrap_or_default());
+        }
+        println!(
+            "Backed up {} (through the running server) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy).",
+            data.display(),
+            out.display(),
+            mib(reply.bytes),
+            reply.entries,
+            started.elapsed().as_secs_f64(),
+            reply.method
+        );
+        return Ok(());
+    }
+    if !data.exists() {
+        bail!("there is no data file {}", data.display());
+    }
+    let store = match Store::open(&data) {
+        Ok(store) => store,
+        Err(StoreError::InUse(_)) => bail!(
+            "the server is running with {}, but it does not answer on {} (is it an older hallway?); back up              from its admin page, or stop it and run hallway backup again",
+            data.display(),
+            crate::control::socket_path(&data).display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening the data file {}", data.display())),
+    };
+    // Nothing else writes to the file while we hold it: any moment is one to copy.
+    let copied =
+        tokio::task::spawn_blocking(move || store.pin().and_then(|pinned| store.copy_pinned(pinned, &out).map(|c| (c, out))))
+            .await?;
+    let (copied, out) = copied.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Backed up {} (the server is stopped) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy).",
+        data.display(),
+        out.display(),
+        mib(copied.bytes),
+        copied.entries,
+        started.elapsed().as_secs_f64(),
+        copied.method.as_str()
+    );
+    Ok(())
 }
 
 async fn purge(data: PathBuf, records: Policy) -> anyhow::Result<()> {

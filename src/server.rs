@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, AddressBudget, Throttle};
+use crate::backups::Backups;
 use crate::config::Config;
 use crate::core::Hub;
 use crate::http::{self, AppState};
@@ -59,6 +60,8 @@ pub struct Server {
     writer_thread: WriterThread,
     stop_http: oneshot::Sender<()>,
     http_task: JoinHandle<()>,
+    /// Where `hallway backup` reaches this server; removed at shutdown.
+    control: Option<crate::control::ControlSocket>,
 }
 
 impl Server {
@@ -72,6 +75,14 @@ impl Server {
         purge_expired_sessions(&store, &writer).await;
 
         let device_key = device_key(&store, &writer).await?;
+        let backups = Backups::new(writer.clone(), config.data.clone());
+        let control = match crate::control::ControlSocket::bind(&config.data, backups.clone()) {
+            Ok(control) => Some(control),
+            Err(e) => {
+                tracing::warn!(error = %e, "no control socket: `hallway backup` cannot reach this server (the admin page can)");
+                None
+            }
+        };
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
         let state = Arc::new(AppState {
@@ -83,6 +94,7 @@ impl Server {
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             setup: Mutex::new(setup_token),
+            backups,
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -94,7 +106,7 @@ impl Server {
         };
         let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, control })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -135,6 +147,7 @@ impl Server {
     pub async fn shutdown(self) {
         // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
+        drop(self.control);
         self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
