@@ -113,6 +113,8 @@ async fn a_backup_of_a_running_server_under_load_holds_every_acknowledged_messag
         during.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
 
+    let check = hallway(&data, &["check", out.to_str().expect("path")], &[]).await;
+    assert!(check.status.success() && text(&check).contains("No problems found"), "the backup checks out: {}", text(&check));
     let messages = messages_in(&out).await;
     let load: Vec<&(u64, String)> = messages.iter().filter(|(_, text)| text.starts_with("load ")).collect();
     assert!(
@@ -177,4 +179,95 @@ async fn the_control_socket_is_private_replaces_a_stale_one_and_goes_with_the_se
     let none =
         hallway(&dir.path().join("absent.redb"), &["backup", dir.path().join("x.redb").to_str().expect("path")], &[]).await;
     assert!(!none.status.success() && text(&none).contains("no data file"), "{}", text(&none));
+}
+
+/// Sets the schema version a data file records, as a newer (or older) hallway would have.
+fn set_schema(file: &Path, version: u64) {
+    let db = redb::Database::open(file).expect("open");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut meta = txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta")).expect("meta");
+        meta.insert("schema_version", version.to_be_bytes().as_slice()).expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
+fn texts_of(messages: &[(u64, String)]) -> Vec<&str> {
+    messages.iter().map(|(_, text)| text.as_str()).filter(|t| t.starts_with("before") || t.starts_with("after")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_brings_back_the_backup_keeps_the_replaced_file_and_refuses_junk_and_newer_files() {
+    let mut server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    let data = server.data_file();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("monday.redb");
+    for n in 1..=3 {
+        tab.send_message(general, &format!("before {n}")).await;
+    }
+    let backup = hallway(&data, &["backup", out.to_str().expect("path")], &[]).await;
+    assert!(backup.status.success(), "{}", text(&backup));
+    for n in 1..=2 {
+        tab.send_message(general, &format!("after {n}")).await;
+    }
+    let refused = hallway(&data, &["restore", out.to_str().expect("path")], &[]).await;
+    assert!(
+        !refused.status.success() && text(&refused).contains("server is running"),
+        "a restore under a running server is refused: {}",
+        text(&refused)
+    );
+    tab.close().await;
+    server.stop().await;
+
+    let restored = hallway(&data, &["restore", out.to_str().expect("path")], &[]).await;
+    assert!(restored.status.success(), "{}", text(&restored));
+    let aside: Vec<std::path::PathBuf> = std::fs::read_dir(data.parent().expect("dir"))
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("hallway.redb.replaced-")))
+        .collect();
+    assert_eq!(aside.len(), 1, "the replaced file is kept aside with a timestamp: {aside:?}");
+    assert!(text(&restored).contains(&aside[0].display().to_string()), "and the admin is told where: {}", text(&restored));
+    assert!(out.exists(), "the backup itself stays");
+
+    server.start_again().await;
+    let admin = server.login(common::ADMIN_NAME, common::ADMIN_PASSWORD).await;
+    let page = admin.history(general, "limit=100").await;
+    let texts: Vec<String> =
+        common::texts(&page).into_iter().filter(|t| t.starts_with("before") || t.starts_with("after")).collect();
+    assert_eq!(texts, ["before 1", "before 2", "before 3"], "the server serves the state of the backup");
+    server.stop().await;
+    assert_eq!(
+        texts_of(&messages_in(&aside[0]).await),
+        ["before 1", "before 2", "before 3", "after 1", "after 2"],
+        "the file kept aside holds what came after the backup"
+    );
+
+    // Files that are not backups of this Hallway change nothing.
+    let before = std::fs::read(&data).expect("read the data file");
+    let junk = dir.path().join("junk.redb");
+    std::fs::write(&junk, b"this is not a database, it is a shopping list".repeat(100)).expect("write");
+    let refused = hallway(&data, &["restore", junk.to_str().expect("path")], &[]).await;
+    assert!(!refused.status.success() && text(&refused).contains("not a Hallway data file"), "{}", text(&refused));
+    let newer = dir.path().join("newer.redb");
+    std::fs::copy(&out, &newer).expect("copy");
+    set_schema(&newer, 99);
+    let refused = hallway(&data, &["restore", newer.to_str().expect("path")], &[]).await;
+    assert!(!refused.status.success() && text(&refused).contains("newer Hallway"), "{}", text(&refused));
+    assert!(text(&refused).contains("schema 99"), "{}", text(&refused));
+    assert_eq!(std::fs::read(&data).expect("read"), before, "the data file is as it was");
+    let leftovers: Vec<String> = std::fs::read_dir(data.parent().expect("dir"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".restoring"))
+        .collect();
+    assert!(leftovers.is_empty(), "a refused restore leaves nothing behind: {leftovers:?}");
+
+    let check = hallway(&data, &["check", junk.to_str().expect("path")], &[]).await;
+    assert!(!check.status.success() && text(&check).contains("not a Hallway data file"), "{}", text(&check));
+    let check = hallway(&data, &["check"], &[]).await;
+    assert!(check.status.success(), "the restored data file checks out: {}", text(&check));
 }

@@ -249,7 +249,7 @@ impl Store {
 }
 
 /// Every table's entry count.
-fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
+pub(crate) fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
     let mut counts = BTreeMap::new();
     for handle in txn.list_tables()? {
         let len = txn.open_untyped_table(handle.clone())?.len()?;

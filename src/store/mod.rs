@@ -7,6 +7,7 @@
 
 mod archive;
 pub mod backup;
+pub mod check;
 mod history;
 pub mod migrate;
 mod postings;
@@ -56,6 +57,9 @@ pub enum StoreError {
     Backup(String),
     #[error("vacuum: {0}")]
     Vacuum(String),
+    /// A file that is not a data file (a backup given to restore or check), with why.
+    #[error("{0}")]
+    NotHallway(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
     /// Not an failure of the file: the message's `client_id` was sent before (this is the
