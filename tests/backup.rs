@@ -271,3 +271,50 @@ async fn a_restore_brings_back_the_backup_keeps_the_replaced_file_and_refuses_ju
     let check = hallway(&data, &["check"], &[]).await;
     assert!(check.status.success(), "the restored data file checks out: {}", text(&check));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_page_copy_is_refused_a_backup_copies_the_tables_and_checks_out() {
+    use common::process::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("hallway.redb");
+    let refuse = [("HALLWAY_TEST_REFUSE_PAGE_COPY", "1"), ("RUST_LOG", "warn")];
+    let mut server = start_binary_with_env(&data, &[], &refuse, std::process::Stdio::null()).await;
+    let http = reqwest::Client::new();
+    let cookie = sign_in_admin(&http, &server.addr, server.setup_token.take()).await;
+    let mut ws = raw_tab(&server.addr, &cookie).await;
+    for i in 0..200 {
+        let frame = serde_json::json!({"type": "send", "ref": i, "conv": 1, "text": format!("note {i}")});
+        ws.send(Message::text(frame.to_string())).await.expect("send");
+    }
+    let mut acks = 0;
+    while acks < 200 {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("acks should keep coming");
+        let Some(Ok(Message::Text(frame))) = frame else { panic!("the connection ended before every ack") };
+        let frame: serde_json::Value = serde_json::from_str(&frame).expect("JSON");
+        acks += usize::from(frame["type"] == "ack");
+    }
+
+    let out = dir.path().join("running.redb");
+    let backup = hallway(&data, &["backup", out.to_str().expect("path")], &[]).await;
+    assert!(backup.status.success(), "{}", text(&backup));
+    assert!(text(&backup).contains("(tables copy)"), "the running server copied the tables: {}", text(&backup));
+    let check = hallway(&data, &["check", out.to_str().expect("path")], &[]).await;
+    assert!(check.status.success(), "the logical copy checks out: {}", text(&check));
+    let notes = messages_in(&out).await.into_iter().filter(|(_, t)| t.starts_with("note ")).count();
+    assert_eq!(notes, 200, "it holds every acknowledged message");
+
+    // Killed: the socket is stale, and the command copies the stopped file's tables itself.
+    server.child.start_kill().expect("kill -9");
+    server.child.wait().await.expect("reaped");
+    let out = dir.path().join("stopped.redb");
+    let backup = hallway(&data, &["backup", out.to_str().expect("path")], &refuse).await;
+    assert!(backup.status.success(), "{}", text(&backup));
+    assert!(text(&backup).contains("the server is stopped") && text(&backup).contains("(tables copy)"), "{}", text(&backup));
+    let check = hallway(&data, &["check", out.to_str().expect("path")], &[]).await;
+    assert!(check.status.success(), "{}", text(&check));
+    let pages = dir.path().join("pages.redb");
+    let backup = hallway(&data, &["backup", pages.to_str().expect("path")], &[]).await;
+    assert!(text(&backup).contains("(pages copy)"), "without the test switch the pages are copied: {}", text(&backup));
+}
