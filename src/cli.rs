@@ -73,6 +73,14 @@ pub struct ServeArgs {
     /// Seconds until an address may make one more failed sign-in once its burst is spent.
     #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_REFILL", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_REFILL_SECS)]
     pub signin_address_refill: u64,
+    /// Write a checked backup into this folder every day (every hour with hourly ones kept),
+    /// removing older ones as --backup-keep says.
+    #[arg(long, env = "HALLWAY_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Which scheduled backups stay: the newest of each of the last N hours, days, weeks or
+    /// months, e.g. "7 daily, 4 weekly" or "24 hourly, 14 daily, 12 monthly".
+    #[arg(long, env = "HALLWAY_BACKUP_KEEP", default_value = config::DEFAULT_BACKUP_KEEP)]
+    pub backup_keep: crate::backups::Keep,
 }
 
 #[derive(Subcommand, Debug)]
@@ -367,6 +375,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         records: args.records,
         records_buffer: Duration::from_secs(args.records_buffer),
         limits,
+        backup: args.backup_dir.map(|dir| crate::backups::Schedule { dir, keep: args.backup_keep }),
         ..Config::new(data.clone())
     };
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;

@@ -62,6 +62,8 @@ pub struct Server {
     http_task: JoinHandle<()>,
     /// Where `hallway backup` reaches this server; removed at shutdown.
     control: Option<crate::control::ControlSocket>,
+    /// Scheduled backups (`--backup-dir`), stopped at shutdown.
+    schedule: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -75,7 +77,8 @@ impl Server {
         purge_expired_sessions(&store, &writer).await;
 
         let device_key = device_key(&store, &writer).await?;
-        let backups = Backups::new(writer.clone(), config.data.clone());
+        let backups = Backups::new(writer.clone(), config.data.clone(), config.backup.clone());
+        let schedule = backups.start_schedule();
         let control = match crate::control::ControlSocket::bind(&config.data, backups.clone()) {
             Ok(control) => Some(control),
             Err(e) => {
@@ -106,7 +109,7 @@ impl Server {
         };
         let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, control })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, control, schedule })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,6 +151,9 @@ impl Server {
         // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
         drop(self.control);
+        if let Some(schedule) = self.schedule {
+            schedule.abort();
+        }
         self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
