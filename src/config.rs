@@ -39,6 +39,9 @@ pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 /// connection for a moment (Wi-Fi, a laptop lid) still gets it.
 pub const DEFAULT_RECORDS_BUFFER: Duration = Duration::from_secs(5 * 60);
 
+/// Scheduled backups kept when `--backup-dir` is given without `--backup-keep`.
+pub const DEFAULT_BACKUP_KEEP: &str = "7 daily, 4 weekly";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The one data file: accounts, conversations, history.
@@ -65,6 +68,8 @@ pub struct Config {
     pub records: Policy,
     /// How long messages that are not recorded stay in memory for catching up.
     pub records_buffer: Duration,
+    /// Checked backups into a folder, with rotation (`backups.rs`); none by default.
+    pub backup: Option<crate::backups::Schedule>,
 }
 
 impl Config {
@@ -82,6 +87,7 @@ impl Config {
             limits: RateLimits::default(),
             records: Policy::Keep,
             records_buffer: DEFAULT_RECORDS_BUFFER,
+            backup: None,
         }
     }
 }

@@ -11,12 +11,16 @@
 //! - `store`: the redb data file: tables, versioned records, group-commit writer, migrations.
 //! - `auth`: passwords, tokens, sign-in throttle. `model`: ids and naming rules.
 //! - `ratelog`: one log line per burst for events that repeat quickly.
+//! - `backups`: backups while the server runs; `control`: the Unix socket `hallway backup`
+//!   reaches the running server through.
 //!
 //! Dependencies point one way: http/session -> core -> store.
 
 pub mod auth;
+pub mod backups;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod discovery;
 pub mod http;

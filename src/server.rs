@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, AddressBudget, Throttle};
+use crate::backups::Backups;
 use crate::config::Config;
 use crate::core::Hub;
 use crate::discovery::Announcer;
@@ -61,6 +62,10 @@ pub struct Server {
     stop_http: oneshot::Sender<()>,
     http_task: JoinHandle<()>,
     announcer: Option<Announcer>,
+    /// Where `hallway backup` reaches this server; removed at shutdown.
+    control: Option<crate::control::ControlSocket>,
+    /// Scheduled backups (`--backup-dir`), stopped at shutdown.
+    schedule: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -74,6 +79,15 @@ impl Server {
         purge_expired_sessions(&store, &writer).await;
 
         let device_key = device_key(&store, &writer).await?;
+        let backups = Backups::new(writer.clone(), config.data.clone(), config.backup.clone());
+        let schedule = backups.start_schedule();
+        let control = match crate::control::ControlSocket::bind(&config.data, backups.clone()) {
+            Ok(control) => Some(control),
+            Err(e) => {
+                tracing::warn!(error = %e, "no control socket: `hallway backup` cannot reach this server (the admin page can)");
+                None
+            }
+        };
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
         let state = Arc::new(AppState {
@@ -85,6 +99,7 @@ impl Server {
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             setup: Mutex::new(setup_token),
+            backups,
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -104,7 +119,7 @@ impl Server {
                 None
             }
         });
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer, control, schedule })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -153,8 +168,12 @@ impl Server {
         if let Some(announcer) = self.announcer {
             let _ = tokio::task::spawn_blocking(move || announcer.goodbye()).await;
         }
-        // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
+        // Then stop accepting, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
+        drop(self.control);
+        if let Some(schedule) = self.schedule {
+            schedule.abort();
+        }
         self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {

@@ -40,6 +40,8 @@ pub struct AppState {
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
+    /// Backups on demand and on schedule (`backups.rs`).
+    pub backups: crate::backups::Backups,
 }
 
 pub type App = Arc<AppState>;

@@ -23,7 +23,14 @@
 //! (never over an existing file), so a backup file that exists is whole; it is readable by
 //! its owner only. On a file system with reflinks (btrfs, XFS) `copy_file_range` may share
 //! the live file's blocks instead of copying them. The admin page, `hallway backup` and
-//! scheduled backups (a later issue) build on `Writer::backup`.
+//! scheduled backups (`backups.rs`) build on `Writer::backup`.
+//!
+//! The page copy depends on redb's header layout, which a later redb may change. When the
+//! header is not the one this file knows, the backup is a logical copy instead
+//! (`vacuum::copy_tables`: every table from the pinned snapshot into a new file, a few times
+//! slower), checked the same way, so backups keep working after a redb upgrade. Tests force
+//! that path with the environment variable `HALLWAY_TEST_REFUSE_PAGE_COPY=1` (for tests
+//! only: it makes every backup slower).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -59,9 +66,32 @@ const SYSTEM_ROOT_PRESENT: usize = 2;
 const SYSTEM_ROOT: std::ops::Range<usize> = 40..72;
 const SLOT_CHECKSUM: usize = SLOT_BYTES - 16;
 
+/// How a backup was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// The file's pages as bytes, under the header of the pinned commit.
+    #[default]
+    Pages,
+    /// Every table copied entry by entry (the header was not in a format this build knows).
+    Tables,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Pages => "pages",
+            Method::Tables => "tables",
+        }
+    }
+}
+
+/// The environment variable that makes every backup a logical copy, for tests of that path.
+pub const REFUSE_PAGE_COPY_ENV: &str = "HALLWAY_TEST_REFUSE_PAGE_COPY";
+
 /// What a backup copied.
 #[derive(Debug, Default)]
 pub struct Copied {
+    pub method: Method,
     /// Entries in all tables, each checked in the copy.
     pub entries: u64,
     /// Size of the backup file.
@@ -71,13 +101,15 @@ pub struct Copied {
     pub checking: Duration,
 }
 
-/// A durable commit held still by a read transaction, with the header that names it and
-/// the entry count of each of its tables.
+/// A durable commit held still by a read transaction, with the header that names it (none:
+/// the header's format is unknown, so the tables are copied) and the entry count of each of
+/// its tables.
 pub struct Pinned {
     snapshot: ReadTransaction,
-    /// Counted in `Inner::pins`, so that `Store::reopen` waits for the copy.
-    counted: PinCount,
-    header: Vec<u8>,
+    /// Counted in `Inner::pins`, so that `Store::reopen` waits for a page copy (a logical
+    /// copy reads through its transaction and needs no such care).
+    counted: Option<PinCount>,
+    header: Option<Vec<u8>>,
     len: u64,
     counts: BTreeMap<String, u64>,
 }
@@ -115,9 +147,24 @@ impl Store {
         let len = file.metadata().map_err(|e| backup_error("reading the data file", e))?.len();
         let mut header = vec![0; HEADER_BYTES];
         file.read_exact_at(&mut header, 0).map_err(|e| backup_error("reading the data file's header", e))?;
-        backup_header(&mut header)?;
-        self.inner.pins.fetch_add(1, Ordering::SeqCst);
-        let counted = PinCount(self.clone());
+        let known = if self.inner.refuse_page_copy.load(Ordering::Relaxed) {
+            Err(StoreError::Backup("the page copy is refused for a test".into()))
+        } else {
+            backup_header(&mut header)
+        };
+        let (header, counted) = match known {
+            Ok(()) => {
+                self.inner.pins.fetch_add(1, Ordering::SeqCst);
+                (Some(header), Some(PinCount(self.clone())))
+            }
+            Err(e) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(
+                    || tracing::warn!(reason = %e, "backups copy the tables one by one (slower) instead of the file's pages"),
+                );
+                (None, None)
+            }
+        };
         let snapshot = db.begin_read()?;
         let counts = table_counts(&snapshot)?;
         Ok(Pinned { snapshot, counted, header, len, counts })
@@ -152,7 +199,7 @@ impl Store {
             _ => backup_error("putting the finished copy in place", e),
         })?;
         drop(in_progress);
-        let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = folder_of(dest);
         // The new name survives a power loss only once the folder is synced.
         if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
             tracing::warn!(error = %e, "the backup is complete, but its folder could not be synced");
@@ -164,6 +211,17 @@ impl Store {
     fn copy_and_check(&self, pinned: Pinned, partial: &Path) -> Result<Copied, StoreError> {
         let started = Instant::now();
         let Pinned { snapshot, counted, header, len, counts } = pinned;
+        let Some(header) = header else {
+            let copied = super::vacuum::copy_tables(&snapshot, partial).map_err(|e| match e {
+                StoreError::Vacuum(why) => StoreError::Backup(why),
+                other => other,
+            });
+            drop(snapshot);
+            drop(copied?.0); // closed before the check opens it again
+            let copying = started.elapsed();
+            let entries = check(&counts, partial)?;
+            return Ok(Copied { method: Method::Tables, entries, bytes: 0, copying, checking: started.elapsed() - copying });
+        };
         let source = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
         // Only its owner may read it: it holds password and session hashes.
         let mut out = std::fs::OpenOptions::new()
@@ -172,7 +230,7 @@ impl Store {
             .create_new(true)
             .mode(0o600)
             .open(partial)
-            .map_err(|e| backup_error("creating the backup file", e))?;
+            .map_err(|e| backup_error(&format!("creating the backup in {}", folder_of(partial).display()), e))?;
         // std copies file to file with copy_file_range: the bytes never leave the kernel.
         std::io::copy(&mut std::io::Read::take(&source, len), &mut out).map_err(|e| backup_error("copying the data file", e))?;
         // Copied: the live file may reuse the pinned pages again.
@@ -186,12 +244,12 @@ impl Store {
         drop(out);
         let copying = started.elapsed();
         let entries = check(&counts, partial)?;
-        Ok(Copied { entries, bytes: 0, copying, checking: started.elapsed() - copying })
+        Ok(Copied { method: Method::Pages, entries, bytes: 0, copying, checking: started.elapsed() - copying })
     }
 }
 
 /// Every table's entry count.
-fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
+pub(crate) fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64>, StoreError> {
     let mut counts = BTreeMap::new();
     for handle in txn.list_tables()? {
         let len = txn.open_untyped_table(handle.clone())?.len()?;
@@ -251,12 +309,28 @@ fn backup_header(header: &mut [u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn folder_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 fn checksum(bytes: &[u8]) -> [u8; 16] {
     xxhash_rust::xxh3::xxh3_128_with_seed(bytes, 0).to_le_bytes()
 }
 
 fn backup_error(what: &str, e: std::io::Error) -> StoreError {
-    StoreError::Backup(format!("{what}: {e}"))
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => StoreError::Backup(format!("{what}: the disk is full")),
+        std::io::ErrorKind::PermissionDenied => {
+            // SAFETY: a plain system call without arguments.
+            let uid = unsafe { libc::geteuid() };
+            StoreError::Backup(format!(
+                "{what}: permission denied (the backup is written by the account hallway runs as, uid {uid}: \
+                 choose a folder it may write to)"
+            ))
+        }
+        std::io::ErrorKind::NotFound => StoreError::Backup(format!("{what}: the folder does not exist")),
+        _ => StoreError::Backup(format!("{what}: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -360,8 +434,19 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_backup_made_while_messages_keep_coming_is_whole_and_never_overwrites() {
+        backups_while_messages_keep_coming(Method::Pages).await
+    }
+
+    /// The fallback for a redb whose header this build does not know.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_logical_backup_made_while_messages_keep_coming_is_whole_too() {
+        backups_while_messages_keep_coming(Method::Tables).await
+    }
+
+    async fn backups_while_messages_keep_coming(method: Method) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("live.redb")).unwrap();
+        store.inner.refuse_page_copy.store(method == Method::Tables, Ordering::Relaxed);
         let (writer, thread) = Writer::start(store.clone());
         writer.write((1..=5_000u64).map(|seq| put(1, seq, &format!("note {seq}"))).collect()).await.unwrap();
         let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(5_000));
@@ -379,7 +464,7 @@ mod tests {
         for n in 0..5 {
             let before = acked.load(std::sync::atomic::Ordering::SeqCst);
             let dest = dir.path().join(format!("backup-{n}.redb"));
-            writer.backup(dest.clone()).await.unwrap();
+            assert_eq!(writer.backup(dest.clone()).await.unwrap().method, method);
             assert!(!dir.path().join(format!("backup-{n}.redb.partial")).exists(), "the partial file became the backup");
             backups.push((dest, before));
         }

@@ -7,6 +7,7 @@
 
 mod archive;
 pub mod backup;
+pub mod check;
 mod history;
 pub mod migrate;
 mod postings;
@@ -24,7 +25,7 @@ pub(crate) use sends::SendTables;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -56,6 +57,9 @@ pub enum StoreError {
     Backup(String),
     #[error("vacuum: {0}")]
     Vacuum(String),
+    /// A file that is not a data file (a backup given to restore or check), with why.
+    #[error("{0}")]
+    NotHallway(String),
     #[error("{0} (a bug: see the server log)")]
     Internal(String),
     /// Not an failure of the file: the message's `client_id` was sent before (this is the
@@ -147,6 +151,8 @@ struct Inner {
     pins: AtomicUsize,
     /// Destinations of the backups being written.
     backups: Mutex<HashSet<PathBuf>>,
+    /// Backups copy the tables even when the page copy would work (`backup::REFUSE_PAGE_COPY_ENV`).
+    refuse_page_copy: AtomicBool,
 }
 
 /// Free space on the data file's disk below which `reopen` does not try.
@@ -220,6 +226,7 @@ impl Store {
                 opening: Mutex::new(()),
                 pins: AtomicUsize::new(0),
                 backups: Mutex::new(HashSet::new()),
+                refuse_page_copy: AtomicBool::new(std::env::var_os(backup::REFUSE_PAGE_COPY_ENV).is_some_and(|v| v == "1")),
             }),
         })
     }

@@ -18,7 +18,7 @@ pub type Postings<'txn> = Table<'txn, Key, &'static [u8]>;
 
 /// The seqs of a block, ascending, from its key's first seq and its value. A value that is
 /// not a list of varint gaps (a damaged file) is an error, never a panic or wrong seqs.
-fn decode(first: u64, bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
+pub(crate) fn decode(first: u64, bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
     let corrupt = || StoreError::Redb(redb::Error::Corrupted(format!("a search index block at seq {first} is damaged")));
     let mut seqs = Vec::with_capacity(1 + bytes.len());
     let mut seq = first;

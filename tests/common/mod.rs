@@ -102,6 +102,19 @@ impl TestServer {
         self.addr = addr;
     }
 
+    /// Graceful shutdown, leaving the data file for the command line (`start_again`).
+    pub async fn stop(&mut self) {
+        self.server.take().expect("server is running").shutdown().await;
+    }
+
+    /// A new server on the same data file, after `stop`.
+    pub async fn start_again(&mut self) {
+        assert!(self.server.is_none(), "start_again follows stop");
+        let (server, addr) = boot(self.data_file(), self.tweak).await;
+        self.server = Some(server);
+        self.addr = addr;
+    }
+
     /// Runs the one-time setup and returns the first admin (`alice`), signed in.
     pub async fn admin(&self) -> Client {
         let token = self.setup_token().expect("a fresh server should offer a setup token while no admin exists");

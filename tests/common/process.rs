@@ -30,11 +30,16 @@ pub async fn start_binary(data: &Path) -> Process {
 
 /// `start_binary` with more flags, logging at `log` (a `RUST_LOG` filter) to `stderr`.
 pub async fn start_binary_with(data: &Path, flags: &[&str], log: &str, stderr: impl Into<Stdio>) -> Process {
+    start_binary_with_env(data, flags, &[("RUST_LOG", log)], stderr).await
+}
+
+/// `start_binary_with` with environment variables (`RUST_LOG` among them, if wanted).
+pub async fn start_binary_with_env(data: &Path, flags: &[&str], envs: &[(&str, &str)], stderr: impl Into<Stdio>) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hallway"))
         .args(["--listen", "127.0.0.1:0", "--no-mdns", "--no-rate-limits", "--data"])
         .arg(data)
         .args(flags)
-        .env("RUST_LOG", log)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)

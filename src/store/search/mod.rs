@@ -25,6 +25,7 @@ mod words;
 
 pub use index::{INDEX_STEP, Step};
 pub(crate) use index::{check_tokenizer, reindex, unindex_many};
+pub(crate) use words::terms_of;
 pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 
 use std::collections::BinaryHeap;
@@ -36,7 +37,6 @@ use super::records::{MessageRecord, decode};
 use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVFIRST_POSTINGS};
 use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq};
-use words::terms_of;
 
 /// Which page of results: the `limit` newest after skipping `offset`, of those older than
 /// `before` (the position of the last result shown: its ts, conversation and seq). Paging

@@ -114,7 +114,7 @@ fn is_cjk(c: char) -> bool {
 }
 
 /// The term hashes a message is found by; none once it is deleted.
-pub(super) fn terms_of(record: &MessageRecord) -> BTreeSet<u64> {
+pub(crate) fn terms_of(record: &MessageRecord) -> BTreeSet<u64> {
     if record.deleted {
         return BTreeSet::new();
     }
