@@ -17,8 +17,13 @@ use crate::core::Hub;
 use crate::http::{self, AppState};
 use crate::model::Role;
 use crate::model::now_millis;
+use crate::session::Tabs;
 use crate::store::writer::{Writer, WriterThread};
 use crate::store::{Change, Store};
+
+/// How long a shutdown waits for tabs to take their last frames (a tab that does not read
+/// would otherwise hold it for the session's write timeout).
+const SHUTDOWN_TABS: Duration = Duration::from_secs(5);
 
 /// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
 async fn purge_expired_sessions(store: &Store, writer: &Writer) {
@@ -83,6 +88,7 @@ impl Server {
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             setup: Mutex::new(setup_token),
+            tabs: Tabs::default(),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -144,6 +150,11 @@ impl Server {
         }
         if let Some(task) = self.hub_task {
             let _ = task.await;
+        }
+        // The core has queued each tab its last acks and `restarting`; let them go out.
+        let tabs = self.state.tabs.clone();
+        if tokio::time::timeout(SHUTDOWN_TABS, tabs.all_closed()).await.is_err() {
+            tracing::warn!(tabs = tabs.count(), "tabs did not take their last frames in time; closing them unsent");
         }
         drop(self.hub);
         drop(self.state);

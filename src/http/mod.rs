@@ -40,6 +40,8 @@ pub struct AppState {
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
+    /// The open WebSocket tabs, which a shutdown waits for.
+    pub tabs: crate::session::Tabs,
 }
 
 pub type App = Arc<AppState>;
