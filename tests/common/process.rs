@@ -35,6 +35,8 @@ pub async fn start_binary_with(data: &Path, flags: &[&str], log: &str, stderr: i
         .arg(data)
         .args(flags)
         .env("RUST_LOG", log)
+        // Whatever the test runner's terminal says: the server decides colours by itself.
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)
