@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "HALLWAY_LISTEN", default_value_t = config::default_listen())]
     pub listen: SocketAddr,
+    /// Also serve GET /metrics (Prometheus) on this address, without sign-in: keep it on
+    /// loopback or a monitoring network. Without it, /metrics is for signed-in admins only.
+    #[arg(long, env = "HALLWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Do not announce the server on the LAN over mDNS.
     #[arg(long, env = "HALLWAY_NO_MDNS")]
     pub no_mdns: bool,
@@ -185,6 +189,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         signin_address_refill: Duration::from_secs(args.signin_address_refill),
         records: args.records,
         records_buffer: Duration::from_secs(args.records_buffer),
+        metrics_listen: args.metrics_listen,
         limits,
         ..Config::new(data.clone())
     };
@@ -199,6 +204,9 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(token) = server.setup_token() {
         println!("First start: create the admin account at {}/setup#{token}", urls[0]);
         println!("  (this link works once)");
+    }
+    if let Some(metrics) = server.metrics_addr() {
+        println!("  metrics (Prometheus, no sign-in): http://{metrics}/metrics");
     }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();

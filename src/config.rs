@@ -65,6 +65,9 @@ pub struct Config {
     pub records: Policy,
     /// How long messages that are not recorded stay in memory for catching up.
     pub records_buffer: Duration,
+    /// A second address that serves `/metrics` without sign-in (none: admins only, on the
+    /// main address).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -82,6 +85,7 @@ impl Config {
             limits: RateLimits::default(),
             records: Policy::Keep,
             records_buffer: DEFAULT_RECORDS_BUFFER,
+            metrics_listen: None,
         }
     }
 }

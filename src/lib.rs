@@ -11,6 +11,7 @@
 //! - `store`: the redb data file: tables, versioned records, group-commit writer, migrations.
 //! - `auth`: passwords, tokens, sign-in throttle. `model`: ids and naming rules.
 //! - `ratelog`: one log line per burst for events that repeat quickly.
+//! - `metrics`: the figures of `GET /metrics` and their Prometheus text format.
 //!
 //! Dependencies point one way: http/session -> core -> store.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod ratelog;

@@ -15,6 +15,7 @@ use crate::auth::{self, AddressBudget, Throttle};
 use crate::config::Config;
 use crate::core::Hub;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::model::Role;
 use crate::model::now_millis;
 use crate::session::Tabs;
@@ -64,6 +65,8 @@ pub struct Server {
     writer_thread: WriterThread,
     stop_http: oneshot::Sender<()>,
     http_task: JoinHandle<()>,
+    /// The `--metrics-listen` server, if asked for: its address, how to stop it, its task.
+    metrics_http: Option<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Server {
@@ -89,6 +92,7 @@ impl Server {
             device_key,
             setup: Mutex::new(setup_token),
             tabs: Tabs::default(),
+            metrics: Arc::new(Metrics::new(writer.stats().clone())),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -98,13 +102,38 @@ impl Server {
             max_connections: config.max_connections,
             max_per_address: config.max_connections_per_address,
         };
-        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
+        let metrics_http = match config.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at).await.with_context(|| {
+                    format!("cannot listen on {at} for metrics; choose another with --metrics-listen ADDR:PORT")
+                })?;
+                let metrics_addr = listener.local_addr().context("reading the metrics address")?;
+                let (stop, stopped) = oneshot::channel::<()>();
+                let router = http::metrics_router(state.clone());
+                let task = tokio::spawn(http::serve::serve(listener, router, limits.clone(), stopped, Arc::default()));
+                tracing::info!(addr = %metrics_addr, "serving /metrics without sign-in");
+                Some((metrics_addr, stop, task))
+            }
+            None => None,
+        };
+        let connections = state.metrics.connections.clone();
+        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped, connections));
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, metrics_http })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served without sign-in (`--metrics-listen`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_http.as_ref().map(|(addr, ..)| *addr)
+    }
+
+    /// The server's counters and gauges; a backup schedule sets the last backup's time here.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
     }
 
     /// The one-time token that creates the first admin, while none exists.
@@ -141,6 +170,10 @@ impl Server {
     pub async fn shutdown(self) {
         // Stop accepting first, so tabs closed below cannot reconnect to a core that is gone.
         let _ = self.stop_http.send(());
+        if let Some((_, stop, task)) = self.metrics_http {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
