@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "HALLWAY_LISTEN", default_value_t = config::default_listen())]
     pub listen: SocketAddr,
+    /// Also serve GET /metrics (Prometheus) on this address, without sign-in: keep it on
+    /// loopback or a monitoring network. Without it, /metrics is for signed-in admins only.
+    #[arg(long, env = "HALLWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Do not announce the server on the LAN over mDNS.
     #[arg(long, env = "HALLWAY_NO_MDNS")]
     pub no_mdns: bool,
@@ -383,10 +387,12 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         signin_address_refill: Duration::from_secs(args.signin_address_refill),
         records: args.records,
         records_buffer: Duration::from_secs(args.records_buffer),
+        metrics_listen: args.metrics_listen,
         limits,
         backup: args.backup_dir.map(|dir| crate::backups::Schedule { dir, keep: args.backup_keep }),
         ..Config::new(data.clone())
     };
+    let mut signals = StopSignals::new()?;
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
     println!("Hallway is serving on {addr} with data file {}", data.display());
@@ -405,14 +411,27 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         println!("First start: create the admin account at {}/setup#{token}", urls[0]);
         println!("  (this link works once)");
     }
+    if let Some(metrics) = server.metrics_addr() {
+        println!("  metrics (Prometheus, no sign-in): http://{metrics}/metrics");
+    }
     println!("Press Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
     let core_ended = tokio::select! {
-        () = shutdown_signal() => false,
+        () = signals.recv() => false,
         () = server.core_ended() => true,
     };
-    println!("Shutting down...");
-    server.shutdown().await;
+    println!("Shutting down (a second Ctrl-C stops at once)...");
+    let _ = std::io::stdout().flush();
+    tokio::select! {
+        () = server.shutdown() => {}
+        () = signals.recv() => {
+            // Every acknowledged change is already durable (acks follow the fsync), so
+            // stopping here loses only answers to tabs, which resend.
+            tracing::warn!("second stop signal: exiting without finishing the shutdown");
+            eprintln!("hallway: stopped at once (second signal); acknowledged messages are on disk");
+            std::process::exit(130);
+        }
+    }
     if core_ended {
         // Exit non-zero so that a service manager restarts the server.
         anyhow::bail!("the chat core stopped after an internal error (see the log above); restart the server");
@@ -456,21 +475,27 @@ fn urls(addr: SocketAddr) -> Vec<String> {
     urls
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+/// SIGTERM (a service manager stopping the server) and SIGINT (Ctrl-C), registered once so
+/// that a second one during the shutdown is not missed.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(StopSignals { term, int })
+    }
+
+    async fn recv(&mut self) {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn explain_in_use(e: anyhow::Error) -> anyhow::Error {

@@ -70,6 +70,9 @@ pub struct Config {
     pub records_buffer: Duration,
     /// Checked backups into a folder, with rotation (`backups.rs`); none by default.
     pub backup: Option<crate::backups::Schedule>,
+    /// A second address that serves `/metrics` without sign-in (none: admins only, on the
+    /// main address).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             records: Policy::Keep,
             records_buffer: DEFAULT_RECORDS_BUFFER,
             backup: None,
+            metrics_listen: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `ratelog`: one log line per burst for events that repeat quickly.
 //! - `backups`: backups while the server runs; `control`: the Unix socket `hallway backup`
 //!   reaches the running server through.
+//! - `metrics`: the figures of `GET /metrics` and their Prometheus text format.
 //!
 //! Dependencies point one way: http/session -> core -> store.
 
@@ -25,6 +26,7 @@ pub mod core;
 pub mod discovery;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod ratelog;

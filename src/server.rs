@@ -17,10 +17,16 @@ use crate::config::Config;
 use crate::core::Hub;
 use crate::discovery::Announcer;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::model::Role;
 use crate::model::now_millis;
+use crate::session::Tabs;
 use crate::store::writer::{Writer, WriterThread};
 use crate::store::{Change, Store};
+
+/// How long a shutdown waits for tabs to take their last frames (a tab that does not read
+/// would otherwise hold it for the session's write timeout).
+const SHUTDOWN_TABS: Duration = Duration::from_secs(5);
 
 /// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
 async fn purge_expired_sessions(store: &Store, writer: &Writer) {
@@ -66,6 +72,8 @@ pub struct Server {
     control: Option<crate::control::ControlSocket>,
     /// Scheduled backups (`--backup-dir`), stopped at shutdown.
     schedule: Option<JoinHandle<()>>,
+    /// The `--metrics-listen` server, if asked for: its address, how to stop it, its task.
+    metrics_http: Option<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Server {
@@ -100,6 +108,8 @@ impl Server {
             device_key,
             setup: Mutex::new(setup_token),
             backups,
+            tabs: Tabs::default(),
+            metrics: Arc::new(Metrics::new(writer.stats().clone())),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -109,7 +119,22 @@ impl Server {
             max_connections: config.max_connections,
             max_per_address: config.max_connections_per_address,
         };
-        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped));
+        let metrics_http = match config.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at).await.with_context(|| {
+                    format!("cannot listen on {at} for metrics; choose another with --metrics-listen ADDR:PORT")
+                })?;
+                let metrics_addr = listener.local_addr().context("reading the metrics address")?;
+                let (stop, stopped) = oneshot::channel::<()>();
+                let router = http::metrics_router(state.clone());
+                let task = tokio::spawn(http::serve::serve(listener, router, limits.clone(), stopped, Arc::default()));
+                tracing::info!(addr = %metrics_addr, "serving /metrics without sign-in");
+                Some((metrics_addr, stop, task))
+            }
+            None => None,
+        };
+        let connections = state.metrics.connections.clone();
+        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped, connections));
         tracing::info!(%addr, data = %config.data.display(), "serving");
         // Being found by name is a convenience: without it people use the printed addresses.
         let announcer = config.mdns.as_ref().and_then(|options| match Announcer::start(addr, options) {
@@ -119,7 +144,7 @@ impl Server {
                 None
             }
         });
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer, control, schedule })
+        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer, control, schedule, metrics_http })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -130,6 +155,16 @@ impl Server {
     /// `None` when not announcing.
     pub fn mdns_name(&self) -> Option<crate::discovery::NameInUse> {
         self.announcer.as_ref().map(Announcer::name)
+    }
+
+    /// Where `/metrics` is served without sign-in (`--metrics-listen`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_http.as_ref().map(|(addr, ..)| *addr)
+    }
+
+    /// The server's counters and gauges; a backup schedule sets the last backup's time here.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
     }
 
     /// The one-time token that creates the first admin, while none exists.
@@ -174,6 +209,10 @@ impl Server {
         if let Some(schedule) = self.schedule {
             schedule.abort();
         }
+        if let Some((_, stop, task)) = self.metrics_http {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         self.hub.shutdown().await;
         let mut http_task = self.http_task;
         if tokio::time::timeout(Duration::from_secs(5), &mut http_task).await.is_err() {
@@ -183,6 +222,11 @@ impl Server {
         }
         if let Some(task) = self.hub_task {
             let _ = task.await;
+        }
+        // The core has queued each tab its last acks and `restarting`; let them go out.
+        let tabs = self.state.tabs.clone();
+        if tokio::time::timeout(SHUTDOWN_TABS, tabs.all_closed()).await.is_err() {
+            tracing::warn!(tabs = tabs.count(), "tabs did not take their last frames in time; closing them unsent");
         }
         drop(self.hub);
         drop(self.state);

@@ -45,6 +45,35 @@ const FRAGMENT: usize = 2 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// The open tabs, counted by the guard each session holds: a shutdown waits until every tab
+/// has written its last frames and closed, and `/metrics` reads the count.
+#[derive(Clone)]
+pub struct Tabs(Arc<tokio::sync::watch::Sender<()>>);
+
+/// One tab's place in `Tabs`, held for as long as its session runs.
+pub struct TabGuard(#[allow(dead_code)] tokio::sync::watch::Receiver<()>);
+
+impl Default for Tabs {
+    fn default() -> Tabs {
+        Tabs(Arc::new(tokio::sync::watch::Sender::new(())))
+    }
+}
+
+impl Tabs {
+    pub fn open(&self) -> TabGuard {
+        TabGuard(self.0.subscribe())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.receiver_count()
+    }
+
+    /// Returns once no tab is open.
+    pub async fn all_closed(&self) {
+        self.0.closed().await
+    }
+}
+
 pub async fn run<S>(socket: WebSocketStream<S>, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -81,8 +110,9 @@ where
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
-                (Some(frame), None) => tab.write_batch(frame, &mut outbox, &closed).await,
-                // Dropped by the core (too slow, signed out, shutdown): close at once instead
+                // A shutdown sends what is queued first: the last acks and `restarting`.
+                (Some(frame), None | Some(CloseReason::ServerShutdown)) => tab.write_batch(frame, &mut outbox, &closed).await,
+                // Dropped by the core otherwise (too slow, signed out): close at once instead
                 // of first sending the backlog, and say why.
                 (None, reason) | (Some(_), reason @ Some(_)) => {
                     let _ = tab.write(Message::Close(Some(close_frame(reason)))).await;
@@ -143,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
                 }
                 batch += 1;
                 // Stop early when the core let go of this tab: the loop then closes it.
-                if batch < MAX_BATCH && closed.get().is_none() {
+                if batch < MAX_BATCH && closed.get().is_none_or(|r| *r == CloseReason::ServerShutdown) {
                     next = outbox.try_recv().ok();
                 }
             }
@@ -240,7 +270,7 @@ fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
     let (code, reason) = match reason {
         Some(CloseReason::SlowConsumer) => (CloseCode::Policy, "slow_consumer"),
         Some(CloseReason::SignedOut) => (CloseCode::Normal, "signed_out"),
-        Some(CloseReason::ServerShutdown) => (CloseCode::Away, "server_shutdown"),
+        Some(CloseReason::ServerShutdown) => (CloseCode::Restart, "restarting"),
         Some(CloseReason::TooManyTabs) => (CloseCode::Policy, "too_many_tabs"),
         None => (CloseCode::Normal, ""),
     };

@@ -90,8 +90,10 @@ export const reviewExportUrl = (conv, format) => `/api/review/conversations/${co
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));
 
 /**
- * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s).
- * handlers: onFrame(frame), onStatus('connecting'|'open'|'reconnecting'), onSignedOut().
+ * One WebSocket per tab, reconnecting with backoff (1 s, 2 s, 4 s ... 15 s), or about every
+ * second for two minutes after the server said it is restarting (so the tab is back as soon
+ * as the new server is).
+ * handlers: onFrame(frame), onStatus('connecting'|'open'|'reconnecting'|'restarting'), onSignedOut().
  * ack/error frames that answer request() are consumed here; other frames go to onFrame.
  */
 export class Live {
@@ -105,6 +107,7 @@ export class Live {
     this.waiting = new Map();
     this.timer = null;
     this.pinger = null;
+    this.restartingSince = 0;
   }
 
   start() {
@@ -178,9 +181,15 @@ export class Live {
         this.maxFrame = Number(f.limits && f.limits.max_frame) || 0;
         this.open = true;
         this.attempt = 0;
+        this.restartingSince = 0;
         clearInterval(this.pinger);
         this.pinger = setInterval(() => this.send({ type: 'ping' }), 25000);
         this.h.onStatus('open');
+      }
+      if (f.type === 'restarting') {
+        this.restartingSince = Date.now();
+        this.h.onStatus('restarting');
+        return;
       }
       if ((f.type === 'ack' || f.type === 'error') && f.ref != null && this.waiting.has(String(f.ref))) {
         const w = this.waiting.get(String(f.ref));
@@ -201,7 +210,7 @@ export class Live {
         this.h.onSignedOut();
         return;
       }
-      this.h.onStatus('reconnecting');
+      this.h.onStatus(this.restartingSince ? 'restarting' : 'reconnecting');
       this._retry();
     };
   }
@@ -219,7 +228,9 @@ export class Live {
   }
 
   _retry() {
-    const delay = Math.min(15000, 1000 * 2 ** this.attempt);
+    // Spread over a second, so an office's tabs do not all arrive in the same instant.
+    const restarting = this.restartingSince && Date.now() - this.restartingSince < 120000;
+    const delay = restarting ? 500 + Math.random() * 1000 : Math.min(15000, 1000 * 2 ** this.attempt);
     this.attempt++;
     clearTimeout(this.timer);
     this.timer = setTimeout(async () => {

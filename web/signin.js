@@ -50,7 +50,7 @@ function startChat(user) {
       clearTimeout(bannerTimer);
       if (st === 'open') { b.hidden = true; return; }
       conn.online = false;
-      b.textContent = st === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+      b.textContent = st === 'connecting' ? 'Connecting…' : st === 'restarting' ? 'The server is restarting; reconnecting…' : 'Reconnecting…';
       // A first connection normally takes milliseconds: show the banner only if it does not.
       if (st === 'connecting') bannerTimer = setTimeout(() => { b.hidden = conn.online; }, 1000);
       else b.hidden = false;

@@ -41,6 +41,9 @@ use conversations::ConvIndex;
 use delivery::{Committed, Target};
 use messages::{FromReader, MessageChange};
 
+/// How long a shutdown waits for commits in progress before it closes the tabs anyway.
+const SHUTDOWN_COMMITS: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The room every account is a member of, created with the first admin.
 pub const DEFAULT_ROOM: &str = "general";
 
@@ -186,6 +189,9 @@ pub(crate) struct HubTask {
     last_vacuum: Option<Instant>,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
+    /// Jobs handed to the writer whose commit has not been reported yet: at shutdown their
+    /// acks go out before the tabs are closed.
+    in_flight: usize,
 }
 
 impl HubTask {
@@ -268,6 +274,7 @@ impl HubTask {
             reader_tx,
             reader_rx,
             panic_next_frame: false,
+            in_flight: 0,
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
@@ -318,11 +325,48 @@ impl HubTask {
                 }
             }
         }
+        self.finish().await;
+        tracing::info!("chat core stopped");
+    }
+
+    /// The end of a graceful shutdown: what the writer is committing is reported (acks,
+    /// fan-out), then every tab is told the server restarts and let go, so a client learns
+    /// the fate of every frame the core took. Frames still queued for the core get no answer:
+    /// the tab sends them again after reconnecting (a `send` with its `client_id`).
+    async fn finish(&mut self) {
+        let deadline = Instant::now() + SHUTDOWN_COMMITS;
+        if self.in_flight > 0 {
+            tracing::info!(jobs = self.in_flight, "shutting down: waiting for the commits in progress");
+        }
+        while self.in_flight > 0 {
+            tokio::select! {
+                biased;
+                Some(committed) = self.committed_rx.recv() => {
+                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
+                    }
+                }
+                Some(read) = self.reader_rx.recv() => {
+                    if let Err(panic) = AssertUnwindSafe(self.on_read(read)).catch_unwind().await {
+                        tracing::error!(panic = panic_text(&panic), "the chat core panicked on a reader thread's answer; going on");
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        jobs = self.in_flight,
+                        waited_s = SHUTDOWN_COMMITS.as_secs(),
+                        "shutting down without the acks of commits still in progress; those tabs send again after reconnecting"
+                    );
+                    break;
+                }
+            }
+        }
+        let tabs = self.conns.len();
+        self.deliver(Target::Everyone, ServerFrame::restarting().encode());
         for (_, conn) in self.conns.drain() {
             let _ = conn.closed.set(CloseReason::ServerShutdown);
         }
-        // Pending commits still run to the end in the writer; their acks have nobody to go to.
-        tracing::info!("chat core stopped");
+        tracing::info!(tabs, "shutting down: told every tab the server is restarting");
     }
 
     /// Handles one command so that a bug in it costs only that command: a panic is logged

@@ -6,6 +6,7 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+mod ops;
 mod review;
 pub mod serve;
 mod ws;
@@ -42,9 +43,15 @@ pub struct AppState {
     pub setup: Mutex<Option<String>>,
     /// Backups on demand and on schedule (`backups.rs`).
     pub backups: crate::backups::Backups,
+    /// The open WebSocket tabs, which a shutdown waits for.
+    pub tabs: crate::session::Tabs,
+    /// Counters and gauges for `/metrics` (and the admin's statistics).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub type App = Arc<AppState>;
+
+pub use ops::metrics_router;
 
 pub fn router(state: App) -> Router {
     let max_frame = state.max_frame;
@@ -68,6 +75,7 @@ pub fn router(state: App) -> Router {
         .route("/api/admin/audit", get(review::audit))
         .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
         .route("/api/ws", get(ws::upgrade))
+        .route("/metrics", get(ops::metrics_for_admins))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_frame))

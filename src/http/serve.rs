@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -49,10 +50,10 @@ const RESERVED_FDS: usize = 64;
 
 /// Serves `router` on `listener` until `stop` fires, then closes idle connections, lets
 /// requests in flight finish and returns once every HTTP connection is done (WebSockets are
-/// the core's to close).
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: oneshot::Receiver<()>) {
+/// the core's to close). `open` is kept at the number of connections open, for `/metrics`.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: oneshot::Receiver<()>, open: Arc<AtomicUsize>) {
     let limits = fit_to_open_file_limit(limits);
-    let counts = Arc::new(Counts::new(&limits));
+    let counts = Arc::new(Counts::new(&limits, open));
     let (stopping_tx, stopping) = watch::channel(false);
     let (open_tx, open) = watch::channel(());
     let mut failures = AcceptFailures { failing: 0, log: RateLimitedLog::new(EVERY) };
@@ -362,6 +363,8 @@ impl AsyncWrite for Timed {
 /// Connections open, in all and per address.
 struct Counts {
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    /// The total of `open`, readable without the lock.
+    gauge: Arc<AtomicUsize>,
     max: usize,
     max_per_address: usize,
     log: RateLimitedLog,
@@ -394,9 +397,10 @@ impl Full {
 }
 
 impl Counts {
-    fn new(limits: &Limits) -> Counts {
+    fn new(limits: &Limits, gauge: Arc<AtomicUsize>) -> Counts {
         Counts {
             open: Mutex::new((0, HashMap::new())),
+            gauge,
             max: limits.max_connections,
             max_per_address: limits.max_per_address,
             log: RateLimitedLog::new(EVERY),
@@ -429,6 +433,7 @@ impl Counts {
             return Err(refusal);
         }
         open.0 += 1;
+        self.gauge.store(open.0, Ordering::Relaxed);
         *open.1.entry(address).or_insert(0) += 1;
         Ok(Slot { counts: self.clone(), address })
     }
@@ -438,6 +443,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.counts.open.lock().unwrap_or_else(|e| e.into_inner());
         open.0 = open.0.saturating_sub(1);
+        self.counts.gauge.store(open.0, Ordering::Relaxed);
         if let Some(count) = open.1.get_mut(&self.address) {
             *count -= 1;
             if *count == 0 {

@@ -58,6 +58,7 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
     };
     let max_frame = app.max_frame;
     let hub = app.hub.clone();
+    let tab = app.tabs.open();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -68,6 +69,7 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
                 session::run(socket, hub, session.user, session.token_hash, max_frame).await;
+                drop(tab);
             }
             Err(e) => tracing::info!(error = %e, "the WebSocket upgrade did not complete"),
         }

@@ -199,6 +199,11 @@ pub enum ServerFrame {
         user: User,
     },
     Pong,
+    /// The last frame before a graceful shutdown closes the tab (close code 1012): every
+    /// `ack` of what the server took came before it. The tab reconnects and catches up.
+    Restarting {
+        message: &'static str,
+    },
 }
 
 impl ServerFrame {
@@ -216,6 +221,11 @@ impl ServerFrame {
         let Refusal { code, message, retry_after } = refusal;
         let retry_after = retry_after.map(|wait| (wait.as_secs_f64() * 1000.0).ceil() / 1000.0);
         ServerFrame::Error { reference, code, message, retry_after }
+    }
+
+    /// What a graceful shutdown tells every tab before closing it.
+    pub fn restarting() -> ServerFrame {
+        ServerFrame::Restarting { message: "The server is restarting; this tab reconnects by itself." }
     }
 
     /// Serialized once; the same bytes then go to every recipient.

@@ -272,6 +272,16 @@ impl Store {
         self.open_again().map(|_| ())
     }
 
+    /// The data file's size in bytes.
+    pub fn file_bytes(&self) -> Option<u64> {
+        std::fs::metadata(&self.inner.path).ok().map(|m| m.len())
+    }
+
+    /// Bytes free for us on the disk that holds the data file.
+    pub fn free_disk_bytes(&self) -> Option<u64> {
+        free_bytes(&self.inner.path)
+    }
+
     /// Applies changes in one durable transaction (used by the CLI; the server uses the writer).
     pub fn apply_now(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;

@@ -143,8 +143,11 @@ test('after the server restarts, both tabs reconnect and nothing is lost or doub
   await pageB.route('**/api/me', holdBob);
   const listen = new URL(server.base).host;
   await stopServer(server);
-  await see(tid(pageA, 'reconnect-banner'), 'the server stopped but alice is not told "Reconnecting…"');
-  await see(tid(pageB, 'reconnect-banner'), 'the server stopped but bob is not told "Reconnecting…"');
+  // A graceful stop (SIGTERM) tells each tab first: its banner says so, not just "Reconnecting…".
+  await see(tid(pageA, 'reconnect-banner').filter({ hasText: 'The server is restarting' }),
+    'the server stopped but alice is not told "The server is restarting"');
+  await see(tid(pageB, 'reconnect-banner').filter({ hasText: 'The server is restarting' }),
+    'the server stopped but bob is not told "The server is restarting"');
 
   await tid(pageA, 'composer').fill('typed while the server was down');
   await tid(pageA, 'composer').press('Enter');

@@ -72,6 +72,11 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// The `--metrics-listen` address, when the configuration asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().expect("server is running").metrics_addr()
+    }
+
     pub fn setup_token(&self) -> Option<String> {
         self.server.as_ref().expect("server is running").setup_token()
     }

@@ -40,6 +40,8 @@ pub async fn start_binary_with_env(data: &Path, flags: &[&str], envs: &[(&str, &
         .arg(data)
         .args(flags)
         .envs(envs.iter().copied())
+        // Whatever the test runner's terminal says: the server decides colours by itself.
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)

@@ -117,6 +117,7 @@ impl HubTask {
     /// once); the outcome happens when they are durable.
     pub(super) fn persist(&mut self, changes: Vec<Change>, outcome: Outcome) {
         let notify = self.committed_tx.clone();
+        self.in_flight += 1;
         // Called on the writer thread in commit order; the core's queue keeps that order.
         let job = Job {
             changes,
@@ -129,6 +130,7 @@ impl HubTask {
 
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let Committed { mut outcome, result } = committed;
+        self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(purged) = outcome.purged.take() {
             self.purge_committed(purged, result.is_ok());
         }

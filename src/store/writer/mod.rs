@@ -27,6 +27,7 @@ use background::{Indexer, Pruner};
 use super::backup::{Copied, Pinned};
 use super::vacuum::{self, Vacuum, Vacuumed};
 use super::{Change, SendTables, Store, StoreError, apply};
+use crate::metrics::CommitStats;
 use crate::model::ConvId;
 use crate::ratelog::RateLimitedLog;
 
@@ -64,6 +65,8 @@ pub struct Writer {
     store: Store,
     /// Set while commits fail (disk full, I/O error), for the health endpoint.
     failing: Arc<AtomicBool>,
+    /// Messages committed and commit times, for `/metrics`.
+    stats: Arc<CommitStats>,
 }
 
 pub struct WriterThread(JoinHandle<()>);
@@ -73,12 +76,24 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
+        let stats = Arc::new(CommitStats::default());
+        let thread_stats = stats.clone();
         let thread_store = store.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(thread_store, rx, flag))
+            .spawn(move || run(thread_store, rx, flag, thread_stats))
             .expect("spawning the store writer thread");
-        (Writer { tx, store, failing }, WriterThread(handle))
+        (Writer { tx, store, failing, stats }, WriterThread(handle))
+    }
+
+    /// What the writer counts for `/metrics`.
+    pub fn stats(&self) -> &Arc<CommitStats> {
+        &self.stats
+    }
+
+    /// Jobs (and backup or vacuum steps) waiting for the writer thread.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Whether the last commit failed: nothing new can be saved until that is fixed.
@@ -172,7 +187,7 @@ impl WriterThread {
     }
 }
 
-fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
+fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stats: Arc<CommitStats>) {
     // Only for waiting on the queue with a timeout.
     let timer = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the store writer");
     let mut batch: Vec<Job> = Vec::new();
@@ -252,7 +267,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                     Err(e) => tracing::warn!(error = %e, "could not reopen the data file"),
                 }
             }
-            let results = commit_batch(&store, &changes);
+            let results = commit_batch(&store, &changes, &stats);
             // Only I/O failures need the file reopened; a failed job of any kind is reported.
             failing.store(results.iter().any(|r| r.as_ref().is_err_and(|e| e.is_io())), Ordering::Relaxed);
             let new_messages: Vec<ConvId> = changes
@@ -265,6 +280,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>) {
                     _ => None,
                 })
                 .collect();
+            stats.messages.fetch_add(new_messages.len() as u64, Ordering::Relaxed);
             if results.iter().any(Result::is_ok) {
                 index.committed(&store, new_messages);
             }
@@ -323,10 +339,11 @@ fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, StoreError>) -> Resul
 /// for a reason other than I/O (a bug, a record that does not decode: something one job
 /// brought), each job is committed alone, so one bad job fails only its own sender. After
 /// an I/O error every job fails: redb refuses all writes until the file is reopened.
-fn commit_batch(store: &Store, jobs: &[Vec<Change>]) -> Vec<JobResult> {
+fn commit_batch(store: &Store, jobs: &[Vec<Change>], stats: &CommitStats) -> Vec<JobResult> {
     let started = Instant::now();
     let error = match guarded("committing a batch", || commit(store, jobs)) {
         Ok((results, changes)) => {
+            stats.latency.observe(started.elapsed());
             tracing::debug!(jobs = jobs.len(), changes, micros = started.elapsed().as_micros() as u64, "committed");
             return results;
         }
@@ -479,11 +496,11 @@ mod tests {
             };
             vec![Change::PutMessage(ConvId(conv), Seq(seq), record)]
         };
-        assert!(commit_batch(&store, &[message("d-1", 1, 1)])[0].is_ok());
+        assert!(commit_batch(&store, &[message("d-1", 1, 1)], &CommitStats::default())[0].is_ok());
         // After a restart: a resend of d-1, a new d-2, d-2 again in the same batch, and d-1
         // in another conversation (a client_id belongs to its conversation).
         let jobs = [message("d-1", 1, 2), message("d-2", 1, 3), message("d-2", 1, 4), message("d-1", 2, 1)];
-        let results = commit_batch(&store, &jobs);
+        let results = commit_batch(&store, &jobs, &CommitStats::default());
         let first = |i: usize| match &results[i] {
             Err(e) => match &**e {
                 StoreError::AlreadySent(first) => Some(first.seq),
@@ -509,7 +526,7 @@ mod tests {
             vec![Change::PutStatus(UserId(2), status("in the bad job")), Change::FailForTest],
             vec![Change::PutStatus(UserId(3), status("after the bad one"))],
         ];
-        let results = commit_batch(&store, &jobs);
+        let results = commit_batch(&store, &jobs, &CommitStats::default());
         assert!(results[0].is_ok() && results[2].is_ok(), "the good jobs are saved: {results:?}");
         assert!(results[1].as_ref().is_err_and(|e| matches!(**e, StoreError::Internal(_))), "the bad job fails: {results:?}");
         let saved: Vec<UserId> = store.load().unwrap().statuses.into_iter().map(|(user, _)| user).collect();
