@@ -395,7 +395,6 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = StopSignals::new()?;
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
-    println!("Hallway is serving on {addr} with data file {}", data.display());
     let mut urls = urls(addr);
     if let Some(name) = server.mdns_name() {
         // Probing the name on the LAN takes about a second; print the one that won.
@@ -404,17 +403,25 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             urls.insert(0, format!("http://{name}:{}", addr.port()));
         }
     }
-    for url in &urls {
-        println!("  open {url}/");
+    // One block a newcomer can read at a glance: where to go, what to do first, where the
+    // data is, how to stop.
+    let data_shown = std::fs::canonicalize(&data).unwrap_or_else(|_| data.clone());
+    println!();
+    println!("Hallway {} is serving on {addr}", env!("CARGO_PKG_VERSION"));
+    for (i, url) in urls.iter().enumerate() {
+        let this_machine = if url.starts_with("http://localhost:") { " (on this machine)" } else { "" };
+        println!("  {:<12} {url}/{this_machine}", if i == 0 { "Open:" } else { "" });
     }
+    println!("  {:<12} {}", "Data file:", data_shown.display());
     if let Some(token) = server.setup_token() {
-        println!("First start: create the admin account at {}/setup#{token}", urls[0]);
-        println!("  (this link works once)");
+        println!("  {:<12} this one-time link creates the first admin account:", "First start:");
+        println!("  {:<12} {}/setup#{token}", "", urls[0]);
     }
     if let Some(metrics) = server.metrics_addr() {
-        println!("  metrics (Prometheus, no sign-in): http://{metrics}/metrics");
+        println!("  {:<12} http://{metrics}/metrics (Prometheus, no sign-in)", "Metrics:");
     }
-    println!("Press Ctrl-C to stop.");
+    println!("Press Ctrl-C to stop (tabs are told, everything is written, then the server exits).");
+    println!();
     let _ = std::io::stdout().flush();
     let core_ended = tokio::select! {
         () = signals.recv() => false,
@@ -454,13 +461,14 @@ pub fn raise_fd_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// The addresses people can open: the listen address, or every local one for 0.0.0.0.
+/// The addresses people can open: the listen address, or for 0.0.0.0 every LAN one and then
+/// localhost (for this machine only).
 fn urls(addr: SocketAddr) -> Vec<String> {
     let port = addr.port();
     if !addr.ip().is_unspecified() {
         return vec![format!("http://{addr}")];
     }
-    let mut urls = vec![format!("http://localhost:{port}")];
+    let mut urls = Vec::new();
     if let Ok(interfaces) = if_addrs::get_if_addrs() {
         for interface in interfaces.iter().filter(|i| !i.is_loopback()) {
             match interface.ip() {
@@ -472,6 +480,7 @@ fn urls(addr: SocketAddr) -> Vec<String> {
             }
         }
     }
+    urls.push(format!("http://localhost:{port}"));
     urls
 }
 

@@ -144,7 +144,20 @@ impl Server {
                 None
             }
         });
-        Ok(Server { addr, state, hub, hub_task: Some(hub_task), writer, writer_thread, stop_http, http_task, announcer, control, schedule, metrics_http })
+        Ok(Server {
+            addr,
+            state,
+            hub,
+            hub_task: Some(hub_task),
+            writer,
+            writer_thread,
+            stop_http,
+            http_task,
+            announcer,
+            control,
+            schedule,
+            metrics_http,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -85,3 +85,50 @@ async fn an_admin_adds_lists_and_resets_accounts_from_the_command_line() {
     );
     server.shutdown().await;
 }
+
+/// A newcomer's first start: one block says where to go, how to become admin, where the data
+/// is and how to stop. If it failed, the person at the console would not know what to open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_start_prints_where_to_go_the_setup_link_the_data_file_and_how_to_stop() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("office.redb");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallway"))
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut block = Vec::new();
+    let read = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let last = line.starts_with("Press Ctrl-C");
+            block.push(line);
+            if last {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("the block within 10 s");
+    let block = block.join("\n");
+    let addr = block.split("serving on ").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("serving on ADDR");
+    assert!(block.contains(&format!("Open:        http://{addr}/")), "the block should say what to open:\n{block}");
+    let data_shown = std::fs::canonicalize(&data).expect("the data file was created");
+    assert!(
+        block.contains(&format!("Data file:   {}", data_shown.display())),
+        "the block should give the data file's full path:\n{block}"
+    );
+    assert!(
+        block.contains("this one-time link creates the first admin account"),
+        "the block should explain the setup link:\n{block}"
+    );
+    assert!(block.contains(&format!("http://{addr}/setup#")), "the block should give the setup link:\n{block}");
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = child.wait().await.expect("the server stops");
+    assert!(status.success(), "SIGTERM should stop the server cleanly: {status}");
+}

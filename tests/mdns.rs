@@ -205,7 +205,7 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
 
     // The first server takes the name and the service.
     let mut first = start_server(&lan.servers[0], &dir.path().join("a.redb")).await;
-    let open = first.line_with("open http://").await;
+    let open = first.line_with("Open:").await;
     assert!(open.contains(&format!("http://hallway.local:{PORT}/")), "the console should print the .local address first: {open}");
     let found =
         client.next_where("the first server's service", |v| v["event"] == "added" && v["server"] == "hallway.local.").await;
@@ -229,7 +229,7 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     let mut second = start_server(&lan.servers[1], &dir.path().join("b.redb")).await;
     let taken = second.line_with("the name is taken on the LAN").await;
     assert!(taken.contains("hallway-2.local"), "the second server should log the suffixed name: {taken}");
-    let open = second.line_with("open http://").await;
+    let open = second.line_with("Open:").await;
     assert!(open.contains(&format!("http://hallway-2.local:{PORT}/")), "the console should print the name in use: {open}");
     assert_eq!(client.resolve("hallway-2.local.").await, ["10.77.0.2"], "the suffixed name should resolve to the second server");
     assert_eq!(client.resolve("hallway.local.").await, ["10.77.0.1"], "the first server should keep its name");
