@@ -24,6 +24,10 @@ use crate::store::{Change, ContentKey, Store, StoreError};
 #[derive(Parser, Debug)]
 #[command(name = "hallway", version, about = "The office chat appliance: one binary, one data file.")]
 pub struct Cli {
+    /// A configuration file of these same options (TOML: `listen = "0.0.0.0:8088"`); default
+    /// /etc/hallway/hallway.toml when it exists. Environment variables and flags win over it.
+    #[arg(long, global = true, env = "HALLWAY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// The data file (created if missing).
     #[arg(long, global = true, env = "HALLWAY_DATA", default_value = config::DEFAULT_DATA)]
     pub data: PathBuf,
@@ -100,6 +104,9 @@ pub struct ServeArgs {
 pub enum Command {
     /// Serve (the default when no command is given).
     Serve,
+    /// Print the configuration in effect (TOML) and where each value came from: a flag, an
+    /// environment variable, the configuration file or the default.
+    Config,
     /// Manage accounts (while the server is stopped).
     #[command(subcommand)]
     User(UserCommand),
@@ -162,6 +169,8 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve) => serve(cli.data, cli.serve).await,
+        // Printed by `main`, which holds what the configuration was made of.
+        Some(Command::Config) => Ok(()),
         Some(Command::User(command)) => user(cli.data, command).await,
         Some(Command::Compact { file }) => compact(file.unwrap_or(cli.data)),
         Some(Command::Purge) => purge(cli.data, cli.serve.records).await,

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod backups;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod control;
 pub mod core;
 pub mod discovery;

@@ -49,7 +49,7 @@ rm -f /tmp/hallway-dpkg-$$.log
 unit=$(dpkg -L hallway | grep '/systemd/system/hallway.service$') || fail "no unit installed"
 getent passwd hallway >/dev/null || fail "no hallway user"
 [ "$(stat -c %U /var/lib/hallway)" = hallway ] || fail "/var/lib/hallway is not the service user's"
-[ -f /etc/default/hallway ] || fail "no /etc/default/hallway"
+[ -f /etc/hallway/hallway.toml ] || fail "no /etc/hallway/hallway.toml"
 for setting in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes CapabilityBoundingSet= StateDirectory=hallway Restart=on-failure User=hallway; do
   grep -qx "$setting" "$unit" || fail "the unit lacks $setting"
 done
