@@ -86,6 +86,11 @@ export const reviewSearch = (opts) =>
 /** The export download's address (a plain link: the browser saves the file). */
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
+/** Admins only: every account with role, disabled, tabs and last_seen → {users}. */
+export const adminUsers = () => rest('GET', '/api/admin/users');
+/** Admins only: `action` is disable, enable, role ({role}) or password ({password}) → {user}. */
+export const adminUser = (id, action, body = {}) => rest('POST', `/api/admin/users/${id}/${action}`, body);
+
 /** Admins only: what reviewers did, oldest first → {entries, more}. */
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));
 
@@ -196,9 +201,9 @@ export class Live {
       if (this.ws !== ws) return;
       this._closed();
       if (this.stopped) return;
-      if (ev.reason === 'signed_out') {
+      if (ev.reason === 'signed_out' || ev.reason === 'account_disabled') {
         this.stopped = true;
-        this.h.onSignedOut();
+        this.h.onSignedOut(ev.reason);
         return;
       }
       this.h.onStatus('reconnecting');

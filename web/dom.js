@@ -44,6 +44,7 @@ const ICONS = {
   archive: 'M21 8v13H3V8M1 3h22v5H1zM10 12h4',
   moon: 'M21 12.79A9 9 0 1 1 11.21 3 7 7 0 0 0 21 12.79z',
   close: 'M18 6L6 18M6 6l12 12',
+  shield: 'M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z',
 };
 
 export function icon(name) {

@@ -6,6 +6,7 @@ import { onFrame } from './live.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
 import { rowCache } from './views/messages.js';
+import { closeAdmin, showAdminEntry } from './views/admin.js';
 import { closeReview, showRoleEntries } from './views/review.js';
 import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
 
@@ -42,6 +43,7 @@ function startChat(user) {
   $('chat').hidden = false;
   $('btn-add-user').hidden = user.role !== 'admin';
   showRoleEntries(user);
+  showAdminEntry(user);
   renderMe();
   conn.live = new api.Live({
     onFrame,
@@ -55,7 +57,9 @@ function startChat(user) {
       if (st === 'connecting') bannerTimer = setTimeout(() => { b.hidden = conn.online; }, 1000);
       else b.hidden = false;
     },
-    onSignedOut: () => signedOut('You were signed out. Sign in again to continue.'),
+    onSignedOut: (why) => signedOut(why === 'account_disabled'
+      ? 'Your account was disabled. Ask your admin if that is a mistake.'
+      : 'You were signed out. Sign in again to continue.'),
   });
   conn.live.start();
 }
@@ -68,6 +72,7 @@ function resetState() {
   $('banner').hidden = true;
   closeSearch(false);
   closeReview();
+  closeAdmin();
   $('search-input').value = '';
   chat.me = null;
   chat.policy = null;
@@ -142,6 +147,7 @@ export function bindSignIn() {
     } catch (err) {
       btn.disabled = false;
       if (err.code === 'bad_credentials') formError(f, 'Wrong name or password.');
+      else if (err.code === 'account_disabled') formError(f, 'Your account is disabled. Ask your admin to enable it.');
       else if (err.code === 'too_many_attempts') {
         let left = Math.ceil(Number(err.retryAfter) || 1);
         const tick = () => {

@@ -34,7 +34,7 @@ use super::{CloseReason, Command, ConnId, Fault, Settings};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
-use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
+use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord, UserRecord};
 use crate::store::writer::Writer;
 use crate::store::{Change, Store, StoreError};
 use conversations::ConvIndex;
@@ -46,6 +46,11 @@ pub const DEFAULT_ROOM: &str = "general";
 
 struct UserState {
     info: User,
+    /// The account as stored, so that a change to it starts from every change before it,
+    /// committed or not.
+    account: UserRecord,
+    /// When a tab of theirs was last open, to the moment (`account.last_seen` is to the hour).
+    seen: Option<Millis>,
     status: StatusRecord,
     conns: Vec<ConnId>,
     /// What colleagues were last told, to send presence only when it changes.
@@ -60,9 +65,11 @@ struct UserState {
 }
 
 impl UserState {
-    fn new(info: User, status: StatusRecord) -> UserState {
+    fn new(id: UserId, account: UserRecord, status: StatusRecord) -> UserState {
         UserState {
-            info,
+            info: user_info(id, &account),
+            seen: account.last_seen,
+            account,
             status,
             conns: Vec::new(),
             shown: PresenceState::Offline,
@@ -87,6 +94,8 @@ enum Timer {
     Purge(ConvId, Millis),
     /// Time to look at every conversation that keeps less than forever.
     Sweep,
+    /// Time to note, coarsely, who still has tabs open (`accounts::TOUCH_EVERY`).
+    Touch,
 }
 
 #[derive(Clone)]
@@ -196,7 +205,7 @@ impl HubTask {
         let mut users = BTreeMap::new();
         for (id, record) in snapshot.users {
             let status = statuses.remove(&id).unwrap_or_default();
-            users.insert(id, UserState::new(user_info(id, &record), status));
+            users.insert(id, UserState::new(id, record, status));
         }
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
@@ -276,6 +285,7 @@ impl HubTask {
         };
         // The first sweep soon after start: what expired while the server was down goes.
         task.timers.push(Reverse((Instant::now() + std::time::Duration::from_secs(5), Timer::Sweep)));
+        task.timers.push(Reverse((Instant::now() + accounts::TOUCH_EVERY, Timer::Touch)));
         let expiring: Vec<(UserId, Millis)> =
             task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
         for (user, at) in expiring {
@@ -382,6 +392,10 @@ impl HubTask {
                 let _ = reply.send(self.directory(user));
             }
             Command::CreateUser { record, reply } => self.create_user(record, reply).await,
+            Command::ChangeAccount { by, user, change, reply } => self.change_account(by, user, change, reply),
+            Command::Accounts { reply } => {
+                let _ = reply.send(self.accounts());
+            }
             Command::SignOut { session } => {
                 let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
                 for id in ids {

@@ -23,7 +23,7 @@ use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
 use access::{Action, Door};
 
-pub use accounts::new_account;
+pub use accounts::{new_account, new_password_hash};
 pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
 
@@ -37,6 +37,8 @@ pub enum CloseReason {
     /// The client did not read fast enough and its queue filled up.
     SlowConsumer,
     SignedOut,
+    /// An admin disabled the account.
+    Disabled,
     ServerShutdown,
     /// The person already has the most tabs open that one person may.
     TooManyTabs,
@@ -62,6 +64,45 @@ pub struct RoomEntry {
     pub topic: String,
     pub member_count: usize,
     pub joined: bool,
+}
+
+/// Who asks for a change to an account: a signed-in person (the core checks that they may),
+/// or the operator at the machine (`hallway user ...`, the server stopped), who may do anything
+/// an admin may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    User(UserId),
+    Console,
+}
+
+/// A change to an existing account (`Hub::change_account`).
+#[derive(Clone, Debug)]
+pub enum AccountChange {
+    /// Closes the account's tabs at once, ends its sessions and refuses its sign-ins.
+    Disable,
+    Enable,
+    Role(crate::model::Role),
+    /// A new password (already hashed): ends the account's sessions, but for `keep` (the
+    /// session that changed its own password).
+    Password {
+        hash: String,
+        keep: Option<[u8; 32]>,
+    },
+}
+
+/// One account as the admins' list shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Account {
+    pub id: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub role: crate::model::Role,
+    pub disabled: bool,
+    pub created: crate::model::Millis,
+    /// Tabs open now.
+    pub tabs: usize,
+    /// When a tab of theirs was last open (now, if one is); `None`: never since this was kept.
+    pub last_seen: Option<crate::model::Millis>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +158,15 @@ enum Command {
         record: UserRecord,
         reply: oneshot::Sender<Result<User, HubError>>,
     },
+    ChangeAccount {
+        by: By,
+        user: UserId,
+        change: AccountChange,
+        reply: oneshot::Sender<Result<User, HubError>>,
+    },
+    Accounts {
+        reply: oneshot::Sender<Vec<Account>>,
+    },
     SignOut {
         session: [u8; 32],
     },
@@ -138,6 +188,8 @@ impl Command {
             Command::Purge { .. } => "purge",
             Command::Rooms { .. } => "rooms",
             Command::CreateUser { .. } => "create_user",
+            Command::ChangeAccount { .. } => "change_account",
+            Command::Accounts { .. } => "accounts",
             Command::SignOut { .. } => "sign_out",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
@@ -251,6 +303,22 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CreateUser { record, reply }).await;
         rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Changes an account (see `AccountChange`); returns once it is durable. Refused
+    /// `forbidden` unless `by` is an admin (or the account itself, for its password),
+    /// `not_found` for no such account, `last_admin` for the last admin's role or account.
+    pub async fn change_account(&self, by: By, user: UserId, change: AccountChange) -> Result<User, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ChangeAccount { by, user, change, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Every account with its tabs and when it was last seen, by name.
+    pub async fn accounts(&self) -> Vec<Account> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Accounts { reply }).await;
+        rx.await.unwrap_or_default()
     }
 
     /// Closes every tab of a session that just signed out.

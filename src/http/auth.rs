@@ -44,7 +44,29 @@ where
             return Err(Refusal::new(ErrorCode::Unauthorized, "your session expired; sign in again"));
         }
         let user = app.store.user(record.user)?.ok_or_else(Refusal::unauthorized)?;
+        if user.disabled {
+            return Err(Refusal::new(ErrorCode::Unauthorized, "this account is disabled; ask your admin"));
+        }
         Ok(Session { user: record.user, role: user.role, token_hash })
+    }
+}
+
+/// A signed-in admin; rejects everyone else with `403 forbidden` (and `401` without a
+/// session), so that an admin endpoint checks its caller in its signature alone.
+pub struct Admin(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    App: FromRef<S>,
+{
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Admin, Refusal> {
+        let session = Session::from_request_parts(parts, state).await?;
+        if session.role != Role::Admin {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only admins may do this"));
+        }
+        Ok(Admin(session))
     }
 }
 
@@ -176,6 +198,11 @@ pub async fn login(
         return Err(wrong());
     };
     app.throttle.succeeded(&attempt);
+    if record.disabled {
+        // Said only to whoever knows the password: others learn nothing of the account.
+        tracing::info!(user = id.0, "refused a sign-in: the account is disabled");
+        return Err(Refusal::new(ErrorCode::AccountDisabled, "this account is disabled; ask your admin to enable it"));
+    }
     let cookie = start_session(&app, id).await?;
     tracing::info!(user = id.0, trusted_device = device.is_some(), "signed in");
     let mut response = signed_in(user_info(id, &record), cookie);

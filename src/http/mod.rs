@@ -2,6 +2,7 @@
 //! upgrade, on one axum router. Handlers are thin: the `Session` extractor checks sign-in,
 //! `check_origin` guards every state-changing request, and the core or store does the work.
 
+mod admin;
 mod api;
 mod assets;
 pub(crate) mod auth;
@@ -52,6 +53,11 @@ pub fn router(state: App) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/admin/signin-failures", get(auth::signin_failures))
+        .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/users/{id}/disable", post(admin::disable))
+        .route("/api/admin/users/{id}/enable", post(admin::enable))
+        .route("/api/admin/users/{id}/role", post(admin::role))
+        .route("/api/admin/users/{id}/password", post(admin::password))
         .route("/api/me", get(api::me))
         .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))

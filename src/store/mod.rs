@@ -88,8 +88,12 @@ pub enum Change {
     PutUser(UserId, UserRecord),
     PutSession([u8; 32], SessionRecord),
     DeleteSession([u8; 32]),
-    /// Signs a user out everywhere (after a password change).
-    DeleteUserSessions(UserId),
+    /// Signs a user out everywhere (a password reset, a disabled account), or everywhere but
+    /// in the session `except` (the one that changed its own password, or asked for it).
+    DeleteUserSessions {
+        user: UserId,
+        except: Option<[u8; 32]>,
+    },
     PutStatus(UserId, StatusRecord),
     PutConversation(ConvId, ConversationRecord),
     PutMember(ConvId, UserId, MemberRecord),
@@ -414,14 +418,14 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
                 txn.open_table(USER_TOKENHASH)?.remove((session.user.0, hash.as_slice()))?;
             }
         }
-        Change::DeleteUserSessions(user) => {
+        Change::DeleteUserSessions { user, except } => {
             let mut index = txn.open_table(USER_TOKENHASH)?;
             let mut sessions = txn.open_table(TOKENHASH_SESSION)?;
             let hashes: Vec<Vec<u8>> = index
                 .range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?
                 .map(|entry| entry.map(|(key, _)| key.value().1.to_vec()))
                 .collect::<Result<_, _>>()?;
-            for hash in hashes {
+            for hash in hashes.into_iter().filter(|h| except.is_none_or(|keep| h.as_slice() != keep.as_slice())) {
                 sessions.remove(hash.as_slice())?;
                 index.remove((user.0, hash.as_slice()))?;
             }

@@ -20,7 +20,7 @@ pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
 /// ...and for at least this many of the user's newest sends, however old they are.
 pub const SENDS_KEPT_PER_USER: u64 = 10_000;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub name: String,
     pub display_name: String,
@@ -28,6 +28,28 @@ pub struct UserRecord {
     pub password_hash: String,
     pub role: Role,
     pub created: Millis,
+    /// An admin turned the account off: it cannot sign in and has no sessions.
+    pub disabled: bool,
+    /// When a tab of theirs was last open, to the hour (written at most hourly, so that
+    /// presence costs no disk write per tab).
+    pub last_seen: Option<Millis>,
+}
+
+/// The first layout of `UserRecord`, before accounts could be disabled.
+#[derive(Deserialize)]
+struct UserRecordV1 {
+    name: String,
+    display_name: String,
+    password_hash: String,
+    role: Role,
+    created: Millis,
+}
+
+impl From<UserRecordV1> for UserRecord {
+    fn from(v1: UserRecordV1) -> Self {
+        let UserRecordV1 { name, display_name, password_hash, role, created } = v1;
+        UserRecord { name, display_name, password_hash, role, created, disabled: false, last_seen: None }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,7 +236,7 @@ macro_rules! one_layout {
         }
     )*};
 }
-one_layout!(UserRecord, SessionRecord, StatusRecord, MemberRecord, SendRecord, AuditRecord);
+one_layout!(SessionRecord, StatusRecord, MemberRecord, SendRecord, AuditRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {
@@ -232,7 +254,7 @@ macro_rules! two_layouts {
         }
     )*};
 }
-two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1);
+two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1);
 
 pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
     record.to_bytes()

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
 use crate::model::{ConvId, Millis, Seq, UserId};
-use crate::protocol::{ErrorCode, Ref, ServerFrame, User};
-use crate::store::records::{ConversationRecord, SendRecord, StatusRecord};
+use crate::protocol::{ErrorCode, Ref, ServerFrame, User, user_info};
+use crate::store::records::{ConversationRecord, SendRecord, StatusRecord, UserRecord};
 use crate::store::writer::Job;
 use crate::store::{Change, StoreError};
 
@@ -104,6 +104,12 @@ pub(super) enum Undo {
         user: UserId,
         before: StatusRecord,
         wrote: StatusRecord,
+    },
+    /// An account change that was not saved (its tabs stay closed: they reconnect).
+    RestoreAccount {
+        user: UserId,
+        before: UserRecord,
+        wrote: UserRecord,
     },
 }
 
@@ -301,6 +307,18 @@ impl HubTask {
                     && state.record.name == wrote.name
                 {
                     state.record = before;
+                }
+            }
+            Undo::RestoreAccount { user, before, wrote } => {
+                // `last_seen` moves on its own meanwhile; any other change since wins.
+                if let Some(state) = self.users.get_mut(&user)
+                    && (UserRecord { last_seen: wrote.last_seen, ..state.account.clone() }) == wrote
+                {
+                    let last_seen = state.account.last_seen;
+                    state.account = UserRecord { last_seen, ..before };
+                    state.info = user_info(user, &state.account);
+                    let frame = ServerFrame::User { user: state.info.clone() }.encode();
+                    self.deliver(Target::Everyone, frame);
                 }
             }
             Undo::RestoreStatus { user, before, wrote } => {
