@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Seconds a message that is not recorded stays in memory for tabs catching up.
     #[arg(long, env = "HALLWAY_RECORDS_BUFFER", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
     pub records_buffer: u64,
+    /// Days a signed-in browser may go unused before its session ends.
+    #[arg(long, env = "HALLWAY_SESSION_IDLE_DAYS", default_value_t = config::DEFAULT_SESSION_IDLE_DAYS,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub session_idle_days: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
     pub header_timeout: u64,
@@ -222,6 +226,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         signin_address_refill: Duration::from_secs(args.signin_address_refill),
         records: args.records,
         records_buffer: Duration::from_secs(args.records_buffer),
+        session_idle: Duration::from_secs(args.session_idle_days * 24 * 3600),
         limits,
         ..Config::new(data.clone())
     };

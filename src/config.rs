@@ -35,6 +35,10 @@ pub const DEFAULT_SIGNIN_ADDRESS_BURST: u32 = 20;
 /// hour at most, against 36-60 a second unrefused before.
 pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 
+/// Days a session may go unused before it ends (its browser must sign in again). A laptop
+/// back from a holiday of three weeks still opens the chat; a browser left behind does not.
+pub const DEFAULT_SESSION_IDLE_DAYS: u64 = 30;
+
 /// How long a message that is not recorded stays in memory, so that a tab that lost its
 /// connection for a moment (Wi-Fi, a laptop lid) still gets it.
 pub const DEFAULT_RECORDS_BUFFER: Duration = Duration::from_secs(5 * 60);
@@ -65,6 +69,8 @@ pub struct Config {
     pub records: Policy,
     /// How long messages that are not recorded stay in memory for catching up.
     pub records_buffer: Duration,
+    /// How long a session may go unused before it ends.
+    pub session_idle: Duration,
 }
 
 impl Config {
@@ -82,6 +88,7 @@ impl Config {
             limits: RateLimits::default(),
             records: Policy::Keep,
             records_buffer: DEFAULT_RECORDS_BUFFER,
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
         }
     }
 }

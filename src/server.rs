@@ -20,10 +20,11 @@ use crate::model::now_millis;
 use crate::store::writer::{Writer, WriterThread};
 use crate::store::{Change, Store};
 
-/// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
-async fn purge_expired_sessions(store: &Store, writer: &Writer) {
-    let cutoff = now_millis().saturating_sub(auth::SESSION_DAYS * 24 * 3600 * 1000);
-    match store.sessions_created_before(cutoff) {
+/// Deletes sessions unused for longer than `idle` (they are refused anyway; this keeps the
+/// file tidy).
+async fn purge_expired_sessions(store: &Store, writer: &Writer, idle: Duration) {
+    let cutoff = now_millis().saturating_sub(idle.as_millis() as u64);
+    match store.sessions_unused_since(cutoff) {
         Ok(expired) if !expired.is_empty() => {
             let count = expired.len();
             match writer.write(expired.into_iter().map(Change::DeleteSession).collect()).await {
@@ -69,7 +70,7 @@ impl Server {
         let (writer, writer_thread) = Writer::start(store.clone());
         let (hub, hub_task) =
             Hub::start(store.clone(), key, writer.clone(), config.hub_settings()).context("loading the data file")?;
-        purge_expired_sessions(&store, &writer).await;
+        purge_expired_sessions(&store, &writer, config.session_idle).await;
 
         let device_key = device_key(&store, &writer).await?;
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
@@ -82,6 +83,8 @@ impl Server {
             records: config.records.to_json(config.records_buffer.as_secs()),
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
+            session_idle: config.session_idle,
+            clock: crate::model::Clock::default(),
             setup: Mutex::new(setup_token),
         });
         let app = http::router(state.clone());
@@ -117,6 +120,12 @@ impl Server {
             Err(e) if e.is_panic() => tracing::error!("the chat core stopped after a panic"),
             _ => tracing::error!("the chat core stopped unexpectedly"),
         }
+    }
+
+    /// Moves the clock that session expiry reads forward by `by`, for tests of idle expiry.
+    #[doc(hidden)]
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by)
     }
 
     #[doc(hidden)]

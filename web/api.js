@@ -86,6 +86,13 @@ export const reviewSearch = (opts) =>
 /** The export download's address (a plain link: the browser saves the file). */
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
+/** Your own password: {current, password} → {user}; your other sessions end. */
+export const changePassword = (current, password) => rest('POST', '/api/me/password', { current, password });
+/** Your signed-in sessions → {sessions: [{id, current, device, address, created, last_used}], idle_days}. */
+export const mySessions = () => rest('GET', '/api/me/sessions');
+export const endSession1 = (id) => rest('POST', `/api/me/sessions/${encodeURIComponent(id)}/sign-out`);
+export const endOtherSessions = () => rest('POST', '/api/me/sessions/sign-out-others');
+
 /** Admins only: every account with role, disabled, tabs and last_seen → {users}. */
 export const adminUsers = () => rest('GET', '/api/admin/users');
 /** Admins only: `action` is disable, enable, role ({role}) or password ({password}) → {user}. */

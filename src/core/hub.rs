@@ -396,12 +396,7 @@ impl HubTask {
             Command::Accounts { reply } => {
                 let _ = reply.send(self.accounts());
             }
-            Command::SignOut { session } => {
-                let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
-                for id in ids {
-                    self.drop_conn(id, CloseReason::SignedOut);
-                }
-            }
+            Command::EndSessions { user, which, reply } => self.end_sessions(user, which, reply),
             Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
             Command::Fault(Fault::StopCore) | Command::Shutdown => {}
         }

@@ -90,6 +90,15 @@ pub enum AccountChange {
     },
 }
 
+/// Which of a person's sessions to end (`Hub::end_sessions`).
+#[derive(Clone, Copy, Debug)]
+pub enum EndSessions {
+    /// This one (signing out, or one chosen from the list of one's sessions).
+    One([u8; 32]),
+    /// Every one but this (the session that asks).
+    AllBut([u8; 32]),
+}
+
 /// One account as the admins' list shows it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Account {
@@ -167,8 +176,10 @@ enum Command {
     Accounts {
         reply: oneshot::Sender<Vec<Account>>,
     },
-    SignOut {
-        session: [u8; 32],
+    EndSessions {
+        user: UserId,
+        which: EndSessions,
+        reply: oneshot::Sender<Result<(), HubError>>,
     },
     Fault(Fault),
     Shutdown,
@@ -190,7 +201,7 @@ impl Command {
             Command::CreateUser { .. } => "create_user",
             Command::ChangeAccount { .. } => "change_account",
             Command::Accounts { .. } => "accounts",
-            Command::SignOut { .. } => "sign_out",
+            Command::EndSessions { .. } => "end_sessions",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
         }
@@ -321,9 +332,12 @@ impl Hub {
         rx.await.unwrap_or_default()
     }
 
-    /// Closes every tab of a session that just signed out.
-    pub async fn sign_out(&self, session: [u8; 32]) {
-        self.send(Command::SignOut { session }).await
+    /// Ends sessions of `user` (their tabs close at once with `signed_out`); returns once
+    /// they are deleted from the file.
+    pub async fn end_sessions(&self, user: UserId, which: EndSessions) -> Result<(), HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::EndSessions { user, which, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
     }
 
     /// Whether the core task is still running (it ends only at shutdown, or after a bug).

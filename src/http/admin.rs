@@ -20,7 +20,8 @@ fn user_id(id: Result<Path<u64>, PathRejection>) -> Result<UserId, Refusal> {
 
 /// `GET /api/admin/users`: every account with its role, tabs open and when last seen.
 pub async fn users(State(app): State<App>, _admin: Admin) -> Json<Value> {
-    Json(json!({ "users": app.hub.accounts().await }))
+    let session_idle_days = app.session_idle.as_secs() / (24 * 3600);
+    Json(json!({ "users": app.hub.accounts().await, "session_idle_days": session_idle_days }))
 }
 
 async fn change(app: &App, admin: &Admin, id: UserId, change: AccountChange) -> Result<Json<Value>, Refusal> {

@@ -7,6 +7,7 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+mod me;
 mod review;
 pub mod serve;
 mod ws;
@@ -38,6 +39,10 @@ pub struct AppState {
     pub throttle: Throttle,
     /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
     pub device_key: [u8; 32],
+    /// How long a session may go unused (`--session-idle-days`).
+    pub session_idle: std::time::Duration,
+    /// The clock session expiry reads (tests move it: `Server::advance_clock`).
+    pub clock: crate::model::Clock,
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
@@ -59,6 +64,10 @@ pub fn router(state: App) -> Router {
         .route("/api/admin/users/{id}/role", post(admin::role))
         .route("/api/admin/users/{id}/password", post(admin::password))
         .route("/api/me", get(api::me))
+        .route("/api/me/password", post(me::password))
+        .route("/api/me/sessions", get(me::sessions))
+        .route("/api/me/sessions/sign-out-others", post(me::sign_out_others))
+        .route("/api/me/sessions/{id}/sign-out", post(me::sign_out_one))
         .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))

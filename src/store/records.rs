@@ -56,6 +56,26 @@ impl From<UserRecordV1> for UserRecord {
 pub struct SessionRecord {
     pub user: UserId,
     pub created: Millis,
+    /// When it was last used, to the hour (`Change::TouchSession`): a session unused for the
+    /// idle time the admin set ends.
+    pub last_used: Millis,
+    /// The browser and system it signed in from, in words ("Firefox on Linux").
+    pub device: String,
+    /// The address it was last used from.
+    pub address: String,
+}
+
+/// The first layout of `SessionRecord`, before sessions were listed to their owner.
+#[derive(Deserialize)]
+struct SessionRecordV1 {
+    user: UserId,
+    created: Millis,
+}
+
+impl From<SessionRecordV1> for SessionRecord {
+    fn from(v1: SessionRecordV1) -> Self {
+        SessionRecord { user: v1.user, created: v1.created, last_used: v1.created, device: String::new(), address: String::new() }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,7 +256,7 @@ macro_rules! one_layout {
         }
     )*};
 }
-one_layout!(SessionRecord, StatusRecord, MemberRecord, SendRecord, AuditRecord);
+one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {
@@ -254,7 +274,7 @@ macro_rules! two_layouts {
         }
     )*};
 }
-two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1);
+two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
 
 pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
     record.to_bytes()

@@ -1,7 +1,7 @@
 // The admin page (docs/protocol.md "Accounts"): alice, the first admin, adds bob; bob signs
 // in; alice resets his password from the Users section (his open tab is signed out), and
-// disables him (his open tab is signed out at once, and his sign-in is refused); the page
-// fits a phone 390 px wide.
+// disables him (his open tab is signed out at once, and his sign-in is refused); bob signs
+// another browser out and changes his own password; the page fits a phone 390 px wide.
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +104,27 @@ test('an admin disables a colleague: the open tab is signed out at once and sign
   await userRow(alice, 'bob').getByTestId('admin-user-enable').click();
   await see(userRow(alice, 'bob').getByTestId('admin-user-disable'), 'bob cannot be enabled again');
   await signIn(bob, 'bob', 'a fresh password');
+});
+
+test('a colleague signs another device out and changes their own password', async () => {
+  const bob = pages.bob;
+  const other = pages.bobOther = await openPage(browser, 'bob elsewhere', server.base, log);
+  await other.goto(server.base + '/');
+  await signIn(other, 'bob', 'a fresh password');
+  await tid(bob, 'account-button').click();
+  await see(tid(bob, 'account-session').nth(1), 'bob\'s account page does not list his two signed-in browsers');
+  assert.equal(await tid(bob, 'account-session').first().getAttribute('data-current'), 'true', 'this browser is not listed first');
+  await tid(bob, 'account-sign-out-others').click();
+  await see(tid(other, 'signin-form'), 'the other browser stays signed in after "Sign out all other devices"');
+  await tid(bob, 'account-current').fill('a wrong guess');
+  await tid(bob, 'account-password').fill('bobs own choice');
+  await tid(bob, 'account-password-submit').click();
+  await see(tid(bob, 'account-password-error').filter({ hasText: 'not your current password' }), 'a wrong current password is not refused');
+  await tid(bob, 'account-current').fill('a fresh password');
+  await tid(bob, 'account-password-submit').click();
+  await see(tid(bob, 'toast').filter({ hasText: 'Password changed' }), 'bob is not told his password changed');
+  await signIn(other, 'bob', 'bobs own choice');
+  assert.equal(await tid(bob, 'composer').count() > 0 && await tid(bob, 'signin-form').isVisible(), false, 'changing his password signed bob out here');
 });
 
 test('the admin page fits a phone 390 px wide', async () => {

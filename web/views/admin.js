@@ -87,6 +87,7 @@ export function showAdminEntry(user) {
 
 export function bindAdmin() {
   $('btn-admin').addEventListener('click', openAdmin);
+  $('btn-account').addEventListener('click', openAccount);
   // Another panel or a conversation opened from the sidebar leaves this page.
   document.querySelector('.sidebar').addEventListener('click', (e) => {
     if (e.target.closest('[data-testid="conv-item"], #search-form, #btn-review, #btn-audit')) closeAdmin();

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::delivery::{Outcome, Reply, Target, Undo};
 use super::{HubTask, UserState};
-use crate::core::{Account, AccountChange, By, CloseReason, ConnId, DEFAULT_ROOM, HubError};
+use crate::core::{Account, AccountChange, By, CloseReason, ConnId, DEFAULT_ROOM, EndSessions, HubError};
 use crate::model::{ConvKind, Role, UserId, now_millis};
 use crate::protocol::{ErrorCode, Refusal, ServerFrame, User, user_info};
 use crate::store::Change;
@@ -177,11 +177,35 @@ impl HubTask {
         }
     }
 
-    /// Hourly: whoever has tabs open is seen now.
+    /// Hourly: whoever has tabs open is seen now, and so are the sessions of those tabs (a
+    /// tab open for weeks makes no request that would note its session's use).
     pub(super) fn touch(&mut self) {
         let present: Vec<UserId> = self.users.iter().filter(|(_, u)| !u.conns.is_empty()).map(|(id, _)| *id).collect();
         for user in present {
             self.seen_now(user);
         }
+        let mut sessions: Vec<[u8; 32]> = self.conns.values().map(|c| c.session).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        if !sessions.is_empty() {
+            let at = now_millis();
+            let changes = sessions.into_iter().map(|hash| Change::TouchSession { hash, at, address: None }).collect();
+            self.persist(changes, Outcome::new(Vec::new(), Reply::None));
+        }
+    }
+
+    /// Ends sessions of `user`: their tabs close at once, the answer waits for the commit.
+    pub(super) fn end_sessions(&mut self, user: UserId, which: EndSessions, reply: oneshot::Sender<Result<(), HubError>>) {
+        let (change, keep, only) = match which {
+            EndSessions::One(hash) => (Change::DeleteSession(hash), None, Some(hash)),
+            EndSessions::AllBut(hash) => (Change::DeleteUserSessions { user, except: Some(hash) }, Some(hash), None),
+        };
+        let ends = |session: &[u8; 32]| only.is_none_or(|one| *session == one) && keep.is_none_or(|kept| *session != kept);
+        let closed: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.user == user && ends(&c.session)).map(|(id, _)| *id).collect();
+        for conn in closed {
+            self.drop_conn(conn, CloseReason::SignedOut);
+        }
+        self.persist(vec![change], Outcome::new(Vec::new(), Reply::Done(reply)));
     }
 }

@@ -32,6 +32,8 @@ pub(super) enum Reply {
     /// frame on failure.
     Ack(ConnId, Option<Ref>, Encoded),
     User(oneshot::Sender<Result<User, HubError>>, User),
+    /// Only whether it was saved.
+    Done(oneshot::Sender<Result<(), HubError>>),
 }
 
 /// What a change causes once it is durable, and how to take its in-memory part back if it
@@ -185,6 +187,9 @@ impl HubTask {
                     Reply::User(reply, user) => {
                         let _ = reply.send(Ok(user));
                     }
+                    Reply::Done(reply) => {
+                        let _ = reply.send(Ok(()));
+                    }
                 }
             }
             Err(e) => match outcome.reply {
@@ -207,6 +212,9 @@ impl HubTask {
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
                 Reply::User(reply, _) => {
+                    let _ = reply.send(Err(HubError::Storage(e)));
+                }
+                Reply::Done(reply) => {
                     let _ = reply.send(Err(HubError::Storage(e)));
                 }
             },

@@ -30,7 +30,9 @@ function seenText(u) {
 async function load(v) {
   v.loading = true;
   try {
-    v.users = (await api.adminUsers()).users;
+    const r = await api.adminUsers();
+    v.users = r.users;
+    v.idleDays = r.session_idle_days;
     v.error = '';
   } catch (e) { v.error = errText(e); }
   v.loading = false;
@@ -39,6 +41,7 @@ async function load(v) {
 
 function drawList(v) {
   v.status.textContent = v.error || (v.users.length ? '' : 'Loading…');
+  if (v.idleDays != null) v.note.textContent = `A signed-in browser stays signed in until it goes ${v.idleDays} days unused (server option --session-idle-days).`;
   v.status.classList.toggle('error', !!v.error);
   v.list.replaceChildren(...v.users.map((u) => row(v, u)));
 }
@@ -102,9 +105,10 @@ export default {
     const v = view = { users: [], error: '', loading: false };
     v.status = h('p', { class: 'search-status', testid: 'admin-users-status', role: 'status', text: 'Loading…' });
     v.list = h('ul', { class: 'admin-users', testid: 'admin-users' });
+    v.note = h('p', { class: 'muted admin-note', testid: 'admin-session-idle' });
     v.root = h('div', null,
       h('div', { class: 'admin-row' }, h('button', { type: 'button', class: 'btn small primary', testid: 'admin-add-user', text: 'Add user', onclick: showAddUser })),
-      v.status, v.list);
+      v.status, v.list, v.note);
     load(v);
     return v.root;
   },
