@@ -101,6 +101,7 @@ impl Config {
             limits: self.limits.clone(),
             records: self.records,
             records_buffer: self.records_buffer,
+            clock: crate::model::Clock::default(),
         }
     }
 }

@@ -68,8 +68,10 @@ impl Server {
         let (store, key) =
             Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) =
-            Hub::start(store.clone(), key, writer.clone(), config.hub_settings()).context("loading the data file")?;
+        // One clock for session and invite expiry, which tests move together.
+        let clock = crate::model::Clock::default();
+        let settings = crate::core::Settings { clock: clock.clone(), ..config.hub_settings() };
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), settings).context("loading the data file")?;
         purge_expired_sessions(&store, &writer, config.session_idle).await;
 
         let device_key = device_key(&store, &writer).await?;
@@ -84,7 +86,7 @@ impl Server {
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             session_idle: config.session_idle,
-            clock: crate::model::Clock::default(),
+            clock,
             setup: Mutex::new(setup_token),
         });
         let app = http::router(state.clone());

@@ -86,6 +86,15 @@ export const reviewSearch = (opts) =>
 /** The export download's address (a plain link: the browser saves the file). */
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
+/** Whether signing up (with an invite token) would be taken → {mode, allowed, role, expires} or {allowed: false, code, message}. */
+export const maySignUp = (invite) => rest('GET', '/api/signup' + (invite ? `?invite=${encodeURIComponent(invite)}` : ''));
+export const signUp = (u) => rest('POST', '/api/signup', u);
+/** Admins only: {mode, invites: [Invite]}; setSignupMode(mode); createInvite({role, uses, expires_in_hours}) → {invite, link, qr_svg}. */
+export const signupSettings = () => rest('GET', '/api/admin/signup');
+export const setSignupMode = (mode) => rest('POST', '/api/admin/signup', { mode });
+export const createInvite = (opts) => rest('POST', '/api/admin/invites', opts);
+export const revokeInvite = (id) => rest('POST', `/api/admin/invites/${encodeURIComponent(id)}/revoke`);
+
 /** Your own password: {current, password} → {user}; your other sessions end. */
 export const changePassword = (current, password) => rest('POST', '/api/me/password', { current, password });
 /** Your signed-in sessions → {sessions: [{id, current, device, address, created, last_used}], idle_days}. */

@@ -9,7 +9,7 @@ import { bindComposer } from './composer.js';
 import { $, icon } from './dom.js';
 import { loadOlder, markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
-import { bindSignIn, enter, showSetup, signedOut } from './signin.js';
+import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
@@ -81,7 +81,9 @@ function bind() {
 
 function boot() {
   bind();
-  if (location.pathname === '/setup') showSetup(); else enter();
+  if (location.pathname === '/setup') showSetup();
+  else if (location.pathname === '/signup') showSignup();
+  else enter();
 }
 
 boot();

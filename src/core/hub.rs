@@ -16,6 +16,7 @@ mod delivery;
 mod keeping;
 mod messages;
 mod presence;
+mod signup;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -30,11 +31,11 @@ use tokio::sync::mpsc;
 
 use super::access::{Action, Allowed, Door};
 use super::records::{self as rules, Policy};
-use super::{CloseReason, Command, ConnId, Fault, Settings};
+use super::{CloseReason, Command, ConnId, Fault, Settings, SignupMode};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
-use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord, UserRecord};
+use crate::store::records::{ConversationRecord, InviteRecord, MessageRecord, StatusRecord, UserRecord};
 use crate::store::writer::Writer;
 use crate::store::{Change, Store, StoreError};
 use conversations::ConvIndex;
@@ -193,13 +194,20 @@ pub(crate) struct HubTask {
     /// text may sit in redb's free pages until the next vacuum.
     freed_since_vacuum: bool,
     last_vacuum: Option<Instant>,
+    /// Who may sign up without an admin, and the invite links (`signup.rs`).
+    signup: SignupMode,
+    invites: BTreeMap<[u8; 32], InviteRecord>,
+    /// The clock invite expiry reads.
+    clock: crate::model::Clock,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
 }
 
 impl HubTask {
     pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
-        let Settings { max_frame, limits, records: policy, records_buffer: live_for } = settings;
+        let Settings { max_frame, limits, records: policy, records_buffer: live_for, clock } = settings;
+        let invites = store.invites()?.into_iter().collect();
+        let signup = store.meta(signup::SIGNUP_KEY)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| SignupMode::parse(&v));
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
@@ -277,6 +285,9 @@ impl HubTask {
             reader_tx,
             reader_rx,
             panic_next_frame: false,
+            signup: signup.unwrap_or_default(),
+            invites,
+            clock,
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
@@ -396,6 +407,16 @@ impl HubTask {
             Command::Accounts { reply } => {
                 let _ = reply.send(self.accounts());
             }
+            Command::Signup { reply } => {
+                let _ = reply.send((self.signup, self.invite_list()));
+            }
+            Command::SetSignup { by, mode, reply } => self.set_signup(by, mode, reply),
+            Command::CreateInvite { by, hash, record, reply } => self.create_invite(by, hash, record, reply),
+            Command::RevokeInvite { by, id, reply } => self.revoke_invite(by, id, reply),
+            Command::MaySignUp { with, reply } => {
+                let _ = reply.send(self.may_sign_up(with).map(|(role, invite)| (role, invite.map(|i| i.expires))));
+            }
+            Command::SignUp { with, record, reply } => self.sign_up(with, record, reply),
             Command::EndSessions { user, which, reply } => self.end_sessions(user, which, reply),
             Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
             Command::Fault(Fault::StopCore) | Command::Shutdown => {}

@@ -122,7 +122,7 @@ pub(super) async fn start_session(app: &App, user: UserId, origin: Origin) -> Re
         .map_err(|_| Refusal::new(ErrorCode::Internal, "could not build the session cookie"))
 }
 
-fn signed_in(user: User, cookie: HeaderValue) -> Response {
+pub(super) fn signed_in(user: User, cookie: HeaderValue) -> Response {
     let mut response = Json(json!({ "user": user })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
@@ -240,7 +240,7 @@ pub async fn login(
 }
 
 /// A fresh device cookie for `name`, after each sign-in. Sent back only to `/api/login`.
-fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
+pub(super) fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
     let value = auth::new_device_cookie(&app.device_key, name);
     let max_age = DEVICE_DAYS * 24 * 3600;
     if let Ok(cookie) =

@@ -10,6 +10,7 @@ mod error;
 mod me;
 mod review;
 pub mod serve;
+mod signup;
 mod ws;
 
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,10 @@ pub fn router(state: App) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/admin/signin-failures", get(auth::signin_failures))
+        .route("/api/signup", get(signup::may_sign_up).post(signup::sign_up))
+        .route("/api/admin/signup", get(signup::signup_settings).post(signup::set_mode))
+        .route("/api/admin/invites", post(signup::create_invite))
+        .route("/api/admin/invites/{id}/revoke", post(signup::revoke_invite))
         .route("/api/admin/users", get(admin::users))
         .route("/api/admin/users/{id}/disable", post(admin::disable))
         .route("/api/admin/users/{id}/enable", post(admin::enable))

@@ -31,8 +31,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::model::{ConvId, Seq, UserId};
 use records::{
-    AuditRecord, ConversationRecord, DecodeError, MemberRecord, MessageRecord, SendRecord, SessionRecord, StatusRecord,
-    UserRecord, decode, encode,
+    AuditRecord, ConversationRecord, DecodeError, InviteRecord, MemberRecord, MessageRecord, SendRecord, SessionRecord,
+    StatusRecord, UserRecord, decode, encode,
 };
 use tables::*;
 
@@ -118,6 +118,9 @@ pub enum Change {
     /// (`Store::purgeable_before`, `Store::seqs_upto`) and need not be contiguous. A seq
     /// without a message is skipped. Seqs are never reused afterwards.
     PurgeMessages(ConvId, Vec<Seq>),
+    /// An invite link made, or one of its uses taken.
+    PutInvite([u8; 32], InviteRecord),
+    DeleteInvite([u8; 32]),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
@@ -389,6 +392,24 @@ impl Store {
         Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
     }
 
+    /// Every invite link, by the hash of its token.
+    pub fn invites(&self) -> Result<Vec<([u8; 32], InviteRecord)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let table = match txn.open_table(INVITEHASH_INVITE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut invites = Vec::new();
+        for entry in table.iter()? {
+            let (hash, value) = entry?;
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
+                invites.push((hash, decode(value.value())?));
+            }
+        }
+        Ok(invites)
+    }
+
     /// A value of the file's `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db()?.begin_read()?;
@@ -475,6 +496,12 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
+        }
+        Change::PutInvite(hash, record) => {
+            txn.open_table(INVITEHASH_INVITE)?.insert(hash.as_slice(), encode(record).as_slice())?;
+        }
+        Change::DeleteInvite(hash) => {
+            txn.open_table(INVITEHASH_INVITE)?.remove(hash.as_slice())?;
         }
         Change::PutMeta(key, value) => {
             txn.open_table(META)?.insert(*key, value.as_slice())?;

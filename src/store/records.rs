@@ -180,6 +180,18 @@ impl From<MessageRecordV1> for MessageRecord {
     }
 }
 
+/// An invite link: whoever opens it may sign up, `max_uses` times at most, until `expires`,
+/// with `role`. Only the hash of its token is kept, like a session's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    pub created_by: UserId,
+    pub created: Millis,
+    pub expires: Millis,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub role: Role,
+}
+
 /// One thing a reviewer did, for the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -256,7 +268,7 @@ macro_rules! one_layout {
         }
     )*};
 }
-one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord);
+one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord, InviteRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {

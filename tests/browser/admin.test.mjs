@@ -1,5 +1,5 @@
-// The admin page (docs/protocol.md "Accounts"): alice, the first admin, adds bob; bob signs
-// in; alice resets his password from the Users section (his open tab is signed out), and
+// The admin page (docs/protocol.md "Accounts", "Sign-up"): alice, the first admin, makes an
+// invite link and bob signs up through it; alice resets his password from the Users section (his open tab is signed out), and
 // disables him (his open tab is signed out at once, and his sign-in is refused); bob signs
 // another browser out and changes his own password; the page fits a phone 390 px wide.
 // Run: cd tests/browser && npm ci && node --test
@@ -50,22 +50,39 @@ async function openUsers(page, name) {
   await see(userRow(page, name), `the Users section does not list ${name}`);
 }
 
-test('an admin adds a colleague from the Users section, and a member has no admin page', async () => {
+test('an admin makes an invite link and a colleague signs up through it, once', async () => {
   const alice = pages.alice;
   await openUsers(alice, 'alice');
-  await tid(alice, 'admin-add-user').click();
-  await tid(alice, 'add-user-name').fill('bob');
-  await tid(alice, 'add-user-display-name').fill('Bob Member');
-  await tid(alice, 'add-user-password').fill(PW);
-  await tid(alice, 'add-user-submit').click();
-  await see(userRow(alice, 'bob'), 'the colleague alice added does not appear in the Users list');
-  assert.equal(await userRow(alice, 'bob').getByTestId('admin-user-role').inputValue(), 'member', 'bob is not listed as a member');
+  await tid(alice, 'admin-nav-signup').click();
+  await see(tid(alice, 'signup-mode-admin').and(alice.locator(':checked')), 'the Sign-up section does not say only admins create accounts by default');
+  await tid(alice, 'signup-mode-invite').check();
+  await see(tid(alice, 'invite-form'), 'choosing invite links offers no way to make one');
+  await tid(alice, 'invite-uses-input').fill('1');
+  await tid(alice, 'invite-create').click();
+  await see(tid(alice, 'invite-created'), 'making an invite link shows no link');
+  await alice.waitForFunction(() => document.querySelector('[data-testid="invite-qr"]')?.naturalWidth > 0, null, { timeout: 5000 })
+    .catch(() => assert.fail('the invite\'s QR code does not show'));
+  const link = await tid(alice, 'invite-link').inputValue();
+  assert.match(link, /\/signup#[0-9a-f]{64}$/, 'the invite link does not open the sign-up page');
+  await see(tid(alice, 'invite-item').filter({ hasText: 'used 0 of 1' }), 'the new link is not listed with its uses');
 
   const bob = pages.bob = await openPage(browser, 'bob', server.base, log);
-  await bob.goto(server.base + '/');
-  await signIn(bob, 'bob', PW);
+  await bob.goto(link);
+  await see(tid(bob, 'signup-note').filter({ hasText: 'as a member' }), 'the sign-up page does not say what the link makes you');
+  await tid(bob, 'signup-name').fill('bob');
+  await tid(bob, 'signup-display-name').fill('Bob Member');
+  await tid(bob, 'signup-password').fill(PW);
+  await tid(bob, 'signup-submit').click();
+  await see(tid(bob, 'composer'), 'bob signs up through the invite link but does not get to the chat');
+  await see(convItem(bob, 'general'), 'a colleague who signed up is not in #general');
   assert.equal(await tid(bob, 'admin-button').isVisible(), false, 'a member is offered the admin page');
-  await see(userRow(alice, 'bob').filter({ hasText: /Online now · 1 tab/ }), 'the Users list does not show bob\'s open tab');
+  await see(userRow(alice, 'bob').filter({ hasText: /Online now · 1 tab/ }), 'the Users list does not show bob, signed up, with his open tab');
+  await see(tid(alice, 'invite-item').filter({ hasText: 'used 1 of 1' }), 'the link does not count its use');
+
+  const late = await openPage(browser, 'a second colleague', server.base, log);
+  await late.goto(link);
+  await see(tid(late, 'signup-error').filter({ hasText: /used/ }), 'a link of one use still offers a second sign-up');
+  await late.context().close();
 });
 
 test('the last admin cannot step down, and the page says why', async () => {

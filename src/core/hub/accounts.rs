@@ -19,7 +19,19 @@ use crate::store::records::{StatusRecord, UserRecord};
 pub(super) const TOUCH_EVERY: Duration = Duration::from_secs(3600);
 
 impl HubTask {
-    pub(super) async fn create_user(&mut self, mut record: UserRecord, reply: oneshot::Sender<Result<User, HubError>>) {
+    pub(super) async fn create_user(&mut self, record: UserRecord, reply: oneshot::Sender<Result<User, HubError>>) {
+        self.create_account(record, reply, Vec::new(), Vec::new());
+    }
+
+    /// Creates an account (joining #general) with `also` in the same commit (a sign-up's
+    /// use of its invite) and `also_undo` to take it back if that commit fails.
+    pub(super) fn create_account(
+        &mut self,
+        mut record: UserRecord,
+        reply: oneshot::Sender<Result<User, HubError>>,
+        also: Vec<Change>,
+        also_undo: Vec<Undo>,
+    ) {
         if self.user_names.contains_key(&record.name) {
             let _ = reply.send(Err(HubError::Refused(Refusal::new(
                 ErrorCode::NameTaken,
@@ -35,7 +47,9 @@ impl HubTask {
         self.users.insert(id, UserState::new(id, record.clone(), StatusRecord::default()));
         let mut changes = vec![Change::PutUser(id, record)];
         let mut deliveries = vec![(Target::Everyone, ServerFrame::User { user: info.clone() }.encode())];
+        changes.extend(also);
         let mut undo = vec![Undo::RemoveUser(id)];
+        undo.extend(also_undo);
         let general = self.index.room(DEFAULT_ROOM);
         match general {
             Some(conv) => {

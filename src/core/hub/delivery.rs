@@ -11,7 +11,7 @@ use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
 use crate::model::{ConvId, Millis, Seq, UserId};
 use crate::protocol::{ErrorCode, Ref, ServerFrame, User, user_info};
-use crate::store::records::{ConversationRecord, SendRecord, StatusRecord, UserRecord};
+use crate::store::records::{ConversationRecord, InviteRecord, SendRecord, StatusRecord, UserRecord};
 use crate::store::writer::Job;
 use crate::store::{Change, StoreError};
 
@@ -106,6 +106,11 @@ pub(super) enum Undo {
         user: UserId,
         before: StatusRecord,
         wrote: StatusRecord,
+    },
+    /// An invite's use (or its making) that was not saved.
+    RestoreInvite {
+        hash: [u8; 32],
+        before: Option<InviteRecord>,
     },
     /// An account change that was not saved (its tabs stay closed: they reconnect).
     RestoreAccount {
@@ -317,6 +322,14 @@ impl HubTask {
                     state.record = before;
                 }
             }
+            Undo::RestoreInvite { hash, before } => match before {
+                Some(record) => {
+                    self.invites.insert(hash, record);
+                }
+                None => {
+                    self.invites.remove(&hash);
+                }
+            },
             Undo::RestoreAccount { user, before, wrote } => {
                 // `last_seen` moves on its own meanwhile; any other change since wins.
                 if let Some(state) = self.users.get_mut(&user)
