@@ -14,8 +14,50 @@ use crate::limits::{Bucket, Rate};
 use crate::model::now_millis;
 
 pub const MIN_PASSWORD: usize = 8;
-/// Sessions last this long after sign-in.
-pub const SESSION_DAYS: u64 = 30;
+/// A session's cookie lasts this long in the browser; the server ends the session earlier
+/// when it goes unused for the idle time (`--session-idle-days`).
+pub const COOKIE_DAYS: u64 = 400;
+/// A session's last use is written at most this often: the idle expiry counts days, and a
+/// write per request would cost a commit each.
+pub const TOUCH_EVERY_MS: u64 = 3600 * 1000;
+
+/// The browser and system of a User-Agent header in words ("Firefox on Linux"), for the
+/// list of one's sessions. The header itself is not kept.
+pub fn device_label(user_agent: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(token, _)| user_agent.contains(token))
+    .map(|(_, name)| name.to_string());
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(token, _)| user_agent.contains(token))
+    .map(|(_, name)| *name);
+    let browser = browser.unwrap_or_else(|| {
+        // A bot or a tool: its own first word ("curl/8.5" -> "curl").
+        let word: String =
+            user_agent.split(['/', ' ']).next().unwrap_or("").chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
+        if word.is_empty() { "Unknown browser".to_string() } else { word }
+    });
+    match system {
+        Some(system) => format!("{browser} on {system}"),
+        None => browser,
+    }
+}
 
 /// Password hashes computed at once. Each takes argon2's 19 MiB and a core for tens of
 /// milliseconds: a burst of sign-ins waits here instead of exhausting memory.
@@ -412,6 +454,22 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_agent_is_named_by_its_browser_and_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        let chrome_android =
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36";
+        let safari_iphone =
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36 Edg/131.0";
+        assert_eq!(device_label(firefox), "Firefox on Linux");
+        assert_eq!(device_label(chrome_android), "Chrome on Android");
+        assert_eq!(device_label(safari_iphone), "Safari on iOS");
+        assert_eq!(device_label(edge), "Edge on Windows");
+        assert_eq!(device_label("curl/8.5.0"), "curl");
+        assert_eq!(device_label(""), "Unknown browser");
+    }
 
     #[test]
     fn a_password_verifies_only_against_its_own_hash() {

@@ -1,7 +1,8 @@
-//! The command line: `hallway` serves; `hallway user ...` manages accounts and `hallway
-//! compact` rewrites the data file while the server is stopped; `hallway backup` works
-//! either way (through the running server's control socket, `control.rs`). Each option is
-//! declared once here with its environment variable; defaults live in `config.rs`.
+//! The command line: `hallway` serves; `hallway user ...` manages accounts (add, list,
+//! passwd, disable, enable, role) and `hallway compact` rewrites the data file while the
+//! server is stopped; `hallway backup` works either way (through the running server's
+//! control socket, `control.rs`). Each option is declared once here with its environment
+//! variable; defaults live in `config.rs`; `config_file.rs` reads the same options from a file.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::core::records::Policy;
-use crate::core::{Hub, Settings, new_account};
+use crate::core::{AccountChange, By, Hub, Settings, new_account};
 use crate::discovery::{self, HostName};
 use crate::limits::RateLimits;
 use crate::model::Role;
@@ -72,6 +73,10 @@ pub struct ServeArgs {
     /// Seconds a message that is not recorded stays in memory for tabs catching up.
     #[arg(long, env = "HALLWAY_RECORDS_BUFFER", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
     pub records_buffer: u64,
+    /// Days a signed-in browser may go unused before its session ends.
+    #[arg(long, env = "HALLWAY_SESSION_IDLE_DAYS", default_value_t = config::DEFAULT_SESSION_IDLE_DAYS,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub session_idle_days: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
     pub header_timeout: u64,
@@ -155,6 +160,42 @@ pub enum UserCommand {
     List,
     /// Set a new password for an account.
     Passwd { name: String },
+    /// Turn an account off: it can no longer sign in, and its sessions end.
+    Disable { name: String },
+    /// Let a disabled account sign in again.
+    Enable { name: String },
+    /// Give an account another role (the last admin keeps theirs).
+    Role {
+        name: String,
+        /// admin, reviewer or member.
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+/// The chat core over a stopped server's file, so that the command line changes accounts
+/// by the same rules as the admin page (`core/hub/accounts.rs`).
+struct CliCore {
+    hub: Hub,
+    hub_task: tokio::task::JoinHandle<()>,
+    writer: Writer,
+    writer_thread: crate::store::writer::WriterThread,
+}
+
+impl CliCore {
+    fn start(store: &Store, key: ContentKey) -> anyhow::Result<CliCore> {
+        let (writer, writer_thread) = Writer::start(store.clone());
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings::default())?;
+        Ok(CliCore { hub, hub_task, writer, writer_thread })
+    }
+
+    /// Stops the core and the writer: everything it was asked is on disk.
+    async fn stop(self) {
+        self.hub.shutdown().await;
+        let _ = self.hub_task.await;
+        drop(self.hub);
+        self.writer_thread.stop(self.writer).await;
+    }
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -397,6 +438,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         records: args.records,
         records_buffer: Duration::from_secs(args.records_buffer),
         metrics_listen: args.metrics_listen,
+        session_idle: Duration::from_secs(args.session_idle_days * 24 * 3600),
         limits,
         backup: args.backup_dir.map(|dir| crate::backups::Schedule { dir, keep: args.backup_keep }),
         ..Config::new(data.clone())
@@ -545,7 +587,9 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
                 println!("No accounts yet: start the server and open the setup link it prints.");
             }
             for (id, user) in users {
-                println!("{:>5}  {:<32}  {:<8}  {}", id, user.name, format!("{:?}", user.role).to_lowercase(), user.display_name);
+                let role = format!("{:?}", user.role).to_lowercase();
+                let disabled = if user.disabled { "  (disabled)" } else { "" };
+                println!("{:>5}  {:<32}  {:<8}  {}{disabled}", id, user.name, role, user.display_name);
             }
         }
         UserCommand::Add { name, display_name, role } => {
@@ -553,13 +597,9 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             let record = new_account(&name, &display_name, &password, role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             // Create the account through the chat core, so it joins #general exactly as an
             // account made in the web client does.
-            let (writer, writer_thread) = Writer::start(store.clone());
-            let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings::default())?;
-            let created = hub.create_user(record).await;
-            hub.shutdown().await;
-            let _ = hub_task.await;
-            drop(hub);
-            writer_thread.stop(writer).await;
+            let core = CliCore::start(&store, key)?;
+            let created = core.hub.create_user(record).await;
+            core.stop().await;
             let user = created.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("Created {} ({}) with id {}.", user.name, format!("{:?}", user.role).to_lowercase(), user.id);
         }
@@ -574,11 +614,44 @@ async fn user(data: PathBuf, command: UserCommand) -> anyhow::Result<()> {
             record.password_hash = crate::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             let sessions = store.session_count(id)?;
             // A new password signs the account out everywhere: whoever knew the old one is out.
-            store.apply_now(vec![Change::PutUser(id, record), Change::DeleteUserSessions(id)])?;
+            store.apply_now(vec![Change::PutUser(id, record), Change::DeleteUserSessions { user: id, except: None }])?;
             println!("Password of {name} changed; {sessions} signed-in browser(s) signed out.");
+        }
+        UserCommand::Disable { name } => {
+            let id = account_id(&store, &name)?;
+            let sessions = store.session_count(id)?;
+            change_account(&store, key, id, AccountChange::Disable).await?;
+            println!("Disabled {name}: it can no longer sign in; {sessions} signed-in browser(s) signed out.");
+        }
+        UserCommand::Enable { name } => {
+            change_account(&store, key, account_id(&store, &name)?, AccountChange::Enable).await?;
+            println!("Enabled {name}: it can sign in again.");
+        }
+        UserCommand::Role { name, role } => {
+            let user = change_account(&store, key, account_id(&store, &name)?, AccountChange::Role(role)).await?;
+            println!("{name} is now {}.", format!("{:?}", user.role).to_lowercase());
         }
     }
     Ok(())
+}
+
+fn account_id(store: &Store, name: &str) -> anyhow::Result<crate::model::UserId> {
+    match store.user_by_name(name)? {
+        Some((id, _)) => Ok(id),
+        None => bail!("there is no account named {name}; `hallway user list` shows them"),
+    }
+}
+
+async fn change_account(
+    store: &Store,
+    key: ContentKey,
+    id: crate::model::UserId,
+    change: AccountChange,
+) -> anyhow::Result<crate::protocol::User> {
+    let core = CliCore::start(store, key)?;
+    let changed = core.hub.change_account(By::Console, id, change).await;
+    core.stop().await;
+    changed.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Asks on the terminal without echo (twice, to catch typos), or reads one line from a pipe.

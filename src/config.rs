@@ -35,6 +35,10 @@ pub const DEFAULT_SIGNIN_ADDRESS_BURST: u32 = 20;
 /// hour at most, against 36-60 a second unrefused before.
 pub const DEFAULT_SIGNIN_ADDRESS_REFILL_SECS: u64 = 3;
 
+/// Days a session may go unused before it ends (its browser must sign in again). A laptop
+/// back from a holiday of three weeks still opens the chat; a browser left behind does not.
+pub const DEFAULT_SESSION_IDLE_DAYS: u64 = 30;
+
 /// How long a message that is not recorded stays in memory, so that a tab that lost its
 /// connection for a moment (Wi-Fi, a laptop lid) still gets it.
 pub const DEFAULT_RECORDS_BUFFER: Duration = Duration::from_secs(5 * 60);
@@ -73,6 +77,8 @@ pub struct Config {
     /// A second address that serves `/metrics` without sign-in (none: admins only, on the
     /// main address).
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a session may go unused before it ends.
+    pub session_idle: Duration,
 }
 
 impl Config {
@@ -92,6 +98,7 @@ impl Config {
             records_buffer: DEFAULT_RECORDS_BUFFER,
             backup: None,
             metrics_listen: None,
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
         }
     }
 }
@@ -104,6 +111,7 @@ impl Config {
             limits: self.limits.clone(),
             records: self.records,
             records_buffer: self.records_buffer,
+            clock: crate::model::Clock::default(),
         }
     }
 }

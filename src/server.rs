@@ -28,10 +28,11 @@ use crate::store::{Change, Store};
 /// would otherwise hold it for the session's write timeout).
 const SHUTDOWN_TABS: Duration = Duration::from_secs(5);
 
-/// Deletes sessions past their lifetime (they are refused anyway; this keeps the file tidy).
-async fn purge_expired_sessions(store: &Store, writer: &Writer) {
-    let cutoff = now_millis().saturating_sub(auth::SESSION_DAYS * 24 * 3600 * 1000);
-    match store.sessions_created_before(cutoff) {
+/// Deletes sessions unused for longer than `idle` (they are refused anyway; this keeps the
+/// file tidy).
+async fn purge_expired_sessions(store: &Store, writer: &Writer, idle: Duration) {
+    let cutoff = now_millis().saturating_sub(idle.as_millis() as u64);
+    match store.sessions_unused_since(cutoff) {
         Ok(expired) if !expired.is_empty() => {
             let count = expired.len();
             match writer.write(expired.into_iter().map(Change::DeleteSession).collect()).await {
@@ -82,9 +83,11 @@ impl Server {
         let (store, key) =
             Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
         let (writer, writer_thread) = Writer::start(store.clone());
-        let (hub, hub_task) =
-            Hub::start(store.clone(), key, writer.clone(), config.hub_settings()).context("loading the data file")?;
-        purge_expired_sessions(&store, &writer).await;
+        // One clock for session and invite expiry, which tests move together.
+        let clock = crate::model::Clock::default();
+        let settings = crate::core::Settings { clock: clock.clone(), ..config.hub_settings() };
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), settings).context("loading the data file")?;
+        purge_expired_sessions(&store, &writer, config.session_idle).await;
 
         let device_key = device_key(&store, &writer).await?;
         let backups = Backups::new(writer.clone(), config.data.clone(), config.backup.clone());
@@ -106,6 +109,8 @@ impl Server {
             records: config.records.to_json(config.records_buffer.as_secs()),
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
+            session_idle: config.session_idle,
+            clock,
             setup: Mutex::new(setup_token),
             backups,
             tabs: Tabs::default(),
@@ -196,6 +201,12 @@ impl Server {
             Err(e) if e.is_panic() => tracing::error!("the chat core stopped after a panic"),
             _ => tracing::error!("the chat core stopped unexpectedly"),
         }
+    }
+
+    /// Moves the clock that session expiry reads forward by `by`, for tests of idle expiry.
+    #[doc(hidden)]
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by)
     }
 
     #[doc(hidden)]

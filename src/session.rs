@@ -270,6 +270,7 @@ fn close_frame(reason: Option<CloseReason>) -> CloseFrame {
     let (code, reason) = match reason {
         Some(CloseReason::SlowConsumer) => (CloseCode::Policy, "slow_consumer"),
         Some(CloseReason::SignedOut) => (CloseCode::Normal, "signed_out"),
+        Some(CloseReason::Disabled) => (CloseCode::Policy, "account_disabled"),
         Some(CloseReason::ServerShutdown) => (CloseCode::Restart, "restarting"),
         Some(CloseReason::TooManyTabs) => (CloseCode::Policy, "too_many_tabs"),
         None => (CloseCode::Normal, ""),

@@ -132,3 +132,48 @@ async fn the_first_start_prints_where_to_go_the_setup_link_the_data_file_and_how
     let status = child.wait().await.expect("the server stops");
     assert!(status.success(), "SIGTERM should stop the server cleanly: {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_disables_enables_and_changes_roles_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("hallway.redb");
+    for (name, role) in [("carol", "admin"), ("dave", "member")] {
+        let added = hallway(&data, &["user", "add", name, "--role", role], &format!("{name}-password\n"));
+        assert!(added.status.success(), "{}", text(&added));
+    }
+    let last = hallway(&data, &["user", "disable", "carol"], "");
+    assert!(!last.status.success() && text(&last).contains("only admin"), "the last admin stays: {}", text(&last));
+    let last = hallway(&data, &["user", "role", "carol", "member"], "");
+    assert!(!last.status.success() && text(&last).contains("only admin"), "{}", text(&last));
+
+    let disabled = hallway(&data, &["user", "disable", "dave"], "");
+    assert!(disabled.status.success(), "{}", text(&disabled));
+    let listing = text(&hallway(&data, &["user", "list"], ""));
+    assert!(listing.lines().any(|l| l.contains("dave") && l.contains("disabled")), "{listing}");
+    let promoted = hallway(&data, &["user", "role", "dave", "reviewer"], "");
+    assert!(promoted.status.success() && text(&promoted).contains("reviewer"), "{}", text(&promoted));
+    let unknown = hallway(&data, &["user", "enable", "zed"], "");
+    assert!(!unknown.status.success() && text(&unknown).contains("no account named zed"), "{}", text(&unknown));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = hallway::Server::start(listener, hallway::Config::new(data.clone())).await.expect("server starts");
+    let base = format!("http://{}", server.local_addr());
+    let login = || {
+        let body = serde_json::json!({"name": "dave", "password": "dave-password"});
+        let request = reqwest::Client::new().post(format!("{base}/api/login")).json(&body);
+        async move { request.send().await.expect("login") }
+    };
+    assert_eq!(login().await.status(), 403, "dave was disabled on the command line");
+    server.shutdown().await;
+    let enabled = hallway(&data, &["user", "enable", "dave"], "");
+    assert!(enabled.status.success(), "{}", text(&enabled));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = hallway::Server::start(listener, hallway::Config::new(data.clone())).await.expect("server starts");
+    let base = format!("http://{}", server.local_addr());
+    let body = serde_json::json!({"name": "dave", "password": "dave-password"});
+    let resp = reqwest::Client::new().post(format!("{base}/api/login")).json(&body).send().await.expect("login");
+    assert_eq!(resp.status(), 200, "enabled again");
+    let user: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(user["user"]["role"], "reviewer", "{user}");
+    server.shutdown().await;
+}

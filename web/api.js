@@ -86,6 +86,27 @@ export const reviewSearch = (opts) =>
 /** The export download's address (a plain link: the browser saves the file). */
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
+/** Whether signing up (with an invite token) would be taken → {mode, allowed, role, expires} or {allowed: false, code, message}. */
+export const maySignUp = (invite) => rest('GET', '/api/signup' + (invite ? `?invite=${encodeURIComponent(invite)}` : ''));
+export const signUp = (u) => rest('POST', '/api/signup', u);
+/** Admins only: {mode, invites: [Invite]}; setSignupMode(mode); createInvite({role, uses, expires_in_hours}) → {invite, link, qr_svg}. */
+export const signupSettings = () => rest('GET', '/api/admin/signup');
+export const setSignupMode = (mode) => rest('POST', '/api/admin/signup', { mode });
+export const createInvite = (opts) => rest('POST', '/api/admin/invites', opts);
+export const revokeInvite = (id) => rest('POST', `/api/admin/invites/${encodeURIComponent(id)}/revoke`);
+
+/** Your own password: {current, password} → {user}; your other sessions end. */
+export const changePassword = (current, password) => rest('POST', '/api/me/password', { current, password });
+/** Your signed-in sessions → {sessions: [{id, current, device, address, created, last_used}], idle_days}. */
+export const mySessions = () => rest('GET', '/api/me/sessions');
+export const endSession1 = (id) => rest('POST', `/api/me/sessions/${encodeURIComponent(id)}/sign-out`);
+export const endOtherSessions = () => rest('POST', '/api/me/sessions/sign-out-others');
+
+/** Admins only: every account with role, disabled, tabs and last_seen → {users}. */
+export const adminUsers = () => rest('GET', '/api/admin/users');
+/** Admins only: `action` is disable, enable, role ({role}) or password ({password}) → {user}. */
+export const adminUser = (id, action, body = {}) => rest('POST', `/api/admin/users/${id}/${action}`, body);
+
 /** Admins only: what reviewers did, oldest first → {entries, more}. */
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));
 
@@ -205,9 +226,9 @@ export class Live {
       if (this.ws !== ws) return;
       this._closed();
       if (this.stopped) return;
-      if (ev.reason === 'signed_out') {
+      if (ev.reason === 'signed_out' || ev.reason === 'account_disabled') {
         this.stopped = true;
-        this.h.onSignedOut();
+        this.h.onSignedOut(ev.reason);
         return;
       }
       this.h.onStatus(this.restartingSince ? 'restarting' : 'reconnecting');

@@ -3,16 +3,17 @@
 // Module map: state.js (what the tab knows), api.js (the only module that talks to the
 // server), live.js (frames from the server), history.js (pages of messages), composer.js,
 // search.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
-// header, messages, dialogs, review), dom.js (element helpers), markup.js (message text).
+// header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
 import { $, icon } from './dom.js';
 import { loadOlder, markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
-import { bindSignIn, enter, showSetup, signedOut } from './signin.js';
+import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
+import { bindAdmin } from './views/admin.js';
 import { bindReview } from './views/review.js';
 import { renderMe, renderSidebar } from './views/sidebar.js';
 
@@ -46,6 +47,7 @@ function bind() {
   for (const b of document.querySelectorAll('.menu-toggle')) b.addEventListener('click', () => document.body.classList.toggle('nav-open'));
   bindSearch();
   bindReview();
+  bindAdmin();
   document.addEventListener('keydown', (e) => {
     if ($('chat').hidden || e.target.closest?.('dialog')) return;
     const typing = e.target.matches?.('input, textarea, select, [contenteditable]');
@@ -79,7 +81,9 @@ function bind() {
 
 function boot() {
   bind();
-  if (location.pathname === '/setup') showSetup(); else enter();
+  if (location.pathname === '/setup') showSetup();
+  else if (location.pathname === '/signup') showSignup();
+  else enter();
 }
 
 boot();

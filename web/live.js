@@ -11,6 +11,8 @@ import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userNam
 import { renderHeader, renderTyping } from './views/header.js';
 import { queueMessages } from './views/messages.js';
 import { recordsChanged } from './views/records.js';
+import { adminChanged, showAdminEntry } from './views/admin.js';
+import { showRoleEntries } from './views/review.js';
 import { renderMe, renderSidebar, sidebarConv, sortConvs } from './views/sidebar.js';
 
 const TYPING_SHOW_MS = 5000;
@@ -50,6 +52,7 @@ export function onFrame(f) {
     case 'presence':
       chat.presence.set(f.presence.user, f.presence);
       renderSidebar(); renderHeader(); renderMe();
+      adminChanged('presence');
       return;
     case 'conversation': {
       const c = addConv(f.conversation);
@@ -96,7 +99,17 @@ export function onFrame(f) {
     }
     case 'user':
       chat.users.set(f.user.id, f.user);
+      if (f.user.id === chat.me?.id) {
+        // An admin changed this person's role: the entries of the role follow at once.
+        chat.me = f.user;
+        $('btn-add-user').hidden = chat.me.role !== 'admin';
+  showRoleEntries(chat.me);
+  showAdminEntry(chat.me);
+        showRoleEntries(chat.me);
+        showAdminEntry(chat.me);
+      }
       renderSidebar();
+      adminChanged('users');
       return;
     case 'error':
       toast(f.message || f.code);

@@ -1,11 +1,12 @@
 // signin.js: the sign-in and setup forms, starting the chat for a session, and going back
 // to the sign-in form when the session ends.
 import * as api from './api.js';
-import { $, errText, formError } from './dom.js';
+import { $, errText, formError, fullFmt } from './dom.js';
 import { onFrame } from './live.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
 import { rowCache } from './views/messages.js';
+import { closeAdmin, showAdminEntry } from './views/admin.js';
 import { closeReview, showRoleEntries } from './views/review.js';
 import { forgetSidebar, renderMe, setFavicon } from './views/sidebar.js';
 
@@ -28,9 +29,16 @@ function showAuth(which, note, policy) {
   $('auth').hidden = false;
   $('setup-form').hidden = which !== 'setup';
   $('signin-form').hidden = which !== 'signin';
-  const f = $(which === 'setup' ? 'setup-form' : 'signin-form');
+  $('signup-form').hidden = which !== 'signup';
+  const f = $(`${which}-form`);
   formError(f, '');
-  if (which === 'signin') { $('signin-note').textContent = note || ''; f.elements.password.value = ''; }
+  if (which === 'signin') {
+    $('signin-note').textContent = note || '';
+    f.elements.password.value = '';
+    // Offered only where the server takes sign-ups without a link (open on the office network).
+    $('signin-signup').hidden = true;
+    api.maySignUp().then((r) => { $('signin-signup').hidden = !r?.allowed; }, () => {});
+  }
   f.querySelector('input').focus();
 }
 
@@ -42,6 +50,7 @@ function startChat(user) {
   $('chat').hidden = false;
   $('btn-add-user').hidden = user.role !== 'admin';
   showRoleEntries(user);
+  showAdminEntry(user);
   renderMe();
   conn.live = new api.Live({
     onFrame,
@@ -55,7 +64,9 @@ function startChat(user) {
       if (st === 'connecting') bannerTimer = setTimeout(() => { b.hidden = conn.online; }, 1000);
       else b.hidden = false;
     },
-    onSignedOut: () => signedOut('You were signed out. Sign in again to continue.'),
+    onSignedOut: (why) => signedOut(why === 'account_disabled'
+      ? 'Your account was disabled. Ask your admin if that is a mistake.'
+      : 'You were signed out. Sign in again to continue.'),
   });
   conn.live.start();
 }
@@ -68,6 +79,7 @@ function resetState() {
   $('banner').hidden = true;
   closeSearch(false);
   closeReview();
+  closeAdmin();
   $('search-input').value = '';
   chat.me = null;
   chat.policy = null;
@@ -124,6 +136,45 @@ export async function showSetup() {
   };
 }
 
+const ROLE_WORD = { member: 'a member', reviewer: 'a reviewer', admin: 'an admin' };
+
+/** The sign-up form: `/signup#TOKEN` from an invite link, or `/signup` where sign-up is open. */
+export async function showSignup() {
+  let token = location.hash.slice(1);
+  try { token = decodeURIComponent(token); } catch { /* a mangled link: the server says bad_token */ }
+  const f = $('signup-form');
+  showAuth('signup');
+  const note = $('signup-note');
+  note.textContent = '';
+  let asked = null;
+  try { asked = await api.maySignUp(token); } catch (e) { formError(f, errText(e)); }
+  if (asked && !asked.allowed) formError(f, asked.message || 'This server does not take sign-ups.');
+  else if (asked) {
+    const until = asked.expires ? ` This link works until ${fullFmt.format(asked.expires)}.` : '';
+    note.textContent = `You join as ${ROLE_WORD[asked.role] || asked.role}.${until}`;
+  }
+  f.onsubmit = async (e) => {
+    e.preventDefault();
+    const name = f.elements.name.value.trim().toLowerCase();
+    const display = f.elements.display_name.value.trim();
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(name)) { formError(f, 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
+    if (!display) { formError(f, 'Enter a display name.'); return; }
+    if (f.elements.password.value.length < 8) { formError(f, 'The password needs at least 8 characters.'); return; }
+    const btn = f.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      const { user } = await api.signUp({ invite: token || null, name, display_name: display, password: f.elements.password.value });
+      f.reset();
+      history.replaceState(null, '', '/');
+      startChat(user);
+    } catch (err) {
+      formError(f, err.code === 'name_taken' ? 'That sign-in name is taken: choose another.' : errText(err));
+    } finally {
+      btn.disabled = false;
+    }
+  };
+}
+
 export function bindSignIn() {
   const f = $('signin-form');
   let lockTimer = null;
@@ -142,6 +193,7 @@ export function bindSignIn() {
     } catch (err) {
       btn.disabled = false;
       if (err.code === 'bad_credentials') formError(f, 'Wrong name or password.');
+      else if (err.code === 'account_disabled') formError(f, 'Your account is disabled. Ask your admin to enable it.');
       else if (err.code === 'too_many_attempts') {
         let left = Math.ceil(Number(err.retryAfter) || 1);
         const tick = () => {

@@ -416,7 +416,10 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
         let (name, role) = if user == 1 { ("admin".to_string(), Role::Admin) } else { (format!("user{user}"), Role::Member) };
         let display_name = name.clone();
         let password_hash = hash.clone();
-        setup.push(Change::PutUser(UserId(user), UserRecord { name, display_name, password_hash, role, created: now }));
+        setup.push(Change::PutUser(
+            UserId(user),
+            UserRecord { name, display_name, password_hash, role, created: now, disabled: false, last_seen: None },
+        ));
     }
     for room in 1..=ROOMS {
         let name = if room == 1 { "general".to_string() } else { format!("room{room}") };

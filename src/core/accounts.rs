@@ -17,18 +17,23 @@ pub async fn new_account(name: &str, display_name: &str, password: &str, role: R
             "a name is 1-32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
         )));
     }
+    let display_name = match display_name.trim() {
+        "" => name.clone(),
+        other => other.chars().take(64).collect(),
+    };
+    let password_hash = new_password_hash(password).await?;
+    Ok(UserRecord { name, display_name, password_hash, role, created: now_millis(), disabled: false, last_seen: None })
+}
+
+/// Checks a new password against the rules and hashes it (off the async threads).
+pub async fn new_password_hash(password: &str) -> Result<String, HubError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(HubError::Refused(Refusal::new(
             ErrorCode::BadRequest,
             format!("a password needs at least {MIN_PASSWORD} characters"),
         )));
     }
-    let display_name = match display_name.trim() {
-        "" => name.clone(),
-        other => other.chars().take(64).collect(),
-    };
-    let password_hash = auth::hash_password_async(password.to_string())
+    auth::hash_password_async(password.to_string())
         .await
-        .map_err(|e| HubError::Refused(Refusal::new(ErrorCode::Internal, format!("hashing the password failed: {e}"))))?;
-    Ok(UserRecord { name, display_name, password_hash, role, created: now_millis() })
+        .map_err(|e| HubError::Refused(Refusal::new(ErrorCode::Internal, format!("hashing the password failed: {e}"))))
 }

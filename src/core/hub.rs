@@ -16,6 +16,7 @@ mod delivery;
 mod keeping;
 mod messages;
 mod presence;
+mod signup;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -30,11 +31,11 @@ use tokio::sync::mpsc;
 
 use super::access::{Action, Allowed, Door};
 use super::records::{self as rules, Policy};
-use super::{CloseReason, Command, ConnId, Fault, Settings};
+use super::{CloseReason, Command, ConnId, Fault, Settings, SignupMode};
 use crate::limits::{Bucket, RateLimits};
 use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{ClientFrame, ErrorCode, PresenceState, Ref, Refusal, ServerFrame, User, user_info};
-use crate::store::records::{ConversationRecord, MessageRecord, StatusRecord};
+use crate::store::records::{ConversationRecord, InviteRecord, MessageRecord, StatusRecord, UserRecord};
 use crate::store::writer::Writer;
 use crate::store::{Change, Store, StoreError};
 use conversations::ConvIndex;
@@ -49,6 +50,11 @@ pub const DEFAULT_ROOM: &str = "general";
 
 struct UserState {
     info: User,
+    /// The account as stored, so that a change to it starts from every change before it,
+    /// committed or not.
+    account: UserRecord,
+    /// When a tab of theirs was last open, to the moment (`account.last_seen` is to the hour).
+    seen: Option<Millis>,
     status: StatusRecord,
     conns: Vec<ConnId>,
     /// What colleagues were last told, to send presence only when it changes.
@@ -63,9 +69,11 @@ struct UserState {
 }
 
 impl UserState {
-    fn new(info: User, status: StatusRecord) -> UserState {
+    fn new(id: UserId, account: UserRecord, status: StatusRecord) -> UserState {
         UserState {
-            info,
+            info: user_info(id, &account),
+            seen: account.last_seen,
+            account,
             status,
             conns: Vec::new(),
             shown: PresenceState::Offline,
@@ -90,6 +98,8 @@ enum Timer {
     Purge(ConvId, Millis),
     /// Time to look at every conversation that keeps less than forever.
     Sweep,
+    /// Time to note, coarsely, who still has tabs open (`accounts::TOUCH_EVERY`).
+    Touch,
 }
 
 #[derive(Clone)]
@@ -187,6 +197,11 @@ pub(crate) struct HubTask {
     /// text may sit in redb's free pages until the next vacuum.
     freed_since_vacuum: bool,
     last_vacuum: Option<Instant>,
+    /// Who may sign up without an admin, and the invite links (`signup.rs`).
+    signup: SignupMode,
+    invites: BTreeMap<[u8; 32], InviteRecord>,
+    /// The clock invite expiry reads.
+    clock: crate::model::Clock,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
     /// Jobs handed to the writer whose commit has not been reported yet: at shutdown their
@@ -196,13 +211,15 @@ pub(crate) struct HubTask {
 
 impl HubTask {
     pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
-        let Settings { max_frame, limits, records: policy, records_buffer: live_for } = settings;
+        let Settings { max_frame, limits, records: policy, records_buffer: live_for, clock } = settings;
+        let invites = store.invites()?.into_iter().collect();
+        let signup = store.meta(signup::SIGNUP_KEY)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| SignupMode::parse(&v));
         let snapshot = store.load()?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
         for (id, record) in snapshot.users {
             let status = statuses.remove(&id).unwrap_or_default();
-            users.insert(id, UserState::new(user_info(id, &record), status));
+            users.insert(id, UserState::new(id, record, status));
         }
         let mut convs: BTreeMap<ConvId, ConvState> = BTreeMap::new();
         for (id, record) in snapshot.conversations {
@@ -275,6 +292,9 @@ impl HubTask {
             reader_rx,
             panic_next_frame: false,
             in_flight: 0,
+            signup: signup.unwrap_or_default(),
+            invites,
+            clock,
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
@@ -283,6 +303,7 @@ impl HubTask {
         };
         // The first sweep soon after start: what expired while the server was down goes.
         task.timers.push(Reverse((Instant::now() + std::time::Duration::from_secs(5), Timer::Sweep)));
+        task.timers.push(Reverse((Instant::now() + accounts::TOUCH_EVERY, Timer::Touch)));
         let expiring: Vec<(UserId, Millis)> =
             task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
         for (user, at) in expiring {
@@ -426,12 +447,21 @@ impl HubTask {
                 let _ = reply.send(self.directory(user));
             }
             Command::CreateUser { record, reply } => self.create_user(record, reply).await,
-            Command::SignOut { session } => {
-                let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
-                for id in ids {
-                    self.drop_conn(id, CloseReason::SignedOut);
-                }
+            Command::ChangeAccount { by, user, change, reply } => self.change_account(by, user, change, reply),
+            Command::Accounts { reply } => {
+                let _ = reply.send(self.accounts());
             }
+            Command::Signup { reply } => {
+                let _ = reply.send((self.signup, self.invite_list()));
+            }
+            Command::SetSignup { by, mode, reply } => self.set_signup(by, mode, reply),
+            Command::CreateInvite { by, hash, record, reply } => self.create_invite(by, hash, record, reply),
+            Command::RevokeInvite { by, id, reply } => self.revoke_invite(by, id, reply),
+            Command::MaySignUp { with, reply } => {
+                let _ = reply.send(self.may_sign_up(with).map(|(role, invite)| (role, invite.map(|i| i.expires))));
+            }
+            Command::SignUp { with, record, reply } => self.sign_up(with, record, reply),
+            Command::EndSessions { user, which, reply } => self.end_sessions(user, which, reply),
             Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
             Command::Fault(Fault::StopCore) | Command::Shutdown => {}
         }

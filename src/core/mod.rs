@@ -23,7 +23,7 @@ use crate::store::records::UserRecord;
 use crate::store::{ContentKey, Store, StoreError, writer::Writer};
 use access::{Action, Door};
 
-pub use accounts::new_account;
+pub use accounts::{new_account, new_password_hash};
 pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
 
@@ -37,6 +37,8 @@ pub enum CloseReason {
     /// The client did not read fast enough and its queue filled up.
     SlowConsumer,
     SignedOut,
+    /// An admin disabled the account.
+    Disabled,
     ServerShutdown,
     /// The person already has the most tabs open that one person may.
     TooManyTabs,
@@ -62,6 +64,102 @@ pub struct RoomEntry {
     pub topic: String,
     pub member_count: usize,
     pub joined: bool,
+}
+
+/// Who asks for a change to an account: a signed-in person (the core checks that they may),
+/// or the operator at the machine (`hallway user ...`, the server stopped), who may do anything
+/// an admin may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    User(UserId),
+    Console,
+}
+
+/// A change to an existing account (`Hub::change_account`).
+#[derive(Clone, Debug)]
+pub enum AccountChange {
+    /// Closes the account's tabs at once, ends its sessions and refuses its sign-ins.
+    Disable,
+    Enable,
+    Role(crate::model::Role),
+    /// A new password (already hashed): ends the account's sessions, but for `keep` (the
+    /// session that changed its own password).
+    Password {
+        hash: String,
+        keep: Option<[u8; 32]>,
+    },
+}
+
+/// Which of a person's sessions to end (`Hub::end_sessions`).
+#[derive(Clone, Copy, Debug)]
+pub enum EndSessions {
+    /// This one (signing out, or one chosen from the list of one's sessions).
+    One([u8; 32]),
+    /// Every one but this (the session that asks).
+    AllBut([u8; 32]),
+}
+
+/// Who may create an account without an admin (`Hub::set_signup`), kept in the data file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// Only admins create accounts (the default).
+    #[default]
+    Admin,
+    /// Whoever has a valid invite link.
+    Invite,
+    /// Anyone on the office network (invite links work too).
+    Open,
+}
+
+impl SignupMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupMode::Admin => "admin",
+            SignupMode::Invite => "invite",
+            SignupMode::Open => "open",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SignupMode> {
+        [SignupMode::Admin, SignupMode::Invite, SignupMode::Open].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// An invite link as the admins' list shows it (never its token).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InviteInfo {
+    pub id: String,
+    pub role: crate::model::Role,
+    pub uses: u32,
+    pub max_uses: u32,
+    pub created: crate::model::Millis,
+    pub expires: crate::model::Millis,
+    pub created_by: UserId,
+}
+
+/// How one signs up (`Hub::sign_up`).
+#[derive(Clone, Copy, Debug)]
+pub enum SignupWith {
+    /// The hash of an invite link's token.
+    Invite([u8; 32]),
+    /// No invite: open sign-up, for an address on the office network (`lan`).
+    Open { lan: bool },
+}
+
+/// One account as the admins' list shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Account {
+    pub id: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub role: crate::model::Role,
+    pub disabled: bool,
+    pub created: crate::model::Millis,
+    /// Tabs open now.
+    pub tabs: usize,
+    /// When a tab of theirs was last open (now, if one is); `None`: never since this was kept.
+    pub last_seen: Option<crate::model::Millis>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,8 +215,49 @@ enum Command {
         record: UserRecord,
         reply: oneshot::Sender<Result<User, HubError>>,
     },
-    SignOut {
-        session: [u8; 32],
+    ChangeAccount {
+        by: By,
+        user: UserId,
+        change: AccountChange,
+        reply: oneshot::Sender<Result<User, HubError>>,
+    },
+    Accounts {
+        reply: oneshot::Sender<Vec<Account>>,
+    },
+    /// The sign-up mode and every invite link.
+    Signup {
+        reply: oneshot::Sender<(SignupMode, Vec<InviteInfo>)>,
+    },
+    SetSignup {
+        by: UserId,
+        mode: SignupMode,
+        reply: oneshot::Sender<Result<(), HubError>>,
+    },
+    CreateInvite {
+        by: UserId,
+        hash: [u8; 32],
+        record: crate::store::records::InviteRecord,
+        reply: oneshot::Sender<Result<InviteInfo, HubError>>,
+    },
+    RevokeInvite {
+        by: UserId,
+        id: String,
+        reply: oneshot::Sender<Result<(), HubError>>,
+    },
+    /// Whether a sign-up that way would be taken now, and with which role.
+    MaySignUp {
+        with: SignupWith,
+        reply: oneshot::Sender<Result<(crate::model::Role, Option<crate::model::Millis>), Refusal>>,
+    },
+    SignUp {
+        with: SignupWith,
+        record: UserRecord,
+        reply: oneshot::Sender<Result<User, HubError>>,
+    },
+    EndSessions {
+        user: UserId,
+        which: EndSessions,
+        reply: oneshot::Sender<Result<(), HubError>>,
     },
     Fault(Fault),
     Shutdown,
@@ -138,7 +277,15 @@ impl Command {
             Command::Purge { .. } => "purge",
             Command::Rooms { .. } => "rooms",
             Command::CreateUser { .. } => "create_user",
-            Command::SignOut { .. } => "sign_out",
+            Command::ChangeAccount { .. } => "change_account",
+            Command::Accounts { .. } => "accounts",
+            Command::Signup { .. } => "signup",
+            Command::SetSignup { .. } => "set_signup",
+            Command::CreateInvite { .. } => "create_invite",
+            Command::RevokeInvite { .. } => "revoke_invite",
+            Command::MaySignUp { .. } => "may_sign_up",
+            Command::SignUp { .. } => "sign_up",
+            Command::EndSessions { .. } => "end_sessions",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
         }
@@ -177,6 +324,8 @@ pub struct Settings {
     pub records: records::Policy,
     /// How long a message that is not recorded stays in memory for tabs catching up.
     pub records_buffer: std::time::Duration,
+    /// The clock invite expiry reads (tests move it).
+    pub clock: crate::model::Clock,
 }
 
 impl Default for Settings {
@@ -186,6 +335,7 @@ impl Default for Settings {
             limits: RateLimits::default(),
             records: records::Policy::Keep,
             records_buffer: crate::config::DEFAULT_RECORDS_BUFFER,
+            clock: crate::model::Clock::default(),
         }
     }
 }
@@ -253,9 +403,76 @@ impl Hub {
         rx.await.map_err(|_| HubError::Gone)?
     }
 
-    /// Closes every tab of a session that just signed out.
-    pub async fn sign_out(&self, session: [u8; 32]) {
-        self.send(Command::SignOut { session }).await
+    /// Changes an account (see `AccountChange`); returns once it is durable. Refused
+    /// `forbidden` unless `by` is an admin (or the account itself, for its password),
+    /// `not_found` for no such account, `last_admin` for the last admin's role or account.
+    pub async fn change_account(&self, by: By, user: UserId, change: AccountChange) -> Result<User, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ChangeAccount { by, user, change, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// The sign-up mode and every invite link.
+    pub async fn signup(&self) -> (SignupMode, Vec<InviteInfo>) {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Signup { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Sets who may sign up (admins only); returns once it is durable.
+    pub async fn set_signup(&self, by: UserId, mode: SignupMode) -> Result<(), HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SetSignup { by, mode, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Keeps a new invite link (admins only, not while only admins create accounts).
+    pub async fn create_invite(
+        &self,
+        by: UserId,
+        hash: [u8; 32],
+        record: crate::store::records::InviteRecord,
+    ) -> Result<InviteInfo, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CreateInvite { by, hash, record, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Deletes an invite link by its id (admins only).
+    pub async fn revoke_invite(&self, by: UserId, id: String) -> Result<(), HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::RevokeInvite { by, id, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Whether a sign-up `with` would be taken now: the role it gives and the invite's expiry.
+    pub async fn may_sign_up(&self, with: SignupWith) -> Result<(crate::model::Role, Option<crate::model::Millis>), Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::MaySignUp { with, reply }).await;
+        rx.await.unwrap_or_else(|_| Err(Refusal::new(protocol::ErrorCode::Internal, "the server is shutting down")))
+    }
+
+    /// Creates an account by sign-up (its role comes from the invite, or is member); an
+    /// invite's use is taken in the same commit, so a link of one use signs up one person.
+    pub async fn sign_up(&self, with: SignupWith, record: UserRecord) -> Result<User, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SignUp { with, record, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Every account with its tabs and when it was last seen, by name.
+    pub async fn accounts(&self) -> Vec<Account> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Accounts { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Ends sessions of `user` (their tabs close at once with `signed_out`); returns once
+    /// they are deleted from the file.
+    pub async fn end_sessions(&self, user: UserId, which: EndSessions) -> Result<(), HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::EndSessions { user, which, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
     }
 
     /// Whether the core task is still running (it ends only at shutdown, or after a bug).

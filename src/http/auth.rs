@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::serve::address_key;
 use super::{App, Body};
-use crate::auth::{self, Refused, SESSION_DAYS};
-use crate::model::{Role, UserId, now_millis, valid_name};
+use crate::auth::{self, Refused};
+use crate::core::EndSessions;
+use crate::model::{Role, UserId, valid_name};
 use crate::protocol::user_info;
 use crate::protocol::{ErrorCode, Refusal, User};
 use crate::store::Change;
@@ -40,11 +41,41 @@ where
         let token = session_cookie(&parts.headers).ok_or_else(Refusal::unauthorized)?;
         let token_hash = auth::hash_token(token);
         let record = app.store.session(&token_hash)?.ok_or_else(Refusal::unauthorized)?;
-        if now_millis().saturating_sub(record.created) > SESSION_DAYS * 24 * 3600 * 1000 {
-            return Err(Refusal::new(ErrorCode::Unauthorized, "your session expired; sign in again"));
+        let now = app.clock.now();
+        if now.saturating_sub(record.last_used.max(record.created)) > app.session_idle.as_millis() as u64 {
+            return Err(Refusal::new(ErrorCode::Unauthorized, "your session ended after going unused; sign in again"));
         }
         let user = app.store.user(record.user)?.ok_or_else(Refusal::unauthorized)?;
+        if user.disabled {
+            return Err(Refusal::new(ErrorCode::Unauthorized, "this account is disabled; ask your admin"));
+        }
+        if now.saturating_sub(record.last_used) >= auth::TOUCH_EVERY_MS {
+            // At most hourly per session, so that using Hallway costs no disk write per request.
+            let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+            if let Err(e) = app.writer.write(vec![Change::TouchSession { hash: token_hash, at: now, address }]).await {
+                tracing::warn!(error = %e, "could not note a session's use");
+            }
+        }
         Ok(Session { user: record.user, role: user.role, token_hash })
+    }
+}
+
+/// A signed-in admin; rejects everyone else with `403 forbidden` (and `401` without a
+/// session), so that an admin endpoint checks its caller in its signature alone.
+pub struct Admin(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    App: FromRef<S>,
+{
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Admin, Refusal> {
+        let session = Session::from_request_parts(parts, state).await?;
+        if session.role != Role::Admin {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only admins may do this"));
+        }
+        Ok(Admin(session))
     }
 }
 
@@ -63,20 +94,35 @@ fn cookie<'h>(headers: &'h HeaderMap, wanted: &str) -> Option<&'h str> {
         .map(|(_, value)| value)
 }
 
+/// Where a sign-in comes from, as the list of one's sessions shows it.
+pub(super) struct Origin {
+    pub device: String,
+    pub address: String,
+}
+
+impl Origin {
+    pub fn of(headers: &HeaderMap, peer: SocketAddr) -> Origin {
+        let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        Origin { device: auth::device_label(agent), address: peer.ip().to_string() }
+    }
+}
+
 /// Starts a session for `user`: stores its hash durably, returns the cookie to set.
-async fn start_session(app: &App, user: UserId) -> Result<HeaderValue, Refusal> {
+pub(super) async fn start_session(app: &App, user: UserId, origin: Origin) -> Result<HeaderValue, Refusal> {
     let (token, hash) = auth::new_token();
-    let record = SessionRecord { user, created: now_millis() };
+    let now = app.clock.now();
+    let record = SessionRecord { user, created: now, last_used: now, device: origin.device, address: origin.address };
     app.writer.write(vec![Change::PutSession(hash, record)]).await.map_err(|e| {
         tracing::error!(error = %e, "saving a session failed");
         Refusal::new(ErrorCode::Storage, "the server could not save your session; try again later")
     })?;
-    let max_age = SESSION_DAYS * 24 * 3600;
+    // The browser keeps the cookie long; the server ends the session once it goes unused.
+    let max_age = auth::COOKIE_DAYS * 24 * 3600;
     HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"))
         .map_err(|_| Refusal::new(ErrorCode::Internal, "could not build the session cookie"))
 }
 
-fn signed_in(user: User, cookie: HeaderValue) -> Response {
+pub(super) fn signed_in(user: User, cookie: HeaderValue) -> Response {
     let mut response = Json(json!({ "user": user })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
@@ -98,7 +144,12 @@ pub struct SetupBody {
 }
 
 /// `POST /api/setup`: the one-time link creates the first admin and signs them in.
-pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Result<Response, Refusal> {
+pub async fn setup(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(body): Body<SetupBody>,
+) -> Result<Response, Refusal> {
     let expected = app.setup.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let Some(expected) = expected else {
         return Err(Refusal::new(ErrorCode::SetupDone, "this server is already set up; sign in instead"));
@@ -120,7 +171,7 @@ pub async fn setup(State(app): State<App>, Body(body): Body<SetupBody>) -> Resul
         }
     };
     tracing::info!(user = user.id.0, "first admin created through the setup link");
-    let cookie = start_session(&app, user.id).await?;
+    let cookie = start_session(&app, user.id, Origin::of(&headers, peer)).await?;
     let name = user.name.clone();
     let mut response = signed_in(user, cookie);
     add_device_cookie(&app, &mut response, &name);
@@ -176,7 +227,12 @@ pub async fn login(
         return Err(wrong());
     };
     app.throttle.succeeded(&attempt);
-    let cookie = start_session(&app, id).await?;
+    if record.disabled {
+        // Said only to whoever knows the password: others learn nothing of the account.
+        tracing::info!(user = id.0, "refused a sign-in: the account is disabled");
+        return Err(Refusal::new(ErrorCode::AccountDisabled, "this account is disabled; ask your admin to enable it"));
+    }
+    let cookie = start_session(&app, id, Origin::of(&headers, peer)).await?;
     tracing::info!(user = id.0, trusted_device = device.is_some(), "signed in");
     let mut response = signed_in(user_info(id, &record), cookie);
     add_device_cookie(&app, &mut response, &name);
@@ -184,7 +240,7 @@ pub async fn login(
 }
 
 /// A fresh device cookie for `name`, after each sign-in. Sent back only to `/api/login`.
-fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
+pub(super) fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
     let value = auth::new_device_cookie(&app.device_key, name);
     let max_age = DEVICE_DAYS * 24 * 3600;
     if let Ok(cookie) =
@@ -207,11 +263,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 /// `POST /api/logout`
 pub async fn logout(State(app): State<App>, session: Session) -> Result<Response, Refusal> {
-    app.writer.write(vec![Change::DeleteSession(session.token_hash)]).await.map_err(|e| {
-        tracing::error!(error = %e, "deleting a session failed");
-        Refusal::new(ErrorCode::Storage, "the server could not sign you out; try again later")
-    })?;
-    app.hub.sign_out(session.token_hash).await;
+    app.hub.end_sessions(session.user, EndSessions::One(session.token_hash)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

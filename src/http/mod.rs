@@ -2,13 +2,16 @@
 //! upgrade, on one axum router. Handlers are thin: the `Session` extractor checks sign-in,
 //! `check_origin` guards every state-changing request, and the core or store does the work.
 
+mod admin;
 mod api;
 mod assets;
 pub(crate) mod auth;
 mod error;
+mod me;
 mod ops;
 mod review;
 pub mod serve;
+mod signup;
 mod ws;
 
 use std::sync::{Arc, Mutex};
@@ -38,6 +41,10 @@ pub struct AppState {
     pub throttle: Throttle,
     /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
     pub device_key: [u8; 32],
+    /// How long a session may go unused (`--session-idle-days`).
+    pub session_idle: std::time::Duration,
+    /// The clock session expiry reads (tests move it: `Server::advance_clock`).
+    pub clock: crate::model::Clock,
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,
@@ -61,7 +68,20 @@ pub fn router(state: App) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/admin/signin-failures", get(auth::signin_failures))
+        .route("/api/signup", get(signup::may_sign_up).post(signup::sign_up))
+        .route("/api/admin/signup", get(signup::signup_settings).post(signup::set_mode))
+        .route("/api/admin/invites", post(signup::create_invite))
+        .route("/api/admin/invites/{id}/revoke", post(signup::revoke_invite))
+        .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/users/{id}/disable", post(admin::disable))
+        .route("/api/admin/users/{id}/enable", post(admin::enable))
+        .route("/api/admin/users/{id}/role", post(admin::role))
+        .route("/api/admin/users/{id}/password", post(admin::password))
         .route("/api/me", get(api::me))
+        .route("/api/me/password", post(me::password))
+        .route("/api/me/sessions", get(me::sessions))
+        .route("/api/me/sessions/sign-out-others", post(me::sign_out_others))
+        .route("/api/me/sessions/{id}/sign-out", post(me::sign_out_one))
         .route("/api/session", get(api::session))
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))

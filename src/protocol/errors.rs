@@ -18,6 +18,10 @@ pub enum ErrorCode {
     BadOrigin,
     NotFound,
     NameTaken,
+    /// The change would leave the server without an admin who can sign in.
+    LastAdmin,
+    /// The account was disabled by an admin; told only with its right password.
+    AccountDisabled,
     SetupDone,
     BadToken,
     Storage,

@@ -33,6 +33,10 @@ pub struct User {
     pub name: String,
     pub display_name: String,
     pub role: Role,
+    /// Present (and `true`) only for an account an admin disabled: it cannot sign in, and
+    /// pickers leave it out, while its old messages still show its name.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub disabled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,7 +455,13 @@ impl ClientFrame {
 
 // ---- from records to the wire ----
 pub fn user_info(id: UserId, record: &UserRecord) -> User {
-    User { id, name: record.name.clone(), display_name: record.display_name.clone(), role: record.role }
+    User {
+        id,
+        name: record.name.clone(),
+        display_name: record.display_name.clone(),
+        role: record.role,
+        disabled: record.disabled,
+    }
 }
 
 pub fn message_frame(conv: ConvId, seq: Seq, record: &MessageRecord) -> Message {
@@ -497,6 +507,7 @@ mod tests {
             name: format!("user{i}"),
             display_name: format!("User Number {i}"),
             role: Role::Member,
+            disabled: false,
         };
         let hello = Hello {
             me: user(1),
@@ -547,6 +558,7 @@ mod tests {
             name: format!("user{i}"),
             display_name: format!("User Number {i}"),
             role: crate::model::Role::Member,
+            disabled: false,
         };
         let hello = Hello {
             me: user(1),

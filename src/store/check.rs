@@ -18,8 +18,8 @@ use redb::{
 };
 
 use super::records::{
-    AuditRecord, ConversationRecord, MemberRecord, MessageRecord, SCHEMA_VERSION, SendRecord, SessionRecord, StatusRecord,
-    UserRecord, decode,
+    AuditRecord, ConversationRecord, InviteRecord, MemberRecord, MessageRecord, SCHEMA_VERSION, SendRecord, SessionRecord,
+    StatusRecord, UserRecord, decode,
 };
 use super::tables::*;
 use super::{CACHE_BYTES, StoreError, postings, search};
@@ -185,6 +185,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         CONVSEQREV_VERSION.name(),
         N_AUDIT.name(),
         CONV_PURGEDSEQ.name(),
+        INVITEHASH_INVITE.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -395,6 +396,11 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
             r.problem(format!("n_audit {n}: {e}"));
         }
     });
+    each!(txn, INVITEHASH_INVITE, |_hash, bytes| {
+        if let Err(e) = decode::<InviteRecord>(bytes) {
+            r.problem(format!("invitehash_invite: an invite does not decode: {e}"));
+        }
+    });
     Ok(report)
 }
 
@@ -415,6 +421,8 @@ mod tests {
             password_hash: String::new(),
             role: Role::Member,
             created: 0,
+            disabled: false,
+            last_seen: None,
         };
         let room = ConversationRecord {
             kind: ConvKind::Room,
@@ -429,7 +437,10 @@ mod tests {
         let mut changes = vec![
             Change::PutUser(UserId(1), user("alice")),
             Change::PutUser(UserId(2), user("bob")),
-            Change::PutSession([7; 32], SessionRecord { user: UserId(2), created: 0 }),
+            Change::PutSession(
+                [7; 32],
+                SessionRecord { user: UserId(2), created: 0, last_used: 0, device: String::new(), address: String::new() },
+            ),
             Change::PutConversation(ConvId(1), room),
             Change::PutMember(ConvId(1), UserId(1), MemberRecord { joined: 0, read_seq: 0 }),
             Change::PutMember(ConvId(1), UserId(2), MemberRecord { joined: 0, read_seq: 0 }),

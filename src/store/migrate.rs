@@ -145,6 +145,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVSEQREV_VERSION)?;
     txn.open_table(N_AUDIT)?;
     txn.open_table(CONV_PURGEDSEQ)?;
+    txn.open_table(INVITEHASH_INVITE)?;
     Ok(())
 }
 

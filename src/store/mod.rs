@@ -32,8 +32,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::model::{ConvId, Seq, UserId};
 use records::{
-    AuditRecord, ConversationRecord, DecodeError, MemberRecord, MessageRecord, SendRecord, SessionRecord, StatusRecord,
-    UserRecord, decode, encode,
+    AuditRecord, ConversationRecord, DecodeError, InviteRecord, MemberRecord, MessageRecord, SendRecord, SessionRecord,
+    StatusRecord, UserRecord, decode, encode,
 };
 use tables::*;
 
@@ -92,8 +92,18 @@ pub enum Change {
     PutUser(UserId, UserRecord),
     PutSession([u8; 32], SessionRecord),
     DeleteSession([u8; 32]),
-    /// Signs a user out everywhere (after a password change).
-    DeleteUserSessions(UserId),
+    /// A session was used at `at` (from `address`, when known); nothing if it is gone.
+    TouchSession {
+        hash: [u8; 32],
+        at: crate::model::Millis,
+        address: Option<String>,
+    },
+    /// Signs a user out everywhere (a password reset, a disabled account), or everywhere but
+    /// in the session `except` (the one that changed its own password, or asked for it).
+    DeleteUserSessions {
+        user: UserId,
+        except: Option<[u8; 32]>,
+    },
     PutStatus(UserId, StatusRecord),
     PutConversation(ConvId, ConversationRecord),
     PutMember(ConvId, UserId, MemberRecord),
@@ -112,6 +122,9 @@ pub enum Change {
     /// (`Store::purgeable_before`, `Store::seqs_upto`) and need not be contiguous. A seq
     /// without a message is skipped. Seqs are never reused afterwards.
     PurgeMessages(ConvId, Vec<Seq>),
+    /// An invite link made, or one of its uses taken.
+    PutInvite([u8; 32], InviteRecord),
+    DeleteInvite([u8; 32]),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
@@ -357,14 +370,14 @@ impl Store {
         Ok(UserId(last + 1))
     }
 
-    /// Sessions created before `cutoff` (expired), by token hash.
-    pub fn sessions_created_before(&self, cutoff: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+    /// Sessions last used before `cutoff` (expired), by token hash.
+    pub fn sessions_unused_since(&self, cutoff: u64) -> Result<Vec<[u8; 32]>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let mut expired = Vec::new();
         for entry in txn.open_table(TOKENHASH_SESSION)?.iter()? {
             let (hash, value) = entry?;
             let session: SessionRecord = decode(value.value())?;
-            if session.created < cutoff
+            if session.last_used.max(session.created) < cutoff
                 && let Ok(hash) = <[u8; 32]>::try_from(hash.value())
             {
                 expired.push(hash);
@@ -373,11 +386,45 @@ impl Store {
         Ok(expired)
     }
 
+    /// A user's sessions (signed-in browsers), by token hash.
+    pub fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], SessionRecord)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let index = txn.open_table(USER_TOKENHASH)?;
+        let sessions = txn.open_table(TOKENHASH_SESSION)?;
+        let mut found = Vec::new();
+        for entry in index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))? {
+            let (key, _) = entry?;
+            let hash = key.value().1;
+            if let (Ok(id), Some(value)) = (<[u8; 32]>::try_from(hash), sessions.get(hash)?) {
+                found.push((id, decode(value.value())?));
+            }
+        }
+        Ok(found)
+    }
+
     /// How many sessions (signed-in browsers) a user has.
     pub fn session_count(&self, user: UserId) -> Result<usize, StoreError> {
         let txn = self.db()?.begin_read()?;
         let index = txn.open_table(USER_TOKENHASH)?;
         Ok(index.range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?.count())
+    }
+
+    /// Every invite link, by the hash of its token.
+    pub fn invites(&self) -> Result<Vec<([u8; 32], InviteRecord)>, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let table = match txn.open_table(INVITEHASH_INVITE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut invites = Vec::new();
+        for entry in table.iter()? {
+            let (hash, value) = entry?;
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.value()) {
+                invites.push((hash, decode(value.value())?));
+            }
+        }
+        Ok(invites)
     }
 
     /// A value of the file's `meta` table.
@@ -425,20 +472,32 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
             txn.open_table(USER_TOKENHASH)?.insert((record.user.0, hash.as_slice()), ())?;
             txn.open_table(TOKENHASH_SESSION)?.insert(hash.as_slice(), encode(record).as_slice())?;
         }
+        Change::TouchSession { hash, at, address } => {
+            let mut table = txn.open_table(TOKENHASH_SESSION)?;
+            let found = table.get(hash.as_slice())?.map(|v| decode::<SessionRecord>(v.value())).transpose()?;
+            // A session deleted since it was read (signed out) stays deleted.
+            if let Some(mut session) = found {
+                session.last_used = session.last_used.max(*at);
+                if let Some(address) = address {
+                    session.address = address.clone();
+                }
+                table.insert(hash.as_slice(), encode(&session).as_slice())?;
+            }
+        }
         Change::DeleteSession(hash) => {
             let removed = txn.open_table(TOKENHASH_SESSION)?.remove(hash.as_slice())?.map(|v| decode::<SessionRecord>(v.value()));
             if let Some(session) = removed.transpose()? {
                 txn.open_table(USER_TOKENHASH)?.remove((session.user.0, hash.as_slice()))?;
             }
         }
-        Change::DeleteUserSessions(user) => {
+        Change::DeleteUserSessions { user, except } => {
             let mut index = txn.open_table(USER_TOKENHASH)?;
             let mut sessions = txn.open_table(TOKENHASH_SESSION)?;
             let hashes: Vec<Vec<u8>> = index
                 .range((user.0, [].as_slice())..(user.0 + 1, [].as_slice()))?
                 .map(|entry| entry.map(|(key, _)| key.value().1.to_vec()))
                 .collect::<Result<_, _>>()?;
-            for hash in hashes {
+            for hash in hashes.into_iter().filter(|h| except.is_none_or(|keep| h.as_slice() != keep.as_slice())) {
                 sessions.remove(hash.as_slice())?;
                 index.remove((user.0, hash.as_slice()))?;
             }
@@ -454,6 +513,12 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         }
         Change::DeleteMember(conv, user) => {
             txn.open_table(CONVUSER_MEMBER)?.remove((conv.0, user.0))?;
+        }
+        Change::PutInvite(hash, record) => {
+            txn.open_table(INVITEHASH_INVITE)?.insert(hash.as_slice(), encode(record).as_slice())?;
+        }
+        Change::DeleteInvite(hash) => {
+            txn.open_table(INVITEHASH_INVITE)?.remove(hash.as_slice())?;
         }
         Change::PutMeta(key, value) => {
             txn.open_table(META)?.insert(*key, value.as_slice())?;
@@ -498,15 +563,40 @@ mod tests {
     fn expired_sessions_are_found_and_deleted_with_their_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let old = SessionRecord { user: UserId(1), created: 1_000 };
-        let fresh = SessionRecord { user: UserId(1), created: 9_000 };
+        let session =
+            |at| SessionRecord { user: UserId(1), created: at, last_used: at, device: String::new(), address: String::new() };
+        let (old, fresh) = (session(1_000), session(9_000));
         store.apply_now(vec![Change::PutSession([1; 32], old), Change::PutSession([2; 32], fresh)]).unwrap();
         assert_eq!(store.session_count(UserId(1)).unwrap(), 2);
-        let expired = store.sessions_created_before(5_000).unwrap();
+        let expired = store.sessions_unused_since(5_000).unwrap();
         assert_eq!(expired, vec![[1; 32]], "only the old session is past the cutoff");
         store.apply_now(expired.into_iter().map(Change::DeleteSession).collect()).unwrap();
         assert!(store.session(&[1; 32]).unwrap().is_none());
         assert!(store.session(&[2; 32]).unwrap().is_some(), "the fresh session still signs in");
         assert_eq!(store.session_count(UserId(1)).unwrap(), 1, "the per-user index follows");
+    }
+
+    #[test]
+    fn a_touched_session_is_not_idle_and_a_deleted_one_is_not_brought_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let session = SessionRecord {
+            user: UserId(1),
+            created: 1_000,
+            last_used: 1_000,
+            device: "Firefox on Linux".into(),
+            address: String::new(),
+        };
+        store.apply_now(vec![Change::PutSession([1; 32], session)]).unwrap();
+        store.apply_now(vec![Change::TouchSession { hash: [1; 32], at: 8_000, address: Some("10.0.0.7".into()) }]).unwrap();
+        assert!(store.sessions_unused_since(5_000).unwrap().is_empty(), "used at 8,000: not idle since 5,000");
+        let (_, touched) = &store.sessions_of(UserId(1)).unwrap()[0];
+        assert_eq!(
+            (touched.last_used, touched.address.as_str(), touched.device.as_str()),
+            (8_000, "10.0.0.7", "Firefox on Linux")
+        );
+        store.apply_now(vec![Change::DeleteSession([1; 32])]).unwrap();
+        store.apply_now(vec![Change::TouchSession { hash: [1; 32], at: 9_000, address: None }]).unwrap();
+        assert!(store.session(&[1; 32]).unwrap().is_none(), "a touch after sign-out does not sign back in");
     }
 }

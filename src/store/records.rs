@@ -20,7 +20,7 @@ pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
 /// ...and for at least this many of the user's newest sends, however old they are.
 pub const SENDS_KEPT_PER_USER: u64 = 10_000;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub name: String,
     pub display_name: String,
@@ -28,12 +28,54 @@ pub struct UserRecord {
     pub password_hash: String,
     pub role: Role,
     pub created: Millis,
+    /// An admin turned the account off: it cannot sign in and has no sessions.
+    pub disabled: bool,
+    /// When a tab of theirs was last open, to the hour (written at most hourly, so that
+    /// presence costs no disk write per tab).
+    pub last_seen: Option<Millis>,
+}
+
+/// The first layout of `UserRecord`, before accounts could be disabled.
+#[derive(Deserialize)]
+struct UserRecordV1 {
+    name: String,
+    display_name: String,
+    password_hash: String,
+    role: Role,
+    created: Millis,
+}
+
+impl From<UserRecordV1> for UserRecord {
+    fn from(v1: UserRecordV1) -> Self {
+        let UserRecordV1 { name, display_name, password_hash, role, created } = v1;
+        UserRecord { name, display_name, password_hash, role, created, disabled: false, last_seen: None }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub user: UserId,
     pub created: Millis,
+    /// When it was last used, to the hour (`Change::TouchSession`): a session unused for the
+    /// idle time the admin set ends.
+    pub last_used: Millis,
+    /// The browser and system it signed in from, in words ("Firefox on Linux").
+    pub device: String,
+    /// The address it was last used from.
+    pub address: String,
+}
+
+/// The first layout of `SessionRecord`, before sessions were listed to their owner.
+#[derive(Deserialize)]
+struct SessionRecordV1 {
+    user: UserId,
+    created: Millis,
+}
+
+impl From<SessionRecordV1> for SessionRecord {
+    fn from(v1: SessionRecordV1) -> Self {
+        SessionRecord { user: v1.user, created: v1.created, last_used: v1.created, device: String::new(), address: String::new() }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +180,18 @@ impl From<MessageRecordV1> for MessageRecord {
     }
 }
 
+/// An invite link: whoever opens it may sign up, `max_uses` times at most, until `expires`,
+/// with `role`. Only the hash of its token is kept, like a session's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    pub created_by: UserId,
+    pub created: Millis,
+    pub expires: Millis,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub role: Role,
+}
+
 /// One thing a reviewer did, for the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -214,7 +268,7 @@ macro_rules! one_layout {
         }
     )*};
 }
-one_layout!(UserRecord, SessionRecord, StatusRecord, MemberRecord, SendRecord, AuditRecord);
+one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord, InviteRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {
@@ -232,7 +286,7 @@ macro_rules! two_layouts {
         }
     )*};
 }
-two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1);
+two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
 
 pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
     record.to_bytes()

@@ -49,6 +49,9 @@ pub const CONVSEQREV_VERSION: TableDefinition<(u64, u64, u64), &[u8]> = TableDef
 /// n -> AuditRecord: what reviewers did, in order (n counts up from 1). Only appended to:
 /// nothing in the server changes or removes an entry.
 pub const N_AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("n_audit");
+/// SHA-256 of an invite link's token -> InviteRecord. Made on open from the release that
+/// added invites; a file from before it has none, and readers take a missing table as empty.
+pub const INVITEHASH_INVITE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("invitehash_invite");
 /// conversation id -> the conversation's highest seq (message or change) when messages of it
 /// were last purged, so that its seqs go on from there after a restart even when the newest
 /// messages are gone (`purge.rs`). Made by the first purge: older files and files never

@@ -86,6 +86,11 @@ impl TestServer {
         self.server.as_ref().expect("server is running").inject_fault(fault).await
     }
 
+    /// Moves the clock session expiry reads forward (see `Server::advance_clock`).
+    pub fn advance_clock(&self, by: Duration) {
+        self.server.as_ref().expect("server is running").advance_clock(by)
+    }
+
     /// Waits until the chat core task has ended (after `Fault::StopCore`).
     pub async fn core_ended(&mut self) {
         let server = self.server.as_mut().expect("server is running");

@@ -25,7 +25,7 @@ export function pickPeople(mode) {
   const chosen = new Set();
   const draw = () => {
     const q = filter.value.trim().toLowerCase();
-    const people = [...chat.users.values()].filter((u) => !exclude.has(u.id))
+    const people = [...chat.users.values()].filter((u) => !exclude.has(u.id) && !u.disabled)
       .filter((u) => !q || u.name.includes(q) || u.display_name.toLowerCase().includes(q))
       .sort((a, b) => byName(a.display_name, b.display_name));
     $('pick-list').replaceChildren(...(people.length ? people.map((u) => h('li', null, h('label', { class: 'pick', testid: 'pick-person', data: { userName: u.name } },

@@ -187,7 +187,8 @@ function dmHint() {
 
 function drawPeople() {
   const away = (u) => (presenceOf(u.id).state === 'offline' ? 1 : 0);
-  const people = [...chat.users.values()].sort((a, b) => (a.id === chat.me.id) - (b.id === chat.me.id) || away(a) - away(b)
+  // A disabled account is no one to write to; its old messages still carry its name.
+  const people = [...chat.users.values()].filter((u) => !u.disabled).sort((a, b) => (a.id === chat.me.id) - (b.id === chat.me.id) || away(a) - away(b)
     || byName(a.display_name, b.display_name));
   $('people-list').replaceChildren(...people.map((u) => {
     const st = statusText(presenceOf(u.id));

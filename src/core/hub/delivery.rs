@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{HubTask, MemberState, Sent};
 use crate::core::{CloseReason, ConnId, HubError};
 use crate::model::{ConvId, Millis, Seq, UserId};
-use crate::protocol::{ErrorCode, Ref, ServerFrame, User};
-use crate::store::records::{ConversationRecord, SendRecord, StatusRecord};
+use crate::protocol::{ErrorCode, Ref, ServerFrame, User, user_info};
+use crate::store::records::{ConversationRecord, InviteRecord, SendRecord, StatusRecord, UserRecord};
 use crate::store::writer::Job;
 use crate::store::{Change, StoreError};
 
@@ -32,6 +32,8 @@ pub(super) enum Reply {
     /// frame on failure.
     Ack(ConnId, Option<Ref>, Encoded),
     User(oneshot::Sender<Result<User, HubError>>, User),
+    /// Only whether it was saved.
+    Done(oneshot::Sender<Result<(), HubError>>),
 }
 
 /// What a change causes once it is durable, and how to take its in-memory part back if it
@@ -104,6 +106,17 @@ pub(super) enum Undo {
         user: UserId,
         before: StatusRecord,
         wrote: StatusRecord,
+    },
+    /// An invite's use (or its making) that was not saved.
+    RestoreInvite {
+        hash: [u8; 32],
+        before: Option<InviteRecord>,
+    },
+    /// An account change that was not saved (its tabs stay closed: they reconnect).
+    RestoreAccount {
+        user: UserId,
+        before: UserRecord,
+        wrote: UserRecord,
     },
 }
 
@@ -181,6 +194,9 @@ impl HubTask {
                     Reply::User(reply, user) => {
                         let _ = reply.send(Ok(user));
                     }
+                    Reply::Done(reply) => {
+                        let _ = reply.send(Ok(()));
+                    }
                 }
             }
             Err(e) => match outcome.reply {
@@ -203,6 +219,9 @@ impl HubTask {
                     self.deliver(Target::Conn(conn), frame.encode());
                 }
                 Reply::User(reply, _) => {
+                    let _ = reply.send(Err(HubError::Storage(e)));
+                }
+                Reply::Done(reply) => {
                     let _ = reply.send(Err(HubError::Storage(e)));
                 }
             },
@@ -303,6 +322,26 @@ impl HubTask {
                     && state.record.name == wrote.name
                 {
                     state.record = before;
+                }
+            }
+            Undo::RestoreInvite { hash, before } => match before {
+                Some(record) => {
+                    self.invites.insert(hash, record);
+                }
+                None => {
+                    self.invites.remove(&hash);
+                }
+            },
+            Undo::RestoreAccount { user, before, wrote } => {
+                // `last_seen` moves on its own meanwhile; any other change since wins.
+                if let Some(state) = self.users.get_mut(&user)
+                    && (UserRecord { last_seen: wrote.last_seen, ..state.account.clone() }) == wrote
+                {
+                    let last_seen = state.account.last_seen;
+                    state.account = UserRecord { last_seen, ..before };
+                    state.info = user_info(user, &state.account);
+                    let frame = ServerFrame::User { user: state.info.clone() }.encode();
+                    self.deliver(Target::Everyone, frame);
                 }
             }
             Undo::RestoreStatus { user, before, wrote } => {

@@ -23,6 +23,12 @@ impl HubTask {
     pub(super) async fn connect(&mut self, connection: Connection) {
         let Connection { id, user, session, outbox, closed } = connection;
         let Some(state) = self.users.get_mut(&user) else { return };
+        if state.account.disabled {
+            // Signed in a moment before the account was disabled (its session is being deleted).
+            let _ = closed.set(CloseReason::Disabled);
+            tracing::info!(conn = id.0, user = user.0, "refused a tab: the account is disabled");
+            return;
+        }
         if state.conns.len() >= self.limits.tabs_per_user {
             // Dropping the queue here closes the tab, with this reason.
             let _ = closed.set(CloseReason::TooManyTabs);
@@ -48,6 +54,7 @@ impl HubTask {
             self.deliver(Target::Conn(id), part);
         }
         tracing::debug!(conn = id.0, user = user.0, "tab connected");
+        self.seen_now(user);
         self.presence_changed(user);
     }
 
@@ -74,6 +81,7 @@ impl HubTask {
     pub(super) fn forget_conn(&mut self, conn: ConnId, user: UserId) {
         if let Some(state) = self.users.get_mut(&user) {
             state.conns.retain(|c| *c != conn);
+            state.seen = Some(now_millis());
         }
         self.presence_changed(user);
     }
@@ -174,6 +182,10 @@ impl HubTask {
                 Timer::Sweep => {
                     self.sweep(now_millis(), None);
                     self.timers.push(Reverse((now + super::keeping::SWEEP_EVERY, Timer::Sweep)));
+                }
+                Timer::Touch => {
+                    self.touch();
+                    self.timers.push(Reverse((now + super::accounts::TOUCH_EVERY, Timer::Touch)));
                 }
                 Timer::Presence(user) => {
                     if let Some(state) = self.users.get_mut(&user) {
