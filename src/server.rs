@@ -87,6 +87,7 @@ impl Server {
             device_key,
             session_idle: config.session_idle,
             clock,
+            open_signups: Default::default(),
             setup: Mutex::new(setup_token),
         });
         let app = http::router(state.clone());
