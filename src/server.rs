@@ -111,6 +111,7 @@ impl Server {
             device_key,
             session_idle: config.session_idle,
             clock,
+            open_signups: Default::default(),
             setup: Mutex::new(setup_token),
             backups,
             tabs: Tabs::default(),

@@ -142,3 +142,22 @@ async fn open_sign_up_takes_anyone_on_the_office_network_as_a_member() {
     let tab = server.login("nora", "nora-password").await.ws().await;
     tab.room_id("general");
 }
+
+#[tokio::test]
+async fn open_sign_up_takes_at_most_thirty_accounts_an_hour_from_one_address() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    set_mode(&alice, "open").await;
+    for i in 0..30 {
+        let (status, body) = sign_up(&server, None, &format!("colleague{i}")).await;
+        assert_eq!(status, 200, "a first morning's sign-up {i}: {body}");
+    }
+    let (status, body) = sign_up(&server, None, "one-too-many").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")), "{body}");
+    assert!(body["retry_after"].as_u64().is_some_and(|s| s > 0), "{body}");
+    // An invite link has its own count, and still works from that address.
+    set_mode(&alice, "invite").await;
+    let (token, _) = invite(&alice, json!({})).await;
+    let (status, body) = sign_up(&server, Some(&token), "invited").await;
+    assert_eq!(status, 200, "{body}");
+}

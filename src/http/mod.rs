@@ -11,7 +11,7 @@ mod me;
 mod ops;
 mod review;
 pub mod serve;
-mod signup;
+pub(crate) mod signup;
 mod ws;
 
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,8 @@ pub struct AppState {
     pub session_idle: std::time::Duration,
     /// The clock session expiry reads (tests move it: `Server::advance_clock`).
     pub clock: crate::model::Clock,
+    /// Open sign-ups per address (`signup::OpenBudget`).
+    pub open_signups: signup::OpenBudget,
     /// The one-time setup token while no admin exists (kept in memory only: a restart
     /// prints a new one).
     pub setup: Mutex<Option<String>>,

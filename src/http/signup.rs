@@ -1,7 +1,9 @@
 //! Sign-up: the page's question (may I sign up, with this invite?), signing up, and the
 //! admins' side: the mode and the invite links, each shown once as a link and a QR code.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use tokio::time::Instant;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -12,9 +14,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Admin, Origin, add_device_cookie, signed_in, start_session};
+use super::serve::address_key;
 use super::{App, Body};
 use crate::auth;
 use crate::core::{SignupMode, SignupWith, new_account};
+use crate::limits::{Bucket, Rate};
 use crate::model::Role;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::store::records::InviteRecord;
@@ -37,6 +41,31 @@ pub fn on_local_network(ip: IpAddr) -> bool {
             Some(v4) => on_local_network(IpAddr::V4(v4)),
             None => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
         },
+    }
+}
+
+/// Accounts one address may create by open sign-up: a whole office's first morning from
+/// behind one address passes, a script making thousands of accounts does not.
+const OPEN_SIGNUPS: Rate = Rate::per_hour(30.0, 30.0);
+/// Addresses remembered at most; past it, those whose budget is whole again are forgotten.
+const OPEN_SIGNUP_ADDRESSES: usize = 10_000;
+
+/// The budget of open sign-ups per address (an IPv6 /64). Invite links have their own count.
+#[derive(Default)]
+pub struct OpenBudget(std::sync::Mutex<HashMap<IpAddr, Bucket>>);
+
+impl OpenBudget {
+    fn take(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let mut buckets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= OPEN_SIGNUP_ADDRESSES {
+            buckets.retain(|_, bucket| !bucket.is_full(now));
+        }
+        let bucket = buckets.entry(address_key(ip)).or_insert_with(|| Bucket::new(OPEN_SIGNUPS, now));
+        bucket.take(1.0, now).map_err(|wait| {
+            Refusal::new(ErrorCode::RateLimited, "too many accounts signed up from your address; try again later")
+                .retry_after(wait)
+        })
     }
 }
 
@@ -86,6 +115,9 @@ pub async fn sign_up(
     let how = with(body.invite.as_deref(), peer);
     // Asked first so that a closed server or a dead link costs no password hash.
     app.hub.may_sign_up(how).await?;
+    if let SignupWith::Open { .. } = how {
+        app.open_signups.take(peer.ip())?;
+    }
     let name = body.name.trim().to_ascii_lowercase();
     // The role is the invite's; the core sets it.
     let record = new_account(&name, &body.display_name, &body.password, Role::Member).await?;

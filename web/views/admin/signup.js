@@ -3,7 +3,7 @@
 // invite link (role, uses, lifetime) shown once as a link and a QR code to print for the
 // wall, and the links made so far with their uses, to revoke.
 import * as api from '../../api.js';
-import { errText, h, toast, whenFmt } from '../../dom.js';
+import { errText, h, toast } from '../../dom.js';
 import { userName } from '../../state.js';
 
 const MODES = [
@@ -12,6 +12,9 @@ const MODES = [
   ['open', 'Anyone on the office network'],
 ];
 const LIFETIMES = [[24, '1 day'], [168, '7 days'], [720, '30 days'], [8760, '1 year']];
+
+// Invite links last days to a year: the date matters, not just the weekday.
+const whenFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 let view = null;
 
