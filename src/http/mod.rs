@@ -5,6 +5,7 @@
 mod api;
 mod assets;
 pub(crate) mod auth;
+mod backup;
 mod error;
 mod review;
 pub mod serve;
@@ -67,6 +68,8 @@ pub fn router(state: App) -> Router {
         .route("/api/review/search/export", get(review::export_search))
         .route("/api/admin/audit", get(review::audit))
         .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
+        .route("/api/admin/backup", get(backup::download))
+        .route("/api/admin/backups", get(backup::list))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)
