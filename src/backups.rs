@@ -203,11 +203,14 @@ impl Backups {
         Some(tokio::spawn(async move {
             loop {
                 let now = now_millis();
-                let due = match backups.state().last.as_ref() {
-                    Some(last) if !last.ok => last.at + RETRY.min(schedule.keep.every()),
-                    _ => newest_in(&schedule.dir).map_or(now, |newest| newest + schedule.keep.every()),
+                let due = {
+                    let mut state = backups.state();
+                    let every = schedule.keep.every();
+                    // A newest backup from the future (the clock was set back) waits one interval.
+                    *state
+                        .next_at
+                        .get_or_insert_with(|| newest_in(&schedule.dir).map_or(now, |newest| (newest + every).min(now + every)))
                 };
-                backups.state().next_at = Some(due.max(now));
                 tokio::time::sleep(Duration::from_millis(due.saturating_sub(now))).await;
                 backups.scheduled_once(&schedule).await;
             }
@@ -258,7 +261,10 @@ impl Backups {
             }
             Some(error) => tracing::debug!(error = %error, "the scheduled backup failed again"),
         }
-        self.state().last = Some(outcome.clone());
+        let every = schedule.keep.every();
+        let mut state = self.state();
+        state.next_at = Some(if outcome.ok { at + every } else { at + RETRY.min(every) });
+        state.last = Some(outcome.clone());
         outcome
     }
 

@@ -341,13 +341,16 @@ async fn backup(data: PathBuf, out: PathBuf) -> anyhow::Result<()> {
             bail!("the running server could not make the backup: {}", reply.error.unwrap_or_default());
         }
         println!(
-            "Backed up {} (through the running server) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy).",
+            "Backed up {} (through the running server) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy {:.1} s, \
+             check {:.1} s).",
             data.display(),
             out.display(),
             mib(reply.bytes),
             reply.entries,
             started.elapsed().as_secs_f64(),
-            reply.method
+            reply.method,
+            reply.copy_millis as f64 / 1000.0,
+            reply.check_millis as f64 / 1000.0
         );
         return Ok(());
     }
@@ -369,13 +372,16 @@ async fn backup(data: PathBuf, out: PathBuf) -> anyhow::Result<()> {
             .await?;
     let (copied, out) = copied.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
-        "Backed up {} (the server is stopped) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy).",
+        "Backed up {} (the server is stopped) to {}: {:.1} MiB, {} entries, checked, in {:.1} s ({} copy {:.1} s, check \
+         {:.1} s).",
         data.display(),
         out.display(),
         mib(copied.bytes),
         copied.entries,
         started.elapsed().as_secs_f64(),
-        copied.method.as_str()
+        copied.method.as_str(),
+        copied.copying.as_secs_f64(),
+        copied.checking.as_secs_f64()
     );
     Ok(())
 }

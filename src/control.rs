@@ -50,8 +50,11 @@ pub struct Reply {
     /// `pages` or `tables` (`store::backup::Method`).
     #[serde(default)]
     pub method: String,
+    /// Time to copy the file, and to check the copy.
     #[serde(default)]
-    pub millis: u64,
+    pub copy_millis: u64,
+    #[serde(default)]
+    pub check_millis: u64,
 }
 
 /// The listening socket; removed when dropped.
@@ -148,7 +151,8 @@ async fn serve(stream: UnixStream, backups: Backups) {
                         bytes: copied.bytes,
                         entries: copied.entries,
                         method: copied.method.as_str().into(),
-                        millis: (copied.copying + copied.checking).as_millis() as u64,
+                        copy_millis: copied.copying.as_millis() as u64,
+                        check_millis: copied.checking.as_millis() as u64,
                     },
                     Err(e) => Reply { error: Some(e.to_string()), ..Reply::default() },
                 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TestServer;
+use serde_json::json;
 
 /// Runs the `hallway` binary with `--data data` and `args`, with `envs` set.
 async fn hallway(data: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
@@ -299,7 +300,7 @@ async fn when_the_page_copy_is_refused_a_backup_copies_the_tables_and_checks_out
     let out = dir.path().join("running.redb");
     let backup = hallway(&data, &["backup", out.to_str().expect("path")], &[]).await;
     assert!(backup.status.success(), "{}", text(&backup));
-    assert!(text(&backup).contains("(tables copy)"), "the running server copied the tables: {}", text(&backup));
+    assert!(text(&backup).contains("(tables copy "), "the running server copied the tables: {}", text(&backup));
     let check = hallway(&data, &["check", out.to_str().expect("path")], &[]).await;
     assert!(check.status.success(), "the logical copy checks out: {}", text(&check));
     let notes = messages_in(&out).await.into_iter().filter(|(_, t)| t.starts_with("note ")).count();
@@ -311,10 +312,87 @@ async fn when_the_page_copy_is_refused_a_backup_copies_the_tables_and_checks_out
     let out = dir.path().join("stopped.redb");
     let backup = hallway(&data, &["backup", out.to_str().expect("path")], &refuse).await;
     assert!(backup.status.success(), "{}", text(&backup));
-    assert!(text(&backup).contains("the server is stopped") && text(&backup).contains("(tables copy)"), "{}", text(&backup));
+    assert!(text(&backup).contains("the server is stopped") && text(&backup).contains("(tables copy "), "{}", text(&backup));
     let check = hallway(&data, &["check", out.to_str().expect("path")], &[]).await;
     assert!(check.status.success(), "{}", text(&check));
     let pages = dir.path().join("pages.redb");
     let backup = hallway(&data, &["backup", pages.to_str().expect("path")], &[]).await;
-    assert!(text(&backup).contains("(pages copy)"), "without the test switch the pages are copied: {}", text(&backup));
+    assert!(text(&backup).contains("(pages copy "), "without the test switch the pages are copied: {}", text(&backup));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_downloads_a_checked_backup_and_a_member_is_refused_both_backup_endpoints() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    tab.send_message(general, "the backup should hold this").await;
+
+    for path in ["/api/admin/backup", "/api/admin/backups"] {
+        let (status, body) = bob.get(path).await;
+        assert_eq!(status, 403, "a member may not reach {path}: {body}");
+        assert_eq!(body["code"], "forbidden", "{body}");
+        let (status, _) = server.anonymous_get(path).await;
+        assert_eq!(status, 401, "nor may a stranger reach {path}");
+    }
+
+    let response = admin.http.get(format!("{}/api/admin/backup", admin.base)).send().await.expect("GET /api/admin/backup");
+    assert_eq!(response.status(), 200);
+    let disposition = response.headers()["content-disposition"].to_str().expect("header").to_owned();
+    assert!(disposition.starts_with("attachment; filename=\"hallway-") && disposition.ends_with(".redb\""), "{disposition}");
+    let length: u64 = response.headers()["content-length"].to_str().expect("header").parse().expect("length");
+    let bytes = response.bytes().await.expect("the backup's bytes");
+    assert_eq!(bytes.len() as u64, length, "the whole backup arrives");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let saved = dir.path().join("downloaded.redb");
+    std::fs::write(&saved, &bytes).expect("save");
+    let check = hallway(&server.data_file(), &["check", saved.to_str().expect("path")], &[]).await;
+    assert!(check.status.success(), "the downloaded backup checks out: {}", text(&check));
+    let messages = messages_in(&saved).await;
+    assert!(messages.iter().any(|(_, t)| t == "the backup should hold this"), "{messages:?}");
+    let left: Vec<String> = std::fs::read_dir(server.data_file().parent().expect("dir"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("download"))
+        .collect();
+    assert!(left.is_empty(), "nothing of the download is left beside the data file: {left:?}");
+
+    let (status, overview) = admin.get("/api/admin/backups").await;
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview["schedule"].is_null() && overview["backups"] == json!([]), "no schedule was set: {overview}");
+}
+
+fn daily(config: &mut hallway::Config) {
+    let dir = config.data.with_file_name("backups");
+    config.backup = Some(hallway::backups::Schedule { dir, keep: "7 daily, 4 weekly".parse().expect("keep") });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_writes_a_checked_backup_at_start_and_the_admin_page_lists_it() {
+    let server = TestServer::start_with(daily).await;
+    let admin = server.admin().await;
+    // The first backup is due at start (the folder has none): wait for its result.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let overview = loop {
+        let (status, overview) = admin.get("/api/admin/backups").await;
+        assert_eq!(status, 200, "{overview}");
+        if !overview["last"].is_null() {
+            break overview;
+        }
+        assert!(Instant::now() < deadline, "no scheduled backup within 30 s: {overview}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(overview["schedule"]["keep"], "7 daily, 4 weekly", "{overview}");
+    assert_eq!(overview["schedule"]["every_hours"], 24, "{overview}");
+    let last = &overview["last"];
+    assert_eq!(last["ok"], true, "{overview}");
+    assert!(last["check"].as_str().is_some_and(|c| c.starts_with("ok:")), "it was checked in full: {overview}");
+    let listed = overview["backups"].as_array().expect("backups");
+    assert_eq!(listed.len(), 1, "{overview}");
+    assert_eq!(listed[0]["file"], last["file"]);
+    assert_eq!(listed[0]["check"], last["check"]);
+    let file = server.data_file().with_file_name("backups").join(last["file"].as_str().expect("file"));
+    assert_eq!(listed[0]["bytes"], std::fs::metadata(&file).expect("the backup is in the folder").len());
+    assert!(overview["schedule"]["next_at"].as_u64() > last["at"].as_u64(), "the next is a day later: {overview}");
 }

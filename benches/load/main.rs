@@ -7,6 +7,7 @@
 //!   hallway-load generate --messages 1000000 --data big.redb
 //!   hallway-load history --data big.redb
 //!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
+//!   hallway-load backup-cli --data big.redb
 //!
 //! Each scenario starts its own server (the `hallway` binary next to this one, or
 //! `--server-bin`) on a temp data file bound to 127.0.0.1, with mDNS off, and stops it after.
@@ -100,6 +101,16 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         rate: u64,
     },
+    /// `hallway backup` (the command) against a running server on a (generated) data file,
+    /// against `cp`, while a tab posts to #general and another measures each delivery; then
+    /// the same with the page copy refused, so the tables are copied (the fallback).
+    BackupCli {
+        #[arg(long)]
+        data: PathBuf,
+        /// Messages per second posted during the backup.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+    },
     /// One account floods #general with one kind of traffic for a bounded time while a victim
     /// pair talks there (a message every 50 ms) among online bystanders: the victim's latency.
     Flood {
@@ -142,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Generate { messages, data } => generate(&data, messages),
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
+        Scenario::BackupCli { data, rate } => backup_cli(&bin, &data, rate).await,
         Scenario::Flood { kind, seconds, members, accounts, tabs } => {
             if (members + tabs) as u64 + 64 > fds {
                 bail!("{members} bystanders and {tabs} tabs need more file descriptors than the limit of {fds}");
@@ -160,16 +172,7 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
     use hallway::store::{Change, Store, writer::Writer};
 
     let dir = tempfile::tempdir_in(data.parent().unwrap_or(std::path::Path::new(".")))?;
-    // cp twice (what `cp` does: copy_file_range, then fsync), timing the second, so that it
-    // and the backup both read the file from the page cache.
-    let mut cp = Duration::ZERO;
-    for _ in 0..2 {
-        let started = Instant::now();
-        std::fs::copy(data, dir.path().join("cp.redb"))?;
-        std::fs::File::open(dir.path().join("cp.redb"))?.sync_all()?;
-        cp = started.elapsed();
-        std::fs::remove_file(dir.path().join("cp.redb"))?;
-    }
+    let cp = time_cp(data, dir.path())?;
 
     let store = Store::open(data)?;
     let general = ConvId(1);
@@ -236,6 +239,111 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
     let (page, _) = copy.messages_before(&key, general, Seq(u64::MAX), 1)?;
     if page.is_empty() {
         bail!("the backup holds no messages in #general");
+    }
+    Ok(())
+}
+
+/// `cp` of the file (plus fsync), twice, timing the second so that both it and the backup
+/// read the file from the page cache.
+fn time_cp(data: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Duration> {
+    let mut cp = Duration::ZERO;
+    for _ in 0..2 {
+        let started = Instant::now();
+        std::fs::copy(data, dir.join("cp.redb"))?;
+        std::fs::File::open(dir.join("cp.redb"))?.sync_all()?;
+        cp = started.elapsed();
+        std::fs::remove_file(dir.join("cp.redb"))?;
+    }
+    Ok(cp)
+}
+
+fn micros_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+async fn backup_cli(bin: &std::path::Path, data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir_in(data.parent().unwrap_or(std::path::Path::new(".")))?;
+    let cp = time_cp(data, dir.path())?;
+    let size = std::fs::metadata(data)?.len() as f64 / 1048576.0;
+    println!(
+        "| scenario | file MiB | cp s | hallway backup s | backup / cp speed | messages during it | delivery p50 ms | delivery p99 ms | delivery max ms |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (label, envs) in [
+        ("hallway backup (pages)", &[][..]),
+        ("hallway backup (tables: fallback)", &[("HALLWAY_TEST_REFUSE_PAGE_COPY", "1")][..]),
+    ] {
+        let (child, addr, _, _) = server::spawn_with_env(bin, data, &["--no-rate-limits".to_string()], envs).await?;
+        let login =
+            http::request(&addr, "POST", "/api/login", None, Some(&json!({"name": "admin", "password": server::PASSWORD})))
+                .await?;
+        let cookie = login.cookie.with_context(|| format!("signing the generated admin in: {}", login.status))?;
+        let mut target = server::Target { addr: addr.clone(), admin: cookie.clone(), child: Some(child) };
+        let mut sender = ws::connect(&addr, &cookie).await?;
+        let mut receiver = ws::connect(&addr, &cookie).await?;
+        until(&mut receiver, "\"last\":true").await?;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sending = {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+                let mut n = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    tick.tick().await;
+                    n += 1;
+                    let frame = json!({"type": "send", "ref": n, "conv": 1, "text": format!("t={}", micros_now())});
+                    sender.send(Message::text(frame.to_string())).await?;
+                    // Acks and echoes are read so that the sender's queue never fills.
+                    while let Some(Some(Ok(_))) = futures_util::FutureExt::now_or_never(sender.next()) {}
+                }
+                Ok::<_, anyhow::Error>(sender)
+            })
+        };
+        let receiving = tokio::spawn(async move {
+            // (sent at, latency) of every delivery, in microseconds.
+            let mut deliveries = Vec::new();
+            while let Some(frame) = receiver.next().await {
+                let Ok(Message::Text(text)) = frame else { break };
+                if let Some(sent) = ws::sent_at(&text) {
+                    deliveries.push((sent, micros_now().saturating_sub(sent)));
+                }
+                if text.contains("\"text\":\"stop\"") {
+                    break;
+                }
+            }
+            deliveries
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await; // the chat is flowing
+        let out = dir.path().join("backup.redb");
+        let began = micros_now();
+        let started = Instant::now();
+        let run = tokio::process::Command::new(bin).arg("--data").arg(data).arg("backup").arg(&out).output().await?;
+        let took = started.elapsed();
+        let ended = micros_now();
+        if !run.status.success() {
+            bail!("hallway backup failed: {}", String::from_utf8_lossy(&run.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut sender = sending.await??;
+        sender.send(Message::text(json!({"type": "send", "ref": "stop", "conv": 1, "text": "stop"}).to_string())).await?;
+        let deliveries = receiving.await?;
+        let during: Vec<u64> =
+            deliveries.iter().filter(|(sent, _)| *sent >= began && *sent <= ended).map(|(_, latency)| *latency).collect();
+        let delivered = stats::summarize(during);
+        println!(
+            "| {label} | {size:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            cp.as_secs_f64(),
+            took.as_secs_f64(),
+            cp.as_secs_f64() / took.as_secs_f64(),
+            delivered.count,
+            stats::ms(delivered.p50),
+            stats::ms(delivered.p99),
+            stats::ms(delivered.max)
+        );
+        eprintln!("{}", String::from_utf8_lossy(&run.stdout).trim());
+        std::fs::remove_file(&out)?;
+        target.stop().await;
     }
     Ok(())
 }

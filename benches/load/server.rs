@@ -50,8 +50,19 @@ pub fn sibling_binary() -> anyhow::Result<PathBuf> {
 
 /// Starts the server on `data` and returns once it serves, with the time that took.
 pub async fn spawn(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
+    spawn_with_env(bin, data, extra, &[]).await
+}
+
+/// `spawn` with environment variables for the server.
+pub async fn spawn_with_env(
+    bin: &Path,
+    data: &Path,
+    extra: &[String],
+    envs: &[(&str, &str)],
+) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
     let started = std::time::Instant::now();
     let mut child = Command::new(bin)
+        .envs(envs.iter().copied())
         // Every tab of a run comes from loopback: no per-address cap, as many as fds allow.
         .args(["--listen", "127.0.0.1:0", "--no-mdns", "--max-connections", "0", "--max-connections-per-address", "0", "--data"])
         .arg(data)

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 mod assets;
 pub(crate) mod auth;
+mod backup;
 mod error;
 mod me;
 mod ops;
@@ -96,6 +97,8 @@ pub fn router(state: App) -> Router {
         .route("/api/review/search/export", get(review::export_search))
         .route("/api/admin/audit", get(review::audit))
         .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
+        .route("/api/admin/backup", get(backup::download))
+        .route("/api/admin/backups", get(backup::list))
         .route("/api/ws", get(ws::upgrade))
         .route("/metrics", get(ops::metrics_for_admins))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))

@@ -224,15 +224,14 @@ impl Store {
         };
         let source = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
         // Only its owner may read it: it holds password and session hashes.
-        let mut out = std::fs::OpenOptions::new()
+        let out = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(partial)
             .map_err(|e| backup_error(&format!("creating the backup in {}", folder_of(partial).display()), e))?;
-        // std copies file to file with copy_file_range: the bytes never leave the kernel.
-        std::io::copy(&mut std::io::Read::take(&source, len), &mut out).map_err(|e| backup_error("copying the data file", e))?;
+        copy_in_steps(&source, &out, len).map_err(|e| backup_error("copying the data file", e))?;
         // Copied: the live file may reuse the pinned pages again.
         drop((snapshot, counted));
         // The file may have shrunk meanwhile (free pages at its end); the pinned pages did not.
@@ -246,6 +245,33 @@ impl Store {
         let entries = check(&counts, partial)?;
         Ok(Copied { method: Method::Pages, entries, bytes: 0, copying, checking: started.elapsed() - copying })
     }
+}
+
+/// Bytes of the copy written back to the disk at a time.
+const WRITE_BACK_STEP: u64 = 32 * 1024 * 1024;
+
+/// Copies the first `len` bytes of `source` to `out`, from and to their current positions,
+/// with copy_file_range (as `cp`: the bytes never leave the kernel), and has each step
+/// written to the disk before the next. Chat's commits fsync the data file meanwhile, and on
+/// ext4 a commit's journal may have to write other files' dirty data first: left to itself
+/// the kernel would hold gigabytes of the copy dirty, and a commit could wait for them all.
+fn copy_in_steps(source: &File, out: &File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut done = 0;
+    while done < len {
+        let step = WRITE_BACK_STEP.min(len - done);
+        let copied = std::io::copy(&mut std::io::Read::take(source, step), &mut &*out)?;
+        if copied == 0 {
+            break; // the file is shorter now; the pinned pages are all below its end
+        }
+        // SAFETY: a system call on a file descriptor we hold open, over a range we wrote.
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        if unsafe { libc::sync_file_range(out.as_raw_fd(), done as i64, copied as i64, flags) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        done += copied;
+    }
+    Ok(())
 }
 
 /// Every table's entry count.
