@@ -74,10 +74,13 @@ where
     let (sink, mut stream) = socket.split();
     let limits = hub.limiter().tab(user);
     let mut tab = Tab { id, hub, limits, sink, max_frame };
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    // Moved on by every frame the tab sends; a tab silent until then is gone.
-    let dead = tokio::time::sleep(DEAD_AFTER);
-    tokio::pin!(dead);
+    // One timer for the next ping and for the tab's end if it stays silent: a timer is
+    // about 100 bytes of every tab, and an `Interval` a further allocation. A frame only
+    // moves `heard` on; the timer, if it then fires early, is set again.
+    let mut heard = Instant::now();
+    let mut ping_at = heard + PING_EVERY;
+    let timer = tokio::time::sleep_until(ping_at);
+    tokio::pin!(timer);
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
@@ -90,15 +93,26 @@ where
                 }
             },
             message = stream.next() => {
-                dead.as_mut().reset(Instant::now() + DEAD_AFTER);
+                heard = Instant::now();
                 tab.read(message).await
             }
-            _ = heartbeat.tick() => tab.write(Message::Ping(Default::default())).await,
-            () = &mut dead => {
-                tracing::info!("no answer to pings; dropping the tab");
-                let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
-                let _ = tab.write(Message::Close(Some(close))).await;
-                ControlFlow::Break(())
+            () = &mut timer => {
+                let now = Instant::now();
+                let ping = now >= ping_at;
+                if ping {
+                    ping_at = now + PING_EVERY;
+                }
+                timer.as_mut().reset(ping_at.min(heard + DEAD_AFTER));
+                if now >= heard + DEAD_AFTER {
+                    tracing::info!("no answer to pings; dropping the tab");
+                    let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
+                    let _ = tab.write(Message::Close(Some(close))).await;
+                    ControlFlow::Break(())
+                } else if ping {
+                    tab.write(Message::Ping(Default::default())).await
+                } else {
+                    ControlFlow::Continue(())
+                }
             }
         };
         if step.is_break() {
