@@ -67,7 +67,9 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
         match upgraded.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                session::run(socket, hub, session.user, session.token_hash, max_frame).await;
+                // A task of its own, sized for the session alone: this one's future also
+                // keeps what it captured (the hub, the session, the config) to its end.
+                tokio::spawn(session::run(socket, hub, session.user, session.token_hash, max_frame));
             }
             Err(e) => tracing::info!(error = %e, "the WebSocket upgrade did not complete"),
         }
