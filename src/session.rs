@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::core::{CloseReason, ConnId, Connection, Hub};
 use crate::limits::{TabLimits, Verdict};
 use crate::model::UserId;
-use crate::protocol::{Encoded, ErrorCode, Ref, Refusal, ServerFrame, frame_ref, parse_client_frame};
+use crate::protocol::{ClientFrame, Encoded, ErrorCode, Ref, Refusal, ServerFrame, frame_ref, parse_client_frame};
 
 /// Frames waiting for a tab before it counts as too slow and is disconnected.
 const OUTBOX: usize = 1024;
@@ -74,13 +74,19 @@ impl Tabs {
     }
 }
 
-pub async fn run<S>(socket: WebSocketStream<S>, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize)
+/// The tab's task. A plain function, not `async`: what an async function is passed stays in
+/// its future for the task's life, and this way the socket (hundreds of bytes) is split and
+/// the `Tab` built before any future is, instead of each being kept once more per layer.
+pub fn run<S>(socket: WebSocketStream<S>, hub: Hub, user: UserId, session: [u8; 32], max_frame: usize) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!("conn", conn = id.0, user = user.0);
-    serve(socket, hub, id, user, session, max_frame).instrument(span).await
+    let (sink, stream) = socket.split();
+    let limits = hub.limiter().tab(user);
+    let tab = Tab { id, hub, limits, sink, max_frame };
+    serve(tab, stream, user, session).instrument(span)
 }
 
 struct Tab<S> {
@@ -91,22 +97,23 @@ struct Tab<S> {
     max_frame: usize,
 }
 
-async fn serve<S>(socket: WebSocketStream<S>, hub: Hub, id: ConnId, user: UserId, session: [u8; 32], max_frame: usize)
+async fn serve<S>(mut tab: Tab<S>, mut stream: SplitStream<WebSocketStream<S>>, user: UserId, session: [u8; 32])
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let id = tab.id;
     let (outbox_tx, mut outbox) = mpsc::channel(OUTBOX);
     let closed = Arc::new(OnceLock::new());
-    hub.connect(Connection { id, user, session, outbox: outbox_tx, closed: closed.clone() }).await;
+    tab.hub.connect(Connection { id, user, session, outbox: outbox_tx, closed: closed.clone() }).await;
     tracing::debug!("connected");
 
-    let (sink, mut stream) = socket.split();
-    let limits = hub.limiter().tab(user);
-    let mut tab = Tab { id, hub, limits, sink, max_frame };
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    // Moved on by every frame the tab sends; a tab silent until then is gone.
-    let dead = tokio::time::sleep(DEAD_AFTER);
-    tokio::pin!(dead);
+    // One timer for the next ping and for the tab's end if it stays silent: a timer is
+    // about 100 bytes of every tab, and an `Interval` a further allocation. A frame only
+    // moves `heard` on; the timer, if it then fires early, is set again.
+    let mut heard = Instant::now();
+    let mut ping_at = heard + PING_EVERY;
+    let timer = tokio::time::sleep_until(ping_at);
+    tokio::pin!(timer);
     loop {
         let step = tokio::select! {
             frame = outbox.recv() => match (frame, closed.get().copied()) {
@@ -120,15 +127,26 @@ where
                 }
             },
             message = stream.next() => {
-                dead.as_mut().reset(Instant::now() + DEAD_AFTER);
+                heard = Instant::now();
                 tab.read(message).await
             }
-            _ = heartbeat.tick() => tab.write(Message::Ping(Default::default())).await,
-            () = &mut dead => {
-                tracing::info!("no answer to pings; dropping the tab");
-                let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
-                let _ = tab.write(Message::Close(Some(close))).await;
-                ControlFlow::Break(())
+            () = &mut timer => {
+                let now = Instant::now();
+                let ping = now >= ping_at;
+                if ping {
+                    ping_at = now + PING_EVERY;
+                }
+                timer.as_mut().reset(ping_at.min(heard + DEAD_AFTER));
+                if now >= heard + DEAD_AFTER {
+                    tracing::info!("no answer to pings; dropping the tab");
+                    let close = CloseFrame { code: CloseCode::Away, reason: Utf8Bytes::from_static("ping_timeout") };
+                    let _ = tab.write(Message::Close(Some(close))).await;
+                    ControlFlow::Break(())
+                } else if ping {
+                    tab.write(Message::Ping(Default::default())).await
+                } else {
+                    ControlFlow::Continue(())
+                }
             }
         };
         if step.is_break() {
@@ -188,34 +206,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
 
     /// Handles one message from the client.
     async fn read(&mut self, message: Option<Result<Message, WsError>>) -> ControlFlow<()> {
+        // Decided first, then at most one wait: every idle tab's task is as large as the
+        // largest future it can wait on, so the waits here are kept to the two small ones.
+        match self.answer(message) {
+            Answer::Core(reference, frame) => {
+                self.hub.frame(self.id, reference, frame).await;
+                ControlFlow::Continue(())
+            }
+            Answer::Reply(frame) => self.write(Message::Text(text_of(frame))).await,
+            Answer::Close(close) => {
+                let _ = self.write(Message::Close(Some(close))).await;
+                ControlFlow::Break(())
+            }
+            Answer::Nothing => ControlFlow::Continue(()),
+            Answer::End => ControlFlow::Break(()),
+        }
+    }
+
+    /// What to do with one message from the client: checks its kind, size, syntax and the
+    /// rate limits.
+    fn answer(&mut self, message: Option<Result<Message, WsError>>) -> Answer {
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
-                return self.error(ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary")).await;
+                return Answer::error(ServerFrame::error(None, ErrorCode::BadRequest, "frames are JSON text, not binary"));
             }
             // Reading yields whole messages, never raw frames.
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return ControlFlow::Continue(()),
-            Some(Ok(Message::Close(_))) | None => return ControlFlow::Break(()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Answer::Nothing,
+            Some(Ok(Message::Close(_))) | None => return Answer::End,
             Some(Err(e)) => {
                 if matches!(e, WsError::Capacity(_)) {
                     // Over the hard size limit: tell the client why before closing.
                     tracing::info!("frame far over the limit; closing the tab");
-                    let close = CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("too_large") };
-                    let _ = self.write(Message::Close(Some(close))).await;
-                } else {
-                    tracing::info!(error = %e, "connection failed");
+                    return Answer::Close(CloseFrame { code: CloseCode::Size, reason: Utf8Bytes::from_static("too_large") });
                 }
-                return ControlFlow::Break(());
+                tracing::info!(error = %e, "connection failed");
+                return Answer::End;
             }
         };
         if text.len() > self.max_frame {
             tracing::info!(bytes = text.len(), "frame over the limit");
             if let Err(verdict) = self.limits.admit(None, Instant::now()) {
-                return self.over_limit(verdict, None, "frame").await;
+                return over_limit(verdict, None, "frame");
             }
             let max = self.max_frame;
-            let error = ServerFrame::error(frame_ref(&text), ErrorCode::TooLarge, format!("frames are at most {max} bytes"));
-            return self.error(error).await;
+            return Answer::error(ServerFrame::error(
+                frame_ref(&text),
+                ErrorCode::TooLarge,
+                format!("frames are at most {max} bytes"),
+            ));
         }
         let parsed = parse_client_frame(&text);
         let (reference, kind) = match &parsed {
@@ -223,40 +262,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tab<S> {
             Err(e) => (e.reference.clone(), None),
         };
         if let Err(verdict) = self.limits.admit(kind, Instant::now()) {
-            let kind = kind.map_or("malformed", |f| f.kind());
-            return self.over_limit(verdict, reference, kind).await;
+            return over_limit(verdict, reference, kind.map_or("malformed", |f| f.kind()));
         }
         match parsed {
-            Ok((reference, frame)) => {
-                self.hub.frame(self.id, reference, frame).await;
-                ControlFlow::Continue(())
-            }
+            Ok((reference, frame)) => Answer::Core(reference, frame),
             Err(e) => {
                 tracing::info!(code = ?e.refusal.code, bytes = text.len(), "bad frame");
-                self.error(ServerFrame::refused(e.reference, e.refusal)).await
+                Answer::error(ServerFrame::refused(e.reference, e.refusal))
             }
         }
     }
+}
 
-    /// Refuses a frame over a rate limit, or closes a tab that kept going after many refusals.
-    async fn over_limit(&mut self, verdict: Verdict, reference: Option<Ref>, kind: &str) -> ControlFlow<()> {
-        match verdict {
-            Verdict::Refuse(wait) => {
-                tracing::debug!(kind, wait_ms = wait.as_millis() as u64, "frame over a rate limit");
-                let message = format!("too many {kind} frames; try again in {:.1} s", wait.as_secs_f64());
-                self.error(ServerFrame::refused(reference, Refusal::new(ErrorCode::RateLimited, message).retry_after(wait))).await
-            }
-            Verdict::Close => {
-                tracing::warn!(kind, "the tab kept sending over its rate limits; closing it");
-                let close = CloseFrame { code: CloseCode::Policy, reason: Utf8Bytes::from_static("rate_limited") };
-                let _ = self.write(Message::Close(Some(close))).await;
-                ControlFlow::Break(())
-            }
-        }
+/// What the session does with one message from the client.
+enum Answer {
+    /// Hand the frame to the core.
+    Core(Option<Ref>, ClientFrame),
+    /// Send the client this frame (an error) and go on.
+    Reply(Encoded),
+    /// Close the tab, saying why.
+    Close(CloseFrame),
+    /// Nothing to do (a pong).
+    Nothing,
+    /// The client closed or the connection failed.
+    End,
+}
+
+impl Answer {
+    fn error(frame: ServerFrame) -> Answer {
+        Answer::Reply(frame.encode())
     }
+}
 
-    async fn error(&mut self, frame: ServerFrame) -> ControlFlow<()> {
-        self.write(Message::Text(text_of(frame.encode()))).await
+/// Refuses a frame over a rate limit, or closes a tab that kept going after many refusals.
+fn over_limit(verdict: Verdict, reference: Option<Ref>, kind: &str) -> Answer {
+    match verdict {
+        Verdict::Refuse(wait) => {
+            tracing::debug!(kind, wait_ms = wait.as_millis() as u64, "frame over a rate limit");
+            let message = format!("too many {kind} frames; try again in {:.1} s", wait.as_secs_f64());
+            Answer::error(ServerFrame::refused(reference, Refusal::new(ErrorCode::RateLimited, message).retry_after(wait)))
+        }
+        Verdict::Close => {
+            tracing::warn!(kind, "the tab kept sending over its rate limits; closing it");
+            Answer::Close(CloseFrame { code: CloseCode::Policy, reason: Utf8Bytes::from_static("rate_limited") })
+        }
     }
 }
 
@@ -329,5 +378,37 @@ mod tests {
             whole.extend_from_slice(frame.payload());
         }
         assert_eq!(String::from_utf8(whole).unwrap(), text);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+    use crate::core::Settings;
+    use crate::store::Store;
+    use crate::store::writer::Writer;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// Every open tab is one task whose future is as large as everything it may hold across
+    /// a wait: 1,000 idle tabs cost 1,000 times this. 1,312 bytes in session 6, from 2,504:
+    /// each async layer kept its arguments (the 328-byte socket among them), and waiting on
+    /// the core's queue held a frame three times.
+    const MOST: usize = 1536;
+
+    #[tokio::test]
+    async fn a_tab_s_task_stays_small() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, key) = Store::open_with_key(&dir.path().join("hallway.redb")).expect("a fresh data file");
+        let (writer, writer_thread) = Writer::start(store.clone());
+        let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings::default()).expect("the core starts");
+        let (server, _client) = tokio::io::duplex(64);
+        let socket = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let task = run(socket, hub.clone(), UserId(1), [0; 32], 1024);
+        let size = std::mem::size_of_val(&task);
+        drop(task);
+        assert!(size <= MOST, "a tab's task takes {size} bytes, more than {MOST}");
+        hub.shutdown().await;
+        let _ = hub_task.await;
+        writer_thread.stop(writer).await;
     }
 }

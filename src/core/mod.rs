@@ -366,20 +366,27 @@ impl Hub {
     }
 
     async fn send(&self, command: Command) {
+        // A slot first, then the command into it: waiting in `Sender::send` would hold a
+        // second copy of the command, and every tab's task is as large as the largest
+        // future it waits on (`session.rs`).
         // A closed channel means the core is shutting down; there is nobody left to tell.
-        let _ = self.tx.send(command).await;
+        if let Ok(slot) = self.tx.reserve().await {
+            slot.send(command);
+        }
     }
 
-    pub async fn connect(&self, connection: Connection) {
-        self.send(Command::Connect(connection)).await
+    // The session's commands are plain functions returning `send`'s future, so the future
+    // holds the command once rather than also its parts.
+    pub fn connect(&self, connection: Connection) -> impl Future<Output = ()> + '_ {
+        self.send(Command::Connect(connection))
     }
 
-    pub async fn disconnect(&self, conn: ConnId) {
-        self.send(Command::Disconnect(conn)).await
+    pub fn disconnect(&self, conn: ConnId) -> impl Future<Output = ()> + '_ {
+        self.send(Command::Disconnect(conn))
     }
 
-    pub async fn frame(&self, conn: ConnId, reference: Option<Ref>, frame: ClientFrame) {
-        self.send(Command::Frame { conn, reference, frame }).await
+    pub fn frame(&self, conn: ConnId, reference: Option<Ref>, frame: ClientFrame) -> impl Future<Output = ()> + '_ {
+        self.send(Command::Frame { conn, reference, frame })
     }
 
     /// Purges, in small batches while chat goes on, what each conversation may no longer

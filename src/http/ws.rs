@@ -68,8 +68,14 @@ pub async fn upgrade(State(app): State<App>, session: Session, mut request: Requ
         match upgraded.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                session::run(socket, hub, session.user, session.token_hash, max_frame).await;
-                drop(tab);
+                // A task of its own, sized for the session alone: this one's future also
+                // keeps what it captured (the hub, the session, the config) to its end. The
+                // tab's place in `Tabs` goes with it, for the shutdown to wait on.
+                let run = session::run(socket, hub, session.user, session.token_hash, max_frame);
+                tokio::spawn(async move {
+                    run.await;
+                    drop(tab);
+                });
             }
             Err(e) => tracing::info!(error = %e, "the WebSocket upgrade did not complete"),
         }
