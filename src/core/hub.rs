@@ -16,6 +16,7 @@ mod delivery;
 mod keeping;
 mod messages;
 mod presence;
+mod stats;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -119,6 +120,8 @@ struct ConnState {
     outbox: mpsc::Sender<Encoded>,
     closed: Arc<std::sync::OnceLock<CloseReason>>,
     idle: bool,
+    /// When the tab connected, for the admin's list of open tabs.
+    since: Millis,
 }
 
 /// A remembered send: what a resend of it is answered with.
@@ -192,6 +195,8 @@ pub(crate) struct HubTask {
     /// Jobs handed to the writer whose commit has not been reported yet: at shutdown their
     /// acks go out before the tabs are closed.
     in_flight: usize,
+    /// Who was noted as active today (`stats.rs`).
+    activity: stats::Activity,
 }
 
 impl HubTask {
@@ -275,6 +280,7 @@ impl HubTask {
             reader_rx,
             panic_next_frame: false,
             in_flight: 0,
+            activity: Default::default(),
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
@@ -426,6 +432,9 @@ impl HubTask {
                 let _ = reply.send(self.directory(user));
             }
             Command::CreateUser { record, reply } => self.create_user(record, reply).await,
+            Command::Stats { reply } => {
+                let _ = reply.send(self.live_stats());
+            }
             Command::SignOut { session } => {
                 let ids: Vec<ConnId> = self.conns.iter().filter(|(_, c)| c.session == session).map(|(id, _)| *id).collect();
                 for id in ids {
@@ -450,11 +459,17 @@ impl HubTask {
         frame: ClientFrame,
     ) -> Result<(), Refusal> {
         match frame {
-            ClientFrame::Send { conv, text, client_id } => self.send_message(conn, user, reference, conv, text, client_id).await,
+            ClientFrame::Send { conv, text, client_id } => {
+                self.mark_active(user);
+                self.send_message(conn, user, reference, conv, text, client_id).await
+            }
             ClientFrame::Edit { conv, seq, text } => self.change_message(conn, user, reference, conv, seq, Some(text)).await,
             ClientFrame::Delete { conv, seq } => self.change_message(conn, user, reference, conv, seq, None).await,
             ClientFrame::Typing { conv } => self.typing(conn, user, reference, conv),
-            ClientFrame::Read { conv, seq } => self.mark_read(conn, user, reference, conv, seq).await,
+            ClientFrame::Read { conv, seq } => {
+                self.mark_active(user);
+                self.mark_read(conn, user, reference, conv, seq).await
+            }
             ClientFrame::Presence { idle } => {
                 self.set_idle(conn, user, idle);
                 self.ack_now(conn, reference);

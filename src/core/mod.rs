@@ -54,6 +54,28 @@ pub struct Connection {
     pub closed: Arc<OnceLock<CloseReason>>,
 }
 
+/// What the core counts for the admin's statistics (`GET /api/admin/stats`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LiveStats {
+    pub rooms: usize,
+    pub private_rooms: usize,
+    pub dms: usize,
+    pub groups: usize,
+    /// Everyone with a tab open, by user id.
+    pub tabs: Vec<TabsOf>,
+}
+
+/// One person's open tabs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TabsOf {
+    pub user: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub tabs: usize,
+    /// When the oldest of them connected (ms since 1970).
+    pub since: crate::model::Millis,
+}
+
 /// A public room as listed in the directory.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RoomEntry {
@@ -120,6 +142,10 @@ enum Command {
     SignOut {
         session: [u8; 32],
     },
+    /// Conversations and open tabs, for the admin's statistics.
+    Stats {
+        reply: oneshot::Sender<LiveStats>,
+    },
     Fault(Fault),
     Shutdown,
 }
@@ -139,6 +165,7 @@ impl Command {
             Command::Rooms { .. } => "rooms",
             Command::CreateUser { .. } => "create_user",
             Command::SignOut { .. } => "sign_out",
+            Command::Stats { .. } => "stats",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
         }
@@ -251,6 +278,13 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CreateUser { record, reply }).await;
         rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Conversations and open tabs right now.
+    pub async fn stats(&self) -> Result<LiveStats, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply }).await;
+        rx.await.map_err(|_| HubError::Gone)
     }
 
     /// Closes every tab of a session that just signed out.
