@@ -86,6 +86,9 @@ export const reviewSearch = (opts) =>
 /** The export download's address (a plain link: the browser saves the file). */
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
+/** Admins only: the server at a glance (docs/protocol.md, GET /api/admin/stats). */
+export const adminStats = () => rest('GET', '/api/admin/stats');
+
 /** Admins only: what reviewers did, oldest first → {entries, more}. */
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));
 
