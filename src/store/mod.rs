@@ -457,7 +457,7 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         Change::PutMessage(conv, seq, record) => {
             sends.remember(*conv, *seq, record)?;
             put_message(txn, *conv, *seq, record)?;
-            stats::count_message(txn, record)?;
+            stats::count_message(sends, record)?;
         }
         Change::MarkActive(day, user) => stats::mark_active(txn, *day, *user)?,
         Change::KeepVersion(conv, seq, record) => archive::keep_version(txn, *conv, *seq, record)?,

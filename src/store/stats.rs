@@ -9,7 +9,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{MessageRecord, decode};
 use super::tables::{CONVSEQ_MESSAGE, DAY_MESSAGES, DAYUSER_ACTIVE};
-use super::{Store, StoreError};
+use super::{SendTables, Store, StoreError};
 use crate::model::{Millis, UserId};
 
 /// A calendar day in the server's time zone, counted from 1970-01-01.
@@ -44,12 +44,12 @@ pub fn date_of(day: Day) -> String {
 }
 
 /// Counts a new message (a system line is not one) on its day, in the message's commit.
-pub(crate) fn count_message(txn: &WriteTransaction, record: &MessageRecord) -> Result<(), StoreError> {
+pub(crate) fn count_message(sends: &mut SendTables, record: &MessageRecord) -> Result<(), StoreError> {
     if record.system.is_some() {
         return Ok(());
     }
     let day = local_day(record.ts);
-    let mut table = txn.open_table(DAY_MESSAGES)?;
+    let table = sends.day_messages()?;
     let count = table.get(day)?.map_or(0, |v| v.value());
     table.insert(day, count + 1)?;
     Ok(())
