@@ -54,6 +54,8 @@ impl Default for CommitStats {
 /// scraped); one per server, shared by `Arc`.
 pub struct Metrics {
     started: Instant,
+    /// The same moment on the clock (ms since 1970), for people.
+    started_at: Millis,
     /// When the last good backup was written (ms since 1970), 0 for none yet: set by whoever
     /// makes backups (`set_last_backup`).
     last_backup: AtomicU64,
@@ -65,7 +67,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(commits: Arc<CommitStats>) -> Metrics {
-        Metrics { started: Instant::now(), last_backup: AtomicU64::new(0), connections: Arc::default(), commits }
+        Metrics {
+            started: Instant::now(),
+            started_at: now_millis(),
+            last_backup: AtomicU64::new(0),
+            connections: Arc::default(),
+            commits,
+        }
     }
 
     /// Records a backup that was written and checked at `at`, for `hallway_backup_age_seconds`.
@@ -76,6 +84,10 @@ impl Metrics {
     /// When the last good backup was made, if any since the start.
     pub fn last_backup(&self) -> Option<Millis> {
         Some(self.last_backup.load(Ordering::Relaxed)).filter(|at| *at > 0)
+    }
+
+    pub fn started_at(&self) -> Millis {
+        self.started_at
     }
 
     pub fn uptime(&self) -> Duration {

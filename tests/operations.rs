@@ -95,3 +95,59 @@ async fn the_metrics_address_serves_metrics_without_a_session_and_nothing_else()
         assert_eq!(response.status(), 404, "the metrics address serves {path} too");
     }
 }
+
+#[tokio::test]
+async fn admin_statistics_count_todays_messages_active_people_conversations_and_open_tabs() {
+    let mut server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let _carol = server.add_user(&admin, "carol").await;
+    let (status, body) = bob.get("/api/admin/stats").await;
+    assert_eq!(status, 403, "a member may not see the server's statistics: {body}");
+    assert_eq!(body["code"], "forbidden");
+    let (status, _) = server.anonymous_get("/api/admin/stats").await;
+    assert_eq!(status, 401);
+
+    let started = hallway::model::now_millis();
+    let mut alice_tab = admin.ws().await;
+    let _alice_second = admin.ws_tab("alice's second tab").await;
+    let mut bob_tab = bob.ws().await;
+    let general = alice_tab.room_id("general");
+    // Each ack comes after its commit, and the writer commits in order: by these acks the
+    // tabs' "active today" notes are on disk too.
+    bob_tab.send_message(general, "one").await;
+    bob_tab.send_message(general, "two").await;
+    alice_tab.send_message(general, "three").await;
+    bob_tab.ack(serde_json::json!({"type": "open_dm", "users": [admin.id]})).await;
+
+    let (status, stats) = admin.get("/api/admin/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    let days = stats["messages_per_day"].as_array().expect("messages_per_day");
+    assert_eq!(days.len(), 30, "the last 30 days, every one listed: {stats}");
+    assert_eq!(days[29]["messages"], 3, "today's three messages (system lines are not counted): {stats}");
+    assert_eq!(days.iter().map(|d| d["messages"].as_u64().unwrap()).sum::<u64>(), 3);
+    let dates: Vec<&str> = days.iter().map(|d| d["date"].as_str().expect("date")).collect();
+    assert!(dates.windows(2).all(|w| w[0] < w[1]) && dates.iter().all(|d| d.len() == 10), "dates oldest first: {dates:?}");
+    assert_eq!(stats["active_users"], serde_json::json!({"today": 2, "week": 2}), "alice and bob, not carol: {stats}");
+    assert_eq!(stats["conversations"]["rooms"], 1, "{stats}");
+    assert_eq!(stats["conversations"]["dms"], 1, "{stats}");
+    assert_eq!(stats["conversations"]["total"], 2, "{stats}");
+    assert_eq!(stats["tabs"]["total"], 3, "{stats}");
+    let people = stats["tabs"]["people"].as_array().expect("people");
+    let tabs_of = |name: &str| people.iter().find(|p| p["name"] == name).map(|p| p["tabs"].as_u64().unwrap());
+    assert_eq!((tabs_of("alice"), tabs_of("bob"), tabs_of("carol")), (Some(2), Some(1), None), "{stats}");
+    assert!(people.iter().all(|p| p["since"].as_u64().is_some_and(|since| since >= started - 1000)), "{stats}");
+    assert!(stats["data_file_bytes"].as_u64().is_some_and(|b| b > 0), "{stats}");
+    assert!(stats["free_disk_bytes"].as_u64().is_some_and(|b| b > 0), "{stats}");
+    assert_eq!(stats["version"], env!("CARGO_PKG_VERSION"));
+    assert!(stats["uptime_seconds"].is_u64() && stats["started"].as_u64().is_some_and(|s| s <= hallway::model::now_millis()));
+
+    // The counters are in the file: a restart keeps them.
+    drop((alice_tab, _alice_second, bob_tab));
+    server.restart().await;
+    let admin = server.login(ADMIN_NAME, ADMIN_PASSWORD).await;
+    let (_, stats) = admin.get("/api/admin/stats").await;
+    assert_eq!(stats["messages_per_day"][29]["messages"], 3, "{stats}");
+    assert_eq!(stats["active_users"]["today"], 2, "{stats}");
+    assert_eq!(stats["tabs"]["total"], 0, "{stats}");
+}

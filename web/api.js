@@ -106,6 +106,8 @@ export const endOtherSessions = () => rest('POST', '/api/me/sessions/sign-out-ot
 export const adminUsers = () => rest('GET', '/api/admin/users');
 /** Admins only: `action` is disable, enable, role ({role}) or password ({password}) → {user}. */
 export const adminUser = (id, action, body = {}) => rest('POST', `/api/admin/users/${id}/${action}`, body);
+/** Admins only: the server at a glance (docs/protocol.md, GET /api/admin/stats). */
+export const adminStats = () => rest('GET', '/api/admin/stats');
 
 /** Admins only: what reviewers did, oldest first → {entries, more}. */
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));

@@ -17,6 +17,7 @@ mod keeping;
 mod messages;
 mod presence;
 mod signup;
+mod stats;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -129,6 +130,8 @@ struct ConnState {
     outbox: mpsc::Sender<Encoded>,
     closed: Arc<std::sync::OnceLock<CloseReason>>,
     idle: bool,
+    /// When the tab connected, for the admin's list of open tabs.
+    since: Millis,
 }
 
 /// A remembered send: what a resend of it is answered with.
@@ -207,6 +210,8 @@ pub(crate) struct HubTask {
     /// Jobs handed to the writer whose commit has not been reported yet: at shutdown their
     /// acks go out before the tabs are closed.
     in_flight: usize,
+    /// Who was noted as active today (`stats.rs`).
+    activity: stats::Activity,
 }
 
 impl HubTask {
@@ -295,6 +300,7 @@ impl HubTask {
             signup: signup.unwrap_or_default(),
             invites,
             clock,
+            activity: Default::default(),
             sweep: None,
             purging: Default::default(),
             purge_again: Default::default(),
@@ -451,6 +457,9 @@ impl HubTask {
             Command::Accounts { reply } => {
                 let _ = reply.send(self.accounts());
             }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.live_stats());
+            }
             Command::Signup { reply } => {
                 let _ = reply.send((self.signup, self.invite_list()));
             }
@@ -480,11 +489,17 @@ impl HubTask {
         frame: ClientFrame,
     ) -> Result<(), Refusal> {
         match frame {
-            ClientFrame::Send { conv, text, client_id } => self.send_message(conn, user, reference, conv, text, client_id).await,
+            ClientFrame::Send { conv, text, client_id } => {
+                self.mark_active(user);
+                self.send_message(conn, user, reference, conv, text, client_id).await
+            }
             ClientFrame::Edit { conv, seq, text } => self.change_message(conn, user, reference, conv, seq, Some(text)).await,
             ClientFrame::Delete { conv, seq } => self.change_message(conn, user, reference, conv, seq, None).await,
             ClientFrame::Typing { conv } => self.typing(conn, user, reference, conv),
-            ClientFrame::Read { conv, seq } => self.mark_read(conn, user, reference, conv, seq).await,
+            ClientFrame::Read { conv, seq } => {
+                self.mark_active(user);
+                self.mark_read(conn, user, reference, conv, seq).await
+            }
             ClientFrame::Presence { idle } => {
                 self.set_idle(conn, user, idle);
                 self.ack_now(conn, reference);

@@ -56,6 +56,28 @@ pub struct Connection {
     pub closed: Arc<OnceLock<CloseReason>>,
 }
 
+/// What the core counts for the admin's statistics (`GET /api/admin/stats`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LiveStats {
+    pub rooms: usize,
+    pub private_rooms: usize,
+    pub dms: usize,
+    pub groups: usize,
+    /// Everyone with a tab open, by user id.
+    pub tabs: Vec<TabsOf>,
+}
+
+/// One person's open tabs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TabsOf {
+    pub user: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub tabs: usize,
+    /// When the oldest of them connected (ms since 1970).
+    pub since: crate::model::Millis,
+}
+
 /// A public room as listed in the directory.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RoomEntry {
@@ -259,6 +281,10 @@ enum Command {
         which: EndSessions,
         reply: oneshot::Sender<Result<(), HubError>>,
     },
+    /// Conversations and open tabs, for the admin's statistics.
+    Stats {
+        reply: oneshot::Sender<LiveStats>,
+    },
     Fault(Fault),
     Shutdown,
 }
@@ -286,6 +312,7 @@ impl Command {
             Command::MaySignUp { .. } => "may_sign_up",
             Command::SignUp { .. } => "sign_up",
             Command::EndSessions { .. } => "end_sessions",
+            Command::Stats { .. } => "stats",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
         }
@@ -480,6 +507,13 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.send(Command::EndSessions { user, which, reply }).await;
         rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// Conversations and open tabs right now.
+    pub async fn stats(&self) -> Result<LiveStats, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply }).await;
+        rx.await.map_err(|_| HubError::Gone)
     }
 
     /// Whether the core task is still running (it ends only at shutdown, or after a bug).

@@ -101,6 +101,7 @@ pub fn router(state: App) -> Router {
         .route("/api/admin/backups", get(backup::list))
         .route("/api/ws", get(ws::upgrade))
         .route("/metrics", get(ops::metrics_for_admins))
+        .route("/api/admin/stats", get(ops::admin_stats))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_frame))

@@ -186,6 +186,8 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         N_AUDIT.name(),
         CONV_PURGEDSEQ.name(),
         INVITEHASH_INVITE.name(),
+        DAY_MESSAGES.name(),
+        DAYUSER_ACTIVE.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {

@@ -35,6 +35,9 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 4 -> 5 only adds (empty) tables: the archive's versions, the audit log and the
             // purged-seq marks.
+            if found < 6 {
+                super::stats::fill(&txn)?;
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -146,6 +149,8 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(N_AUDIT)?;
     txn.open_table(CONV_PURGEDSEQ)?;
     txn.open_table(INVITEHASH_INVITE)?;
+    txn.open_table(DAY_MESSAGES)?;
+    txn.open_table(DAYUSER_ACTIVE)?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod purge;
 pub mod records;
 pub mod search;
 mod sends;
+pub mod stats;
 pub mod tables;
 pub mod vacuum;
 pub mod writer;
@@ -127,6 +128,8 @@ pub enum Change {
     DeleteInvite([u8; 32]),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
+    /// The person used Hallway on this local day (`stats.rs`), for the admin's statistics.
+    MarkActive(stats::Day, UserId),
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
     #[cfg(test)]
     FailForTest,
@@ -526,7 +529,9 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         Change::PutMessage(conv, seq, record) => {
             sends.remember(*conv, *seq, record)?;
             put_message(txn, *conv, *seq, record)?;
+            stats::count_message(sends, record)?;
         }
+        Change::MarkActive(day, user) => stats::mark_active(txn, *day, *user)?,
         Change::KeepVersion(conv, seq, record) => archive::keep_version(txn, *conv, *seq, record)?,
         Change::Audit(record) => archive::audit(txn, record)?,
         Change::UpdateMessage(conv, seq, record) => {

@@ -13,7 +13,8 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 3: adds the keyword index (`termconvfirst_postings`, `conv_indexedseq`).
 /// Version 4: adds the remembered `client_id`s of sends (`usersendno_send`).
 /// Version 5: adds the archive's earlier versions of messages and the reviewers' audit log.
-pub const SCHEMA_VERSION: u64 = 5;
+/// Version 6: adds the admin's counters, messages per day and active people per day.
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;

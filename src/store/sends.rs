@@ -104,14 +104,26 @@ type ClientIdTable<'t> = redb::Table<'t, (u64, u64, &'static str), u64>;
 /// with a `client_id` and kept open for the rest of it: checking and remembering the
 /// messages of a whole batch opens them once. While this lives, nothing else in the
 /// transaction may open them (redb allows one opening at a time): `apply` hands it along.
+/// The per-day message counter (`stats.rs`) is kept open here too, for the same reason:
+/// opened for each message, it took half the time of a commit.
 pub(crate) struct SendTables<'t> {
     txn: &'t WriteTransaction,
     open: Option<(SendTable<'t>, ClientIdTable<'t>)>,
+    days: Option<redb::Table<'t, u32, u64>>,
 }
 
 impl<'t> SendTables<'t> {
     pub(crate) fn new(txn: &'t WriteTransaction) -> SendTables<'t> {
-        SendTables { txn, open: None }
+        SendTables { txn, open: None, days: None }
+    }
+
+    /// `day_messages`, opened once per transaction.
+    pub(super) fn day_messages(&mut self) -> Result<&mut redb::Table<'t, u32, u64>, StoreError> {
+        let table = match self.days.take() {
+            Some(table) => table,
+            None => self.txn.open_table(DAY_MESSAGES)?,
+        };
+        Ok(self.days.insert(table))
     }
 
     fn tables(&mut self) -> Result<&mut (SendTable<'t>, ClientIdTable<'t>), StoreError> {

@@ -57,3 +57,10 @@ pub const INVITEHASH_INVITE: TableDefinition<&[u8], &[u8]> = TableDefinition::ne
 /// messages are gone (`purge.rs`). Made by the first purge: older files and files never
 /// purged lack it, and readers take a missing table as empty.
 pub const CONV_PURGEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_purgedseq");
+/// local day (days since 1970-01-01 in the server's time zone) -> messages posted that day,
+/// counted in each message's commit (`stats.rs`); a purge does not take them back. Added in
+/// schema version 6, like the next.
+pub const DAY_MESSAGES: TableDefinition<u32, u64> = TableDefinition::new("day_messages");
+/// (local day, user id) -> (): the person opened a tab, posted or read that day. Kept for
+/// `stats::ACTIVE_KEPT_DAYS` days.
+pub const DAYUSER_ACTIVE: TableDefinition<(u32, u64), ()> = TableDefinition::new("dayuser_active");

@@ -96,6 +96,8 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, CONVSEQREV_VERSION, &mut known)?;
     entries += copy(snapshot, &db, N_AUDIT, &mut known)?;
     entries += copy(snapshot, &db, INVITEHASH_INVITE, &mut known)?;
+    entries += copy(snapshot, &db, DAY_MESSAGES, &mut known)?;
+    entries += copy(snapshot, &db, DAYUSER_ACTIVE, &mut known)?;
     for table in snapshot.list_tables()? {
         if !known.contains(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));

@@ -36,7 +36,8 @@ impl HubTask {
             return;
         }
         state.conns.push(id);
-        self.conns.insert(id, ConnState { user, session, outbox, closed, idle: false });
+        self.conns.insert(id, ConnState { user, session, outbox, closed, idle: false, since: now_millis() });
+        self.mark_active(user);
         let hello = protocol::Hello {
             me: self.users[&user].info.clone(),
             limits: Limits { max_frame: self.max_frame },
