@@ -130,6 +130,7 @@ struct Inner {
 #[derive(Default)]
 struct State {
     last: Option<Outcome>,
+    last_good: Option<Millis>,
     /// The check result of each scheduled backup made since the server started, by name.
     checks: HashMap<String, String>,
     next_at: Option<Millis>,
@@ -264,8 +265,17 @@ impl Backups {
         let every = schedule.keep.every();
         let mut state = self.state();
         state.next_at = Some(if outcome.ok { at + every } else { at + RETRY.min(every) });
+        if outcome.ok {
+            state.last_good = Some(at);
+        }
         state.last = Some(outcome.clone());
         outcome
+    }
+
+    /// When the last scheduled backup that was written and checked started, if any since the
+    /// server started (`hallway_backup_age_seconds`).
+    pub fn last_good(&self) -> Option<Millis> {
+        self.state().last_good
     }
 
     /// Removes the scheduled backups the rotation no longer keeps.

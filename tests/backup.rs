@@ -395,4 +395,13 @@ async fn the_schedule_writes_a_checked_backup_at_start_and_the_admin_page_lists_
     let file = server.data_file().with_file_name("backups").join(last["file"].as_str().expect("file"));
     assert_eq!(listed[0]["bytes"], std::fs::metadata(&file).expect("the backup is in the folder").len());
     assert!(overview["schedule"]["next_at"].as_u64() > last["at"].as_u64(), "the next is a day later: {overview}");
+    // A scraper sees how old the last good backup is (an alert fires when it grows).
+    let metrics =
+        admin.http.get(format!("{}/metrics", admin.base)).send().await.expect("GET /metrics").text().await.expect("text");
+    let age = metrics
+        .lines()
+        .find(|l| l.starts_with("hallway_backup_age_seconds "))
+        .unwrap_or_else(|| panic!("no backup age in:\n{metrics}"));
+    let age: f64 = age.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number");
+    assert!((0.0..60.0).contains(&age), "the backup was just made: {age}");
 }
