@@ -13,7 +13,8 @@
 //! conversation, `conv_indexedseq` records the seq up to which every message is indexed, and
 //! a search reads the few newer messages directly. An edit or delete of an indexed message
 //! re-indexes it in the transaction that writes it, so the index never holds the terms of
-//! text that is gone. A conversation that is not recorded never reaches the store, so it is
+//! text that is gone; the entries of purged messages below a conversation's first message
+//! (`floor`) wait for the next vacuum, and the query stops at that floor. A conversation that is not recorded never reaches the store, so it is
 //! never indexed either.
 //!
 //! `words.rs` cuts text into terms, `index.rs` keeps the index true (background steps,
@@ -29,7 +30,7 @@ pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 
 use std::collections::BinaryHeap;
 
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
@@ -86,6 +87,16 @@ impl Head {
     }
 }
 
+/// The seq of the conversation's first stored message (`u64::MAX` when it has none): every
+/// index entry below it names a purged message. A retention purge takes the oldest messages,
+/// so it leaves their entries here for the next vacuum to drop (`vacuum.rs`) instead of
+/// rewriting a posting block per word of each, and a search stops at it. Seqs only grow, so
+/// what is below it stays below it.
+pub(crate) fn floor(messages: &impl ReadableTable<(u64, u64), &'static [u8]>, conv: ConvId) -> Result<u64, StoreError> {
+    let first = messages.range((conv.0, 0)..=(conv.0, u64::MAX))?.next().transpose()?;
+    Ok(first.map_or(u64::MAX, |(key, _)| key.value().1))
+}
+
 impl Store {
     /// One page of the messages in `convs` that have every one of `terms`, newest first (by
     /// ts, then conversation and seq). All reads come from one snapshot.
@@ -106,7 +117,7 @@ impl Store {
         for &conv in convs {
             let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
             let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
-            walks.push(ConvWalk { conv, indexed_to, cursors });
+            walks.push(ConvWalk { conv, indexed_to, floor: floor(&messages, conv)?, cursors });
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
@@ -162,6 +173,8 @@ struct ConvWalk {
     conv: ConvId,
     /// Messages above this seq are not in the index yet.
     indexed_to: u64,
+    /// Index entries below this seq name purged messages (`floor`).
+    floor: u64,
     /// One per term, in the order of `Walk::hashes`.
     cursors: Vec<Cursor>,
 }
@@ -209,7 +222,9 @@ impl Walk<'_> {
         let mut candidate = bound;
         let mut agreeing = 0;
         for i in (0..walk.cursors.len()).cycle() {
-            let Some(seq) = walk.cursors[i].seek(self.index, candidate)? else { return Ok(None) };
+            let Some(seq) = walk.cursors[i].seek(self.index, candidate)?.filter(|seq| *seq >= walk.floor) else {
+                return Ok(None);
+            };
             if seq == candidate {
                 agreeing += 1;
             } else {
