@@ -4,7 +4,8 @@
 //!   hallway-load fanout --members 500 --rate 100 --messages 200 [--peer mosquitto|ngircd]
 //!   hallway-load idle --tabs 10000
 //!   hallway-load ingest --senders 10 --seconds 5
-//!   hallway-load generate --messages 1000000 --data big.redb
+//!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
+//!   hallway-load purge --messages 4000000 --past 1000000
 //!   hallway-load history --data big.redb
 //!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
 //!
@@ -14,6 +15,7 @@
 mod fanout;
 mod flood;
 mod http;
+mod purge;
 mod server;
 mod stats;
 mod ws;
@@ -83,6 +85,28 @@ enum Scenario {
         messages: u64,
         #[arg(long)]
         data: PathBuf,
+        /// The oldest this many are dated two days back: past a `retain:1` limit.
+        #[arg(long, default_value_t = 0)]
+        past: u64,
+    },
+    /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
+    /// under `--records retain:1` and, while a tab posts to #general and another receives it,
+    /// waits for the server's purge and the vacuum after it: the purge rate, the chat's
+    /// delivery latency meanwhile, and the time to rewrite the file.
+    Purge {
+        #[arg(long, default_value_t = 4_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        past: u64,
+        /// Chat messages per second during the run.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        /// Where to write the generated file (a temp dir there; removed after).
+        #[arg(long, default_value = "/tmp")]
+        dir: PathBuf,
+        /// Gives up after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
     },
     /// Start-up time and history fetches on a (generated) data file.
     History {
@@ -139,7 +163,10 @@ async fn main() -> anyhow::Result<()> {
             idle(&bin, tabs, accounts, paste).await
         }
         Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
-        Scenario::Generate { messages, data } => generate(&data, messages),
+        Scenario::Generate { messages, data, past } => generate(&data, messages, past),
+        Scenario::Purge { messages, past, rate, dir, timeout } => {
+            purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
+        }
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
         Scenario::Flood { kind, seconds, members, accounts, tabs } => {
@@ -399,7 +426,7 @@ impl Random {
     }
 }
 
-fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
+pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
@@ -465,7 +492,7 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
                 MessageRecord {
                     author: UserId(1 + random.next() % AUTHORS),
                     text: text.join(" "),
-                    ts: now - (messages - i),
+                    ts: now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
                     edited_ts: None,
                     deleted: false,
                     mentions: Vec::new(),

@@ -383,6 +383,7 @@ impl HubTask {
                     tracing::info!(
                         bytes_before = done.bytes_before,
                         bytes_after = done.bytes_after,
+                        millis = done.total.as_millis() as u64,
                         "data file rewritten after purges"
                     )
                 }
