@@ -6,6 +6,7 @@
 //!   hallway-load ingest --senders 10 --seconds 5
 //!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
 //!   hallway-load purge --messages 4000000 --past 1000000
+//!   hallway-load review --data big.redb
 //!   hallway-load history --data big.redb
 //!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
 //!
@@ -115,6 +116,14 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         repeat: usize,
     },
+    /// Reviewer searches by keyword, person and date over a (generated) data file served
+    /// under `--records archive` (adds a reviewer account and audit entries to the file).
+    Review {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        repeat: usize,
+    },
     /// An online backup of a (generated) data file, against `cp` of the same file, while
     /// messages keep being committed to it.
     Backup {
@@ -168,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
         }
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
+        Scenario::Review { data, repeat } => review(&bin, &data, repeat).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
         Scenario::Flood { kind, seconds, members, accounts, tabs } => {
             if (members + tabs) as u64 + 64 > fds {
@@ -516,6 +526,87 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
         stored.as_secs_f64(),
         (started.elapsed() - stored).as_secs_f64()
     );
+    Ok(())
+}
+
+/// Reviewer searches with a person and a date range (`/api/review/search`), each answered
+/// after its audit entry is on disk, as an HTTP round trip.
+async fn review(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
+    if !data.exists() {
+        bail!("{} does not exist; make it with `hallway-load generate --data ...`", data.display());
+    }
+    let (child, addr, _, _) = server::spawn(bin, data, &["--records".into(), "archive".into()]).await?;
+    let mut target = server::Target { addr: addr.clone(), admin: String::new(), child: Some(child) };
+    let result = review_searches(&addr, repeat).await;
+    target.stop().await;
+    result
+}
+
+async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
+    let sign_in = |name: &'static str| async move {
+        let body = json!({"name": name, "password": server::PASSWORD});
+        let login = http::request(addr, "POST", "/api/login", None, Some(&body)).await?;
+        login.cookie.with_context(|| format!("signing in {name}: {} {}", login.status, login.body))
+    };
+    let admin = sign_in("admin").await?;
+    let body = json!({"name": "rita", "password": server::PASSWORD, "role": "reviewer"});
+    let created = http::request(addr, "POST", "/api/users", Some(&admin), Some(&body)).await?;
+    if created.status != 201 && created.status != 409 {
+        bail!("creating the reviewer: {} {}", created.status, created.body);
+    }
+    let reviewer = sign_in("rita").await?;
+    // The file's time span, from the oldest and newest message of #general.
+    let ts_of = |path: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let page = http::request(addr, "GET", path, Some(&admin), None).await?;
+            page.body["messages"][0]["ts"].as_u64().with_context(|| format!("{path}: {}", page.body))
+        }
+    };
+    let oldest = ts_of("/api/conversations/1/messages?after=0&limit=1").await?;
+    let newest = ts_of("/api/conversations/1/messages?limit=1").await?;
+    let at = |fraction: f64| oldest + ((newest - oldest) as f64 * fraction) as u64;
+    let w = vocabulary_word;
+    let searches = [
+        (format!("q={}&from=user7", w(50)), "a word (rank 50) from one person, no dates".to_string()),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(50), at(0.45), at(0.55)),
+            "the same, within the middle tenth of the time span".to_string(),
+        ),
+        (format!("from=user7&since={}&until={}", at(0.45), at(0.55)), "one person, the middle tenth".to_string()),
+        (format!("from=user7&since={}&until={}", at(0.0), at(0.01)), "one person, the oldest hundredth".to_string()),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(1), at(0.1), at(0.2)),
+            "the most common word from one person, the second tenth".to_string(),
+        ),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(4000), at(0.45), at(0.55)),
+            "a rare word (rank 4000) from one person, the middle tenth".to_string(),
+        ),
+    ];
+    println!("| scenario | what | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (query, what) in searches {
+        let path = format!("/api/review/search?{query}");
+        let mut samples = Vec::with_capacity(repeat);
+        let mut found = 0;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let response = http::request(addr, "GET", &path, Some(&reviewer), None).await?;
+            samples.push(t.elapsed().as_micros() as u64);
+            match response.body["results"].as_array() {
+                Some(results) if response.status == 200 => found = results.len(),
+                _ => bail!("GET {path}: {} {}", response.status, response.body),
+            }
+        }
+        let summary = stats::summarize(samples);
+        println!(
+            "| review | {what}, {found} results | {} | {} | {} |",
+            stats::ms(summary.p50),
+            stats::ms(summary.p99),
+            stats::ms(summary.max)
+        );
+    }
     Ok(())
 }
 
