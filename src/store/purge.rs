@@ -187,7 +187,7 @@ mod tests {
     }
 
     fn found(store: &Store, word: &str) -> Vec<u64> {
-        let page = Page { before: None, offset: 0, limit: 100 };
+        let page = Page { before: None, since: None, offset: 0, limit: 100 };
         let terms = [Term::Word(word.into())];
         store.search(&ContentKey(()), &[ConvId(1)], &terms, &page).unwrap().results.iter().map(|(_, s, _)| s.0).collect()
     }
