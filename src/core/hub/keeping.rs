@@ -170,7 +170,7 @@ impl HubTask {
 /// disk and the messages cost.
 const PURGE_FIRST: usize = 20;
 const PURGE_LEAST: usize = 5;
-const PURGE_MOST: usize = 2000;
+const PURGE_MOST: usize = 500;
 /// What one purge write should take, from its submission to its commit: a chat message
 /// queued behind it waits about that much longer.
 const PURGE_BUDGET: Duration = Duration::from_millis(5);
@@ -447,6 +447,6 @@ mod tests {
         assert_eq!(next_batch(100, 100, ms(10)), 50, "a slow one: as many as fit in the budget");
         assert_eq!(next_batch(3, 100, ms(1)), 15, "a short batch is timed per message");
         assert_eq!(next_batch(20, 20, ms(500)), PURGE_LEAST, "never fewer than the least");
-        assert_eq!(next_batch(2000, 2000, Duration::ZERO), PURGE_MOST, "never more than the most");
+        assert_eq!(next_batch(500, 500, Duration::ZERO), PURGE_MOST, "never more than the most");
     }
 }
