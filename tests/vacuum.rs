@@ -49,7 +49,7 @@ fn files_holding(dir: &Path, token: &str) -> Vec<String> {
 }
 
 fn search(store: &Store, key: &ContentKey, word: &str) -> Vec<u64> {
-    let page = Page { before: None, offset: 0, limit: 50 };
+    let page = Page { before: None, since: None, offset: 0, limit: 50 };
     let found = store.search(key, &[GENERAL], &[Term::Word(word.into())], &page).expect("search");
     found.results.iter().map(|(_, seq, _)| seq.0).collect()
 }

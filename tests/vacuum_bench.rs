@@ -23,7 +23,8 @@ use hallway::store::writer::Writer;
 use hallway::store::{Change, Store};
 
 const CONVERSATIONS: u64 = 10;
-/// Purge batches: conversation 1 in batches of 20 (what the core uses), 2 of 50, 3 of 100.
+/// Purge batches: conversation 1 in batches of 20, 2 of 50, 3 of 100 (the core sizes its own
+/// by the time the last one took, `core/hub/keeping.rs`).
 const PURGED: [(u64, usize); 3] = [(1, 20), (2, 50), (3, 100)];
 /// The conversation chat goes on in while the others are purged.
 const CHAT: ConvId = ConvId(CONVERSATIONS);

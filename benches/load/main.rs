@@ -4,7 +4,9 @@
 //!   hallway-load fanout --members 500 --rate 100 --messages 200 [--peer mosquitto|ngircd]
 //!   hallway-load idle --tabs 10000
 //!   hallway-load ingest --senders 10 --seconds 5
-//!   hallway-load generate --messages 1000000 --data big.redb
+//!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
+//!   hallway-load purge --messages 4000000 --past 1000000
+//!   hallway-load review --data big.redb
 //!   hallway-load history --data big.redb
 //!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
 //!   hallway-load backup-cli --data big.redb
@@ -15,6 +17,7 @@
 mod fanout;
 mod flood;
 mod http;
+mod purge;
 mod server;
 mod stats;
 mod ws;
@@ -84,12 +87,42 @@ enum Scenario {
         messages: u64,
         #[arg(long)]
         data: PathBuf,
+        /// The oldest this many are dated two days back: past a `retain:1` limit.
+        #[arg(long, default_value_t = 0)]
+        past: u64,
+    },
+    /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
+    /// under `--records retain:1` and, while a tab posts to #general and another receives it,
+    /// waits for the server's purge and the vacuum after it: the purge rate, the chat's
+    /// delivery latency meanwhile, and the time to rewrite the file.
+    Purge {
+        #[arg(long, default_value_t = 4_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        past: u64,
+        /// Chat messages per second during the run.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        /// Where to write the generated file (a temp dir there; removed after).
+        #[arg(long, default_value = "/tmp")]
+        dir: PathBuf,
+        /// Gives up after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
     },
     /// Start-up time and history fetches on a (generated) data file.
     History {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value_t = 200)]
+        repeat: usize,
+    },
+    /// Reviewer searches by keyword, person and date over a (generated) data file served
+    /// under `--records archive` (adds a reviewer account and audit entries to the file).
+    Review {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 50)]
         repeat: usize,
     },
     /// An online backup of a (generated) data file, against `cp` of the same file, while
@@ -150,8 +183,12 @@ async fn main() -> anyhow::Result<()> {
             idle(&bin, tabs, accounts, paste).await
         }
         Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
-        Scenario::Generate { messages, data } => generate(&data, messages),
+        Scenario::Generate { messages, data, past } => generate(&data, messages, past),
+        Scenario::Purge { messages, past, rate, dir, timeout } => {
+            purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
+        }
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
+        Scenario::Review { data, repeat } => review(&bin, &data, repeat).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
         Scenario::BackupCli { data, rate } => backup_cli(&bin, &data, rate).await,
         Scenario::Flood { kind, seconds, members, accounts, tabs } => {
@@ -507,7 +544,7 @@ impl Random {
     }
 }
 
-fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
+pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
@@ -576,7 +613,7 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
                 MessageRecord {
                     author: UserId(1 + random.next() % AUTHORS),
                     text: text.join(" "),
-                    ts: now - (messages - i),
+                    ts: now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
                     edited_ts: None,
                     deleted: false,
                     mentions: Vec::new(),
@@ -600,6 +637,87 @@ fn generate(data: &std::path::Path, messages: u64) -> anyhow::Result<()> {
         stored.as_secs_f64(),
         (started.elapsed() - stored).as_secs_f64()
     );
+    Ok(())
+}
+
+/// Reviewer searches with a person and a date range (`/api/review/search`), each answered
+/// after its audit entry is on disk, as an HTTP round trip.
+async fn review(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -> anyhow::Result<()> {
+    if !data.exists() {
+        bail!("{} does not exist; make it with `hallway-load generate --data ...`", data.display());
+    }
+    let (child, addr, _, _) = server::spawn(bin, data, &["--records".into(), "archive".into()]).await?;
+    let mut target = server::Target { addr: addr.clone(), admin: String::new(), child: Some(child) };
+    let result = review_searches(&addr, repeat).await;
+    target.stop().await;
+    result
+}
+
+async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
+    let sign_in = |name: &'static str| async move {
+        let body = json!({"name": name, "password": server::PASSWORD});
+        let login = http::request(addr, "POST", "/api/login", None, Some(&body)).await?;
+        login.cookie.with_context(|| format!("signing in {name}: {} {}", login.status, login.body))
+    };
+    let admin = sign_in("admin").await?;
+    let body = json!({"name": "rita", "password": server::PASSWORD, "role": "reviewer"});
+    let created = http::request(addr, "POST", "/api/users", Some(&admin), Some(&body)).await?;
+    if created.status != 201 && created.status != 409 {
+        bail!("creating the reviewer: {} {}", created.status, created.body);
+    }
+    let reviewer = sign_in("rita").await?;
+    // The file's time span, from the oldest and newest message of #general.
+    let ts_of = |path: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let page = http::request(addr, "GET", path, Some(&admin), None).await?;
+            page.body["messages"][0]["ts"].as_u64().with_context(|| format!("{path}: {}", page.body))
+        }
+    };
+    let oldest = ts_of("/api/conversations/1/messages?after=0&limit=1").await?;
+    let newest = ts_of("/api/conversations/1/messages?limit=1").await?;
+    let at = |fraction: f64| oldest + ((newest - oldest) as f64 * fraction) as u64;
+    let w = vocabulary_word;
+    let searches = [
+        (format!("q={}&from=user7", w(50)), "a word (rank 50) from one person, no dates".to_string()),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(50), at(0.45), at(0.55)),
+            "the same, within the middle tenth of the time span".to_string(),
+        ),
+        (format!("from=user7&since={}&until={}", at(0.45), at(0.55)), "one person, the middle tenth".to_string()),
+        (format!("from=user7&since={}&until={}", at(0.0), at(0.01)), "one person, the oldest hundredth".to_string()),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(1), at(0.1), at(0.2)),
+            "the most common word from one person, the second tenth".to_string(),
+        ),
+        (
+            format!("q={}&from=user7&since={}&until={}", w(4000), at(0.45), at(0.55)),
+            "a rare word (rank 4000) from one person, the middle tenth".to_string(),
+        ),
+    ];
+    println!("| scenario | what | p50 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (query, what) in searches {
+        let path = format!("/api/review/search?{query}");
+        let mut samples = Vec::with_capacity(repeat);
+        let mut found = 0;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let response = http::request(addr, "GET", &path, Some(&reviewer), None).await?;
+            samples.push(t.elapsed().as_micros() as u64);
+            match response.body["results"].as_array() {
+                Some(results) if response.status == 200 => found = results.len(),
+                _ => bail!("GET {path}: {} {}", response.status, response.body),
+            }
+        }
+        let summary = stats::summarize(samples);
+        println!(
+            "| review | {what}, {found} results | {} | {} | {} |",
+            stats::ms(summary.p50),
+            stats::ms(summary.p99),
+            stats::ms(summary.max)
+        );
+    }
     Ok(())
 }
 

@@ -50,7 +50,7 @@ pub fn sibling_binary() -> anyhow::Result<PathBuf> {
 
 /// Starts the server on `data` and returns once it serves, with the time that took.
 pub async fn spawn(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
-    spawn_with_env(bin, data, extra, &[]).await
+    spawn_with(bin, data, extra, &[], None).await
 }
 
 /// `spawn` with environment variables for the server.
@@ -60,18 +60,57 @@ pub async fn spawn_with_env(
     extra: &[String],
     envs: &[(&str, &str)],
 ) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
+    spawn_with(bin, data, extra, envs, None).await
+}
+
+/// A line of the server's log and when the tool read it.
+pub type LogLine = (std::time::Instant, String);
+
+/// `spawn`, with the server logging at `filter` (a `RUST_LOG`) and each line of its log
+/// (without colours) handed over as it comes.
+pub async fn spawn_logged(
+    bin: &Path,
+    data: &Path,
+    extra: &[String],
+    filter: &str,
+) -> anyhow::Result<(Child, String, Duration, tokio::sync::mpsc::UnboundedReceiver<LogLine>)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (child, addr, _, took) = spawn_with(bin, data, extra, &[], Some((filter, tx))).await?;
+    Ok((child, addr, took, rx))
+}
+
+async fn spawn_with(
+    bin: &Path,
+    data: &Path,
+    extra: &[String],
+    envs: &[(&str, &str)],
+    log: Option<(&str, tokio::sync::mpsc::UnboundedSender<LogLine>)>,
+) -> anyhow::Result<(Child, String, Option<String>, Duration)> {
     let started = std::time::Instant::now();
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    // Every tab of a run comes from loopback: no per-address cap, as many as fds allow.
+    command
         .envs(envs.iter().copied())
-        // Every tab of a run comes from loopback: no per-address cap, as many as fds allow.
         .args(["--listen", "127.0.0.1:0", "--no-mdns", "--max-connections", "0", "--max-connections-per-address", "0", "--data"])
         .arg(data)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+        .stderr(if log.is_some() { Stdio::piped() } else { Stdio::null() })
+        .kill_on_drop(true);
+    if let Some((filter, _)) = &log {
+        command.env("RUST_LOG", filter).env("NO_COLOR", "1");
+    }
+    let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    if let Some((_, tx)) = log {
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send((std::time::Instant::now(), without_colours(&line))).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let (mut addr, mut token) = (None, None);
     let ready = async {
@@ -130,6 +169,24 @@ pub async fn accounts(target: &Target, count: usize) -> anyhow::Result<Vec<Strin
         cookies.push(task.await??);
     }
     Ok(cookies)
+}
+
+/// `line` without terminal colour codes (ESC [ ... m).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Resident memory of a process, in KiB, from /proc.

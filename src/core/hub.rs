@@ -95,8 +95,8 @@ enum Timer {
     Presence(UserId),
     /// Messages that were not recorded may have been held in memory long enough.
     LiveExpiry(ConvId),
-    /// The next batch of a conversation's purge, as of this time.
-    Purge(ConvId, Millis),
+    /// The pause after a purge batch is over: the next one may go.
+    PurgeNext,
     /// Time to look at every conversation that keeps less than forever.
     Sweep,
     /// Time to note, coarsely, who still has tabs open (`accounts::TOUCH_EVERY`).
@@ -192,10 +192,8 @@ pub(crate) struct HubTask {
     reader_rx: mpsc::UnboundedReceiver<FromReader>,
     /// The purge pass under way, if any (`keeping.rs`).
     sweep: Option<keeping::Sweep>,
-    /// Conversations with a purge batch being looked up or written.
-    purging: std::collections::HashSet<ConvId>,
-    /// ...and those to look at again when it is done (someone read meanwhile).
-    purge_again: std::collections::HashSet<ConvId>,
+    /// Purge batches: which conversation's is under way, which wait, how large (`keeping.rs`).
+    purges: keeping::Purges,
     /// Messages were purged, edited or deleted since the file was last rewritten: their old
     /// text may sit in redb's free pages until the next vacuum.
     freed_since_vacuum: bool,
@@ -302,8 +300,7 @@ impl HubTask {
             clock,
             activity: Default::default(),
             sweep: None,
-            purging: Default::default(),
-            purge_again: Default::default(),
+            purges: Default::default(),
             freed_since_vacuum: false,
             last_vacuum: None,
         };

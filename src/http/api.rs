@@ -203,7 +203,6 @@ pub(super) struct SearchRequest {
     terms: Vec<crate::store::search::Term>,
     page: crate::store::search::Page,
     from: Option<String>,
-    since: Option<u64>,
 }
 
 /// A page of results, newest first.
@@ -250,7 +249,7 @@ impl SearchRequest {
                 Refusal::new(ErrorCode::BadRequest, "before is the next of an earlier answer, as it was given")
             })?),
         };
-        let page = Page { before, offset, limit };
+        let page = Page { before, since: query.since, offset, limit };
         let from = query.from.as_deref().map(|n| n.trim_start_matches('@')).filter(|n| !n.is_empty()).map(str::to_owned);
         if terms.is_empty() && from.is_none() {
             return Err(Refusal::new(
@@ -266,7 +265,7 @@ impl SearchRequest {
             }
             None => page,
         };
-        Ok(SearchRequest { terms, page, from, since: query.since })
+        Ok(SearchRequest { terms, page, from })
     }
 
     /// Every result, page by page (at most `max`), newest first: for an export.
@@ -281,7 +280,7 @@ impl SearchRequest {
         let mut all = Vec::new();
         let mut page = crate::store::search::Page { offset: 0, limit: MAX_SEARCH_PAGE, ..self.page };
         loop {
-            let request = SearchRequest { terms: self.terms.clone(), page, from: self.from.clone(), since: self.since };
+            let request = SearchRequest { terms: self.terms.clone(), page, from: self.from.clone() };
             let found = request.run(app, actor, action, scope).await?.found;
             page.before = found.results.last().map(|(conv, seq, r)| (r.ts, *conv, *seq));
             all.extend(found.results);
@@ -301,14 +300,7 @@ impl SearchRequest {
         scope: Option<ConvId>,
     ) -> Result<SearchAnswer, Refusal> {
         let _turn = SEARCHING.acquire().await.map_err(|_| Refusal::new(ErrorCode::Internal, "searching failed"))?;
-        let mut found = app.hub.search(actor, action, scope, self.from, self.terms, self.page).await?;
-        if let Some(since) = self.since {
-            // Newest first: once one is older than `since`, so is every later one.
-            if let Some(cut) = found.results.iter().position(|(_, _, r)| r.ts < since) {
-                found.results.truncate(cut);
-                found.more = false;
-            }
-        }
+        let found = app.hub.search(actor, action, scope, self.from, self.terms, self.page).await?;
         Ok(SearchAnswer { found })
     }
 }

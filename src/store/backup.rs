@@ -403,7 +403,7 @@ mod tests {
 
     fn search(store: &Store, conv: u64, word: &str) -> usize {
         let terms = [crate::store::search::Term::Word(word.into())];
-        let page = crate::store::search::Page { before: None, offset: 0, limit: 100 };
+        let page = crate::store::search::Page { before: None, since: None, offset: 0, limit: 100 };
         store.search(&ContentKey(()), &[ConvId(conv)], &terms, &page).unwrap().results.len()
     }
 

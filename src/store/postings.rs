@@ -149,6 +149,15 @@ pub fn remove_many(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> 
     Ok(())
 }
 
+/// A block as stored (its key's first seq and its value) without its seqs below `floor`:
+/// the new first seq and value, or `None` when nothing is left. For the vacuum, which drops
+/// the entries of purged messages a purge left behind (`search::floor`).
+pub(crate) fn trim_below(first: u64, bytes: &[u8], floor: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let seqs = decode(first, bytes)?;
+    let kept = &seqs[seqs.partition_point(|s| *s < floor)..];
+    Ok(kept.first().map(|first| (*first, encode(kept))))
+}
+
 /// Walks one term's postings in one conversation downwards, keeping the block it is in, so
 /// a search going from newer to older seqs decodes each block once.
 pub struct Cursor {

@@ -1,11 +1,17 @@
 //! Purging messages: `Change::PurgeMessages` takes messages out of every table that holds
-//! anything of them (the message, the seqs of its edits and delete, its keyword index entries
-//! through `search::unindex_many`, a batch's seqs out of each posting block at once, its
-//! remembered `client_id`), and the candidates for a purge are found from metadata alone
+//! anything of them (the message, the seqs of its edits and delete, its remembered
+//! `client_id`), and the candidates for a purge are found from metadata alone
 //! (`Store::purgeable_before`, `Store::seqs_upto`), in batches the chat core asks for on a
 //! reader thread. Which messages go and when is the core's records policy; this file only
 //! makes sure nothing of them is left in the tables. Their bytes may still sit in pages redb
 //! has freed until the file is vacuumed (`vacuum.rs`).
+//!
+//! Keyword index entries of a purged message below the conversation's first message left
+//! (`search::floor`: always so for a retention purge, which takes the oldest) stay until the
+//! vacuum drops them, the same moment the purged text leaves the free pages; search stops at
+//! that floor, so it never reaches them. Taking them out at once cost a posting block rewrite
+//! per word of each message, almost all of a purge's commit (benches/README.md). A message
+//! purged above one that stays is taken out of the index at once (`search::unindex_many`).
 //!
 //! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
 //! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
@@ -49,7 +55,13 @@ pub(super) fn purge_messages(
         marks.insert(conv.0, highest)?;
     }
     drop(marks);
-    let going: Vec<(Seq, &MessageRecord)> = purged.iter().map(|(seq, record)| (Seq(*seq), record)).collect();
+    // Index entries below the conversation's first message left are dead: search stops
+    // there (`search::floor`) and a vacuum drops them (`vacuum.rs`). A retention purge always
+    // takes the oldest messages, so it writes no index block at all; only a message purged
+    // above one that stays is taken out of the index now.
+    let floor = search::floor(&txn.open_table(CONVSEQ_MESSAGE)?, conv)?;
+    let going: Vec<(Seq, &MessageRecord)> =
+        purged.iter().filter(|(seq, _)| *seq > floor).map(|(seq, record)| (Seq(*seq), record)).collect();
     search::unindex_many(txn, conv, &going)?;
     // Every edit and the delete of message s have a rev above s and at most its record's
     // (latest) rev: one walk over the conversation's changes in that span finds them all.
@@ -175,7 +187,7 @@ mod tests {
     }
 
     fn found(store: &Store, word: &str) -> Vec<u64> {
-        let page = Page { before: None, offset: 0, limit: 100 };
+        let page = Page { before: None, since: None, offset: 0, limit: 100 };
         let terms = [Term::Word(word.into())];
         store.search(&ContentKey(()), &[ConvId(1)], &terms, &page).unwrap().results.iter().map(|(_, s, _)| s.0).collect()
     }
@@ -241,7 +253,9 @@ mod tests {
         }
         assert!(found(&store, "scanner").is_empty() && found(&store, "jammed").is_empty());
         assert_eq!(found(&store, "printer"), [7]);
-        assert_eq!(indexed(&store), BTreeSet::from([3, 7]), "the index names no purged message under any term");
+        // Message 8 was above one that stays: out of the index at once. 1 and 2 were below
+        // the first message left: their entries wait for the vacuum, and search stops above.
+        assert_eq!(indexed(&store), BTreeSet::from([1, 2, 3, 7]));
         assert_eq!(found(&store, "one"), [3], "the kept message is still found");
         assert_eq!(count(&store, CONVREV_SEQ), 1, "only message 3's edit is left of the changes");
         let (changes, _) = store.changes_after(&key, conv, Seq(0), 100).unwrap();
@@ -251,12 +265,59 @@ mod tests {
 
         // Idempotent; and the newest seq (8) is kept for the next start.
         store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(8)])]).unwrap();
+        store.vacuum().unwrap();
+        assert_eq!(indexed(&store), BTreeSet::from([3, 7]), "after a vacuum the index names no purged message");
+        assert_eq!(found(&store, "one"), [3]);
         store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(7), Seq(3)])]).unwrap();
+        assert!(found(&store, "printer").is_empty() && found(&store, "one").is_empty());
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.load().unwrap().last_seq.get(&conv), Some(&Seq(8)), "seqs are never handed out again");
         assert_eq!(count(&store, CONVREV_SEQ), 0);
+        store.vacuum().unwrap();
         assert!(indexed(&store).is_empty());
+    }
+
+    /// The index table's entries as stored.
+    fn index_entries(store: &Store) -> Vec<((u64, u64, u64), Vec<u8>)> {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        index.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), v.value().to_vec())).collect()
+    }
+
+    #[test]
+    fn purging_the_oldest_writes_no_index_block_and_the_vacuum_drops_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        // "lunch" in all 300 (three blocks), "tea" in every tenth, "nI" in one each; the
+        // same in conversation 2, which keeps everything.
+        let text = |i: u64| if i.is_multiple_of(10) { format!("lunch tea n{i}") } else { format!("lunch n{i}") };
+        let mut changes = vec![Change::PutConversation(conv, room())];
+        for i in 1..=300u64 {
+            changes.push(put(i, &text(i), i, None));
+            changes.push(Change::PutMessage(ConvId(2), Seq(i), MessageRecord { rev: i, ..message(&text(i), i, None) }));
+        }
+        store.apply_now(changes).unwrap();
+        store.index_everything().unwrap();
+        let before = index_entries(&store);
+        // The oldest 200, in two batches as a retention purge takes them.
+        for batch in [1..=120u64, 121..=200] {
+            store.apply_now(vec![Change::PurgeMessages(conv, batch.map(Seq).collect())]).unwrap();
+        }
+        assert_eq!(index_entries(&store), before, "the purge wrote no index block");
+        assert!(found(&store, "n150").is_empty() && found(&store, "n7").is_empty(), "search never finds a purged one");
+        assert_eq!(found(&store, "tea"), (21..=30).rev().map(|i| i * 10).collect::<Vec<_>>(), "only those left");
+        assert_eq!(found(&store, "n201"), [201]);
+
+        store.vacuum().unwrap();
+        assert_eq!(indexed(&store), (201..=300).collect::<BTreeSet<u64>>(), "the vacuum dropped every purged entry");
+        assert_eq!(found(&store, "lunch").len(), 100, "every message left is still found");
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        let other = index.iter().unwrap().filter(|e| e.as_ref().unwrap().0.value().1 == 2).count();
+        let other_before = before.iter().filter(|(k, _)| k.1 == 2).count();
+        assert_eq!(other, other_before, "another conversation's index is copied as it was");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! hole), and it never clears the pages it leaves free: in `tests/vacuum.rs`, 876 of 1,000
 //! removed texts are still in the file after it. So the vacuum is a logical copy instead
 //! (`copy_tables`): every entry of every table, read from one snapshot, is written into a
-//! fresh file beside the data file, which only ever holds live data; that file is synced and
+//! fresh file beside the data file, which only ever holds live data (the keyword index
+//! without the entries a purge left below each conversation's first message); that file is synced and
 //! renamed over the data file, and the store's handle is switched to it. A reader in the
 //! middle of a transaction on the old file finishes there; the next one reads the new file;
 //! none fails. Once the last reader is done the old file's blocks go back to the file system
@@ -23,7 +24,7 @@
 //! during a vacuum is gone from the tables, but its bytes are only gone after the next one.
 //! `copy_tables` is also what a logical backup can use.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,7 +39,8 @@ use tokio::sync::oneshot;
 
 use super::tables::*;
 use super::writer::JobResult;
-use super::{CACHE_BYTES, Change, SendTables, Store, StoreError, apply};
+use super::{CACHE_BYTES, Change, SendTables, Store, StoreError, apply, postings, search};
+use crate::model::ConvId;
 
 /// Entries written per transaction of the copy: bounds what redb holds in memory.
 const COPY_STEP: u64 = 50_000;
@@ -88,7 +90,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, CONVUSER_MEMBER, &mut known)?;
     entries += copy(snapshot, &db, CONVSEQ_MESSAGE, &mut known)?;
     entries += copy(snapshot, &db, CONVREV_SEQ, &mut known)?;
-    entries += copy(snapshot, &db, TERMCONVFIRST_POSTINGS, &mut known)?;
+    entries += copy_postings(snapshot, &db, &mut known)?;
     entries += copy(snapshot, &db, CONV_INDEXEDSEQ, &mut known)?;
     entries += copy(snapshot, &db, USERSENDNO_SEND, &mut known)?;
     entries += copy(snapshot, &db, USERCONVCLIENTID_SENDNO, &mut known)?;
@@ -153,6 +155,62 @@ fn copy<K: Key + 'static, V: Value + 'static>(
         return Err(StoreError::Vacuum(format!("{}: copied {copied} entries of {expected}", table.name())));
     }
     Ok(copied)
+}
+
+/// Copies the keyword index in steps like `copy`, without the entries below each
+/// conversation's first stored message (`search::floor`): those of purged messages, which
+/// the purge left for this copy rather than rewriting a block per word of each. Returns the
+/// entries written; every entry of the snapshot must have been read.
+fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeSet<String>) -> Result<u64, StoreError> {
+    known.insert(TERMCONVFIRST_POSTINGS.name().to_string());
+    let source = match snapshot.open_table(TERMCONVFIRST_POSTINGS) {
+        Ok(source) => source,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let messages = snapshot.open_table(CONVSEQ_MESSAGE)?;
+    let mut floors: HashMap<u64, u64> = HashMap::new();
+    let mut entries = source.iter()?;
+    let (mut read, mut written) = (0, 0);
+    loop {
+        let mut txn = dest.begin_write()?;
+        txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+        let mut step = 0;
+        {
+            let mut out = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+            while step < COPY_STEP {
+                let Some(entry) = entries.next() else { break };
+                let (key, value) = entry?;
+                step += 1;
+                let (term, conv, first) = key.value();
+                let floor = match floors.get(&conv) {
+                    Some(floor) => *floor,
+                    None => {
+                        let floor = search::floor(&messages, ConvId(conv))?;
+                        floors.insert(conv, floor);
+                        floor
+                    }
+                };
+                if first >= floor {
+                    out.insert((term, conv, first), value.value())?;
+                    written += 1;
+                } else if let Some((first, kept)) = postings::trim_below(first, value.value(), floor)? {
+                    out.insert((term, conv, first), kept.as_slice())?;
+                    written += 1;
+                }
+            }
+        }
+        txn.commit()?;
+        read += step;
+        if step < COPY_STEP {
+            break;
+        }
+    }
+    let expected = source.len()?;
+    if read != expected {
+        return Err(StoreError::Vacuum(format!("{}: read {read} entries of {expected}", TERMCONVFIRST_POSTINGS.name())));
+    }
+    Ok(written)
 }
 
 /// A finished copy of the tables, waiting to take the data file's place. Dropped without

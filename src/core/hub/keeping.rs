@@ -165,11 +165,18 @@ impl HubTask {
     }
 }
 
-/// Messages one purge write takes: a small batch keeps the writer's turn short, so chat
-/// never waits long behind it (benches/README.md: about 35 ms per 50 at a million messages).
-const PURGE_BATCH: usize = 20;
-/// The pause between two batches of one conversation, leaving the writer to chat meanwhile.
-const PURGE_PACE: Duration = Duration::from_millis(50);
+/// Messages of the first purge batch; each later one is sized by how long the one before
+/// took (`next_batch`), so that one purge write stays within `PURGE_BUDGET` whatever the
+/// disk and the messages cost.
+const PURGE_FIRST: usize = 20;
+const PURGE_LEAST: usize = 5;
+const PURGE_MOST: usize = 500;
+/// What one purge write should take, from its submission to its commit: a chat message
+/// queued behind it waits about that much longer.
+const PURGE_BUDGET: Duration = Duration::from_millis(5);
+/// The pause after each purge batch, leaving the writer to chat meanwhile: a purge takes at
+/// most about a fifth of the writer's time.
+const PURGE_PACE: Duration = Duration::from_millis(20);
 /// How often every conversation with a day limit is looked at.
 pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 /// The data file is rewritten (so purged bytes leave it) after a sweep that purged
@@ -217,75 +224,112 @@ impl HubTask {
         self.sweep_done_if_idle();
     }
 
-    /// Looks up the next batch of `conv` to purge on a reader thread, unless a batch of it
-    /// is under way (then it is looked at again when that one is done).
+    /// Queues `conv` for its next purge batch (a batch of it under way takes it up again when
+    /// it is done). One batch of all conversations is looked up or written at a time, then
+    /// the writer is left to chat for `PURGE_PACE`; conversations take turns.
     pub(super) fn purge_step(&mut self, conv: ConvId, as_of: Millis) {
-        if self.purging.contains(&conv) {
-            self.purge_again.insert(conv);
+        let purges = &mut self.purges;
+        if purges.turn == Some(conv) {
+            purges.again.insert(conv);
             return;
         }
-        let Some((cutoff, upto)) = self.purge_bounds(conv, as_of) else {
-            self.chain_done(conv);
-            return;
-        };
-        self.purging.insert(conv);
-        let store = self.store.clone();
-        let back = self.reader_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let found = std::panic::catch_unwind(|| -> Result<Vec<Seq>, StoreError> {
-                let mut seqs = match upto {
-                    Some(upto) => store.seqs_upto(conv, upto, PURGE_BATCH)?,
-                    None => Vec::new(),
-                };
-                if let Some(cutoff) = cutoff
-                    && seqs.len() < PURGE_BATCH
-                {
-                    seqs.extend(store.purgeable_before(conv, cutoff, PURGE_BATCH)?);
-                    seqs.sort_unstable();
-                    seqs.dedup();
-                    seqs.truncate(PURGE_BATCH);
-                }
-                Ok(seqs)
-            })
-            .unwrap_or_else(|_| Err(StoreError::Internal("looking up messages to purge panicked".into())));
-            let _ = back.send(FromReader::Purgeable { conv, as_of, found });
-        });
+        match purges.queue.iter_mut().find(|(c, _)| *c == conv) {
+            Some(waiting) => waiting.1 = waiting.1.max(as_of),
+            None => purges.queue.push_back((conv, as_of)),
+        }
+        self.purge_next();
+    }
+
+    /// `Timer::PurgeNext`: the pause after a batch is over.
+    pub(super) fn purge_resume(&mut self) {
+        self.purges.pausing = false;
+        self.purge_next();
+    }
+
+    /// Looks up the next batch of the first conversation waiting, on a reader thread, unless
+    /// a batch or the pause after one is under way.
+    fn purge_next(&mut self) {
+        while self.purges.turn.is_none() && !self.purges.pausing {
+            let Some((conv, as_of)) = self.purges.queue.pop_front() else { return };
+            let Some((cutoff, upto)) = self.purge_bounds(conv, as_of) else {
+                self.chain_done(conv);
+                continue;
+            };
+            self.purges.turn = Some(conv);
+            let asked = self.purges.batch();
+            let store = self.store.clone();
+            let back = self.reader_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let found = std::panic::catch_unwind(|| -> Result<Vec<Seq>, StoreError> {
+                    let mut seqs = match upto {
+                        Some(upto) => store.seqs_upto(conv, upto, asked)?,
+                        None => Vec::new(),
+                    };
+                    if let Some(cutoff) = cutoff
+                        && seqs.len() < asked
+                    {
+                        seqs.extend(store.purgeable_before(conv, cutoff, asked)?);
+                        seqs.sort_unstable();
+                        seqs.dedup();
+                        seqs.truncate(asked);
+                    }
+                    Ok(seqs)
+                })
+                .unwrap_or_else(|_| Err(StoreError::Internal("looking up messages to purge panicked".into())));
+                let _ = back.send(FromReader::Purgeable { conv, as_of, asked, found });
+            });
+        }
     }
 
     /// A batch to purge was looked up: purge it, or end this conversation's purge.
-    pub(super) fn on_purgeable(&mut self, conv: ConvId, as_of: Millis, found: Result<Vec<Seq>, StoreError>) {
+    pub(super) fn on_purgeable(&mut self, conv: ConvId, as_of: Millis, asked: usize, found: Result<Vec<Seq>, StoreError>) {
         match found {
             Ok(seqs) if !seqs.is_empty() => {
-                let more = seqs.len() == PURGE_BATCH;
                 let mut outcome = Outcome::new(Vec::new(), Reply::None);
-                outcome.purged = Some(Purged { conv, as_of, count: seqs.len(), more });
+                let count = seqs.len();
+                outcome.purged = Some(Purged { conv, as_of, count, asked, submitted: Instant::now() });
                 self.persist(vec![Change::PurgeMessages(conv, seqs)], outcome);
             }
             Ok(_) => {
-                self.purging.remove(&conv);
+                self.purges.turn = None;
                 self.chain_done(conv);
+                self.purge_next();
             }
             Err(e) => {
                 tracing::warn!(conv = conv.0, error = %e, "could not look up messages to purge; trying again at the next sweep");
-                self.purging.remove(&conv);
+                self.purges.turn = None;
                 self.chain_done(conv);
+                self.purge_next();
             }
         }
     }
 
-    /// A purge batch reached the disk (or failed): go on after a pause, or end.
+    /// A purge batch reached the disk (or failed): size the next by how long this one took,
+    /// pause, and go on with the next conversation waiting.
     pub(super) fn purge_committed(&mut self, purged: Purged, saved: bool) {
-        let Purged { conv, as_of, count, more } = purged;
-        self.purging.remove(&conv);
+        let Purged { conv, as_of, count, asked, submitted } = purged;
+        self.purges.turn = None;
+        let took = submitted.elapsed();
         if saved {
-            tracing::info!(conv = conv.0, messages = count, "purged messages past what the conversation keeps");
+            let next = next_batch(count, asked, took);
+            tracing::debug!(
+                conv = conv.0,
+                messages = count,
+                micros = took.as_micros() as u64,
+                next,
+                "purged messages past what the conversation keeps"
+            );
+            self.purges.size = Some(next);
             if let Some(sweep) = &mut self.sweep {
                 sweep.purged += count;
             }
             self.freed_since_vacuum = true;
         }
-        if saved && more {
-            self.timers.push(Reverse((Instant::now() + PURGE_PACE, Timer::Purge(conv, as_of))));
+        // Paused first: a conversation taken up again below waits its turn after the pause.
+        self.purges.pausing = true;
+        self.timers.push(Reverse((Instant::now() + PURGE_PACE, Timer::PurgeNext)));
+        if saved && count == asked {
+            self.purges.queue.push_back((conv, as_of));
         } else {
             self.chain_done(conv);
         }
@@ -293,7 +337,7 @@ impl HubTask {
 
     /// `conv`'s purge is over for now; a read that came meanwhile starts it again.
     fn chain_done(&mut self, conv: ConvId) {
-        if self.purge_again.remove(&conv) {
+        if self.purges.again.remove(&conv) {
             self.purge_step(conv, now_millis());
             return;
         }
@@ -339,6 +383,7 @@ impl HubTask {
                     tracing::info!(
                         bytes_before = done.bytes_before,
                         bytes_after = done.bytes_after,
+                        millis = done.total.as_millis() as u64,
                         "data file rewritten after purges"
                     )
                 }
@@ -356,5 +401,52 @@ pub(super) struct Purged {
     conv: ConvId,
     as_of: Millis,
     count: usize,
-    more: bool,
+    /// The batch size asked for: a batch that came back full means more are waiting.
+    asked: usize,
+    submitted: Instant,
+}
+
+/// The purges under way: one batch at a time over all conversations.
+#[derive(Default)]
+pub(super) struct Purges {
+    /// The conversation whose batch is being looked up or written.
+    turn: Option<ConvId>,
+    /// The pause after a batch (`PURGE_PACE`) is under way.
+    pausing: bool,
+    /// Conversations waiting for their next batch, in turn, each as of a time.
+    queue: std::collections::VecDeque<(ConvId, Millis)>,
+    /// Conversations to look at again once their batch under way is done (a read came).
+    again: std::collections::HashSet<ConvId>,
+    /// The next batch's size, from the last one's time; `PURGE_FIRST` before any.
+    size: Option<usize>,
+}
+
+impl Purges {
+    fn batch(&self) -> usize {
+        self.size.unwrap_or(PURGE_FIRST)
+    }
+}
+
+/// The size of the next purge batch after `count` messages (of `asked`) took `took`: as many
+/// as fit in `PURGE_BUDGET` at that pace, growing at most twofold a batch so that one
+/// fast batch (a warm cache) does not make a long one.
+fn next_batch(count: usize, asked: usize, took: Duration) -> usize {
+    let per_message = took.as_secs_f64() / count.max(1) as f64;
+    let fit = (PURGE_BUDGET.as_secs_f64() / per_message.max(1e-7)) as usize;
+    fit.clamp(PURGE_LEAST, (asked * 2).clamp(PURGE_LEAST, PURGE_MOST))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purge_batch_is_sized_by_the_time_the_last_one_took() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_batch(20, 20, ms(1)), 40, "a quick batch: twice as many, not more at once");
+        assert_eq!(next_batch(100, 100, ms(10)), 50, "a slow one: as many as fit in the budget");
+        assert_eq!(next_batch(3, 100, ms(1)), 15, "a short batch is timed per message");
+        assert_eq!(next_batch(20, 20, ms(500)), PURGE_LEAST, "never fewer than the least");
+        assert_eq!(next_batch(500, 500, Duration::ZERO), PURGE_MOST, "never more than the most");
+    }
 }

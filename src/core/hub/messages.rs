@@ -298,7 +298,7 @@ impl HubTask {
     pub(super) async fn on_read(&mut self, read: FromReader) {
         match read {
             FromReader::Counted(counted) => self.on_counted(counted).await,
-            FromReader::Purgeable { conv, as_of, found } => self.on_purgeable(conv, as_of, found),
+            FromReader::Purgeable { conv, as_of, asked, found } => self.on_purgeable(conv, as_of, asked, found),
             FromReader::Fetched(change, stored) => {
                 let key = (change.conv, change.seq);
                 let waiting = self.loading.remove(&key).unwrap_or_default();
@@ -421,6 +421,8 @@ pub(super) enum FromReader {
     Purgeable {
         conv: ConvId,
         as_of: Millis,
+        /// How many were asked for: fewer means the purge of the conversation is done.
+        asked: usize,
         found: Result<Vec<Seq>, StoreError>,
     },
 }

@@ -179,7 +179,7 @@ impl HubTask {
                     }
                 }
                 Timer::LiveExpiry(conv) => self.forget_live(conv, now),
-                Timer::Purge(conv, as_of) => self.purge_step(conv, as_of),
+                Timer::PurgeNext => self.purge_resume(),
                 Timer::Sweep => {
                     self.sweep(now_millis(), None);
                     self.timers.push(Reverse((now + super::keeping::SWEEP_EVERY, Timer::Sweep)));

@@ -13,7 +13,8 @@
 //! conversation, `conv_indexedseq` records the seq up to which every message is indexed, and
 //! a search reads the few newer messages directly. An edit or delete of an indexed message
 //! re-indexes it in the transaction that writes it, so the index never holds the terms of
-//! text that is gone. A conversation that is not recorded never reaches the store, so it is
+//! text that is gone; the entries of purged messages below a conversation's first message
+//! (`floor`) wait for the next vacuum, and the query stops at that floor. A conversation that is not recorded never reaches the store, so it is
 //! never indexed either.
 //!
 //! `words.rs` cuts text into terms, `index.rs` keeps the index true (background steps,
@@ -30,7 +31,7 @@ pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 
 use std::collections::BinaryHeap;
 
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
@@ -39,11 +40,13 @@ use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq};
 
 /// Which page of results: the `limit` newest after skipping `offset`, of those older than
-/// `before` (the position of the last result shown: its ts, conversation and seq). Paging
-/// with `before` stays exact while messages are added, edited or deleted meanwhile.
+/// `before` (the position of the last result shown: its ts, conversation and seq) and
+/// written at or after `since` (a ts). Paging with `before` stays exact while messages are
+/// added, edited or deleted meanwhile.
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
     pub before: Option<(u64, ConvId, Seq)>,
+    pub since: Option<u64>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -86,11 +89,56 @@ impl Head {
     }
 }
 
+/// The seq of the conversation's first stored message (`u64::MAX` when it has none): every
+/// index entry below it names a purged message. A retention purge takes the oldest messages,
+/// so it leaves their entries here for the next vacuum to drop (`vacuum.rs`) instead of
+/// rewriting a posting block per word of each, and a search stops at it. Seqs only grow, so
+/// what is below it stays below it.
+pub(crate) fn floor(messages: &impl ReadableTable<(u64, u64), &'static [u8]>, conv: ConvId) -> Result<u64, StoreError> {
+    let first = messages.range((conv.0, 0)..=(conv.0, u64::MAX))?.next().transpose()?;
+    Ok(first.map_or(u64::MAX, |(key, _)| key.value().1))
+}
+
+/// The conversation's highest seq written at or before `ts` (`None`: every message is
+/// newer), found by halving: messages are stored in the order they were sent (one sent
+/// while the clock was set back may be passed over, as by `since`). A few reads, one when
+/// the conversation's newest message is old enough.
+fn written_by(messages: &MessageTable, conv: ConvId, ts: u64) -> Result<Option<u64>, StoreError> {
+    // The first message at or above `seq`, and when it was written.
+    let at_or_above = |seq: u64| -> Result<Option<(u64, u64)>, StoreError> {
+        let Some((key, value)) = messages.range((conv.0, seq)..=(conv.0, u64::MAX))?.next().transpose()? else {
+            return Ok(None);
+        };
+        Ok(Some((key.value().1, decode::<MessageRecord>(value.value())?.ts)))
+    };
+    let Some((last, value)) = messages.range((conv.0, 0)..=(conv.0, u64::MAX))?.next_back().transpose()? else {
+        return Ok(None);
+    };
+    let last = last.value().1;
+    if decode::<MessageRecord>(value.value())?.ts <= ts {
+        return Ok(Some(last));
+    }
+    let Some((first, first_ts)) = at_or_above(0)? else { return Ok(None) };
+    if first_ts > ts {
+        return Ok(None);
+    }
+    // lo is a message written by `ts`; none above hi is.
+    let (mut lo, mut hi) = (first, last - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        match at_or_above(mid)? {
+            Some((seq, written)) if written <= ts && seq <= hi => lo = seq,
+            _ => hi = mid - 1,
+        }
+    }
+    Ok(Some(lo))
+}
+
 impl Store {
     /// One page of the messages in `convs` that have every one of `terms`, newest first (by
     /// ts, then conversation and seq). All reads come from one snapshot.
     pub fn search(&self, _key: &ContentKey, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
-        let Page { before, offset, limit } = *page;
+        let Page { before, since, offset, limit } = *page;
         let mut hashes: Vec<u64> = terms.iter().map(Term::hash).collect();
         hashes.sort_unstable();
         hashes.dedup();
@@ -106,14 +154,18 @@ impl Store {
         for &conv in convs {
             let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
             let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
-            walks.push(ConvWalk { conv, indexed_to, cursors });
+            walks.push(ConvWalk { conv, indexed_to, floor: floor(&messages, conv)?, cursors });
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
-            // The conversation of the last result shown resumes right below it.
+            // The conversation of the last result shown resumes right below it; the others at
+            // that time, rather than walking down through every newer match to get there.
             let start = match before {
-                Some((_, conv, seq)) if conv == walk.conv => seq.0.checked_sub(1),
-                _ => Some(u64::MAX),
+                None => Some(u64::MAX),
+                Some((ts, conv, seq)) => {
+                    let by_time = written_by(&messages, walk.conv, ts)?;
+                    if conv == walk.conv { seq.0.checked_sub(1).zip(by_time).map(|(a, b)| a.min(b)) } else { by_time }
+                }
             };
             if let Some(start) = start
                 && let Some(head) = search.next(walk, slot, start)?
@@ -124,6 +176,11 @@ impl Store {
         let mut results = Vec::with_capacity(limit);
         let mut skipped = 0;
         while let Some(head) = heads.pop() {
+            if since.is_some_and(|since| head.ts < since) {
+                // Newest first: every later one is older too.
+                heads.clear();
+                break;
+            }
             if results.len() == limit {
                 heads.push(head);
                 break;
@@ -162,6 +219,8 @@ struct ConvWalk {
     conv: ConvId,
     /// Messages above this seq are not in the index yet.
     indexed_to: u64,
+    /// Index entries below this seq name purged messages (`floor`).
+    floor: u64,
     /// One per term, in the order of `Walk::hashes`.
     cursors: Vec<Cursor>,
 }
@@ -209,7 +268,9 @@ impl Walk<'_> {
         let mut candidate = bound;
         let mut agreeing = 0;
         for i in (0..walk.cursors.len()).cycle() {
-            let Some(seq) = walk.cursors[i].seek(self.index, candidate)? else { return Ok(None) };
+            let Some(seq) = walk.cursors[i].seek(self.index, candidate)?.filter(|seq| *seq >= walk.floor) else {
+                return Ok(None);
+            };
             if seq == candidate {
                 agreeing += 1;
             } else {
@@ -255,7 +316,7 @@ mod tests {
     pub(super) fn found(store: &Store, convs: &[u64], terms: &[Term]) -> Vec<(u64, u64)> {
         let convs: Vec<ConvId> = convs.iter().map(|c| ConvId(*c)).collect();
         store
-            .search(&ContentKey(()), &convs, terms, &Page { before: None, offset: 0, limit: 100 })
+            .search(&ContentKey(()), &convs, terms, &Page { before: None, since: None, offset: 0, limit: 100 })
             .unwrap()
             .results
             .iter()
@@ -326,6 +387,42 @@ mod tests {
     }
 
     #[test]
+    fn a_time_window_finds_exactly_the_matches_written_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        // Three conversations written in turns, with gaps in seqs and times (as edits and
+        // purges leave them); "lunch" in every message, author 1 in every other.
+        let mut changes = Vec::new();
+        for i in 1..=600u64 {
+            let conv = ConvId(1 + i % 3);
+            changes.push(Change::PutMessage(conv, Seq(i * 2), message(1 + i % 2, &format!("lunch {i}"), i * 10)));
+        }
+        store.apply_now(changes).unwrap();
+        store.index_everything().unwrap();
+        let convs = [ConvId(1), ConvId(2), ConvId(3)];
+        let every = |terms: &[Term], since: u64, until: u64| -> Vec<u64> {
+            let mut seen = Vec::new();
+            let mut before = Some((until + 1, ConvId(0), Seq(0)));
+            loop {
+                let page = Page { before, since: Some(since), offset: 0, limit: 25 };
+                let found = store.search(&ContentKey(()), &convs, terms, &page).unwrap();
+                seen.extend(found.results.iter().map(|(_, _, r)| r.ts));
+                before = found.results.last().map(|(c, s, r)| (r.ts, *c, *s));
+                if !found.more {
+                    return seen;
+                }
+            }
+        };
+        let lunch = words_of("lunch");
+        for (since, until) in [(0, 10_000), (1_000, 1_990), (1_005, 1_005), (2_500, 2_540), (5_990, 9_000), (7_000, 8_000)] {
+            let expected: Vec<u64> = (1..=600u64).rev().map(|i| i * 10).filter(|ts| (since..=until).contains(ts)).collect();
+            assert_eq!(every(&lunch, since, until), expected, "since {since} until {until}");
+            let theirs: Vec<u64> = expected.iter().copied().filter(|ts| (ts / 10) % 2 == 0).collect();
+            assert_eq!(every(&[Term::From(UserId(1))], since, until), theirs, "by one person, {since}-{until}");
+        }
+    }
+
+    #[test]
     fn pages_of_a_common_word_cover_every_match_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
@@ -339,7 +436,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut offset = 0;
         loop {
-            let page = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset, limit: 7 }).unwrap();
+            let page =
+                store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, since: None, offset, limit: 7 }).unwrap();
             seen.extend(page.results.iter().map(|(_, _, r)| r.ts));
             offset += page.results.len();
             if !page.more {
@@ -349,14 +447,20 @@ mod tests {
         assert_eq!(seen, (1..=50u64).rev().collect::<Vec<_>>(), "all 50, newest first, none twice");
 
         // Paging by position instead: deleting a message already shown skips nothing.
-        let first = store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, offset: 0, limit: 7 }).unwrap();
+        let first =
+            store.search(&ContentKey(()), &convs, &lunch, &Page { before: None, since: None, offset: 0, limit: 7 }).unwrap();
         let (conv, seq, record) = first.results[1].clone();
         let mut deleted = record.clone();
         (deleted.deleted, deleted.rev) = (true, 99);
         store.apply_now(vec![Change::UpdateMessage(conv, seq, deleted)]).unwrap();
         let (conv, seq, last) = first.results.last().unwrap();
         let second = store
-            .search(&ContentKey(()), &convs, &lunch, &Page { before: Some((last.ts, *conv, *seq)), offset: 0, limit: 7 })
+            .search(
+                &ContentKey(()),
+                &convs,
+                &lunch,
+                &Page { before: Some((last.ts, *conv, *seq)), since: None, offset: 0, limit: 7 },
+            )
             .unwrap();
         let ts: Vec<u64> = second.results.iter().map(|(_, _, r)| r.ts).collect();
         assert_eq!(ts, (37..=43u64).rev().collect::<Vec<_>>(), "the page right after the last one shown");
