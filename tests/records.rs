@@ -206,6 +206,19 @@ async fn request_raw(tab: &mut RawTab, frame: Value) -> Value {
 }
 
 /// Sends `text` to `conv` from a raw tab and waits for its ack.
+/// `hallway backup OUT` against the server running on `data` (through its control socket).
+async fn backup_running(data: &std::path::Path, out: &std::path::Path) {
+    let done = tokio::process::Command::new(env!("CARGO_BIN_EXE_hallway"))
+        .arg("--data")
+        .arg(data)
+        .arg("backup")
+        .arg(out)
+        .output()
+        .await
+        .expect("hallway backup runs");
+    assert!(done.status.success(), "hallway backup failed: {}", String::from_utf8_lossy(&done.stderr));
+}
+
 async fn send_raw(tab: &mut RawTab, conv: u64, text: &str) {
     let reply = request_raw(tab, json!({"type": "send", "ref": "s", "conv": conv, "text": text})).await;
     assert_eq!(reply["type"], "ack", "the send should be acked: {reply}");
@@ -227,6 +240,9 @@ async fn under_records_off_no_byte_of_a_message_reaches_the_file_or_the_log_even
         let secret = format!("patron-secret-{round}-QX7");
         send_raw(&mut tab, 1, &secret).await;
         send_raw(&mut tab, 1, &format!("{secret} again, to flush")).await;
+        let backup = dir.path().join(format!("meanwhile-{round}.redb"));
+        backup_running(&data, &backup).await;
+        assert!(!file_has(&backup, &secret), "round {round}: {secret} is in a backup taken meanwhile under --records off");
         // kill -9 right after the ack: nothing may be waiting to be written either.
         server.child.start_kill().expect("kill -9");
         server.child.wait().await.expect("reaped");
@@ -255,6 +271,10 @@ async fn a_conversation_set_to_not_recorded_leaves_nothing_while_a_recorded_one_
     assert_eq!(request_raw(&mut tab, set).await["type"], "ack");
     send_raw(&mut tab, room, "unrecorded-token-ZZ9").await;
     send_raw(&mut tab, 1, "recorded-token-KK4").await;
+    let backup = dir.path().join("meanwhile.redb");
+    backup_running(&data, &backup).await;
+    assert!(file_has(&backup, "recorded-token-KK4"), "a recorded message is in a backup taken meanwhile");
+    assert!(!file_has(&backup, "unrecorded-token-ZZ9"), "a not-recorded message reached a backup taken meanwhile");
     server.child.start_kill().expect("kill -9");
     server.child.wait().await.expect("reaped");
     assert!(file_has(&data, "recorded-token-KK4"), "a recorded message is in the file (so the scan can see text)");
