@@ -108,6 +108,8 @@ export const adminUsers = () => rest('GET', '/api/admin/users');
 export const adminUser = (id, action, body = {}) => rest('POST', `/api/admin/users/${id}/${action}`, body);
 /** Admins only: the server at a glance (docs/protocol.md, GET /api/admin/stats). */
 export const adminStats = () => rest('GET', '/api/admin/stats');
+/** Admins only: the backup schedule, its last result and the folder's backups (GET /api/admin/backups). */
+export const adminBackups = () => rest('GET', '/api/admin/backups');
 
 /** Admins only: what reviewers did, oldest first → {entries, more}. */
 export const audit = (opts = {}) => rest('GET', '/api/admin/audit' + query(opts, ['after', 'limit']));

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { OUT, startServer, stopServer, see, tid, convItem, signIn, launchBrowser, openPage } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { BIN, OUT, startServer, stopServer, see, tid, convItem, signIn, launchBrowser, openPage } from './harness.mjs';
 
 const PW = 'long enough pw';
 let browser, server, tmp;
@@ -142,6 +143,20 @@ test('a colleague signs another device out and changes their own password', asyn
   await see(tid(bob, 'toast').filter({ hasText: 'Password changed' }), 'bob is not told his password changed');
   await signIn(other, 'bob', 'bobs own choice');
   assert.equal(await tid(bob, 'composer').count() > 0 && await tid(bob, 'signin-form').isVisible(), false, 'changing his password signed bob out here');
+});
+
+test('an admin downloads a backup from the page, and it checks out', async () => {
+  const { alice } = pages;
+  await openUsers(alice, 'alice');
+  await see(tid(alice, 'admin-section-backup'), 'the admin page has no Backup section');
+  await see(tid(alice, 'admin-backup-schedule').filter({ hasText: 'No scheduled backups' }), 'the Backup section does not say there is no schedule');
+  const [download] = await Promise.all([alice.waitForEvent('download'), tid(alice, 'admin-backup-download').click()]);
+  assert.match(download.suggestedFilename(), /^hallway-\d{8}-\d{6}\.redb$/, 'the download is not named as a backup');
+  const file = path.join(tmp, 'downloaded.redb');
+  await download.saveAs(file);
+  // `hallway check` exits non-zero on any problem (execFileSync then throws with its output).
+  const report = execFileSync(BIN, ['check', file], { encoding: 'utf8' });
+  assert.match(report, /^Checked .*: schema \d+: 2 accounts/, `hallway check did not pass the downloaded backup: ${report}`);
 });
 
 test('the admin page fits a phone 390 px wide', async () => {

@@ -2,10 +2,11 @@
 // Each is a module of its own ({ id, title, draw(), changed?(what) }, see ../admin.js);
 // adding one (Server, Backup) is one import and one entry here.
 import { password, sessions } from './account.js';
+import backup from './backup.js';
 import server from './server.js';
 import signup from './signup.js';
 import users from './users.js';
 
-export const adminSections = [users, signup, server];
+export const adminSections = [users, signup, server, backup];
 
 export const accountSections = [password, sessions];
