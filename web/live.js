@@ -97,6 +97,17 @@ export function onFrame(f) {
       recordsChanged(c.id);
       return;
     }
+    case 'purged': {
+      // Past what the conversation keeps: gone from the server, so gone from view too.
+      const c = chat.convs.get(f.conv);
+      if (!c) return;
+      for (const seq of f.seqs) c.msgs.delete(seq);
+      recountUnread(c);
+      sidebarConv(c.id);
+      if (c.id === ui.current) queueMessages();
+      if (ui.search) { ui.search.results = ui.search.results.filter((m) => m.conv !== f.conv || !f.seqs.includes(m.seq)); renderSearch(); }
+      return;
+    }
     case 'user':
       chat.users.set(f.user.id, f.user);
       if (f.user.id === chat.me?.id) {

@@ -199,6 +199,12 @@ pub enum ServerFrame {
         conv: ConvId,
         records: Records,
     },
+    /// Messages the conversation may no longer keep are gone (a retention or until-read
+    /// purge): tabs drop them from view.
+    Purged {
+        conv: ConvId,
+        seqs: Vec<Seq>,
+    },
     User {
         user: User,
     },

@@ -285,7 +285,10 @@ impl HubTask {
     pub(super) fn on_purgeable(&mut self, conv: ConvId, as_of: Millis, asked: usize, found: Result<Vec<Seq>, StoreError>) {
         match found {
             Ok(seqs) if !seqs.is_empty() => {
-                let mut outcome = Outcome::new(Vec::new(), Reply::None);
+                // Once gone from the file, gone from every open tab of the conversation too.
+                let members = self.convs.get(&conv).map(|c| c.members.keys().copied().collect()).unwrap_or_default();
+                let told = (Target::Users(members), ServerFrame::Purged { conv, seqs: seqs.clone() }.encode());
+                let mut outcome = Outcome::new(vec![told], Reply::None);
                 let count = seqs.len();
                 outcome.purged = Some(Purged { conv, as_of, count, asked, submitted: Instant::now() });
                 self.persist(vec![Change::PurgeMessages(conv, seqs)], outcome);
