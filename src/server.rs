@@ -101,6 +101,14 @@ impl Server {
         };
         let has_admin = store.users()?.iter().any(|(_, u)| u.role == Role::Admin);
         let setup_token = if has_admin { None } else { Some(auth::new_token().0) };
+        // Being found by name is a convenience: without it people use the printed addresses.
+        let announcer = config.mdns.as_ref().and_then(|options| match Announcer::start(addr, options) {
+            Ok(announcer) => announcer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot announce on the LAN over mDNS; people can still open the addresses printed");
+                None
+            }
+        });
         let state = Arc::new(AppState {
             store,
             writer: writer.clone(),
@@ -116,6 +124,7 @@ impl Server {
             backups,
             tabs: Tabs::default(),
             metrics: Arc::new(Metrics::new(writer.stats().clone())),
+            lan_name: announcer.as_ref().map(Announcer::name),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -142,14 +151,6 @@ impl Server {
         let connections = state.metrics.connections.clone();
         let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped, connections));
         tracing::info!(%addr, data = %config.data.display(), "serving");
-        // Being found by name is a convenience: without it people use the printed addresses.
-        let announcer = config.mdns.as_ref().and_then(|options| match Announcer::start(addr, options) {
-            Ok(announcer) => announcer,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot announce on the LAN over mDNS; people can still open the addresses printed");
-                None
-            }
-        });
         Ok(Server {
             addr,
             state,

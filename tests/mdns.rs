@@ -231,6 +231,12 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     assert!(taken.contains("hallway-2.local"), "the second server should log the suffixed name: {taken}");
     let open = second.line_with("Open:").await;
     assert!(open.contains(&format!("http://hallway-2.local:{PORT}/")), "the console should print the name in use: {open}");
+    let setup = second.line_with("/setup#").await;
+    let token = setup.split("/setup#").nth(1).expect("a token").trim().to_owned();
+    let base = format!("http://10.77.0.2:{PORT}");
+    client.ask(&format!("stats {base} {token}")).await;
+    let stats = client.next_where("the admin page's figures", |v| v.get("stats").is_some()).await;
+    assert_eq!(stats["lan_name"], "hallway-2.local", "the admin page should show the name in use: {stats}");
     assert_eq!(client.resolve("hallway-2.local.").await, ["10.77.0.2"], "the suffixed name should resolve to the second server");
     assert_eq!(client.resolve("hallway.local.").await, ["10.77.0.1"], "the first server should keep its name");
     let second_found =

@@ -57,6 +57,8 @@ pub struct AppState {
     pub tabs: crate::session::Tabs,
     /// Counters and gauges for `/metrics` (and the admin's statistics).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The name announced on the LAN, for the admin page; `None` when not announcing.
+    pub lan_name: Option<crate::discovery::NameInUse>,
 }
 
 pub type App = Arc<AppState>;

@@ -74,6 +74,7 @@ pub async fn admin_stats(State(app): State<App>, session: Session) -> Result<Jso
     let tabs: usize = live.tabs.iter().map(|person| person.tabs).sum();
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "lan_name": app.lan_name.as_ref().map(|name| name.get()),
         "started": app.metrics.started_at(),
         "uptime_seconds": app.metrics.uptime().as_secs(),
         "messages_per_day": per_day,

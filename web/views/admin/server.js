@@ -91,7 +91,8 @@ function render(container, s) {
       fact('Data file', bytes(s.data_file_bytes), 'stat-data-file'),
       fact('Free disk space', bytes(s.free_disk_bytes), 'stat-free-disk'),
       fact('Up for', `${duration(s.uptime_seconds)} (since ${since(s.started)})`, 'stat-uptime'),
-      fact('Version', s.version, 'stat-version')),
+      fact('Version', s.version, 'stat-version'),
+      fact('Name on the LAN', s.lan_name ? `http://${s.lan_name}${location.port ? `:${location.port}` : ''}/` : 'not announced (--no-mdns, or listening on this machine only)', 'stat-lan-name')),
     h('h3', { text: `Open tabs: ${s.tabs.total}` }),
     people.length
       ? h('table', { class: 'admin-tabs', testid: 'stat-tabs' },
