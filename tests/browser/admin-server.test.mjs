@@ -5,38 +5,18 @@
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { OUT, startServer, stopServer, see, tid, convItem, signIn, fromAnotherTab, launchBrowser, openPage } from './harness.mjs';
+import { OUT, see, tid, convItem, fromAnotherTab, launchBrowser, office } from './harness.mjs';
 
-const PW = 'long enough pw';
-let browser, server, tmp;
-const pages = {};
-const log = { foreign: [], pageErrors: [] };
+let browser, o, pages;
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   browser = await launchBrowser();
-  tmp = mkdtempSync(path.join(tmpdir(), 'hallway-admin-server-'));
-  server = await startServer(tmp);
-  const alice = pages.alice = await openPage(browser, 'alice', server.base, log);
-  await alice.goto(server.setupUrl);
-  await tid(alice, 'setup-name').fill('alice');
-  await tid(alice, 'setup-display-name').fill('Alice Admin');
-  await tid(alice, 'setup-password').fill('correct horse battery');
-  await tid(alice, 'setup-submit').click();
-  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
-  await alice.evaluate(async (pw) => {
-    const r = await fetch('/api/users', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'bob', display_name: 'Bob Member', password: pw, role: 'member' }),
-    });
-    if (!r.ok) throw new Error(`adding bob: HTTP ${r.status}`);
-  }, PW);
-  const bob = pages.bob = await openPage(browser, 'bob', server.base, log);
-  await bob.goto(server.base + '/');
-  await signIn(bob, 'bob', PW);
+  o = await office(browser, [], [['bob', 'Bob Member']]);
+  pages = o.pages;
+  const { alice, bob } = pages;
   await see(convItem(bob, 'general'), 'bob does not see #general');
   const conv = Number(await convItem(bob, 'general').getAttribute('data-conv-id'));
   await fromAnotherTab(bob, [
@@ -47,15 +27,7 @@ before(async () => {
 });
 
 after(async () => {
-  try {
-    for (const p of Object.values(pages)) await p.context().close();
-    if (browser) await browser.close();
-  } finally {
-    if (server) await stopServer(server);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  }
-  assert.deepEqual(log.pageErrors, [], 'the page threw errors');
-  assert.deepEqual(log.foreign, [], 'the page loaded something from another host');
+  try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
 });
 
 /** Mounts the section into a fresh element of the page, as the admin page will. */

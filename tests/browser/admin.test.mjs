@@ -5,43 +5,25 @@
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BIN, OUT, startServer, stopServer, see, tid, convItem, signIn, launchBrowser, openPage } from './harness.mjs';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { BIN, OUT, see, tid, convItem, signIn, launchBrowser, office } from './harness.mjs';
 
 const PW = 'long enough pw';
-let browser, server, tmp;
-const pages = {};
-const log = { foreign: [], pageErrors: [] };
+let browser, o, server, tmp, pages;
 
 const userRow = (page, name) => page.locator(`[data-testid="admin-user"][data-user-name="${name}"]`);
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   browser = await launchBrowser();
-  tmp = mkdtempSync(path.join(tmpdir(), 'hallway-admin-'));
-  server = await startServer(tmp);
-  const alice = pages.alice = await openPage(browser, 'alice', server.base, log);
-  await alice.goto(server.setupUrl);
-  await tid(alice, 'setup-name').fill('alice');
-  await tid(alice, 'setup-display-name').fill('Alice Admin');
-  await tid(alice, 'setup-password').fill('correct horse battery');
-  await tid(alice, 'setup-submit').click();
-  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
+  o = await office(browser, []);
+  ({ server, tmp, pages } = o);
 });
 
 after(async () => {
-  try {
-    for (const p of Object.values(pages)) await p.context().close();
-    if (browser) await browser.close();
-  } finally {
-    if (server) await stopServer(server);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  }
-  assert.deepEqual(log.pageErrors, [], 'the page threw errors');
-  assert.deepEqual(log.foreign, [], 'the page loaded something from another host');
+  try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
 });
 
 /** Opens the admin page on `page` and waits for its Users list to show `name`. */
@@ -67,7 +49,7 @@ test('an admin makes an invite link and a colleague signs up through it, once', 
   assert.match(link, /\/signup#[0-9a-f]{64}$/, 'the invite link does not open the sign-up page');
   await see(tid(alice, 'invite-item').filter({ hasText: 'used 0 of 1' }), 'the new link is not listed with its uses');
 
-  const bob = pages.bob = await openPage(browser, 'bob', server.base, log);
+  const bob = pages.bob = await o.newPage('bob');
   await bob.goto(link);
   await see(tid(bob, 'signup-note').filter({ hasText: 'as a member' }), 'the sign-up page does not say what the link makes you');
   await tid(bob, 'signup-name').fill('bob');
@@ -80,7 +62,7 @@ test('an admin makes an invite link and a colleague signs up through it, once', 
   await see(userRow(alice, 'bob').filter({ hasText: /Online now · 1 tab/ }), 'the Users list does not show bob, signed up, with his open tab');
   await see(tid(alice, 'invite-item').filter({ hasText: 'used 1 of 1' }), 'the link does not count its use');
 
-  const late = await openPage(browser, 'a second colleague', server.base, log);
+  const late = await o.newPage('a second colleague');
   await late.goto(link);
   await see(tid(late, 'signup-error').filter({ hasText: /used/ }), 'a link of one use still offers a second sign-up');
   await late.context().close();
@@ -126,7 +108,7 @@ test('an admin disables a colleague: the open tab is signed out at once and sign
 
 test('a colleague signs another device out and changes their own password', async () => {
   const bob = pages.bob;
-  const other = pages.bobOther = await openPage(browser, 'bob elsewhere', server.base, log);
+  const other = pages.bobOther = await o.newPage('bob elsewhere');
   await other.goto(server.base + '/');
   await signIn(other, 'bob', 'a fresh password');
   await tid(bob, 'account-button').click();

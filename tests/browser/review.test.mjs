@@ -5,42 +5,20 @@
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import {
-  OUT, startServer, stopServer, see, tid, convItem, signIn, fromAnotherTab, launchBrowser, openPage,
+  OUT, see, tid, convItem, signIn, fromAnotherTab, launchBrowser, office,
 } from './harness.mjs';
 
 const PW = 'long enough pw';
-let browser, server, tmp;
-const pages = {};
-const log = { foreign: [], pageErrors: [] };
-
-function newPage(who) {
-  return openPage(browser, who, server.base, log);
-}
+let browser, o, pages;
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   browser = await launchBrowser();
-  tmp = mkdtempSync(path.join(tmpdir(), 'hallway-review-'));
-  server = await startServer(tmp, '127.0.0.1:0', true, ['--records', 'archive']);
-
-  const alice = pages.alice = await newPage('alice');
-  await alice.goto(server.setupUrl);
-  await tid(alice, 'setup-name').fill('alice');
-  await tid(alice, 'setup-display-name').fill('Alice Admin');
-  await tid(alice, 'setup-password').fill('correct horse battery');
-  await tid(alice, 'setup-submit').click();
-  await see(convItem(alice, 'general'), 'alice does not get to the chat after setup');
-  await alice.evaluate(async (pw) => {
-    const r = await fetch('/api/users', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'bob', display_name: 'Bob Member', password: pw, role: 'member' }),
-    });
-    if (!r.ok) throw new Error(`adding bob: HTTP ${r.status}`);
-  }, PW);
+  o = await office(browser, ['--records', 'archive'], [['bob', 'Bob Member']]);
+  pages = o.pages;
+  const { alice, bob } = pages;
   // The reviewer comes from the dialog an admin uses, as in an office.
   await tid(alice, 'add-user-button').click();
   await tid(alice, 'add-user-name').fill('carol');
@@ -50,9 +28,6 @@ before(async () => {
   await tid(alice, 'add-user-submit').click();
   await see(tid(alice, 'toast').filter({ hasText: 'Added Carol Reviewer' }), 'alice adds a reviewer in the Add-user dialog but is not told it worked');
 
-  const bob = pages.bob = await newPage('bob');
-  await bob.goto(server.base + '/');
-  await signIn(bob, 'bob', PW);
   await see(convItem(bob, 'general'), 'bob does not see #general');
   const conv = Number(await convItem(bob, 'general').getAttribute('data-conv-id'));
   const seqs = await fromAnotherTab(bob, [
@@ -65,21 +40,13 @@ before(async () => {
     { type: 'delete', ref: 'd', conv, seq: seqs.plan },
   ]);
 
-  pages.carol = await newPage('carol');
-  await pages.carol.goto(server.base + '/');
+  pages.carol = await o.newPage('carol');
+  await pages.carol.goto(o.server.base + '/');
   await signIn(pages.carol, 'carol', PW);
 });
 
 after(async () => {
-  try {
-    for (const p of Object.values(pages)) await p.context().close();
-    if (browser) await browser.close();
-  } finally {
-    if (server) await stopServer(server);
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  }
-  assert.deepEqual(log.pageErrors, [], 'the page threw errors');
-  assert.deepEqual(log.foreign, [], 'the page loaded something from another host');
+  try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
 });
 
 /** Runs a review search with the given fields and waits for its status line to settle. */
