@@ -327,16 +327,8 @@ impl HubTask {
             tokio::select! {
                 // Commits first: their effects must not wait behind new work.
                 biased;
-                Some(committed) = self.committed_rx.recv() => {
-                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
-                    }
-                }
-                Some(read) = self.reader_rx.recv() => {
-                    if let Err(panic) = AssertUnwindSafe(self.on_read(read)).catch_unwind().await {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked on a reader thread's answer; going on");
-                    }
-                }
+                Some(committed) = self.committed_rx.recv() => self.committed_guarded(committed),
+                Some(read) = self.reader_rx.recv() => self.read_guarded(read).await,
                 command = commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(Command::Fault(Fault::StopCore)) => panic!("fault injected: the chat core stops"),
@@ -353,6 +345,20 @@ impl HubTask {
         tracing::info!("chat core stopped");
     }
 
+    /// A commit's effects (acks, fan-out); a panic costs that commit's delivery, not the core.
+    fn committed_guarded(&mut self, committed: Committed) {
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
+            tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
+        }
+    }
+
+    /// A reader thread's answer; a panic costs that answer, not the core.
+    async fn read_guarded(&mut self, read: FromReader) {
+        if let Err(panic) = AssertUnwindSafe(self.on_read(read)).catch_unwind().await {
+            tracing::error!(panic = panic_text(&panic), "the chat core panicked on a reader thread's answer; going on");
+        }
+    }
+
     /// The end of a graceful shutdown: what the writer is committing is reported (acks,
     /// fan-out), then every tab is told the server restarts and let go, so a client learns
     /// the fate of every frame the core took. Frames still queued for the core get no answer:
@@ -365,16 +371,8 @@ impl HubTask {
         while self.in_flight > 0 {
             tokio::select! {
                 biased;
-                Some(committed) = self.committed_rx.recv() => {
-                    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.on_committed(committed))) {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked delivering a commit; going on");
-                    }
-                }
-                Some(read) = self.reader_rx.recv() => {
-                    if let Err(panic) = AssertUnwindSafe(self.on_read(read)).catch_unwind().await {
-                        tracing::error!(panic = panic_text(&panic), "the chat core panicked on a reader thread's answer; going on");
-                    }
-                }
+                Some(committed) = self.committed_rx.recv() => self.committed_guarded(committed),
+                Some(read) = self.reader_rx.recv() => self.read_guarded(read).await,
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         jobs = self.in_flight,
