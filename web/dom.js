@@ -151,6 +151,21 @@ export function dayLabel(ts) {
 
 export function formError(form, text) { form.querySelector('.form-error').textContent = text || ''; }
 
+/**
+ * A new account's fields of form `f` (inputs name, display_name, password) as
+ * {name, display_name, password}, or null with the form's error said (the server's rules:
+ * docs/protocol.md, POST /api/users).
+ */
+export function accountFields(f) {
+  const u = { name: f.elements.name.value.trim().toLowerCase(), display_name: f.elements.display_name.value.trim(), password: f.elements.password.value };
+  let why = null;
+  if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(u.name)) why = 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.';
+  else if (!u.display_name) why = 'Enter a display name.';
+  else if (u.password.length < 8) why = 'The password needs at least 8 characters.';
+  if (why) { formError(f, why); return null; }
+  return u;
+}
+
 const ERR = {
   name_taken: 'That name is already taken.',
   forbidden: 'Your role does not allow this.',

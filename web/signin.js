@@ -1,7 +1,7 @@
 // signin.js: the sign-in and setup forms, starting the chat for a session, and going back
 // to the sign-in form when the session ends.
 import * as api from './api.js';
-import { $, errText, formError, fullFmt } from './dom.js';
+import { $, accountFields, errText, formError, fullFmt } from './dom.js';
 import { onFrame } from './live.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
@@ -113,15 +113,12 @@ export async function showSetup() {
   if (!token) formError(f, 'This setup link is incomplete: open the full link the server printed.');
   f.onsubmit = async (e) => {
     e.preventDefault();
-    const name = f.elements.name.value.trim().toLowerCase();
-    const display = f.elements.display_name.value.trim();
-    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(name)) { formError(f, 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
-    if (!display) { formError(f, 'Enter a display name.'); return; }
-    if (f.elements.password.value.length < 8) { formError(f, 'The password needs at least 8 characters.'); return; }
+    const u = accountFields(f);
+    if (!u) return;
     const btn = f.querySelector('button[type=submit]');
     btn.disabled = true;
     try {
-      const { user } = await api.setup(token, name, display, f.elements.password.value);
+      const { user } = await api.setup(token, u.name, u.display_name, u.password);
       history.replaceState(null, '', '/');
       startChat(user);
     } catch (err) {
@@ -155,15 +152,12 @@ export async function showSignup() {
   }
   f.onsubmit = async (e) => {
     e.preventDefault();
-    const name = f.elements.name.value.trim().toLowerCase();
-    const display = f.elements.display_name.value.trim();
-    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(name)) { formError(f, 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
-    if (!display) { formError(f, 'Enter a display name.'); return; }
-    if (f.elements.password.value.length < 8) { formError(f, 'The password needs at least 8 characters.'); return; }
+    const u = accountFields(f);
+    if (!u) return;
     const btn = f.querySelector('button[type=submit]');
     btn.disabled = true;
     try {
-      const { user } = await api.signUp({ invite: token || null, name, display_name: display, password: f.elements.password.value });
+      const { user } = await api.signUp({ invite: token || null, ...u });
       f.reset();
       history.replaceState(null, '', '/');
       startChat(user);

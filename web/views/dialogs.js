@@ -2,7 +2,7 @@
 // room, status, add user.
 import * as api from '../api.js';
 import { openConv, openDm } from '../conversation.js';
-import { $, byName, dot, errText, formError, h, icon, timeFmt, toast, whenFmt } from '../dom.js';
+import { $, accountFields, byName, dot, errText, formError, h, icon, timeFmt, toast, whenFmt } from '../dom.js';
 import { chat, conn, presenceOf, statusText, ui, userName } from '../state.js';
 import { renderSidebar } from './sidebar.js';
 
@@ -130,10 +130,9 @@ export function showAddUser() {
   f.reset();
   f.onsubmit = async (e) => {
     e.preventDefault();
-    const u = { name: f.elements.name.value.trim().toLowerCase(), display_name: f.elements.display_name.value.trim(), password: f.elements.password.value, role: f.elements.role.value };
-    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(u.name)) { formError(f, 'Sign-in names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
-    if (!u.display_name) { formError(f, 'Enter a display name.'); return; }
-    if (u.password.length < 8) { formError(f, 'The password needs at least 8 characters.'); return; }
+    const fields = accountFields(f);
+    if (!fields) return;
+    const u = { ...fields, role: f.elements.role.value };
     try {
       const { user } = await api.createUser(u);
       chat.users.set(user.id, user);
