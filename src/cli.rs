@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// machine already uses gets a suffix, such as hallway-2).
     #[arg(long, env = "HALLWAY_NAME", default_value = crate::discovery::DEFAULT_NAME)]
     pub name: HostName,
+    /// Serve HTTPS, with a certificate authority of the server's own (made once, kept in
+    /// DATA.tls/ beside the data file): people install it once per device from /ca. Plain
+    /// HTTP on the same port is redirected. Browsers show desktop notifications only on a
+    /// secure page: over HTTPS, or on the server's own machine.
+    #[arg(long, env = "HALLWAY_HTTPS")]
+    pub https: bool,
     /// Announce on these network interfaces only (comma-separated names, such as eth0);
     /// default: every one but loopback.
     #[arg(long, env = "HALLWAY_MDNS_INTERFACE", value_delimiter = ',')]
@@ -234,7 +240,12 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let limits = if args.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
     let config = Config {
         max_frame: args.max_frame,
-        mdns: (!args.no_mdns).then_some(discovery::Options { name: args.name, interfaces: args.mdns_interface, https: false }),
+        https: args.https.then(|| args.name.clone()),
+        mdns: (!args.no_mdns).then_some(discovery::Options {
+            name: args.name,
+            interfaces: args.mdns_interface,
+            https: args.https,
+        }),
         header_timeout: Duration::from_secs(args.header_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections,
@@ -252,12 +263,14 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = StopSignals::new()?;
     let mut server = Server::start(listener, config).await.map_err(explain_in_use)?;
     let addr = server.local_addr();
-    let mut urls = urls(addr);
+    let tls = server.tls();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut urls = urls(addr, scheme);
     if let Some(name) = server.mdns_name() {
         // Probing the name on the LAN takes about a second; print the one that won.
         let name = tokio::task::spawn_blocking(move || name.settled(Duration::from_secs(3))).await.unwrap_or_default();
         if !name.is_empty() {
-            urls.insert(0, format!("http://{name}:{}", addr.port()));
+            urls.insert(0, format!("{scheme}://{name}:{}", addr.port()));
         }
     }
     // One block a newcomer can read at a glance: where to go, what to do first, where the
@@ -266,8 +279,14 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     println!();
     println!("Hallway {} is serving on {addr}", env!("CARGO_PKG_VERSION"));
     for (i, url) in urls.iter().enumerate() {
-        let this_machine = if url.starts_with("http://localhost:") { " (on this machine)" } else { "" };
+        let this_machine = if url.contains("://localhost:") { " (on this machine)" } else { "" };
         println!("  {:<12} {url}/{this_machine}", if i == 0 { "Open:" } else { "" });
+    }
+    if let Some(tls) = &tls {
+        // Over plain HTTP: a browser that does not trust the server yet can fetch it.
+        let plain = urls[0].replacen("https://", "http://", 1);
+        println!("  {:<12} each device installs this server's certificate once, from {plain}/ca", "HTTPS:");
+        println!("  {:<12} its SHA-256 fingerprint: {}", "", tls.fingerprint());
     }
     println!("  {:<12} {}", "Data file:", data_shown.display());
     if let Some(token) = server.setup_token() {
@@ -320,24 +339,20 @@ pub fn raise_fd_limit() -> u64 {
 
 /// The addresses people can open: the listen address, or for 0.0.0.0 every LAN one and then
 /// localhost (for this machine only).
-fn urls(addr: SocketAddr) -> Vec<String> {
+fn urls(addr: SocketAddr, scheme: &str) -> Vec<String> {
     let port = addr.port();
     if !addr.ip().is_unspecified() {
-        return vec![format!("http://{addr}")];
+        return vec![format!("{scheme}://{addr}")];
     }
     let mut urls = Vec::new();
-    if let Ok(interfaces) = if_addrs::get_if_addrs() {
-        for interface in interfaces.iter().filter(|i| !i.is_loopback()) {
-            match interface.ip() {
-                std::net::IpAddr::V4(ip) if addr.is_ipv4() => urls.push(format!("http://{ip}:{port}")),
-                std::net::IpAddr::V6(ip) if addr.is_ipv6() && !ip.is_unicast_link_local() => {
-                    urls.push(format!("http://[{ip}]:{port}"))
-                }
-                _ => {}
-            }
+    for ip in discovery::lan_addresses(addr) {
+        match ip {
+            std::net::IpAddr::V4(ip) => urls.push(format!("{scheme}://{ip}:{port}")),
+            std::net::IpAddr::V6(ip) if !ip.is_unicast_link_local() => urls.push(format!("{scheme}://[{ip}]:{port}")),
+            std::net::IpAddr::V6(_) => {}
         }
     }
-    urls.push(format!("http://localhost:{port}"));
+    urls.push(format!("{scheme}://localhost:{port}"));
     urls
 }
 

@@ -79,6 +79,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How long a session may go unused before it ends.
     pub session_idle: Duration,
+    /// HTTPS mode (`tls.rs`), with the LAN name its certificate carries; `None`: plain HTTP.
+    pub https: Option<crate::discovery::HostName>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             backup: None,
             metrics_listen: None,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
+            https: None,
         }
     }
 }

@@ -206,6 +206,22 @@ impl Announcer {
     }
 }
 
+/// The addresses people can reach a server listening on `listen` at, loopback left out: the
+/// one address, or for an unspecified one every interface's of its family (IPv6 link-local
+/// addresses too, which only work with a zone).
+pub fn lan_addresses(listen: SocketAddr) -> Vec<IpAddr> {
+    if !listen.ip().is_unspecified() {
+        return if listen.ip().is_loopback() { vec![] } else { vec![listen.ip()] };
+    }
+    let Ok(interfaces) = if_addrs::get_if_addrs() else { return vec![] };
+    interfaces
+        .iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == listen.is_ipv4() || listen.is_ipv6())
+        .collect()
+}
+
 /// This machine's host name, for the service's name ("Hallway on frontdesk").
 fn machine_name() -> String {
     let mut buf = [0u8; 256];

@@ -13,6 +13,7 @@
 //! - `ratelog`: one log line per burst for events that repeat quickly.
 //! - `backups`: backups while the server runs; `control`: the Unix socket `hallway backup`
 //!   reaches the running server through.
+//! - `tls`: HTTPS mode's local certificate authority and server certificate.
 //! - `metrics`: the figures of `GET /metrics` and their Prometheus text format.
 //!
 //! Dependencies point one way: http/session -> core -> store.
@@ -34,6 +35,7 @@ pub mod ratelog;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Server;

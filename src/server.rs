@@ -15,7 +15,7 @@ use crate::auth::{self, AddressBudget, Throttle};
 use crate::backups::Backups;
 use crate::config::Config;
 use crate::core::Hub;
-use crate::discovery::Announcer;
+use crate::discovery::{Announcer, NameInUse};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::model::Role;
@@ -57,6 +57,33 @@ async fn device_key(store: &Store, writer: &Writer) -> anyhow::Result<[u8; 32]> 
     Ok(key)
 }
 
+/// The names HTTPS mode's certificate carries: the LAN name asked for and the one in use
+/// (suffixed when taken), `localhost`, and every address people can reach the server at.
+fn tls_names(addr: SocketAddr, wanted: &crate::discovery::HostName, in_use: Option<NameInUse>) -> crate::tls::Names {
+    let dns = [Some(wanted.to_string()), in_use.map(|n| n.get()), Some("localhost".to_string())];
+    let loopback = [std::net::IpAddr::from([127, 0, 0, 1]), std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+    let ips = crate::discovery::lan_addresses(addr).into_iter().chain(loopback);
+    crate::tls::Names::new(dns.into_iter().flatten(), ips)
+}
+
+/// How often HTTPS mode looks whether its certificate needs renewing: 30 days before it
+/// expires, or when an address (DHCP) or the LAN name (a suffix after probing) changed.
+const RENEW_EVERY: Duration = Duration::from_secs(10 * 60);
+
+async fn renew(tls: Arc<crate::tls::Tls>, addr: SocketAddr, wanted: crate::discovery::HostName, in_use: Option<NameInUse>) {
+    // The first look comes soon: probing the LAN name takes about a second.
+    let mut wait = Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = RENEW_EVERY;
+        let names = tls_names(addr, &wanted, in_use.clone());
+        let tls = tls.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || tls.refresh(names, std::time::SystemTime::now())).await {
+            tracing::warn!(error = %e, "could not renew the HTTPS certificate; the current one is served");
+        }
+    }
+}
+
 /// A running server. Dropping it without `shutdown` leaves the tasks running.
 pub struct Server {
     addr: SocketAddr,
@@ -75,6 +102,8 @@ pub struct Server {
     schedule: Option<JoinHandle<()>>,
     /// The `--metrics-listen` server, if asked for: its address, how to stop it, its task.
     metrics_http: Option<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)>,
+    /// HTTPS mode's certificate renewal, stopped at shutdown.
+    renewal: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -109,6 +138,13 @@ impl Server {
                 None
             }
         });
+        let tls = match &config.https {
+            Some(name) => {
+                let names = tls_names(addr, name, announcer.as_ref().map(Announcer::name));
+                Some(Arc::new(crate::tls::Tls::open(&config.data, names).context("setting up HTTPS")?))
+            }
+            None => None,
+        };
         let state = Arc::new(AppState {
             store,
             writer: writer.clone(),
@@ -125,6 +161,7 @@ impl Server {
             tabs: Tabs::default(),
             metrics: Arc::new(Metrics::new(writer.stats().clone())),
             lan_name: announcer.as_ref().map(Announcer::name),
+            tls: tls.clone(),
         });
         let app = http::router(state.clone());
         let (stop_http, stopped) = oneshot::channel::<()>();
@@ -142,14 +179,22 @@ impl Server {
                 let metrics_addr = listener.local_addr().context("reading the metrics address")?;
                 let (stop, stopped) = oneshot::channel::<()>();
                 let router = http::metrics_router(state.clone());
-                let task = tokio::spawn(http::serve::serve(listener, router, limits.clone(), stopped, Arc::default()));
+                let task = tokio::spawn(http::serve::serve(listener, router, None, limits.clone(), stopped, Arc::default()));
                 tracing::info!(addr = %metrics_addr, "serving /metrics without sign-in");
                 Some((metrics_addr, stop, task))
             }
             None => None,
         };
         let connections = state.metrics.connections.clone();
-        let http_task = tokio::spawn(http::serve::serve(listener, app, limits, stopped, connections));
+        let https = match &tls {
+            Some(tls) => Some(http::serve::Https { acceptor: tls.acceptor()?, plain: http::plain_router(state.clone()) }),
+            None => None,
+        };
+        let renewal = match (&tls, &config.https) {
+            (Some(tls), Some(name)) => Some(tokio::spawn(renew(tls.clone(), addr, name.clone(), state.lan_name.clone()))),
+            _ => None,
+        };
+        let http_task = tokio::spawn(http::serve::serve(listener, app, https, limits, stopped, connections));
         tracing::info!(%addr, data = %config.data.display(), "serving");
         Ok(Server {
             addr,
@@ -164,7 +209,13 @@ impl Server {
             control,
             schedule,
             metrics_http,
+            renewal,
         })
+    }
+
+    /// HTTPS mode's certificates, if on.
+    pub fn tls(&self) -> Option<Arc<crate::tls::Tls>> {
+        self.state.tls.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -234,6 +285,9 @@ impl Server {
         drop(self.control);
         if let Some(schedule) = self.schedule {
             schedule.abort();
+        }
+        if let Some(renewal) = self.renewal {
+            renewal.abort();
         }
         if let Some((_, stop, task)) = self.metrics_http {
             let _ = stop.send(());

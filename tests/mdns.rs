@@ -84,10 +84,11 @@ struct Server {
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-async fn start_server(ns: &str, data: &std::path::Path) -> Server {
+async fn start_server(ns: &str, data: &std::path::Path, more: &[&str]) -> Server {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_hallway"), "--listen", &format!("0.0.0.0:{PORT}"), "--data"])
         .arg(data)
+        .args(more)
         .env("RUST_LOG", "hallway=info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -204,7 +205,7 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     let mut client = Client::start(&lan.client).await;
 
     // The first server takes the name and the service.
-    let mut first = start_server(&lan.servers[0], &dir.path().join("a.redb")).await;
+    let mut first = start_server(&lan.servers[0], &dir.path().join("a.redb"), &[]).await;
     let open = first.line_with("Open:").await;
     assert!(open.contains(&format!("http://hallway.local:{PORT}/")), "the console should print the .local address first: {open}");
     let found =
@@ -225,16 +226,18 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     let page = client.next_where("the page", |v| v.get("get").is_some()).await;
     assert_eq!(page["status"], 200, "the announced address should serve the page: {page}");
 
-    // A second server on the same LAN, wanting the same name, gets a suffixed one.
-    let mut second = start_server(&lan.servers[1], &dir.path().join("b.redb")).await;
+    // A second server on the same LAN, wanting the same name, gets a suffixed one; it serves
+    // HTTPS, and so announces `_https._tcp`.
+    let mut second = start_server(&lan.servers[1], &dir.path().join("b.redb"), &["--https"]).await;
     let taken = second.line_with("the name is taken on the LAN").await;
     assert!(taken.contains("hallway-2.local"), "the second server should log the suffixed name: {taken}");
     let open = second.line_with("Open:").await;
-    assert!(open.contains(&format!("http://hallway-2.local:{PORT}/")), "the console should print the name in use: {open}");
+    assert!(open.contains(&format!("https://hallway-2.local:{PORT}/")), "the console should print the name in use: {open}");
     let setup = second.line_with("/setup#").await;
     let token = setup.split("/setup#").nth(1).expect("a token").trim().to_owned();
-    let base = format!("http://10.77.0.2:{PORT}");
-    client.ask(&format!("stats {base} {token}")).await;
+    let base = format!("https://10.77.0.2:{PORT}");
+    let ca = dir.path().join("b.redb.tls").join("ca.pem");
+    client.ask(&format!("stats {base} {token} {}", ca.display())).await;
     let stats = client.next_where("the admin page's figures", |v| v.get("stats").is_some()).await;
     assert_eq!(stats["lan_name"], "hallway-2.local", "the admin page should show the name in use: {stats}");
     assert_eq!(client.resolve("hallway-2.local.").await, ["10.77.0.2"], "the suffixed name should resolve to the second server");
@@ -242,6 +245,9 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     let second_found =
         client.next_where("the second server's service", |v| v["event"] == "added" && v["server"] == "hallway-2.local.").await;
     assert_ne!(second_found["service"], first_service.as_str(), "two servers should not share a service name");
+    assert_eq!(found["type"], "_http._tcp.local.", "a plain server announces _http._tcp: {found}");
+    assert_eq!(second_found["type"], "_https._tcp.local.", "an HTTPS server announces _https._tcp: {second_found}");
+    assert_eq!(second_found["txt"]["https"], "1", "{second_found}");
 
     // A stopped server withdraws its service at once.
     first.terminate();

@@ -13,6 +13,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
 fi
 
+if ! command -v certutil >/dev/null 2>&1; then
+  echo "== installing certutil (libnss3-tools): the HTTPS browser test trusts the office's CA with it"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y libnss3-tools
+fi
+
 if ! python3 -c "import zeroconf" >/dev/null 2>&1; then
   echo "== installing python-zeroconf, the mDNS client of the discovery test"
   python3 -m pip install --quiet --disable-pip-version-check zeroconf==0.154.0

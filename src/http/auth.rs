@@ -118,8 +118,14 @@ pub(super) async fn start_session(app: &App, user: UserId, origin: Origin) -> Re
     })?;
     // The browser keeps the cookie long; the server ends the session once it goes unused.
     let max_age = auth::COOKIE_DAYS * 24 * 3600;
-    HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"))
+    let secure = secure(app);
+    HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"))
         .map_err(|_| Refusal::new(ErrorCode::Internal, "could not build the session cookie"))
+}
+
+/// In HTTPS mode cookies go only over HTTPS.
+fn secure(app: &App) -> &'static str {
+    if app.tls.is_some() { "; Secure" } else { "" }
 }
 
 pub(super) fn signed_in(user: User, cookie: HeaderValue) -> Response {
@@ -243,9 +249,10 @@ pub async fn login(
 pub(super) fn add_device_cookie(app: &App, response: &mut Response, name: &str) {
     let value = auth::new_device_cookie(&app.device_key, name);
     let max_age = DEVICE_DAYS * 24 * 3600;
-    if let Ok(cookie) =
-        HeaderValue::from_str(&format!("{DEVICE_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api/login; Max-Age={max_age}"))
-    {
+    let secure = secure(app);
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{DEVICE_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api/login; Max-Age={max_age}{secure}"
+    )) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
 }
@@ -265,8 +272,9 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 pub async fn logout(State(app): State<App>, session: Session) -> Result<Response, Refusal> {
     app.hub.end_sessions(session.user, EndSessions::One(session.token_hash)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_static("hallway_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}", secure(&app));
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
     Ok(response)
 }

@@ -7,6 +7,7 @@ mod api;
 mod assets;
 pub(crate) mod auth;
 mod backup;
+mod ca;
 mod error;
 mod me;
 mod ops;
@@ -59,10 +60,13 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The name announced on the LAN, for the admin page; `None` when not announcing.
     pub lan_name: Option<crate::discovery::NameInUse>,
+    /// HTTPS mode's certificates (`--https`); cookies are `Secure` then.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 pub type App = Arc<AppState>;
 
+pub use ca::plain_router;
 pub use ops::metrics_router;
 
 pub fn router(state: App) -> Router {
@@ -105,6 +109,7 @@ pub fn router(state: App) -> Router {
         .route("/metrics", get(ops::metrics_for_admins))
         .route("/api/admin/stats", get(ops::admin_stats))
         .route("/api/{*rest}", axum::routing::any(api::no_such_endpoint))
+        .merge(ca::routes())
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_frame))
         .layer(middleware::from_fn(check_origin))

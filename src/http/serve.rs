@@ -4,6 +4,9 @@
 //! idle keep-alive connection, caps on connections in all and per address, and accept
 //! failures (out of file descriptors) logged once instead of silently retried.
 //!
+//! In HTTPS mode one port speaks both: a connection that opens with a TLS handshake gets the
+//! chat, any other gets plain HTTP's router (the redirect, and the CA's page).
+//!
 //! A WebSocket keeps its connection's slot (the slot lives in the socket's wrapper, which the
 //! upgrade hands on) but leaves the deadlines behind: the session has its own heartbeat.
 
@@ -45,13 +48,27 @@ pub struct Limits {
     pub max_per_address: usize,
 }
 
+/// HTTPS mode: TLS on the listener, and the router plain HTTP on the same port gets.
+#[derive(Clone)]
+pub struct Https {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub plain: Router,
+}
+
 /// File descriptors kept free of connections: the data file, the listener, a refusal's socket.
 const RESERVED_FDS: usize = 64;
 
 /// Serves `router` on `listener` until `stop` fires, then closes idle connections, lets
 /// requests in flight finish and returns once every HTTP connection is done (WebSockets are
 /// the core's to close). `open` is kept at the number of connections open, for `/metrics`.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: oneshot::Receiver<()>, open: Arc<AtomicUsize>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    https: Option<Https>,
+    limits: Limits,
+    stop: oneshot::Receiver<()>,
+    open: Arc<AtomicUsize>,
+) {
     let limits = fit_to_open_file_limit(limits);
     let counts = Arc::new(Counts::new(&limits, open));
     let (stopping_tx, stopping) = watch::channel(false);
@@ -82,12 +99,15 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let task =
-            Connection { router: router.clone(), peer, limits: limits.clone(), stopping: stopping.clone(), _open: open.clone() };
-        match counts.take(peer.ip()) {
-            Ok(slot) => tokio::spawn(task.serve(tcp, Some(slot))),
-            Err(refusal) => tokio::spawn(task.refuse(tcp, refusal)),
+        let task = Connection {
+            router: router.clone(),
+            https: https.clone(),
+            peer,
+            limits: limits.clone(),
+            stopping: stopping.clone(),
+            _open: open.clone(),
         };
+        tokio::spawn(task.serve(tcp, counts.take(peer.ip())));
     }
     let _ = stopping_tx.send(true);
     drop(open);
@@ -97,6 +117,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
 /// One accepted connection's task. `_open` is dropped when it ends, which `serve` waits for.
 struct Connection {
     router: Router,
+    https: Option<Https>,
     peer: SocketAddr,
     limits: Limits,
     stopping: watch::Receiver<bool>,
@@ -104,10 +125,52 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(mut self, tcp: TcpStream, slot: Option<Slot>) {
+    /// Serves the connection, or answers its first request with a refusal when it is over a
+    /// cap (`slot` is then `Err`).
+    async fn serve(mut self, tcp: TcpStream, slot: Result<Slot, Full>) {
         let deadlines = Arc::new(Deadlines::new(&self.limits));
-        let io = TokioIo::new(Timed::new(tcp, deadlines.clone(), slot));
-        let service = PerConnection { app: TowerToHyperService::new(self.router.clone()), peer: self.peer, deadlines };
+        let (slot, refusal) = match slot {
+            Ok(slot) => (Some(slot), None),
+            Err(refusal) => (None, Some(refusal)),
+        };
+        let Some(https) = self.https.take() else {
+            let timed = Timed::new(tcp, deadlines.clone(), slot);
+            let router = self.router.clone();
+            return self.speak(timed, deadlines, router, refusal).await;
+        };
+        // A TLS connection opens with a handshake record (0x16); HTTP with a method's letter.
+        let mut first = [0u8; 1];
+        let peeked = tokio::select! {
+            peeked = tokio::time::timeout(self.limits.header_timeout, tcp.peek(&mut first)) => peeked,
+            _ = self.stopping.wait_for(|stopping| *stopping) => return,
+        };
+        if !matches!(peeked, Ok(Ok(1))) {
+            return;
+        }
+        let timed = Timed::new(tcp, deadlines.clone(), slot);
+        if first[0] != 0x16 {
+            return self.speak(timed, deadlines, https.plain, refusal).await;
+        }
+        // The handshake's reads have the header deadline (`Timed`), so a silent client
+        // cannot hold the slot.
+        match https.acceptor.accept(timed).await {
+            Ok(tls) => {
+                let router = self.router.clone();
+                self.speak(tls, deadlines, router, refusal).await
+            }
+            Err(e) => tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed"),
+        }
+    }
+
+    async fn speak<I>(mut self, io: I, deadlines: Arc<Deadlines>, router: Router, refusal: Option<Full>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if let Some(refusal) = refusal {
+            return refuse(io, refusal).await;
+        }
+        let io = TokioIo::new(io);
+        let service = PerConnection { app: TowerToHyperService::new(router), peer: self.peer, deadlines };
         let mut builder = hyper::server::conn::http1::Builder::new();
         // Deadlines are `Timed`'s: hyper's header timer also runs while a connection idles.
         builder.header_read_timeout(None);
@@ -122,26 +185,28 @@ impl Connection {
         connection.as_mut().graceful_shutdown();
         log_end(connection.await);
     }
+}
 
-    /// Over a cap: a 503 with a JSON error to the first request, then the connection closes.
-    async fn refuse(self, tcp: TcpStream, refusal: Full) {
-        let deadlines = Arc::new(Deadlines::new(&self.limits));
-        let io = TokioIo::new(Timed::new(tcp, deadlines, None));
-        let body = serde_json::json!({ "code": "too_many_connections", "message": refusal.message() }).to_string();
-        let service = hyper::service::service_fn(move |_request: Request<Incoming>| {
-            let mut response = Response::new(Body::from(body.clone()));
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            async { Ok::<_, Infallible>(response) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.header_read_timeout(None).keep_alive(false);
-        log_end(builder.serve_connection(io, service).await);
-    }
+/// Over a cap: a 503 with a JSON error to the first request, then the connection closes.
+async fn refuse<I>(io: I, refusal: Full)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    let body = serde_json::json!({ "code": "too_many_connections", "message": refusal.message() }).to_string();
+    let service = hyper::service::service_fn(move |_request: Request<Incoming>| {
+        let mut response = Response::new(Body::from(body.clone()));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        async { Ok::<_, Infallible>(response) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.header_read_timeout(None).keep_alive(false);
+    log_end(builder.serve_connection(io, service).await);
 }
 
 fn log_end(result: Result<(), hyper::Error>) {

@@ -21,11 +21,11 @@ export const WAIT = 10_000;
  * `extraArgs` are more options for the server (say `['--records', 'archive']`).
  */
 /** Debian's chromium, headless, with a fresh profile and nothing that calls home. */
-export function launchBrowser() {
+export function launchBrowser(extraArgs = [], env = process.env) {
   return chromium.launch({
-    executablePath: CHROMIUM, headless: true,
+    executablePath: CHROMIUM, headless: true, env,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--disable-quic', ...extraArgs],
   });
 }
 
@@ -37,7 +37,7 @@ export async function openPage(browser, who, base, log) {
   return page;
 }
 
-export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true, extraArgs = []) {
+export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true, extraArgs = [], baseOf = (port) => `http://127.0.0.1:${port}`) {
   return new Promise((resolve, reject) => {
     // Rate limits off: steps post hundreds of messages and rooms from one scripted connection
     // at once to set a scene (tests/isolation.rs tests the limits).
@@ -55,14 +55,14 @@ export function startServer(dataDir, listen = '127.0.0.1:0', needSetup = true, e
     const onData = (chunk) => {
       output = (output + chunk.toString()).slice(-200_000);
       if (done) return;
-      const serving = /serving on (127\.0\.0\.1:\d+)/.exec(output);
-      if (serving) base = `http://${serving[1]}`;
-      const setup = /(http:\/\/127\.0\.0\.1:\d+\/setup#[^\s"']+)/.exec(output);
-      if (setup) setupUrl = setup[1];
+      const serving = /serving on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (serving) base = baseOf(serving[1]);
+      const setup = /\/setup#([^\s"']+)/.exec(output);
+      if (setup && base) setupUrl = `${base}/setup#${setup[1]}`;
       if (base && (setupUrl || !needSetup)) {
         done = true;
         clearTimeout(timer);
-        resolve({ proc, base, setupUrl, get output() { return output; } });
+        resolve({ proc, base, setupUrl, dataDir, get output() { return output; } });
       }
     };
     proc.stdout.on('data', onData);
@@ -169,11 +169,16 @@ export async function fromAnotherTab(page, frames) {
 
 /**
  * In `browser`, a server started with `args`, set up by alice (the admin), with `people` (members, password
- * "long enough pw") signed in, each in a browser context of their own.
+ * "long enough pw") signed in, each in a browser context of their own. `browser` may instead be a
+ * function of the started server that launches one; `opts.baseOf(port)` is the address pages open
+ * (default http://127.0.0.1:PORT).
  */
-export async function office(browser, args, people = []) {
+export async function office(browser, args, people = [], opts = {}) {
   const o = { tmp: mkdtempSync(path.join(tmpdir(), 'hallway-office-')), pages: {}, ids: {}, log: { foreign: [], pageErrors: [] } };
-  o.server = await startServer(o.tmp, '127.0.0.1:0', true, args);
+  o.server = await startServer(o.tmp, '127.0.0.1:0', true, args, opts.baseOf);
+  // A browser that needs the server first (one that trusts its certificate authority).
+  if (typeof browser === 'function') browser = await browser(o.server);
+  o.browser = browser;
   o.newPage = (who) => openPage(browser, who, o.server.base, o.log);
   const alice = o.pages.alice = await o.newPage('alice');
   await alice.goto(o.server.setupUrl);
