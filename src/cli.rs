@@ -33,7 +33,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "HALLWAY_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The data file (created if missing).
-    #[arg(long, global = true, env = "HALLWAY_DATA", default_value = config::DEFAULT_DATA)]
+    #[arg(long, global = true, env = "HALLWAY_DATA", value_name = "PATH", default_value = config::DEFAULT_DATA)]
     pub data: PathBuf,
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -44,73 +44,73 @@ pub struct Cli {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address and port to listen on.
-    #[arg(long, env = "HALLWAY_LISTEN", default_value_t = config::default_listen())]
+    #[arg(long, env = "HALLWAY_LISTEN", value_name = "ADDR:PORT", help_heading = "Network", default_value_t = config::default_listen())]
     pub listen: SocketAddr,
     /// Also serve GET /metrics (Prometheus) on this address, without sign-in: keep it on
     /// loopback or a monitoring network. Without it, /metrics is for signed-in admins only.
-    #[arg(long, env = "HALLWAY_METRICS_LISTEN")]
+    #[arg(long, env = "HALLWAY_METRICS_LISTEN", value_name = "ADDR:PORT", help_heading = "Network")]
     pub metrics_listen: Option<SocketAddr>,
     /// Do not announce the server on the LAN over mDNS.
-    #[arg(long, env = "HALLWAY_NO_MDNS")]
+    #[arg(long, env = "HALLWAY_NO_MDNS", help_heading = "Network")]
     pub no_mdns: bool,
     /// The name announced on the LAN: people open http://NAME.local:PORT/ (a name another
     /// machine already uses gets a suffix, such as hallway-2).
-    #[arg(long, env = "HALLWAY_NAME", default_value = crate::discovery::DEFAULT_NAME)]
+    #[arg(long, env = "HALLWAY_NAME", value_name = "NAME", help_heading = "Network", default_value = crate::discovery::DEFAULT_NAME)]
     pub name: HostName,
     /// Serve HTTPS, with a certificate authority of the server's own (made once, kept in
     /// DATA.tls/ beside the data file): people install it once per device from /ca. Plain
     /// HTTP on the same port is redirected. Browsers show desktop notifications only on a
     /// secure page: over HTTPS, or on the server's own machine.
-    #[arg(long, env = "HALLWAY_HTTPS")]
+    #[arg(long, env = "HALLWAY_HTTPS", help_heading = "Network")]
     pub https: bool,
     /// Announce on these network interfaces only (comma-separated names, such as eth0);
     /// default: every one but loopback.
-    #[arg(long, env = "HALLWAY_MDNS_INTERFACE", value_delimiter = ',')]
+    #[arg(long, env = "HALLWAY_MDNS_INTERFACE", value_name = "IFACES", help_heading = "Network", value_delimiter = ',')]
     pub mdns_interface: Vec<String>,
     /// Largest WebSocket frame or request body, in bytes.
-    #[arg(long, env = "HALLWAY_MAX_FRAME", default_value_t = config::DEFAULT_MAX_FRAME)]
+    #[arg(long, env = "HALLWAY_MAX_FRAME", value_name = "BYTES", help_heading = "Limits", default_value_t = config::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
     /// Turn off the per-tab and per-person rate limits (for load tests of the server itself;
     /// never on an office's server: one broken client could then stall everyone).
-    #[arg(long, env = "HALLWAY_NO_RATE_LIMITS")]
+    #[arg(long, env = "HALLWAY_NO_RATE_LIMITS", help_heading = "Limits")]
     pub no_rate_limits: bool,
     /// What is kept of conversations: off (nothing ever reaches the disk), keep (each
     /// conversation chooses), retain:DAYS (at most DAYS days) or archive (everything, for a
     /// compliance reviewer; nobody can turn it off).
-    #[arg(long, env = "HALLWAY_RECORDS", default_value = "keep")]
+    #[arg(long, env = "HALLWAY_RECORDS", value_name = "POLICY", help_heading = "Records", default_value = "keep")]
     pub records: Policy,
     /// Seconds a message that is not recorded stays in memory for tabs catching up.
-    #[arg(long, env = "HALLWAY_RECORDS_BUFFER", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
+    #[arg(long, env = "HALLWAY_RECORDS_BUFFER", value_name = "SECS", help_heading = "Records", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
     pub records_buffer: u64,
     /// Days a signed-in browser may go unused before its session ends.
-    #[arg(long, env = "HALLWAY_SESSION_IDLE_DAYS", default_value_t = config::DEFAULT_SESSION_IDLE_DAYS,
+    #[arg(long, env = "HALLWAY_SESSION_IDLE_DAYS", value_name = "DAYS", help_heading = "Accounts", default_value_t = config::DEFAULT_SESSION_IDLE_DAYS,
           value_parser = clap::value_parser!(u64).range(1..=3650))]
     pub session_idle_days: u64,
     /// Seconds a client has to send a request's headers.
-    #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
+    #[arg(long, env = "HALLWAY_HEADER_TIMEOUT", value_name = "SECS", help_heading = "Limits", default_value_t = config::DEFAULT_HEADER_TIMEOUT_SECS)]
     pub header_timeout: u64,
     /// Seconds an idle keep-alive connection stays open.
-    #[arg(long, env = "HALLWAY_IDLE_TIMEOUT", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS)]
+    #[arg(long, env = "HALLWAY_IDLE_TIMEOUT", value_name = "SECS", help_heading = "Limits", default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS)]
     pub idle_timeout: u64,
     /// Connections open at once (0: as many as the open-file limit allows).
-    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS", value_name = "N", help_heading = "Limits", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Connections open at once from one address (0: no cap).
-    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    #[arg(long, env = "HALLWAY_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N", help_heading = "Limits", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
     pub max_connections_per_address: usize,
     /// Failed sign-ins one address may make at once (browsers without a device cookie).
-    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_BURST", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_BURST)]
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_BURST", value_name = "N", help_heading = "Accounts", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_BURST)]
     pub signin_address_burst: u32,
     /// Seconds until an address may make one more failed sign-in once its burst is spent.
-    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_REFILL", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_REFILL_SECS)]
+    #[arg(long, env = "HALLWAY_SIGNIN_ADDRESS_REFILL", value_name = "SECS", help_heading = "Accounts", default_value_t = config::DEFAULT_SIGNIN_ADDRESS_REFILL_SECS)]
     pub signin_address_refill: u64,
     /// Write a checked backup into this folder every day (every hour with hourly ones kept),
     /// removing older ones as --backup-keep says.
-    #[arg(long, env = "HALLWAY_BACKUP_DIR")]
+    #[arg(long, env = "HALLWAY_BACKUP_DIR", value_name = "DIR", help_heading = "Backups")]
     pub backup_dir: Option<PathBuf>,
     /// Which scheduled backups stay: the newest of each of the last N hours, days, weeks or
     /// months, e.g. "7 daily, 4 weekly" or "24 hourly, 14 daily, 12 monthly".
-    #[arg(long, env = "HALLWAY_BACKUP_KEEP", default_value = config::DEFAULT_BACKUP_KEEP)]
+    #[arg(long, env = "HALLWAY_BACKUP_KEEP", value_name = "RULE", help_heading = "Backups", default_value = config::DEFAULT_BACKUP_KEEP)]
     pub backup_keep: crate::backups::Keep,
 }
 
