@@ -59,7 +59,11 @@ async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audit
 
     // By keyword and person, across conversations; the date range bounds it.
     let (_, found) = rita.get("/api/review/search?q=quarterly&from=bob").await;
-    assert_eq!(found["results"].as_array().map(Vec::len), Some(2), "the edited message and the script one: {found}");
+    assert_eq!(
+        found["results"].as_array().map(Vec::len),
+        Some(3),
+        "the edited message, the deleted one (by the text it had) and the script one: {found}"
+    );
     let (_, none) = rita.get(&format!("/api/review/search?q=quarterly&until={}", 1_000)).await;
     assert_eq!(none["results"].as_array().map(Vec::len), Some(0), "nothing was written before 1970: {none}");
     let (_, none) = rita.get(&format!("/api/review/search?q=quarterly&since={}", u64::MAX / 2)).await;
@@ -84,7 +88,7 @@ async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audit
         .expect("search export");
     assert_eq!(export.status(), 200);
     let text = export.text().await.unwrap();
-    assert_eq!(text.lines().count(), 2, "one line per result: {text}");
+    assert_eq!(text.lines().count(), 5, "one line per result and per earlier version: {text}");
     assert!(text.contains("quarterly numbers 4478") && text.contains("bob"), "{text}");
 
     // Members and the reviewer's own role are held to their side.
@@ -107,7 +111,7 @@ async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audit
     assert_eq!(actions, ["list", "read", "search", "search", "search", "export", "export"], "{log}");
     assert!(entries.iter().all(|e| e["reviewer"] == rita_tab.hello["me"]["id"]));
     assert_eq!(entries[2]["query"], "q=quarterly from=bob");
-    assert_eq!(entries[2]["results"], 2);
+    assert_eq!(entries[2]["results"], 3);
     // No API changes it, and it survives a restart.
     for method in [reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PUT] {
         let status = reqwest::Client::new()
@@ -174,4 +178,39 @@ async fn an_admin_exports_a_transcript_with_pseudonyms_and_no_addresses() {
     alice_tab.ack(json!({"type": "set_records", "conv": room, "keep": "nothing"})).await;
     let (status, _) = admin.get(&format!("/api/admin/conversations/{room}/transcript")).await;
     assert_eq!(status, 404);
+}
+
+/// What a compliance office notices if this fails: words edited or deleted away vanish from
+/// the reviewer's keyword search, though the archive kept them.
+#[tokio::test]
+async fn a_reviewer_finds_words_that_were_edited_or_deleted_away() {
+    let server = TestServer::start_with(archive).await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let rita = add_reviewer(&server, &admin).await;
+    let mut tab = bob.ws().await;
+    let general = tab.room_id("general");
+    let edited = tab.send_message(general, "wire the funds to offshoreacct today").await["seq"].as_u64().unwrap();
+    tab.ack(json!({"type": "edit", "conv": general, "seq": edited, "text": "lunch today?"})).await;
+    let deleted = tab.send_message(general, "shred the offshoreacct papers").await["seq"].as_u64().unwrap();
+    tab.ack(json!({"type": "delete", "conv": general, "seq": deleted})).await;
+    tab.send_message(general, "nothing to see here").await;
+
+    let (status, found) = rita.get("/api/review/search?q=offshoreacct").await;
+    assert_eq!(status, 200, "{found}");
+    let results = found["results"].as_array().unwrap();
+    let seqs: Vec<u64> = results.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [deleted, edited], "both messages are found by the words they had, newest first: {found}");
+    assert_eq!(texts_of(&results[1]["versions"]), ["wire the funds to offshoreacct today"], "with the version that matched");
+    assert_eq!(results[0]["deleted"], true);
+    assert_eq!(texts_of(&results[0]["versions"]), ["shred the offshoreacct papers"]);
+    let (_, by_person) = rita.get("/api/review/search?q=funds&from=bob").await;
+    assert_eq!(by_person["results"].as_array().map(Vec::len), Some(1), "{by_person}");
+
+    // Members search what is there now: the words are gone for them.
+    let (_, mine) = bob.get("/api/search?q=offshoreacct").await;
+    assert_eq!(mine["results"], json!([]), "a member must not find edited-away words: {mine}");
+    let (_, export) = rita.get("/api/review/search/export?q=offshoreacct&format=json").await;
+    let exported = export["messages"].as_array().map(Vec::len);
+    assert_eq!(exported, Some(2), "the export holds both: {export}");
 }

@@ -127,7 +127,12 @@ impl Hub {
                 };
                 terms.push(Term::From(author));
             }
-            Ok(door.store.search(&door.key, &convs, &terms, &page)?)
+            // A reviewer finds what was edited or deleted away too.
+            let found = match action {
+                Action::Review => door.store.search_with_versions(&door.key, &convs, &terms, &page)?,
+                _ => door.store.search(&door.key, &convs, &terms, &page)?,
+            };
+            Ok(found)
         })
         .await
     }
@@ -208,6 +213,30 @@ impl Hub {
         })
         .await?;
         Ok((page, more))
+    }
+
+    /// `found` (a reviewer's search results) as a reviewer reads them, with each message's
+    /// earlier versions; conversations `actor` may not review are left out.
+    pub async fn reviewed(&self, actor: UserId, found: Vec<(ConvId, Seq, MessageRecord)>) -> Result<Vec<Reviewed>, HubError> {
+        let mut allowed = std::collections::BTreeSet::new();
+        for conv in found.iter().map(|(conv, ..)| *conv).collect::<std::collections::BTreeSet<_>>() {
+            if self.may(actor, conv, Action::Review).await.is_some() {
+                allowed.insert(conv);
+            }
+        }
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        blocking(move || -> Result<_, StoreError> {
+            let mut page = Vec::with_capacity(found.len());
+            for (conv, seq, record) in found.into_iter().filter(|(conv, ..)| allowed.contains(conv)) {
+                let versions = if record.rev != seq.0 { door.store.versions(&door.key, conv, seq)? } else { Vec::new() };
+                page.push(Reviewed {
+                    message: protocol::message_frame(conv, seq, &record),
+                    versions: versions.iter().map(|v| protocol::message_frame(conv, seq, v)).collect(),
+                });
+            }
+            Ok(page)
+        })
+        .await
     }
 }
 

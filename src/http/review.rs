@@ -99,7 +99,11 @@ pub async fn search(
     let scope = query.conv.map(ConvId);
     let answer = asked.run(&app, session.user, Action::Review, scope).await?;
     app.hub.audit(session.user, "search", scope, query.describe(), answer.found.results.len()).await?;
-    Ok(Json(answer.to_json()))
+    let mut json = answer.to_json();
+    // With earlier versions: a result may have matched the original of an edit or a delete.
+    let reviewed = app.hub.reviewed(session.user, answer.found.results).await?;
+    json["results"] = to_json(&reviewed).into();
+    Ok(Json(json))
 }
 
 #[derive(Deserialize)]
@@ -145,10 +149,7 @@ pub async fn export_search(
     let scope = query.conv.map(ConvId);
     let found = asked.run_all(&app, session.user, Action::Review, scope, MAX_EXPORT).await?;
     app.hub.audit(session.user, "export", scope, format!("{} format={format}", query.describe()), found.len()).await?;
-    let messages: Vec<Reviewed> = found
-        .iter()
-        .map(|(conv, seq, r)| Reviewed { message: crate::protocol::message_frame(*conv, *seq, r), versions: Vec::new() })
-        .collect();
+    let messages = app.hub.reviewed(session.user, found).await?;
     download(&app, &format!("Search: {}", query.describe()), "search", &format, &messages)
 }
 

@@ -164,7 +164,10 @@ function resultItem(m) {
   h('div', { class: 'msg-meta' },
     h('span', { class: 'author', testid: 'review-result-author', text: userName(m.author) }),
     h('time', { class: 'time', text: when(m.ts), dateTime: new Date(m.ts).toISOString() })),
-  h('div', { class: 'msg-text', testid: 'review-result-text', text: m.text }));
+  m.deleted && !m.text ? h('div', { class: 'msg-text muted', testid: 'review-result-text', text: 'This message was deleted.' })
+    : h('div', { class: 'msg-text', testid: 'review-result-text', text: m.text }),
+  // A result may have matched what an edit or a delete took away: show what it said.
+  versionsList(m.versions || []));
 }
 
 // ---- Reviewer: one conversation, read-only ----
@@ -181,13 +184,18 @@ function messageItem(m) {
   const body = m.deleted && !m.text ? h('div', { class: 'msg-text muted', text: 'This message was deleted.' })
     : h('div', { class: 'msg-text', testid: 'review-message-text', text: m.text });
   return h('li', { class: 'review-msg', testid: 'review-message', data: { seq: m.seq, deleted: m.deleted ? 'true' : 'false' } },
-    meta, body,
-    versions.length ? h('ol', { class: 'review-versions', testid: 'review-versions' }, ...versions.map((v, i) => h('li', {
-      class: 'review-version', testid: 'review-version', data: { label: versionLabel(i) },
-    },
-    h('span', { class: 'review-flag', text: versionLabel(i) }),
-    v.edited_ts != null ? h('time', { class: 'time', text: when(v.edited_ts) }) : null,
-    h('span', { class: 'msg-text', testid: 'review-version-text', text: v.text })))) : null);
+    meta, body, versionsList(versions));
+}
+
+/** The earlier versions of a message, oldest first ("original", "edit 1", ...); null for none. */
+function versionsList(versions) {
+  if (!versions.length) return null;
+  return h('ol', { class: 'review-versions', testid: 'review-versions' }, ...versions.map((v, i) => h('li', {
+    class: 'review-version', testid: 'review-version', data: { label: versionLabel(i) },
+  },
+  h('span', { class: 'review-flag', text: versionLabel(i) }),
+  v.edited_ts != null ? h('time', { class: 'time', text: when(v.edited_ts) }) : null,
+  h('span', { class: 'msg-text', testid: 'review-version-text', text: v.text }))));
 }
 
 async function openReviewConv(id, seq = null) {

@@ -35,7 +35,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
-use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, TERMCONVFIRST_POSTINGS};
+use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, CONVSEQREV_VERSION, TERMCONVFIRST_POSTINGS};
 use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq};
 
@@ -137,7 +137,34 @@ fn written_by(messages: &MessageTable, conv: ConvId, ts: u64) -> Result<Option<u
 impl Store {
     /// One page of the messages in `convs` that have every one of `terms`, newest first (by
     /// ts, then conversation and seq). All reads come from one snapshot.
-    pub fn search(&self, _key: &ContentKey, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
+    pub fn search(&self, key: &ContentKey, convs: &[ConvId], terms: &[Term], page: &Page) -> Result<Found, StoreError> {
+        self.search_in(key, convs, terms, page, false)
+    }
+
+    /// The same, for a compliance reviewer: a message is also found when an earlier version
+    /// of it (the original of an edit, the text of a delete: `archive.rs`) has every term,
+    /// so editing words away never hides them from review. The earlier versions are not in
+    /// the index: each conversation's are read and checked, which costs a read of every
+    /// earlier version in the conversations searched (only edits and deletes under archive
+    /// make them).
+    pub fn search_with_versions(
+        &self,
+        key: &ContentKey,
+        convs: &[ConvId],
+        terms: &[Term],
+        page: &Page,
+    ) -> Result<Found, StoreError> {
+        self.search_in(key, convs, terms, page, true)
+    }
+
+    fn search_in(
+        &self,
+        _key: &ContentKey,
+        convs: &[ConvId],
+        terms: &[Term],
+        page: &Page,
+        versions: bool,
+    ) -> Result<Found, StoreError> {
         let Page { before, since, offset, limit } = *page;
         let mut hashes: Vec<u64> = terms.iter().map(Term::hash).collect();
         hashes.sort_unstable();
@@ -149,12 +176,14 @@ impl Store {
         let index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
         let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let earlier = txn.open_table(CONVSEQREV_VERSION)?;
         let search = Walk { index: &index, messages: &messages, hashes: &hashes };
         let mut walks = Vec::with_capacity(convs.len());
         for &conv in convs {
             let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
             let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
-            walks.push(ConvWalk { conv, indexed_to, floor: floor(&messages, conv)?, cursors });
+            let versions = if versions { versions_with(&earlier, conv, &hashes)? } else { Vec::new() };
+            walks.push(ConvWalk { conv, indexed_to, floor: floor(&messages, conv)?, cursors, versions });
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
@@ -223,6 +252,30 @@ struct ConvWalk {
     floor: u64,
     /// One per term, in the order of `Walk::hashes`.
     cursors: Vec<Cursor>,
+    /// Seqs of messages with an earlier version that has every term, ascending (a
+    /// reviewer's search, `search_with_versions`; empty otherwise).
+    versions: Vec<u64>,
+}
+
+/// The seqs of `conv`'s messages with an earlier version that has every one of `hashes`.
+fn versions_with(
+    table: &redb::ReadOnlyTable<(u64, u64, u64), &'static [u8]>,
+    conv: ConvId,
+    hashes: &[u64],
+) -> Result<Vec<u64>, StoreError> {
+    let mut seqs = Vec::new();
+    for entry in table.range((conv.0, 0, 0)..=(conv.0, u64::MAX, u64::MAX))? {
+        let (key, value) = entry?;
+        let seq = key.value().1;
+        if seqs.last() == Some(&seq) {
+            continue;
+        }
+        let terms = terms_of(&decode::<MessageRecord>(value.value())?);
+        if hashes.iter().all(|h| terms.contains(h)) {
+            seqs.push(seq);
+        }
+    }
+    Ok(seqs)
 }
 
 impl Walk<'_> {
@@ -230,6 +283,21 @@ impl Walk<'_> {
     /// Messages not in the index yet are read one by one; older ones are found through the
     /// index and checked against the stored message. `at_most` only ever goes down.
     fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
+        let found = self.next_current(walk, slot, at_most)?;
+        // A reviewer's search: an earlier version's match above the current text's wins.
+        let floor = found.as_ref().map_or(0, |head| head.seq.0 + 1);
+        let conv = walk.conv;
+        for &seq in walk.versions.iter().rev().skip_while(|seq| **seq > at_most).take_while(|seq| **seq >= floor) {
+            if let Some(value) = self.messages.get((conv.0, seq))? {
+                let record: MessageRecord = decode(value.value())?;
+                return Ok(Some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record }));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `next` by the current text of the messages.
+    fn next_current(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
         let conv = walk.conv;
         if at_most > walk.indexed_to {
             for entry in self.messages.range((conv.0, walk.indexed_to + 1)..=(conv.0, at_most))?.rev() {
