@@ -76,9 +76,10 @@ pub struct ServeArgs {
     pub no_rate_limits: bool,
     /// What is kept of conversations: off (nothing ever reaches the disk), keep (each
     /// conversation chooses), retain:DAYS (at most DAYS days) or archive (everything, for a
-    /// compliance reviewer; nobody can turn it off).
-    #[arg(long, env = "HALLWAY_RECORDS", value_name = "POLICY", help_heading = "Records", default_value = "keep")]
-    pub records: Policy,
+    /// compliance reviewer; nobody can turn it off). Without it, what an admin chose on the
+    /// admin page, else keep; with it, the admin page cannot change it.
+    #[arg(long, env = "HALLWAY_RECORDS", value_name = "POLICY", help_heading = "Records")]
+    pub records: Option<Policy>,
     /// Seconds a message that is not recorded stays in memory for tabs catching up.
     #[arg(long, env = "HALLWAY_RECORDS_BUFFER", value_name = "SECS", help_heading = "Records", default_value_t = config::DEFAULT_RECORDS_BUFFER.as_secs())]
     pub records_buffer: u64,
@@ -252,7 +253,8 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         max_connections_per_address: args.max_connections_per_address,
         signin_address_burst: args.signin_address_burst,
         signin_address_refill: Duration::from_secs(args.signin_address_refill),
-        records: args.records,
+        records: args.records.unwrap_or(Policy::Keep),
+        records_fixed: args.records.is_some(),
         records_buffer: Duration::from_secs(args.records_buffer),
         metrics_listen: args.metrics_listen,
         session_idle: Duration::from_secs(args.session_idle_days * 24 * 3600),

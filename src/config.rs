@@ -68,8 +68,11 @@ pub struct Config {
     pub signin_address_burst: u32,
     /// Time for one more once they are spent.
     pub signin_address_refill: Duration,
-    /// What is kept (`core::records`): off, keep, retain:DAYS or archive.
+    /// What is kept (`core::records`): off, keep, retain:DAYS or archive; the admin page's
+    /// choice, kept in the data file, takes its place unless `records_fixed`.
     pub records: Policy,
+    /// `records` was set by the configuration: the admin page cannot change it.
+    pub records_fixed: bool,
     /// How long messages that are not recorded stay in memory for catching up.
     pub records_buffer: Duration,
     /// Checked backups into a folder, with rotation (`backups.rs`); none by default.
@@ -97,6 +100,7 @@ impl Config {
             signin_address_refill: Duration::from_secs(DEFAULT_SIGNIN_ADDRESS_REFILL_SECS),
             limits: RateLimits::default(),
             records: Policy::Keep,
+            records_fixed: false,
             records_buffer: DEFAULT_RECORDS_BUFFER,
             backup: None,
             metrics_listen: None,
@@ -113,6 +117,7 @@ impl Config {
             max_frame: self.max_frame,
             limits: self.limits.clone(),
             records: self.records,
+            records_fixed: self.records_fixed,
             records_buffer: self.records_buffer,
             clock: crate::model::Clock::default(),
         }

@@ -150,7 +150,6 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
-            records: config.records.to_json(config.records_buffer.as_secs()),
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             session_idle: config.session_idle,

@@ -361,3 +361,64 @@ async fn a_deleted_or_edited_away_text_leaves_the_file_at_the_next_sweep() {
     assert!(!file_has(&file, "deleted-token-D1"), "a deleted text is gone from the file's bytes");
     assert!(!file_has(&file, "edited-token-E1"), "an edited-away text is gone from the file's bytes");
 }
+
+fn fixed_keep(config: &mut hallway::Config) {
+    config.records = Policy::Keep;
+    config.records_fixed = true;
+}
+
+/// What an office notices if this fails: the admin changes what is kept, and people's
+/// banners still show the old rule, or the change is lost at the next restart, or a member
+/// could change it.
+#[tokio::test]
+async fn an_admin_changes_the_policy_online_every_tab_hears_it_and_it_outlives_a_restart() {
+    let mut server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut bob_tab = bob.ws().await;
+    let general = bob_tab.room_id("general");
+    assert_eq!(bob_tab.hello["records"]["policy"], "keep");
+    assert_eq!(bob_tab.hello["records"]["fixed"], false);
+    let mut admin_tab = admin.ws().await;
+    admin_tab.send_message(general, "policy-token-P1 from before").await;
+
+    let (status, body) = bob.post("/api/admin/records", json!({"policy": "off"})).await;
+    assert_eq!(status, 403, "a member must not change what the office keeps: {body}");
+    let (status, body) = admin.post("/api/admin/records", json!({"policy": "retain"})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "retain needs its days: {body}");
+
+    let (status, body) = admin.post("/api/admin/records", json!({"policy": "retain", "days": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"]["policy"], "retain");
+    let told = bob_tab.recv_type("policy").await;
+    assert_eq!((told["records"]["policy"].as_str(), told["records"]["days"].as_u64()), (Some("retain"), Some(1)), "{told}");
+    let banner = bob_tab.recv_where("#general's records", |f| f["type"] == "records" && f["conv"] == general).await;
+    assert_eq!((banner["records"]["keep"].as_str(), banner["records"]["days"].as_u64()), (Some("days"), Some(1)), "{banner}");
+    let (_, session) = bob.get("/api/session").await;
+    assert_eq!(session["records"]["policy"], "retain", "the sign-in page shows the new rule: {session}");
+
+    // What the new rule no longer allows goes at the next purge.
+    let purged = server.purge(now() + 2 * 24 * 3600 * 1000).await;
+    assert!(purged >= 1, "the message older than the new limit is purged: {purged}");
+    assert!(!texts(&admin.history(general, "").await).iter().any(|t| t.contains("policy-token-P1")));
+
+    drop((bob_tab, admin_tab));
+    server.restart().await;
+    let bob = server.login("bob", &password_of("bob")).await;
+    let tab = bob.ws().await;
+    assert_eq!(tab.hello["records"]["policy"], "retain", "the admin's choice outlives a restart: {}", tab.hello["records"]);
+    assert_eq!(tab.hello["records"]["days"], 1);
+}
+
+#[tokio::test]
+async fn a_policy_the_configuration_sets_cannot_be_changed_from_the_admin_page() {
+    let server = TestServer::start_with(fixed_keep).await;
+    let admin = server.admin().await;
+    let (status, body) = admin.get("/api/admin/records").await;
+    assert_eq!((status, body["records"]["fixed"].as_bool()), (200, Some(true)), "{body}");
+    let (status, body) = admin.post("/api/admin/records", json!({"policy": "off"})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("configuration"), "the refusal says where it is set: {body}");
+    let (_, session) = admin.get("/api/session").await;
+    assert_eq!(session["records"]["policy"], "keep");
+}

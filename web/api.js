@@ -95,6 +95,10 @@ export const setSignupMode = (mode) => rest('POST', '/api/admin/signup', { mode 
 export const createInvite = (opts) => rest('POST', '/api/admin/invites', opts);
 export const revokeInvite = (id) => rest('POST', `/api/admin/invites/${encodeURIComponent(id)}/revoke`);
 
+/** Admins only: the records policy {records: {policy, days, fixed, buffer_seconds}}; setRecordsPolicy(policy, days). */
+export const recordsPolicy = () => rest('GET', '/api/admin/records');
+export const setRecordsPolicy = (policy, days) => rest('POST', '/api/admin/records', { policy, days });
+
 /** Your own password: {current, password} → {user}; your other sessions end. */
 export const changePassword = (current, password) => rest('POST', '/api/me/password', { current, password });
 /** Your signed-in sessions → {sessions: [{id, current, device, address, created, last_used}], idle_days}. */

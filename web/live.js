@@ -97,6 +97,11 @@ export function onFrame(f) {
       recordsChanged(c.id);
       return;
     }
+    case 'policy':
+      // The admin changed what the server keeps; each conversation's `records` follows.
+      chat.policy = f.records || null;
+      if (ui.current != null) recordsChanged(ui.current);
+      return;
     case 'purged': {
       // Past what the conversation keeps: gone from the server, so gone from view too.
       const c = chat.convs.get(f.conv);

@@ -176,10 +176,14 @@ pub(super) async fn backup(data: PathBuf, out: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn purge(data: PathBuf, records: Policy) -> anyhow::Result<()> {
+/// Purges under `records` if given, else under the policy the server would use (the admin
+/// page's choice, or keep).
+pub(super) async fn purge(data: PathBuf, records: Option<Policy>) -> anyhow::Result<()> {
     let (store, key) = open_for_cli(&data)?;
     let (writer, writer_thread) = Writer::start(store.clone());
-    let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), Settings { records, ..Settings::default() })?;
+    let settings = Settings { records: records.unwrap_or(Policy::Keep), records_fixed: records.is_some(), ..Settings::default() };
+    let (hub, hub_task) = Hub::start(store.clone(), key, writer.clone(), settings)?;
+    let records = hub.policy().await.policy;
     let purged = hub.purge(crate::model::now_millis()).await;
     hub.shutdown().await;
     let _ = hub_task.await;

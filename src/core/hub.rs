@@ -155,6 +155,8 @@ pub(crate) struct HubTask {
     limits: RateLimits,
     /// What is kept, server-wide (`records.rs`).
     policy: Policy,
+    /// Set by the configuration, not the admin page.
+    policy_fixed: bool,
     /// How long messages that are not recorded stay in `ConvState::live`.
     live_for: std::time::Duration,
     /// New conversations each person may still create (`RateLimits::conversations`).
@@ -214,7 +216,8 @@ pub(crate) struct HubTask {
 
 impl HubTask {
     pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
-        let Settings { max_frame, limits, records: policy, records_buffer: live_for, clock } = settings;
+        let Settings { max_frame, limits, records, records_fixed: policy_fixed, records_buffer: live_for, clock } = settings;
+        let policy = if policy_fixed { records } else { keeping::stored_policy(&store)?.unwrap_or(records) };
         let invites = store.invites()?.into_iter().collect();
         let signup = store.meta(signup::SIGNUP_KEY)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| SignupMode::parse(&v));
         let snapshot = store.load()?;
@@ -274,6 +277,7 @@ impl HubTask {
             max_frame,
             limits,
             policy,
+            policy_fixed,
             live_for,
             created: HashMap::new(),
             typing_told: HashMap::new(),
@@ -459,6 +463,10 @@ impl HubTask {
                 let _ = reply.send((self.signup, self.invite_list()));
             }
             Command::SetSignup { by, mode, reply } => self.set_signup(by, mode, reply),
+            Command::Policy { reply } => {
+                let _ = reply.send(self.policy_info());
+            }
+            Command::SetPolicy { by, policy, reply } => self.set_policy(by, policy, reply),
             Command::CreateInvite { by, hash, record, reply } => self.create_invite(by, hash, record, reply),
             Command::RevokeInvite { by, id, reply } => self.revoke_invite(by, id, reply),
             Command::MaySignUp { with, reply } => {

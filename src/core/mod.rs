@@ -121,6 +121,25 @@ pub enum EndSessions {
     AllBut([u8; 32]),
 }
 
+/// The records policy in effect (`Hub::policy`).
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyInfo {
+    pub policy: records::Policy,
+    /// Set by the configuration: the admin page cannot change it.
+    pub fixed: bool,
+    /// How long messages that are not recorded stay in memory (`--records-buffer`).
+    pub buffer_seconds: u64,
+}
+
+impl PolicyInfo {
+    /// As `hello`, `GET /api/session` and the `policy` frame show it.
+    pub fn to_json(self) -> serde_json::Value {
+        let mut json = self.policy.to_json(self.buffer_seconds);
+        json["fixed"] = self.fixed.into();
+        json
+    }
+}
+
 /// Who may create an account without an admin (`Hub::set_signup`), kept in the data file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -255,6 +274,15 @@ enum Command {
         mode: SignupMode,
         reply: oneshot::Sender<Result<(), HubError>>,
     },
+    /// The records policy in effect, and whether the admin page may change it.
+    Policy {
+        reply: oneshot::Sender<PolicyInfo>,
+    },
+    SetPolicy {
+        by: UserId,
+        policy: records::Policy,
+        reply: oneshot::Sender<Result<(), HubError>>,
+    },
     CreateInvite {
         by: UserId,
         hash: [u8; 32],
@@ -307,6 +335,8 @@ impl Command {
             Command::Accounts { .. } => "accounts",
             Command::Signup { .. } => "signup",
             Command::SetSignup { .. } => "set_signup",
+            Command::Policy { .. } => "policy",
+            Command::SetPolicy { .. } => "set_policy",
             Command::CreateInvite { .. } => "create_invite",
             Command::RevokeInvite { .. } => "revoke_invite",
             Command::MaySignUp { .. } => "may_sign_up",
@@ -347,8 +377,12 @@ pub struct Hub {
 pub struct Settings {
     pub max_frame: usize,
     pub limits: RateLimits,
-    /// The operator's records policy (`--records`).
+    /// The operator's records policy (`--records`); with `records_fixed` false, the one an
+    /// admin chose on the admin page (kept in the data file) takes its place.
     pub records: records::Policy,
+    /// The policy was set in the configuration (a flag, the environment or the settings
+    /// file): the admin page shows it and cannot change it.
+    pub records_fixed: bool,
     /// How long a message that is not recorded stays in memory for tabs catching up.
     pub records_buffer: std::time::Duration,
     /// The clock invite expiry reads (tests move it).
@@ -361,6 +395,7 @@ impl Default for Settings {
             max_frame: crate::config::DEFAULT_MAX_FRAME,
             limits: RateLimits::default(),
             records: records::Policy::Keep,
+            records_fixed: false,
             records_buffer: crate::config::DEFAULT_RECORDS_BUFFER,
             clock: crate::model::Clock::default(),
         }
@@ -443,6 +478,21 @@ impl Hub {
     pub async fn change_account(&self, by: By, user: UserId, change: AccountChange) -> Result<User, HubError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::ChangeAccount { by, user, change, reply }).await;
+        rx.await.map_err(|_| HubError::Gone)?
+    }
+
+    /// The records policy in effect (what `GET /api/session` and the admin page show).
+    pub async fn policy(&self) -> PolicyInfo {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Policy { reply }).await;
+        rx.await.unwrap_or(PolicyInfo { policy: records::Policy::Off, fixed: true, buffer_seconds: 0 })
+    }
+
+    /// Sets the records policy (admins only, and only where the configuration does not);
+    /// returns once it is durable. Every tab is told, and what may no longer be kept is purged.
+    pub async fn set_policy(&self, by: UserId, policy: records::Policy) -> Result<(), HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SetPolicy { by, policy, reply }).await;
         rx.await.map_err(|_| HubError::Gone)?
     }
 

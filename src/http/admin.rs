@@ -1,6 +1,7 @@
 //! The admin page's account endpoints (`/api/admin/users...`): the list, disable, enable,
-//! role and password reset. Each handler takes an `Admin` (403 for anyone else) and hands
-//! the change to the core, which checks it again and keeps the last admin.
+//! role and password reset; and the records policy (`/api/admin/records`). Each handler
+//! takes an `Admin` (403 for anyone else) and hands the change to the core, which checks it
+//! again (it keeps the last admin, and a policy the configuration set).
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -70,4 +71,30 @@ pub async fn password(
     let id = user_id(id)?;
     let hash = new_password_hash(&body.password).await?;
     change(&app, &admin, id, AccountChange::Password { hash, keep: None }).await
+}
+
+/// `GET /api/admin/records`: the records policy in effect, and whether the configuration
+/// set it (`fixed`: then this page cannot change it).
+pub async fn records(State(app): State<App>, _admin: Admin) -> Json<Value> {
+    Json(json!({ "records": app.hub.policy().await.to_json() }))
+}
+
+#[derive(Deserialize)]
+pub struct PolicyBody {
+    policy: String,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// `POST /api/admin/records` `{"policy": "off" | "keep" | "retain" | "archive", "days": N}`:
+/// a new records policy, answered once it is on disk.
+pub async fn set_records(State(app): State<App>, admin: Admin, Body(body): Body<PolicyBody>) -> Result<Json<Value>, Refusal> {
+    let text = match (body.policy.as_str(), body.days) {
+        ("retain", Some(days)) => format!("retain:{days}"),
+        ("retain", None) => return Err(Refusal::new(ErrorCode::BadRequest, "say how many `days` to retain")),
+        (other, _) => other.to_string(),
+    };
+    let policy = text.parse().map_err(|e: String| Refusal::new(ErrorCode::BadRequest, e))?;
+    app.hub.set_policy(admin.0.user, policy).await?;
+    Ok(Json(json!({ "records": app.hub.policy().await.to_json() })))
 }

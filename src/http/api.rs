@@ -45,14 +45,15 @@ pub async fn me(State(app): State<App>, session: Session) -> Result<Json<Value>,
 /// `GET /api/session`: who is signed in, answered 200 either way, so that a page loaded
 /// without a session (the sign-in form) logs no failed request.
 pub async fn session(State(app): State<App>, session: Result<Session, Refusal>) -> Result<Json<Value>, Refusal> {
+    let records = app.hub.policy().await.to_json();
     let session = match session {
         Ok(session) => session,
-        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false, "records": app.records }))),
+        Err(e) if e.code == ErrorCode::Unauthorized => return Ok(Json(json!({ "signed_in": false, "records": records }))),
         Err(e) => return Err(e),
     };
     Ok(Json(match app.store.user(session.user)? {
-        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record), "records": app.records }),
-        None => json!({ "signed_in": false, "records": app.records }),
+        Some(record) => json!({ "signed_in": true, "user": user_info(session.user, &record), "records": records }),
+        None => json!({ "signed_in": false, "records": records }),
     }))
 }
 

@@ -38,8 +38,6 @@ pub struct AppState {
     pub writer: Writer,
     pub hub: Hub,
     pub max_frame: usize,
-    /// The records policy, as the sign-in page shows it (`GET /api/session`).
-    pub records: serde_json::Value,
     pub throttle: Throttle,
     /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
     pub device_key: [u8; 32],
@@ -82,6 +80,7 @@ pub fn router(state: App) -> Router {
         .route("/api/admin/invites", post(signup::create_invite))
         .route("/api/admin/invites/{id}/revoke", post(signup::revoke_invite))
         .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/records", get(admin::records).post(admin::set_records))
         .route("/api/admin/users/{id}/disable", post(admin::disable))
         .route("/api/admin/users/{id}/enable", post(admin::enable))
         .route("/api/admin/users/{id}/role", post(admin::role))

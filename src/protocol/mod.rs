@@ -199,6 +199,11 @@ pub enum ServerFrame {
         conv: ConvId,
         records: Records,
     },
+    /// The server's records policy changed (an admin, on the admin page): what `hello`'s
+    /// `records` said, now.
+    Policy {
+        records: serde_json::Value,
+    },
     /// Messages the conversation may no longer keep are gone (a retention or until-read
     /// purge): tabs drop them from view.
     Purged {

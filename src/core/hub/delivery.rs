@@ -50,12 +50,14 @@ pub(super) struct Outcome {
     pub(super) sent: Option<(UserId, String, u64)>,
     /// A batch of a purge (`keeping.rs`), which goes on once it is on disk.
     pub(super) purged: Option<super::keeping::Purged>,
+    /// A new records policy: purge what may no longer be kept, once it is on disk.
+    pub(super) sweep: bool,
     pub(super) undo: Vec<Undo>,
 }
 
 impl Outcome {
     pub(super) fn new(deliveries: Vec<(Target, Encoded)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, resend: None, sent: None, purged: None, undo: Vec::new() }
+        Outcome { deliveries, reply, message: None, resend: None, sent: None, purged: None, sweep: false, undo: Vec::new() }
     }
 
     pub(super) fn undo(mut self, undo: Undo) -> Outcome {
@@ -69,6 +71,8 @@ impl Outcome {
 /// that did reach the file must not be clobbered. (The writer reports a failed batch newest
 /// job first, so changes of one batch unwind in reverse.)
 pub(super) enum Undo {
+    /// A records policy that was not saved.
+    Policy(crate::core::records::Policy),
     /// A send that was not saved: a retry with the same `client_id` must post again.
     ForgetSend {
         user: UserId,
@@ -186,6 +190,9 @@ impl HubTask {
                 for (target, frame) in outcome.deliveries {
                     self.deliver(target, frame);
                 }
+                if outcome.sweep {
+                    self.sweep(crate::model::now_millis(), None);
+                }
                 match outcome.reply {
                     Reply::None => {}
                     // A frame without a ref is answered only when it fails.
@@ -262,6 +269,7 @@ impl HubTask {
     /// has replaced it since.
     pub(super) fn undo(&mut self, undo: Undo) {
         match undo {
+            Undo::Policy(before) => self.policy = before,
             Undo::ForgetSend { user, conv, client_id, seq } => {
                 let key = (user, conv, Arc::from(client_id));
                 if self.recent_sends.get(&key).is_some_and(|sent| sent.seq == seq) {

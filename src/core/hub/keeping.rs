@@ -11,14 +11,69 @@ use tokio::time::Instant;
 use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
 use super::messages::FromReader;
 use super::{HubTask, Timer};
-use crate::core::ConnId;
 use crate::core::records::{self, Kept};
+use crate::core::{ConnId, HubError};
 use crate::model::{ConvId, Millis, Role, Seq, UserId, now_millis};
 use crate::protocol::{self, Choice, ErrorCode, KeepKind, Ref, Refusal, ServerFrame, keep_kind, message_frame};
 use crate::store::records::{Keep, MessageRecord, SystemLine};
 use crate::store::{Change, StoreError};
 
+/// Where the admin page's choice of policy is kept (`meta`), as its text (`retain:30`).
+const POLICY_KEY: &str = "records_policy";
+
+/// The policy an admin chose on the admin page, if any.
+pub(super) fn stored_policy(store: &crate::store::Store) -> Result<Option<records::Policy>, StoreError> {
+    let Some(bytes) = store.meta(POLICY_KEY)? else { return Ok(None) };
+    match std::str::from_utf8(&bytes).ok().and_then(|text| text.parse().ok()) {
+        Some(policy) => Ok(Some(policy)),
+        None => Err(StoreError::Internal(format!("the stored records policy `{}` is not one", String::from_utf8_lossy(&bytes)))),
+    }
+}
+
 impl HubTask {
+    pub(super) fn policy_info(&self) -> crate::core::PolicyInfo {
+        crate::core::PolicyInfo { policy: self.policy, fixed: self.policy_fixed, buffer_seconds: self.live_for.as_secs() }
+    }
+
+    /// An admin's new records policy: every tab hears of it and of what each of its
+    /// conversations keeps now, and once it is on disk what may no longer be kept is purged.
+    /// Messages stored before stay while the new policy allows (`off` stops recording; it
+    /// does not erase history).
+    pub(super) fn set_policy(&mut self, by: UserId, policy: records::Policy, reply: oneshot::Sender<Result<(), HubError>>) {
+        let refused = self.admin(by).err().or_else(|| {
+            self.policy_fixed.then(|| {
+                Refusal::new(
+                    ErrorCode::Forbidden,
+                    "the records policy is set in the server's configuration (--records, HALLWAY_RECORDS or the settings file); change it there and restart",
+                )
+            })
+        });
+        if let Some(refusal) = refused {
+            let _ = reply.send(Err(HubError::Refused(refusal)));
+            return;
+        }
+        if policy == self.policy {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        let before = std::mem::replace(&mut self.policy, policy);
+        tracing::info!(by = by.0, from = %before, to = %policy, "records policy changed");
+        let mut deliveries = vec![(Target::Everyone, ServerFrame::Policy { records: self.policy_info().to_json() }.encode())];
+        for (conv, state) in &self.convs {
+            if !state.members.is_empty() {
+                let members = state.members.keys().copied().collect();
+                deliveries.push((
+                    Target::Users(members),
+                    ServerFrame::Records { conv: *conv, records: self.records_of(*conv) }.encode(),
+                ));
+            }
+        }
+        let change = Change::PutMeta(POLICY_KEY, policy.to_string().into_bytes());
+        let mut outcome = Outcome::new(deliveries, Reply::Done(reply)).undo(Undo::Policy(before));
+        outcome.sweep = true;
+        self.persist(vec![change], outcome);
+    }
+
     /// What `conv` keeps now, under the server's policy.
     pub(super) fn kept(&self, conv: ConvId) -> Kept {
         match self.convs.get(&conv) {

@@ -41,7 +41,7 @@ impl HubTask {
         let hello = protocol::Hello {
             me: self.users[&user].info.clone(),
             limits: Limits { max_frame: self.max_frame },
-            records: self.policy.to_json(self.live_for.as_secs()),
+            records: self.policy_info().to_json(),
             users: self.users.values().map(|u| u.info.clone()).collect(),
             presence: self.users.keys().map(|id| self.presence_of(*id)).collect(),
             conversations: self

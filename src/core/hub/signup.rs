@@ -34,7 +34,7 @@ fn info(hash: &[u8; 32], record: &InviteRecord) -> InviteInfo {
 }
 
 impl HubTask {
-    fn admin(&self, user: UserId) -> Result<(), Refusal> {
+    pub(super) fn admin(&self, user: UserId) -> Result<(), Refusal> {
         match self.users.get(&user) {
             Some(u) if u.info.role == Role::Admin && !u.account.disabled => Ok(()),
             _ => Err(Refusal::new(ErrorCode::Forbidden, "only admins may do this")),
