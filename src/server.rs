@@ -114,6 +114,7 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
+            max_file_size: config.max_file_size,
             records: config.records.to_json(config.records_buffer.as_secs()),
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
