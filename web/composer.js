@@ -2,15 +2,16 @@
 // the server's ack), resending after a reconnect, typing frames.
 import { bindAttachments, clearAttachments, readyAttachments } from './attach.js';
 import { $, randomId, toast } from './dom.js';
+import { takeReply } from './reply.js';
 import { activity, chat, conn, ui } from './state.js';
 import { renderMessages } from './views/messages.js';
 
 const TYPING_SEND_MS = 3000;
 
-function sendMessage(c, text, attachments = []) {
+function sendMessage(c, text, attachments = [], reply_to = null) {
   c.newFrom = null; // answering means the new part was read
   c.jumpToNew = false;
-  const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null, attachments };
+  const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null, attachments, reply_to };
   c.pending.set(p.client_id, p);
   renderMessages({ toBottom: true });
   deliver(c, p);
@@ -22,6 +23,7 @@ export async function deliver(c, p) {
   try {
     const frame = { type: 'send', conv: c.id, text: p.text, client_id: p.client_id };
     if (p.attachments && p.attachments.length) frame.attachments = p.attachments.map((a) => a.id);
+    if (p.reply_to != null) frame.reply_to = p.reply_to;
     const ack = await conn.live.request(frame);
     p.state = 'acked';
     if (ack.seq != null && c.msgs.has(ack.seq)) c.pending.delete(p.client_id);
@@ -54,7 +56,7 @@ function submitComposer() {
   activity.lastTypingSent = 0;
   autosize();
   clearAttachments(c.id);
-  sendMessage(c, text, files);
+  sendMessage(c, text, files, takeReply(c.id));
 }
 
 function lastOwnMessage(c) {
