@@ -17,8 +17,11 @@ use super::tables::{FILE_RECORD, FILECHUNK_BYTES};
 use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq};
 
-/// Bytes per chunk: one redb value each, small enough to read and send at once.
-pub const CHUNK: usize = 64 * 1024;
+/// Bytes per chunk: one redb value each, small enough to read and send at once. A little
+/// under 64 KiB, so that a leaf page with one chunk and its key fits 64 KiB: redb's pages go
+/// by powers of two, and a chunk of exactly 64 KiB took a 128 KiB page (twice the file's size
+/// on disk).
+pub const CHUNK: usize = 64 * 1024 - 512;
 /// The thumbnail's first chunk number; a file of this many chunks would be 64 PiB.
 pub const THUMB_FIRST: u64 = 1 << 40;
 
@@ -100,5 +103,42 @@ impl Store {
             }
         }
         Ok((next, waiting))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+    use crate::store::Change;
+    use redb::ReadableDatabase;
+
+    #[test]
+    fn a_file_takes_about_its_own_size_in_the_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let size = 64 * CHUNK as u64;
+        let record = FileRecord {
+            conv: ConvId(1),
+            uploader: UserId(1),
+            name: "big.bin".into(),
+            mime: "application/octet-stream".into(),
+            size,
+            thumb_size: 0,
+            thumb_mime: String::new(),
+            created: 0,
+            complete: true,
+            seq: None,
+        };
+        let mut changes = vec![Change::PutFile(1, record)];
+        for n in 0..chunks_of(size) {
+            changes.push(Change::PutFileChunk(1, n, vec![n as u8; CHUNK]));
+        }
+        store.apply_now(changes).unwrap();
+        let copy = dir.path().join("copy.redb");
+        let (db, _) = crate::store::vacuum::copy_tables(&store.db().unwrap().begin_read().unwrap(), &copy).unwrap();
+        drop(db);
+        let bytes = std::fs::metadata(&copy).unwrap().len();
+        assert!(bytes < size + size / 4 + 1024 * 1024, "a file of {size} bytes takes {bytes} in a compacted data file");
     }
 }

@@ -130,6 +130,8 @@ impl HubTask {
         }
         if self.uploads.waiting.remove(&id).is_some() {
             tracing::info!(file = id, "upload cut short; its chunks are removed");
+            // Its chunks' bytes stay in redb's free pages until the file is next rewritten.
+            self.freed_since_vacuum = true;
             self.persist(
                 vec![Change::DeleteFiles(vec![id])],
                 super::delivery::Outcome::new(Vec::new(), super::delivery::Reply::None),
