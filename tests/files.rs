@@ -230,3 +230,48 @@ async fn a_conversation_that_keeps_nothing_refuses_files_and_says_why() {
     assert!(body["message"].as_str().unwrap_or_default().contains("keeps nothing"), "{body}");
     let _ = &mut o.bob_tab;
 }
+
+/// The counts of the file tables in a backup of the running server.
+async fn file_tables_in_backup(admin: &Client, dir: &std::path::Path, n: usize) -> (u64, u64) {
+    let (status, _, bytes) = fetch(admin, "/api/admin/backup").await;
+    assert_eq!(status, 200);
+    let copy = dir.join(format!("backup-{n}.redb"));
+    std::fs::write(&copy, &bytes).expect("save the backup");
+    let report = hallway::store::check::check_file(&copy).expect("check the backup");
+    assert!(report.is_ok(), "the backup checks out mid-upload too: {:?}", report.problems);
+    (report.counts.get("file_record").copied().unwrap_or(0), report.counts.get("filechunk_bytes").copied().unwrap_or(0))
+}
+
+#[tokio::test]
+async fn an_upload_cut_short_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = office_with(|_| {}).await;
+    let mut socket = tokio::net::TcpStream::connect(o.server.addr()).await.expect("connect");
+    let head = format!(
+        "POST /api/conversations/{}/files?name=half.bin HTTP/1.1\r\nHost: {}\r\nCookie: hallway_session={}\r\nContent-Length: 1000000\r\n\r\n",
+        o.room,
+        o.server.addr(),
+        o.alice.session
+    );
+    socket.write_all(head.as_bytes()).await.expect("write head");
+    socket.write_all(&[1; 400_000]).await.expect("write part of the body");
+    // Until the server has written chunks of it (each backup is one moment of the file).
+    let mut n = 0;
+    loop {
+        n += 1;
+        let (records, chunks) = file_tables_in_backup(&o.alice, dir.path(), n).await;
+        if records == 1 && chunks >= 4 {
+            break;
+        }
+        assert!(n < 200, "the upload's chunks never reached the file ({records} records, {chunks} chunks)");
+    }
+    drop(socket); // the browser's cancel
+    loop {
+        n += 1;
+        let (records, chunks) = file_tables_in_backup(&o.alice, dir.path(), n).await;
+        if (records, chunks) == (0, 0) {
+            break;
+        }
+        assert!(n < 400, "the cut-short upload stays in the file ({records} records, {chunks} chunks)");
+    }
+}

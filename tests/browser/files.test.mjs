@@ -110,6 +110,26 @@ test('a file over the limit is refused before anything is sent, and the error sh
   await chip.waitFor({ state: 'detached', timeout: WAIT });
 });
 
+test('an upload shows its progress and can be cancelled', async () => {
+  const { alice } = o.pages;
+  // A slow uplink, so that the upload is seen under way.
+  const cdp = await alice.context().newCDPSession(alice);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 64 * 1024 });
+  const failed = new Promise((resolve) => alice.on('requestfailed', (r) => { if (/\/files\?/.test(r.url())) resolve(r); }));
+  await tid(alice, 'attach-input').setInputFiles({ name: 'slides.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(1_500_000, 2) });
+  const chip = alice.locator('[data-testid="attachment-upload"][data-state="uploading"]');
+  await see(chip.locator('progress'), 'the upload shows no progress bar');
+  await alice.waitForFunction(() => document.querySelector('[data-testid="attachment-upload"] progress')?.value > 0, null, { timeout: WAIT })
+    .catch(() => assert.fail('the progress bar does not move'));
+  await chip.getByTestId('attachment-cancel').click();
+  await chip.waitFor({ state: 'detached', timeout: WAIT });
+  // The browser dropped the request: the server removes what it had (tests/files.rs).
+  await Promise.race([failed, new Promise((_, reject) => setTimeout(() => reject(new Error('cancel did not stop the upload request')), WAIT))]);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await cdp.detach();
+});
+
 test('on a 390 px phone the picture fits the message list', async () => {
   const { bob } = o.pages;
   await bob.setViewportSize({ width: 390, height: 800 });
