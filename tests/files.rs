@@ -106,7 +106,7 @@ async fn a_file_sent_in_a_room_streams_back_whole_to_its_members_and_to_nobody_e
 
     let (status, _, _) = fetch(&o.bob, &format!("/api/files/{id}")).await;
     assert_eq!(status, 404, "before it is sent, only its uploader sees the upload");
-    o.alice_tab.ack(json!({"type": "send", "conv": o.room, "text": "", "attachments": [id]})).await;
+    let sent = o.alice_tab.ack(json!({"type": "send", "conv": o.room, "text": "", "attachments": [id]})).await;
     let message = o.bob_tab.recv_where("the message with the file", |f| f["type"] == "message").await;
     assert_eq!(message["message"]["attachments"], json!([body["file"]]), "the message lists the file for the other member");
 
@@ -125,6 +125,11 @@ async fn a_file_sent_in_a_room_streams_back_whole_to_its_members_and_to_nobody_e
     assert_eq!((status, got.len() < 100), (404, true), "someone outside the room gets a 404, as for no file");
     let (status, _, _) = fetch(&o.carol, "/api/files/999").await;
     assert_eq!(status, 404);
+    // An edit keeps the files, and a message with files may lose its words.
+    o.alice_tab.ack(json!({"type": "edit", "conv": o.room, "seq": sent["seq"], "text": "plan v2"})).await;
+    o.alice_tab.ack(json!({"type": "edit", "conv": o.room, "seq": sent["seq"], "text": ""})).await;
+    let (status, _, _) = fetch(&o.bob, &format!("/api/files/{id}")).await;
+    assert_eq!(status, 200, "edits keep the file");
     let history = o.bob.history(o.room, "").await;
     assert_eq!(history["messages"][0]["attachments"][0]["id"], id, "history pages list the file too");
 

@@ -219,7 +219,10 @@ impl HubTask {
         match text {
             Some(text) => {
                 let text = text.trim_end().to_string();
-                check_text(&text)?;
+                // A message with files may lose its words, as it may be sent without any.
+                if !text.is_empty() || record.attachments.is_empty() {
+                    check_text(&text)?;
+                }
                 record.mentions = self.resolve_mentions(&text);
                 record.text = text;
                 record.edited_ts = Some(now_millis());
