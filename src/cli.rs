@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// Largest WebSocket frame or request body, in bytes.
     #[arg(long, env = "HALLWAY_MAX_FRAME", value_name = "BYTES", help_heading = "Limits", default_value_t = config::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
+    /// Largest file one may attach to a message, in bytes (the web client says so before
+    /// sending; the server refuses bigger ones with 413).
+    #[arg(long, env = "HALLWAY_MAX_FILE_SIZE", value_name = "BYTES", help_heading = "Limits", default_value_t = config::DEFAULT_MAX_FILE_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_file_size: u64,
     /// Turn off the per-tab and per-person rate limits (for load tests of the server itself;
     /// never on an office's server: one broken client could then stall everyone).
     #[arg(long, env = "HALLWAY_NO_RATE_LIMITS", help_heading = "Limits")]
@@ -241,6 +246,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let limits = if args.no_rate_limits { RateLimits::unlimited() } else { RateLimits::default() };
     let config = Config {
         max_frame: args.max_frame,
+        max_file_size: args.max_file_size,
         https: args.https.then(|| args.name.clone()),
         mdns: (!args.no_mdns).then_some(discovery::Options {
             name: args.name,

@@ -14,6 +14,8 @@ pub const DEFAULT_PORT: u16 = 8088;
 pub const DEFAULT_DATA: &str = "hallway.redb";
 /// Largest WebSocket frame or REST body accepted, in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+/// Largest file one may attach, in bytes: 10 MB (a phone photo or a long PDF).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 10_000_000;
 /// Seconds a client has to send a request's headers (from the first byte, or from connecting).
 /// A browser sends them in one packet; 10 s is generous on Wi-Fi, and a slowloris client that
 /// trickles a byte at a time is cut off.
@@ -52,6 +54,8 @@ pub struct Config {
     pub data: PathBuf,
     /// Largest frame or request body; bigger ones get a `too_large` error.
     pub max_frame: usize,
+    /// Largest file one may attach (bigger ones are refused with 413 before they are read).
+    pub max_file_size: u64,
     /// What to announce on the LAN over mDNS (`discovery.rs`); `None`: nothing.
     pub mdns: Option<crate::discovery::Options>,
     /// What one client may send (`limits.rs`; docs/protocol.md lists the defaults).
@@ -91,6 +95,7 @@ impl Config {
         Config {
             data,
             max_frame: DEFAULT_MAX_FRAME,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
             mdns: None,
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
@@ -115,6 +120,7 @@ impl Config {
     pub fn hub_settings(&self) -> crate::core::Settings {
         crate::core::Settings {
             max_frame: self.max_frame,
+            max_file_size: self.max_file_size,
             limits: self.limits.clone(),
             records: self.records,
             records_fixed: self.records_fixed,

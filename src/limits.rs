@@ -367,7 +367,13 @@ mod tests {
         let limiter = Arc::new(Limiter::new(limits));
         let (mut first, mut second, mut other) = (limiter.tab(UserId(1)), limiter.tab(UserId(1)), limiter.tab(UserId(2)));
         let now = Instant::now();
-        let send = ClientFrame::Send { conv: crate::model::ConvId(1), text: "hi".into(), client_id: None };
+        let send = ClientFrame::Send {
+            conv: crate::model::ConvId(1),
+            text: "hi".into(),
+            client_id: None,
+            attachments: Vec::new(),
+            reply_to: None,
+        };
         assert_eq!(first.admit(Some(&send), now), Ok(()));
         assert_eq!(second.admit(Some(&send), now), Ok(()));
         assert!(first.admit(Some(&send), now).is_err(), "a second tab does not double the budget");

@@ -150,6 +150,7 @@ impl Server {
             writer: writer.clone(),
             hub: hub.clone(),
             max_frame: config.max_frame,
+            max_file_size: config.max_file_size,
             throttle: Throttle::new(AddressBudget { burst: config.signin_address_burst, refill: config.signin_address_refill }),
             device_key,
             session_idle: config.session_idle,

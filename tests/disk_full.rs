@@ -192,6 +192,8 @@ async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
             client_id: None,
             rev: 0,
             system: None,
+            attachments: Vec::new(),
+            reply_to: None,
         };
         Change::PutMessage(ConvId(1), Seq(seq), record)
     };

@@ -28,6 +28,8 @@ fn message(seq: u64, text: &str) -> MessageRecord {
         client_id: Some(format!("c-{seq}")),
         rev: seq,
         system: None,
+        attachments: Vec::new(),
+        reply_to: None,
     }
 }
 

@@ -57,6 +57,8 @@ fn message(rng: &mut Rng, seq: u64, ts: u64) -> MessageRecord {
         client_id: Some(format!("bench-{seq}")),
         rev: seq,
         system: None,
+        attachments: Vec::new(),
+        reply_to: None,
     }
 }
 

@@ -57,6 +57,35 @@ export const users = () => rest('GET', '/api/users');
 export const createUser = (u) => rest('POST', '/api/users', u);
 export const rooms = () => rest('GET', '/api/rooms');
 
+/** Where a file's bytes (or its thumbnail's) are served. */
+export const fileUrl = (id, thumbnail = false) => `/api/files/${encodeURIComponent(id)}${thumbnail ? '/thumbnail' : ''}`;
+
+/**
+ * Uploads a file to a conversation, with its thumbnail (a Blob) first in the body when given
+ * (docs/protocol.md, "Files"). XHR rather than fetch for the upload's progress. Returns
+ * {done: Promise<Attachment>, abort()}; onProgress gets the fraction sent.
+ */
+export function uploadFile(conv, file, thumb, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const q = new URLSearchParams({ name: file.name || 'pasted', type: file.type || 'application/octet-stream' });
+  if (thumb) { q.set('thumbnail', String(thumb.size)); q.set('thumbnail_type', thumb.type); }
+  const done = new Promise((resolve, reject) => {
+    xhr.open('POST', `/api/conversations/${encodeURIComponent(conv)}/files?${q}`);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status === 200 && body && body.file) resolve(body.file);
+      else reject(new ApiError(xhr.status, body));
+    };
+    xhr.onerror = () => reject(new ApiError(0, null));
+    xhr.onabort = () => reject(Object.assign(new ApiError(0, { code: 'cancelled', message: 'cancelled' })));
+    // A Blob of Blobs: the browser streams the file from disk, never copying it whole.
+    xhr.send(thumb ? new Blob([thumb, file]) : file);
+  });
+  return { done, abort: () => xhr.abort() };
+}
+
 /** "?a=1&b=2" of the given keys of opts that are set, or "". */
 function query(opts, keys) {
   const q = new URLSearchParams();
@@ -208,6 +237,7 @@ export class Live {
         f = this.hello;
         this.hello = null;
         this.maxFrame = Number(f.limits && f.limits.max_frame) || 0;
+        this.maxFile = Number(f.limits && f.limits.max_file) || 0;
         this.open = true;
         this.attempt = 0;
         this.restartingSince = 0;

@@ -1,15 +1,17 @@
 // composer.js: the message box and sending: pending messages (shown at once, marked until
 // the server's ack), resending after a reconnect, typing frames.
+import { bindAttachments, clearAttachments, readyAttachments } from './attach.js';
 import { $, randomId, toast } from './dom.js';
+import { takeReply } from './reply.js';
 import { activity, chat, conn, ui } from './state.js';
 import { renderMessages } from './views/messages.js';
 
 const TYPING_SEND_MS = 3000;
 
-function sendMessage(c, text) {
+function sendMessage(c, text, attachments = [], reply_to = null) {
   c.newFrom = null; // answering means the new part was read
   c.jumpToNew = false;
-  const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null };
+  const p = { client_id: randomId(), text, ts: Date.now(), state: 'sending', error: null, attachments, reply_to };
   c.pending.set(p.client_id, p);
   renderMessages({ toBottom: true });
   deliver(c, p);
@@ -19,7 +21,10 @@ export async function deliver(c, p) {
   if (!conn.online) { p.state = 'queued'; return; }
   p.state = 'sending';
   try {
-    const ack = await conn.live.request({ type: 'send', conv: c.id, text: p.text, client_id: p.client_id });
+    const frame = { type: 'send', conv: c.id, text: p.text, client_id: p.client_id };
+    if (p.attachments && p.attachments.length) frame.attachments = p.attachments.map((a) => a.id);
+    if (p.reply_to != null) frame.reply_to = p.reply_to;
+    const ack = await conn.live.request(frame);
     p.state = 'acked';
     if (ack.seq != null && c.msgs.has(ack.seq)) c.pending.delete(p.client_id);
   } catch (e) {
@@ -42,13 +47,16 @@ function submitComposer() {
   const c = chat.convs.get(ui.current);
   const ta = $('composer');
   const text = ta.value.replace(/\s+$/, '');
-  if (!c || !text.trim()) return;
+  const files = c ? readyAttachments(c.id) : [];
+  if (files === null) { toast('Wait for the upload to finish, or remove it.'); return; }
+  if (!c || (!text.trim() && !files.length)) return;
   if (text.length > 16000) { toast('That message is too long (16,000 characters at most).'); return; }
   ta.value = '';
   ui.drafts.delete(c.id);
   activity.lastTypingSent = 0;
   autosize();
-  sendMessage(c, text);
+  clearAttachments(c.id);
+  sendMessage(c, text, files, takeReply(c.id));
 }
 
 function lastOwnMessage(c) {
@@ -77,4 +85,5 @@ export function bindComposer() {
     }
   });
   $('btn-send').addEventListener('click', () => { submitComposer(); ta.focus(); });
+  bindAttachments();
 }

@@ -196,7 +196,7 @@ function resultItem(m, words) {
 }
 
 /** Opens the conversation at message seq, paging back through history (20 pages at most) to reach it. */
-async function jumpTo(convId, seq) {
+export async function jumpTo(convId, seq) {
   const c = chat.convs.get(convId);
   if (!c) { toast('You are no longer in that conversation.'); return; }
   openConv(convId);

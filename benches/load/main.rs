@@ -234,6 +234,8 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
                     client_id: None,
                     rev: seq.0,
                     system: None,
+                    attachments: Vec::new(),
+                    reply_to: None,
                 };
                 let t = Instant::now();
                 writer.write(vec![Change::PutMessage(general, seq, record)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -620,6 +622,8 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
                     client_id: None,
                     rev: seq,
                     system: None,
+                    attachments: Vec::new(),
+                    reply_to: None,
                 },
             ));
         }

@@ -300,3 +300,85 @@ impl From<StoreError> for HubError {
         HubError::Storage(Arc::new(e))
     }
 }
+
+/// A file someone may download, and how to read its chunks.
+pub struct FileDownload {
+    pub record: crate::store::records::FileRecord,
+    /// The thumbnail rather than the file.
+    pub thumbnail: bool,
+    door: std::sync::Weak<Door>,
+    id: u64,
+}
+
+impl FileDownload {
+    /// The bytes served: the file's size, or its thumbnail's.
+    pub fn len(&self) -> u64 {
+        if self.thumbnail { self.record.thumb_size } else { self.record.size }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The media type of what is served, as the uploader's browser gave it.
+    pub fn mime(&self) -> &str {
+        if self.thumbnail { &self.record.thumb_mime } else { &self.record.mime }
+    }
+
+    /// The chunks one after the other, each read on a blocking thread when asked for: a
+    /// slow download holds one chunk, never the file, and no read snapshot between chunks.
+    /// A file purged meanwhile ends the stream with an error.
+    pub fn chunks(self) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+        use crate::store::files::{THUMB_FIRST, chunks_of};
+        let first = if self.thumbnail { THUMB_FIRST } else { 0 };
+        let end = first + chunks_of(self.len());
+        let (door, id) = (self.door, self.id);
+        futures_util::stream::unfold(first, move |n| {
+            let door = door.clone();
+            async move {
+                if n >= end {
+                    return None;
+                }
+                let gone = || std::io::Error::other("the file is no longer there");
+                let Some(door) = door.upgrade() else { return Some((Err(gone()), end)) };
+                let read = tokio::task::spawn_blocking(move || door.store.file_chunk(&door.key, id, n)).await;
+                match read {
+                    Ok(Ok(Some(bytes))) => Some((Ok(bytes::Bytes::from(bytes)), n + 1)),
+                    Ok(Ok(None)) => Some((Err(gone()), end)),
+                    Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), end)),
+                    Err(_) => Some((Err(std::io::Error::other("reading the file failed")), end)),
+                }
+            }
+        })
+    }
+}
+
+impl Hub {
+    /// A file (or its thumbnail) if `actor` may read the message that holds it: a member of
+    /// its conversation while the message shows it, or its uploader before it is sent.
+    /// Anyone else gets `not_found`, as for a file that does not exist.
+    pub async fn file(&self, actor: UserId, id: u64, thumbnail: bool) -> Result<FileDownload, HubError> {
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        let reader = door.clone();
+        let record = blocking(move || reader.store.file(&reader.key, id)).await?;
+        let record = record.filter(|r| r.complete && (!thumbnail || r.thumb_size > 0)).ok_or_else(no_file)?;
+        self.may(actor, record.conv, Action::History).await.ok_or_else(no_file)?;
+        match record.seq {
+            None if record.uploader == actor => {}
+            None => return Err(no_file()),
+            Some(seq) => {
+                let reader = door.clone();
+                let conv = record.conv;
+                let message = blocking(move || reader.store.message(&reader.key, conv, seq)).await?;
+                if !message.is_some_and(|m| !m.deleted && m.attachments.iter().any(|a| a.id == id)) {
+                    return Err(no_file());
+                }
+            }
+        }
+        Ok(FileDownload { record, thumbnail, door: std::sync::Arc::downgrade(&door), id })
+    }
+}
+
+fn no_file() -> HubError {
+    HubError::Refused(Refusal::new(ErrorCode::NotFound, "no such file"))
+}

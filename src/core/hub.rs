@@ -13,6 +13,7 @@ mod access;
 mod accounts;
 mod conversations;
 mod delivery;
+pub(crate) mod files;
 mod keeping;
 mod messages;
 mod presence;
@@ -212,12 +213,17 @@ pub(crate) struct HubTask {
     in_flight: usize,
     /// Who was noted as active today (`stats.rs`).
     activity: stats::Activity,
+    /// Uploads waiting to be sent, and the next file id (`files.rs`).
+    uploads: files::Uploads,
 }
 
 impl HubTask {
     pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
-        let Settings { max_frame, limits, records, records_fixed: policy_fixed, records_buffer: live_for, clock } = settings;
+        let Settings { max_frame, max_file_size, limits, records, records_fixed: policy_fixed, records_buffer: live_for, clock } =
+            settings;
         let policy = if policy_fixed { records } else { keeping::stored_policy(&store)?.unwrap_or(records) };
+        let (next_file, waiting) = store.uploads()?;
+        let (uploads, cut_short) = files::Uploads::load(next_file, waiting, max_file_size);
         let invites = store.invites()?.into_iter().collect();
         let signup = store.meta(signup::SIGNUP_KEY)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| SignupMode::parse(&v));
         let snapshot = store.load()?;
@@ -307,7 +313,12 @@ impl HubTask {
             purges: Default::default(),
             freed_since_vacuum: false,
             last_vacuum: None,
+            uploads,
         };
+        if !cut_short.is_empty() {
+            tracing::info!(files = cut_short.len(), "removing uploads cut short before the restart");
+            task.persist(vec![Change::DeleteFiles(cut_short)], delivery::Outcome::new(Vec::new(), delivery::Reply::None));
+        }
         // The first sweep soon after start: what expired while the server was down goes.
         task.timers.push(Reverse((Instant::now() + std::time::Duration::from_secs(5), Timer::Sweep)));
         task.timers.push(Reverse((Instant::now() + accounts::TOUCH_EVERY, Timer::Touch)));
@@ -474,6 +485,10 @@ impl HubTask {
             }
             Command::SignUp { with, record, reply } => self.sign_up(with, record, reply),
             Command::EndSessions { user, which, reply } => self.end_sessions(user, which, reply),
+            Command::BeginUpload { user, upload, reply } => {
+                let _ = reply.send(self.begin_upload(user, upload));
+            }
+            Command::UploadDone { file, ok } => self.upload_done(file, ok),
             Command::Fault(Fault::PanicNextFrame) => self.panic_next_frame = true,
             Command::Fault(Fault::StopCore) | Command::Shutdown => {}
         }
@@ -492,9 +507,10 @@ impl HubTask {
         frame: ClientFrame,
     ) -> Result<(), Refusal> {
         match frame {
-            ClientFrame::Send { conv, text, client_id } => {
+            ClientFrame::Send { conv, text, client_id, attachments, reply_to } => {
                 self.mark_active(user);
-                self.send_message(conn, user, reference, conv, text, client_id).await
+                let extras = messages::Extras { attachments, reply_to };
+                self.send_message(conn, user, reference, conv, text, client_id, extras).await
             }
             ClientFrame::Edit { conv, seq, text } => self.change_message(conn, user, reference, conv, seq, Some(text)).await,
             ClientFrame::Delete { conv, seq } => self.change_message(conn, user, reference, conv, seq, None).await,

@@ -26,6 +26,7 @@ use access::{Action, Door};
 pub use accounts::{new_account, new_password_hash};
 pub use hub::DEFAULT_ROOM;
 use hub::HubTask;
+pub use hub::files::{NewUpload, size_words, too_large};
 
 /// Identifies one WebSocket connection (one browser tab).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -313,6 +314,17 @@ enum Command {
     Stats {
         reply: oneshot::Sender<LiveStats>,
     },
+    /// An upload may start (member, recorded conversation, size): its file id and record.
+    BeginUpload {
+        user: UserId,
+        upload: hub::files::NewUpload,
+        reply: oneshot::Sender<Result<(u64, crate::store::records::FileRecord), Refusal>>,
+    },
+    /// An upload's bytes are all written (`ok`), or it was cut short.
+    UploadDone {
+        file: u64,
+        ok: bool,
+    },
     Fault(Fault),
     Shutdown,
 }
@@ -343,6 +355,8 @@ impl Command {
             Command::SignUp { .. } => "sign_up",
             Command::EndSessions { .. } => "end_sessions",
             Command::Stats { .. } => "stats",
+            Command::BeginUpload { .. } => "begin_upload",
+            Command::UploadDone { .. } => "upload_done",
             Command::Fault(_) => "fault",
             Command::Shutdown => "shutdown",
         }
@@ -376,6 +390,8 @@ pub struct Hub {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub max_frame: usize,
+    /// Largest file one may attach, in bytes.
+    pub max_file_size: u64,
     pub limits: RateLimits,
     /// The operator's records policy (`--records`); with `records_fixed` false, the one an
     /// admin chose on the admin page (kept in the data file) takes its place.
@@ -393,6 +409,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             max_frame: crate::config::DEFAULT_MAX_FRAME,
+            max_file_size: crate::config::DEFAULT_MAX_FILE_SIZE,
             limits: RateLimits::default(),
             records: records::Policy::Keep,
             records_fixed: false,
@@ -564,6 +581,23 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Stats { reply }).await;
         rx.await.map_err(|_| HubError::Gone)
+    }
+
+    /// Starts an upload to `conv` if `user` may attach files there: the new file's id and the
+    /// record to write first (incomplete). The bytes go to the writer from the caller.
+    pub async fn begin_upload(
+        &self,
+        user: UserId,
+        upload: NewUpload,
+    ) -> Result<(u64, crate::store::records::FileRecord), Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::BeginUpload { user, upload, reply }).await;
+        rx.await.unwrap_or_else(|_| Err(Refusal::new(protocol::ErrorCode::Internal, "the server is shutting down")))
+    }
+
+    /// Tells the core an upload's bytes are all on disk (`ok`), or that it was cut short.
+    pub async fn upload_done(&self, file: u64, ok: bool) {
+        self.send(Command::UploadDone { file, ok }).await
     }
 
     /// Whether the core task is still running (it ends only at shutdown, or after a bug).

@@ -9,6 +9,7 @@ pub(crate) mod auth;
 mod backup;
 mod ca;
 mod error;
+mod files;
 mod me;
 mod ops;
 mod review;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub writer: Writer,
     pub hub: Hub,
     pub max_frame: usize,
+    /// Largest file one may attach (`--max-file-size`).
+    pub max_file_size: u64,
     pub throttle: Throttle,
     /// Signs device cookies (`auth::device_mac`); kept in the data file's `meta`.
     pub device_key: [u8; 32],
@@ -94,6 +97,9 @@ pub fn router(state: App) -> Router {
         .route("/api/users", get(api::users).post(api::create_user))
         .route("/api/rooms", get(api::rooms))
         .route("/api/conversations/{id}/messages", get(api::messages))
+        .route("/api/conversations/{id}/files", post(files::upload))
+        .route("/api/files/{id}", get(files::download))
+        .route("/api/files/{id}/thumbnail", get(files::thumbnail))
         .route("/api/search", get(api::search))
         .route("/api/review/conversations", get(review::conversations))
         .route("/api/review/conversations/{id}/messages", get(review::messages))

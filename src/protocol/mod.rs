@@ -126,11 +126,32 @@ pub struct Message {
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub system: Option<System>,
+    /// The files attached (none on a deleted message).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<Attachment>,
+    /// The seq of the message this one answers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_to: Option<Seq>,
+}
+
+/// A file attached to a message; its bytes are at `GET /api/files/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    /// The media type the uploader's browser gave.
+    #[serde(rename = "type")]
+    pub mime: String,
+    /// A small copy is at `GET /api/files/{id}/thumbnail`.
+    pub thumbnail: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Limits {
     pub max_frame: usize,
+    /// The largest file one may attach, in bytes (`--max-file-size`).
+    pub max_file: u64,
 }
 
 // ---- WebSocket: server -> client ----
@@ -379,6 +400,11 @@ pub enum ClientFrame {
         text: String,
         #[serde(default)]
         client_id: Option<String>,
+        /// Ids of files this person uploaded to the conversation and has not sent yet.
+        #[serde(default)]
+        attachments: Vec<u64>,
+        #[serde(default)]
+        reply_to: Option<Seq>,
     },
     Edit {
         conv: ConvId,
@@ -493,7 +519,14 @@ pub fn message_frame(conv: ConvId, seq: Seq, record: &MessageRecord) -> Message 
                 System::Records { keep, days }
             }
         }),
+        // A message deleted under archive keeps its files for the record, shown to nobody.
+        attachments: if record.deleted { Vec::new() } else { record.attachments.iter().map(attachment_info).collect() },
+        reply_to: record.reply_to,
     }
+}
+
+pub fn attachment_info(a: &crate::store::records::Attachment) -> Attachment {
+    Attachment { id: a.id, name: a.name.clone(), size: a.size, mime: a.mime.clone(), thumbnail: a.thumbnail }
 }
 
 /// A conversation's choice by its wire name.
@@ -522,7 +555,7 @@ mod tests {
         };
         let hello = Hello {
             me: user(1),
-            limits: Limits { max_frame: 65536 },
+            limits: Limits { max_frame: 65536, max_file: 1 },
             records: serde_json::json!({"policy": "keep"}),
             users: (1..=300).map(user).collect(),
             presence: (1..=300)
@@ -573,7 +606,7 @@ mod tests {
         };
         let hello = Hello {
             me: user(1),
-            limits: Limits { max_frame: 65536 },
+            limits: Limits { max_frame: 65536, max_file: 1 },
             records: serde_json::json!({"policy": "keep"}),
             users: (1..=30_000).map(user).collect(),
             presence: Vec::new(),

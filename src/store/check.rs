@@ -18,8 +18,8 @@ use redb::{
 };
 
 use super::records::{
-    AuditRecord, ConversationRecord, InviteRecord, MemberRecord, MessageRecord, SCHEMA_VERSION, SendRecord, SessionRecord,
-    StatusRecord, UserRecord, decode,
+    AuditRecord, ConversationRecord, FileRecord, InviteRecord, MemberRecord, MessageRecord, SCHEMA_VERSION, SendRecord,
+    SessionRecord, StatusRecord, UserRecord, decode,
 };
 use super::tables::*;
 use super::{CACHE_BYTES, StoreError, postings, search};
@@ -188,6 +188,8 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         INVITEHASH_INVITE.name(),
         DAY_MESSAGES.name(),
         DAYUSER_ACTIVE.name(),
+        FILE_RECORD.name(),
+        FILECHUNK_BYTES.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -403,7 +405,72 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
             r.problem(format!("invitehash_invite: an invite does not decode: {e}"));
         }
     });
+    check_files(txn, r, &message_at)?;
     Ok(report)
+}
+
+/// Every file's chunks against its record (as many as its size calls for, each full but the
+/// last), every chunk owned by a file, and every attached file listed by its message.
+fn check_files(
+    txn: &ReadTransaction,
+    r: &mut Report,
+    message_at: &dyn Fn(u64, u64) -> Result<Option<MessageRecord>, StoreError>,
+) -> Result<(), StoreError> {
+    use super::files::{CHUNK, THUMB_FIRST, chunks_of};
+    let mut files: HashMap<u64, FileRecord> = HashMap::new();
+    each!(txn, FILE_RECORD, |id, bytes| {
+        match decode::<FileRecord>(bytes) {
+            Ok(file) => {
+                if let Some(seq) = file.seq {
+                    let listed = message_at(file.conv.0, seq.0)?.is_some_and(|m| m.attachments.iter().any(|a| a.id == id));
+                    if !listed {
+                        r.problem(format!(
+                            "file_record {id}: attached to message {} of conversation {}, which does not list it",
+                            seq.0, file.conv.0
+                        ));
+                    }
+                }
+                files.insert(id, file);
+            }
+            Err(e) => r.problem(format!("file_record {id}: {e}")),
+        }
+    });
+    // (data chunks, data bytes, thumbnail chunks, thumbnail bytes) found per file.
+    let mut found: HashMap<u64, (u64, u64, u64, u64)> = HashMap::new();
+    each!(txn, FILECHUNK_BYTES, |(id, n), bytes| {
+        let Some(file) = files.get(&id) else {
+            r.problem(format!("filechunk_bytes ({id}, {n}): a chunk of file {id}, which does not exist"));
+            continue;
+        };
+        let thumb = n >= THUMB_FIRST;
+        let (size, index) = if thumb { (file.thumb_size, n - THUMB_FIRST) } else { (file.size, n) };
+        let want = (size - index.saturating_mul(CHUNK as u64).min(size)).min(CHUNK as u64);
+        if index >= chunks_of(size) || (file.complete && bytes.len() as u64 != want) {
+            r.problem(format!(
+                "filechunk_bytes ({id}, {n}): {} bytes where file {id} of {size} bytes calls for {want}",
+                bytes.len()
+            ));
+        }
+        let counts = found.entry(id).or_default();
+        if thumb {
+            counts.2 += 1;
+            counts.3 += bytes.len() as u64;
+        } else {
+            counts.0 += 1;
+            counts.1 += bytes.len() as u64;
+        }
+    });
+    for (id, file) in files.iter().filter(|(_, f)| f.complete) {
+        let have = found.get(id).copied().unwrap_or_default();
+        let want = (chunks_of(file.size), file.size, chunks_of(file.thumb_size), file.thumb_size);
+        if have != want {
+            r.problem(format!(
+                "filechunk_bytes: file {id} has {} chunks of {} bytes (thumbnail: {} of {}) where its record calls for {} of {} ({} of {})",
+                have.0, have.1, have.2, have.3, want.0, want.1, want.2, want.3
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

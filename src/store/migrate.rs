@@ -38,6 +38,8 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             if found < 6 {
                 super::stats::fill(&txn)?;
             }
+            // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
+            // messages without attachments or reply.
         }
         None => create_tables(&txn)?,
     }
@@ -151,6 +153,8 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(INVITEHASH_INVITE)?;
     txn.open_table(DAY_MESSAGES)?;
     txn.open_table(DAYUSER_ACTIVE)?;
+    txn.open_table(FILE_RECORD)?;
+    txn.open_table(FILECHUNK_BYTES)?;
     Ok(())
 }
 
@@ -174,6 +178,8 @@ mod tests {
             client_id: client_id.map(str::to_owned),
             rev: 0,
             system: None,
+            attachments: Vec::new(),
+            reply_to: None,
         };
         let conversation = crate::store::records::ConversationRecord {
             kind: crate::model::ConvKind::Room,

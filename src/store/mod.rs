@@ -8,6 +8,7 @@
 mod archive;
 pub mod backup;
 pub mod check;
+pub mod files;
 mod history;
 pub mod migrate;
 mod postings;
@@ -126,6 +127,13 @@ pub enum Change {
     /// An invite link made, or one of its uses taken.
     PutInvite([u8; 32], InviteRecord),
     DeleteInvite([u8; 32]),
+    /// An upload's record (`files.rs`): written first (incomplete), then once every chunk is.
+    PutFile(u64, records::FileRecord),
+    /// One chunk of an upload's bytes (`files::CHUNK` at most).
+    PutFileChunk(u64, u64, Vec<u8>),
+    /// Removes files with every chunk: an upload cancelled or never sent, or the files of a
+    /// message deleted outside archive.
+    DeleteFiles(Vec<u64>),
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// The person used Hallway on this local day (`stats.rs`), for the admin's statistics.
@@ -529,6 +537,7 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         Change::PutMessage(conv, seq, record) => {
             sends.remember(*conv, *seq, record)?;
             put_message(txn, *conv, *seq, record)?;
+            files::attach(txn, *conv, *seq, record)?;
             stats::count_message(sends, record)?;
         }
         Change::MarkActive(day, user) => stats::mark_active(txn, *day, *user)?,
@@ -539,6 +548,9 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
             put_message(txn, *conv, *seq, record)?;
         }
         Change::PurgeMessages(conv, seqs) => purge::purge_messages(txn, sends, *conv, seqs)?,
+        Change::PutFile(id, record) => files::put_file(txn, *id, record)?,
+        Change::PutFileChunk(id, n, bytes) => files::put_chunk(txn, *id, *n, bytes)?,
+        Change::DeleteFiles(ids) => files::remove_files(txn, ids.iter().copied())?,
         #[cfg(test)]
         Change::FailForTest => return Err(StoreError::Internal("a change that always fails (test)".into())),
     }
@@ -561,6 +573,8 @@ mod tests {
             client_id: None,
             rev: 0,
             system: None,
+            attachments: Vec::new(),
+            reply_to: None,
         }
     }
 

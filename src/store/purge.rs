@@ -84,6 +84,8 @@ pub(super) fn purge_messages(
         versions.retain_in((conv.0, *seq, 0)..=(conv.0, *seq, u64::MAX), |_, _| false)?;
     }
     drop(versions);
+    // A file goes with its message (records rules): its chunks leave with it.
+    super::files::remove_files(txn, super::files::listed(purged.iter().map(|(_, record)| record)))?;
     sends.forget(conv, &purged)
 }
 
@@ -165,6 +167,8 @@ mod tests {
             client_id: client_id.map(str::to_owned),
             rev: 0,
             system: None,
+            attachments: Vec::new(),
+            reply_to: None,
         }
     }
 

@@ -14,7 +14,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 4: adds the remembered `client_id`s of sends (`usersendno_send`).
 /// Version 5: adds the archive's earlier versions of messages and the reviewers' audit log.
 /// Version 6: adds the admin's counters, messages per day and active people per day.
-pub const SCHEMA_VERSION: u64 = 6;
+/// Version 7: adds files attached to messages (`file_record`, `filechunk_bytes`), and a
+/// message's third layout (its attachments and the message it replies to).
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
@@ -152,6 +154,41 @@ pub struct MessageRecord {
     /// What this line announces when the server wrote it (empty `text`); `None` for what
     /// people wrote.
     pub system: Option<SystemLine>,
+    /// Files attached to it (`store/files.rs`), kept while the message is, also when it is
+    /// deleted under archive (then shown to nobody).
+    pub attachments: Vec<Attachment>,
+    /// The seq of the message this one answers, quoted above it.
+    pub reply_to: Option<Seq>,
+}
+
+/// A file as its message lists it: enough to draw it without reading the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    /// The media type the uploader's browser gave (shown; never how it is served).
+    pub mime: String,
+    /// A small copy for showing inline was uploaded with it.
+    pub thumbnail: bool,
+}
+
+/// An uploaded file (its bytes are in `filechunk_bytes`, see `store/files.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub conv: ConvId,
+    pub uploader: UserId,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+    /// The thumbnail's size in bytes (0: none) and its media type.
+    pub thumb_size: u64,
+    pub thumb_mime: String,
+    pub created: Millis,
+    /// Every chunk is written; an upload cut short is removed at the next start.
+    pub complete: bool,
+    /// The message it is attached to; `None` while uploaded and not sent yet.
+    pub seq: Option<Seq>,
 }
 
 /// Something that happened to a conversation, kept in its history as a line of its own.
@@ -159,6 +196,39 @@ pub struct MessageRecord {
 pub enum SystemLine {
     /// The author changed what the conversation keeps (in a DM or group: their own choice).
     Records(Keep),
+}
+
+/// The second layout of `MessageRecord`, before attachments and replies.
+#[derive(Deserialize)]
+struct MessageRecordV2 {
+    author: UserId,
+    text: String,
+    ts: Millis,
+    edited_ts: Option<Millis>,
+    deleted: bool,
+    mentions: Vec<UserId>,
+    client_id: Option<String>,
+    rev: u64,
+    system: Option<SystemLine>,
+}
+
+impl From<MessageRecordV2> for MessageRecord {
+    fn from(v2: MessageRecordV2) -> Self {
+        let MessageRecordV2 { author, text, ts, edited_ts, deleted, mentions, client_id, rev, system } = v2;
+        MessageRecord {
+            author,
+            text,
+            ts,
+            edited_ts,
+            deleted,
+            mentions,
+            client_id,
+            rev,
+            system,
+            attachments: Vec::new(),
+            reply_to: None,
+        }
+    }
 }
 
 /// The first layout of `MessageRecord`, before system lines.
@@ -177,7 +247,7 @@ struct MessageRecordV1 {
 impl From<MessageRecordV1> for MessageRecord {
     fn from(v1: MessageRecordV1) -> Self {
         let MessageRecordV1 { author, text, ts, edited_ts, deleted, mentions, client_id, rev } = v1;
-        MessageRecord { author, text, ts, edited_ts, deleted, mentions, client_id, rev, system: None }
+        MessageRecordV2 { author, text, ts, edited_ts, deleted, mentions, client_id, rev, system: None }.into()
     }
 }
 
@@ -233,9 +303,10 @@ pub fn text_digest(text: &str) -> u64 {
 /// The on-disk envelope of every record type: the variant's index is the layout's version.
 /// A type with one layout stores `V1`; one with two stores `V2` and still reads `V1`.
 #[derive(Serialize, Deserialize)]
-enum Versioned<A, B = ()> {
+enum Versioned<A, B = (), C = ()> {
     V1(A),
     V2(B),
+    V3(C),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,13 +334,13 @@ macro_rules! one_layout {
             fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
                 match postcard::from_bytes::<Versioned<$t>>(bytes)? {
                     Versioned::V1(record) => Ok(record),
-                    Versioned::V2(()) => Err(DecodeError::UnknownLayout),
+                    Versioned::V2(()) | Versioned::V3(()) => Err(DecodeError::UnknownLayout),
                 }
             }
         }
     )*};
 }
-one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord, InviteRecord);
+one_layout!(StatusRecord, MemberRecord, SendRecord, AuditRecord, InviteRecord, FileRecord);
 
 /// Types with a second layout: written as `V2`, `V1` converted on reading.
 macro_rules! two_layouts {
@@ -282,12 +353,32 @@ macro_rules! two_layouts {
                 match postcard::from_bytes::<Versioned<$v1, $t>>(bytes)? {
                     Versioned::V1(old) => Ok(old.into()),
                     Versioned::V2(record) => Ok(record),
+                    Versioned::V3(()) => Err(DecodeError::UnknownLayout),
                 }
             }
         }
     )*};
 }
-two_layouts!(MessageRecord => MessageRecordV1, ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
+two_layouts!(ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
+
+/// Types with a third layout: written as `V3`, `V1` and `V2` converted on reading.
+macro_rules! three_layouts {
+    ($($t:ty => $v1:ty, $v2:ty),*) => {$(
+        impl Stored for $t {
+            fn to_bytes(&self) -> Vec<u8> {
+                postcard::to_stdvec(&Versioned::<(), (), &$t>::V3(self)).unwrap_or_default()
+            }
+            fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+                match postcard::from_bytes::<Versioned<$v1, $v2, $t>>(bytes)? {
+                    Versioned::V1(old) => Ok(old.into()),
+                    Versioned::V2(old) => Ok(old.into()),
+                    Versioned::V3(record) => Ok(record),
+                }
+            }
+        }
+    )*};
+}
+three_layouts!(MessageRecord => MessageRecordV1, MessageRecordV2);
 
 pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
     record.to_bytes()
@@ -342,6 +433,15 @@ mod tests {
         let line = MessageRecord { system: Some(SystemLine::Records(Keep::UntilRead)), text: String::new(), ..read };
         let again: MessageRecord = decode(&encode(&line)).unwrap();
         assert_eq!(again.system, Some(SystemLine::Records(Keep::UntilRead)), "the new layout round-trips");
-        assert_eq!(encode(&line)[0], 1, "new records are written in the second layout");
+        assert_eq!(encode(&line)[0], 2, "new records are written in the third layout");
+        let v2 = postcard::to_stdvec(&Versioned::<(), (&OldMessage, Option<SystemLine>)>::V2((&old, None))).unwrap();
+        let read: MessageRecord = decode(&v2).unwrap();
+        assert_eq!((read.text.as_str(), read.attachments.len(), read.reply_to), ("lunch?", 0, None), "the second layout reads");
+        let with_file = MessageRecord {
+            attachments: vec![Attachment { id: 3, name: "a.png".into(), size: 9, mime: "image/png".into(), thumbnail: true }],
+            reply_to: Some(Seq(4)),
+            ..read
+        };
+        assert_eq!(decode::<MessageRecord>(&encode(&with_file)).unwrap().attachments, with_file.attachments);
     }
 }

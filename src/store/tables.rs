@@ -64,3 +64,10 @@ pub const DAY_MESSAGES: TableDefinition<u32, u64> = TableDefinition::new("day_me
 /// (local day, user id) -> (): the person opened a tab, posted or read that day. Kept for
 /// `stats::ACTIVE_KEPT_DAYS` days.
 pub const DAYUSER_ACTIVE: TableDefinition<(u32, u64), ()> = TableDefinition::new("dayuser_active");
+/// file id -> FileRecord: an uploaded file (`files.rs`), attached to a message or waiting to
+/// be sent. Added in schema version 7, like the next.
+pub const FILE_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("file_record");
+/// (file id, chunk no) -> up to `files::CHUNK` bytes of the file; the thumbnail's chunks are
+/// numbered from `files::THUMB_FIRST`. Read and written one chunk at a time, so no file sits
+/// whole in memory.
+pub const FILECHUNK_BYTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("filechunk_bytes");

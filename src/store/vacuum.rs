@@ -44,6 +44,8 @@ use crate::model::ConvId;
 
 /// Entries written per transaction of the copy: bounds what redb holds in memory.
 const COPY_STEP: u64 = 50_000;
+/// Bytes of values copied in one step at most.
+const COPY_STEP_BYTES: usize = 32 * 1024 * 1024;
 /// Space left free beside the copy, so that chat can go on on the same disk.
 const VACUUM_HEADROOM: u64 = 64 * 1024 * 1024;
 /// Changes kept for replay at most while the copy runs; past this the vacuum gives up
@@ -100,6 +102,8 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, INVITEHASH_INVITE, &mut known)?;
     entries += copy(snapshot, &db, DAY_MESSAGES, &mut known)?;
     entries += copy(snapshot, &db, DAYUSER_ACTIVE, &mut known)?;
+    entries += copy(snapshot, &db, FILE_RECORD, &mut known)?;
+    entries += copy(snapshot, &db, FILECHUNK_BYTES, &mut known)?;
     for table in snapshot.list_tables()? {
         if !known.contains(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
@@ -134,19 +138,25 @@ fn copy<K: Key + 'static, V: Value + 'static>(
     loop {
         let mut txn = dest.begin_write()?;
         txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
-        let mut step = 0;
+        let (mut step, mut bytes, mut ended) = (0, 0, false);
         {
             let mut out = txn.open_table(table)?;
-            while step < COPY_STEP {
-                let Some(entry) = entries.next() else { break };
+            // File chunks are 64 KiB each: a step is bounded in bytes as well as entries.
+            while step < COPY_STEP && bytes < COPY_STEP_BYTES {
+                let Some(entry) = entries.next() else {
+                    ended = true;
+                    break;
+                };
                 let (key, value) = entry?;
-                out.insert(key.value(), value.value())?;
+                let value = value.value();
+                bytes += V::as_bytes(&value).as_ref().len();
+                out.insert(key.value(), value)?;
                 step += 1;
             }
         }
         txn.commit()?;
         copied += step;
-        if step < COPY_STEP {
+        if ended {
             break;
         }
     }

@@ -1,7 +1,9 @@
 // views/messages.js: the message list of the open conversation. Rows are cached and
 // reused, so a render only inserts what changed and the reader's place survives.
 import { renderText } from '../markup.js';
+import { attachmentsView, renderTray } from '../attach.js';
 import { deliver } from '../composer.js';
+import { quoteSig, quoteView, renderReplyBar, withReply } from '../reply.js';
 import { deleteMessage } from '../conversation.js';
 import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
@@ -16,7 +18,7 @@ function messageRow(c, m, compact) {
   const mine = m.author === chat.me.id;
   const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
   const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
-  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size].join('|');
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m)].join('|');
   const key = `m${c.id}:${m.seq}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -46,10 +48,11 @@ function messageRow(c, m, compact) {
     body.append(ta, h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
     queueMicrotask(() => { ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); });
   } else {
+    body.append(quoteView(c, m) || '');
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
     t.append(renderText(m.text, { me: chat.me.name, names: userNames() }));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
-    body.append(t);
+    body.append(t, attachmentsView(m.attachments) || '');
   }
   const tools = !m.deleted && !editing && (mine || chat.me.role === 'admin')
     ? h('div', { class: 'msg-tools' },
@@ -59,7 +62,7 @@ function messageRow(c, m, compact) {
   const el = h('div', {
     class: `msg${compact ? ' compact' : ''}${mentionsMe ? ' mentions-me' : ''}`,
     testid: 'message', data: { seq: m.seq, authorName: chat.users.get(m.author)?.name || '', mentionsMe: String(mentionsMe) },
-  }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, tools);
+  }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, withReply(c, m, editing, tools));
   rowCache.set(key, { sig, el });
   return el;
 }
@@ -95,7 +98,7 @@ function pendingRow(c, p) {
     h('div', { class: 'msg-body' },
       h('div', { class: 'msg-meta' }, h('span', { class: 'author', testid: 'message-author', text: userName(chat.me.id) }),
         h('span', { class: 'time', text: p.state === 'failed' ? '' : 'sending…' })),
-      t, note));
+      t, attachmentsView(p.attachments) || '', note));
   rowCache.set(key, { sig, el });
   return el;
 }
@@ -112,6 +115,8 @@ export function queueMessages(opts = {}) {
 export function renderMessages(opts = {}) {
   const list = $('messages');
   const c = chat.convs.get(ui.current);
+  renderTray();
+  renderReplyBar();
   if (!c) { list.replaceChildren(); return; }
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const anchor = opts.toBottom || (atBottom && !opts.keepAnchor) ? null : readingAnchor(list);

@@ -116,6 +116,8 @@ pub(super) enum Undo {
         hash: [u8; 32],
         before: Option<InviteRecord>,
     },
+    /// Uploads a send attached whose message was not saved: they wait to be sent again.
+    RestoreUploads(Vec<(u64, super::files::Upload)>),
     /// An account change that was not saved (its tabs stay closed: they reconnect).
     RestoreAccount {
         user: UserId,
@@ -292,6 +294,7 @@ impl HubTask {
                     }
                 }
             }
+            Undo::RestoreUploads(taken) => self.restore_uploads(taken),
             Undo::RemoveUser(user) => {
                 if let Some(state) = self.users.remove(&user) {
                     self.user_names.remove(&state.info.name);

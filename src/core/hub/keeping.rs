@@ -160,6 +160,8 @@ impl HubTask {
             client_id: None,
             rev: seq.0,
             system: Some(SystemLine::Records(wanted)),
+            attachments: Vec::new(),
+            reply_to: None,
         };
         let after_kept = self.kept(conv);
         tracing::info!(conv = conv.0, user = user.0, chose = ?wanted, kept = ?after_kept, "records setting changed");
@@ -267,6 +269,7 @@ impl HubTask {
     /// Purges what every conversation keeping less than forever may no longer keep, as of
     /// `as_of`; `waiter` hears how many messages went once all of it is on disk.
     pub(super) fn sweep(&mut self, as_of: Millis, waiter: Option<oneshot::Sender<usize>>) {
+        self.sweep_uploads(as_of);
         let sweep = self.sweep.get_or_insert_with(Sweep::default);
         sweep.waiters.extend(waiter);
         let convs: Vec<ConvId> = self.convs.keys().copied().filter(|c| self.purge_bounds(*c, as_of).is_some()).collect();

@@ -30,7 +30,17 @@ const MAX_CLIENT_ID: usize = 64;
 /// at once; the writer finds every other one still in its window in the file.
 const RECENT_SENDS_PER_USER: usize = 1_000;
 
+/// What a `send` carries besides its text.
+#[derive(Default)]
+pub(super) struct Extras {
+    /// Ids of the sender's uploads to attach (`files.rs`).
+    pub(super) attachments: Vec<u64>,
+    /// The message it answers.
+    pub(super) reply_to: Option<Seq>,
+}
+
 impl HubTask {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn send_message(
         &mut self,
         conn: ConnId,
@@ -39,13 +49,20 @@ impl HubTask {
         conv: ConvId,
         text: String,
         client_id: Option<String>,
+        extras: Extras,
     ) -> Result<(), Refusal> {
         let members = self.members_of(conv, user)?;
         if self.users.get(&user).is_some_and(|u| u.info.role == Role::Reviewer) {
             return Err(Refusal::new(ErrorCode::Forbidden, "a reviewer reads the archive and does not post"));
         }
         let text = text.trim_end().to_string();
-        check_text(&text)?;
+        // A file alone is a message too.
+        if !text.is_empty() || extras.attachments.is_empty() {
+            check_text(&text)?;
+        }
+        if extras.reply_to.is_some_and(|to| self.convs.get(&conv).is_none_or(|c| to.0 == 0 || to > c.last_seq)) {
+            return Err(Refusal::new(ErrorCode::BadRequest, "reply_to names no message of this conversation"));
+        }
         if client_id.as_ref().is_some_and(|id| id.chars().count() > MAX_CLIENT_ID) {
             return Err(Refusal::new(ErrorCode::BadRequest, format!("client_id is at most {MAX_CLIENT_ID} characters")));
         }
@@ -77,6 +94,9 @@ impl HubTask {
         }
         let mentions = self.resolve_mentions(&text);
         let recorded = self.kept(conv).recorded();
+        // Checked last before anything changes: taking them is what a failed commit undoes.
+        let taken = self.take_uploads(user, conv, &extras.attachments)?;
+        let attachments = taken.iter().map(|(id, upload)| super::files::attachment(*id, upload)).collect();
         let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
         let seq = state.last_seq.next();
         state.last_seq = seq;
@@ -102,6 +122,8 @@ impl HubTask {
             client_id: client_id.clone(),
             rev: seq.0,
             system: None,
+            attachments,
+            reply_to: extras.reply_to,
         };
         let frame = ServerFrame::Message { message: message_frame(conv, seq, &record) }.encode();
         let ack = ServerFrame::Ack {
@@ -119,6 +141,9 @@ impl HubTask {
             outcome = outcome.undo(Undo::ForgetSend { user, conv, client_id, seq });
         }
         outcome.message = Some((conv, seq, seq));
+        if !taken.is_empty() {
+            outcome = outcome.undo(Undo::RestoreUploads(taken));
+        }
         if recorded {
             self.pending.insert((conv, seq), record.clone());
             self.persist(vec![Change::PutMessage(conv, seq, record)], outcome);
@@ -194,7 +219,10 @@ impl HubTask {
         match text {
             Some(text) => {
                 let text = text.trim_end().to_string();
-                check_text(&text)?;
+                // A message with files may lose its words, as it may be sent without any.
+                if !text.is_empty() || record.attachments.is_empty() {
+                    check_text(&text)?;
+                }
                 record.mentions = self.resolve_mentions(&text);
                 record.text = text;
                 record.edited_ts = Some(now_millis());
@@ -224,7 +252,12 @@ impl HubTask {
         // Outside archive the old text must leave the file's bytes too: the next sweep's
         // vacuum takes it (`keeping.rs`).
         self.freed_since_vacuum |= archived.is_none();
-        let mut changes = Vec::from_iter(archived.map(|before| Change::KeepVersion(conv, seq, before)));
+        let mut changes = Vec::from_iter(archived.as_ref().map(|before| Change::KeepVersion(conv, seq, before.clone())));
+        // A file goes with its message: deleted outside archive, its chunks go in the same
+        // commit; under archive they stay with the record, shown to nobody.
+        if record.deleted && archived.is_none() && !record.attachments.is_empty() {
+            changes.push(Change::DeleteFiles(record.attachments.drain(..).map(|a| a.id).collect()));
+        }
         changes.push(Change::UpdateMessage(conv, seq, record));
         self.persist(changes, outcome);
         Ok(())

@@ -40,7 +40,7 @@ impl HubTask {
         self.mark_active(user);
         let hello = protocol::Hello {
             me: self.users[&user].info.clone(),
-            limits: Limits { max_frame: self.max_frame },
+            limits: Limits { max_frame: self.max_frame, max_file: self.uploads.max_size },
             records: self.policy_info().to_json(),
             users: self.users.values().map(|u| u.info.clone()).collect(),
             presence: self.users.keys().map(|id| self.presence_of(*id)).collect(),

@@ -374,6 +374,8 @@ mod tests {
             client_id: None,
             rev: 0,
             system: None,
+            attachments: Vec::new(),
+            reply_to: None,
         }
     }
 

@@ -493,6 +493,8 @@ mod tests {
                 client_id: Some(client_id.into()),
                 rev: seq,
                 system: None,
+                attachments: Vec::new(),
+                reply_to: None,
             };
             vec![Change::PutMessage(ConvId(conv), Seq(seq), record)]
         };
