@@ -248,6 +248,17 @@ async fn the_lan_finds_the_server_by_name_a_second_one_gets_a_suffix_and_a_stopp
     assert_eq!(found["type"], "_http._tcp.local.", "a plain server announces _http._tcp: {found}");
     assert_eq!(second_found["type"], "_https._tcp.local.", "an HTTPS server announces _https._tcp: {second_found}");
     assert_eq!(second_found["txt"]["https"], "1", "{second_found}");
+    // Its certificate comes to name the name in use, once probing settled it.
+    let cert = dir.path().join("b.redb.tls").join("server.pem");
+    let names = second.line_with("issued a new HTTPS certificate").await;
+    assert!(names.contains("hallway-2.local"), "the renewed certificate should name hallway-2.local: {names}");
+    let san = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let san = String::from_utf8_lossy(&san.stdout);
+    assert!(san.contains("DNS:hallway-2.local") && san.contains("IP Address:10.77.0.2"), "the certificate on disk: {san}");
 
     // A stopped server withdraws its service at once.
     first.terminate();
