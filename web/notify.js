@@ -72,7 +72,9 @@ export function notifyMessage(c, m, open) {
   if (!enabled() || !wanted(c, m)) return;
   const author = userName(m.author);
   const title = c.kind === 'room' || c.kind === 'private' ? `${author} in #${convName(c)}` : c.kind === 'dm' ? author : `${author} in ${convName(c)}`;
-  const body = c.recorded === false ? 'New message (not recorded: open Hallway to read it)' : (m.text || '').slice(0, 180);
+  const files = (m.attachments || []).map((a) => a.name).join(', ');
+  const text = m.text || (files ? `sent ${files}` : '');
+  const body = c.recorded === false ? 'New message (not recorded: open Hallway to read it)' : text.slice(0, 180);
   try {
     // One per conversation: a burst replaces the last one instead of piling up.
     const n = new Notification(title, { body, tag: `hallway-conv-${c.id}`, silent: false });
