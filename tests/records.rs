@@ -422,3 +422,29 @@ async fn a_policy_the_configuration_sets_cannot_be_changed_from_the_admin_page()
     let (_, session) = admin.get("/api/session").await;
     assert_eq!(session["records"]["policy"], "keep");
 }
+
+/// What a person notices if this fails: in a room that is not recorded, reading the first of
+/// three new messages clears the badge, and the other two look read.
+#[tokio::test]
+async fn unread_counts_in_a_room_that_is_not_recorded_count_what_is_only_in_memory() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let mut tab = admin.ws().await;
+    let room = tab.ack(json!({"type": "create_room", "name": "desk"})).await["conv"].as_u64().unwrap();
+    let mut bob_tab = bob.ws().await;
+    bob_tab.ack(json!({"type": "join", "conv": room})).await;
+    tab.ack(set(room, "nothing", None)).await;
+    let first = tab.send_message(room, "one").await["seq"].as_u64().unwrap();
+    tab.send_message(room, "two").await;
+    tab.send_message(room, "@bob three").await;
+    bob_tab.recv_message("@bob three").await;
+    bob_tab.ack(json!({"type": "read", "conv": room, "seq": first})).await;
+    let again = bob.ws().await;
+    let conv = again.hello_conversation(room).expect("the room in bob's hello");
+    assert_eq!(
+        (conv["unread"].as_u64(), conv["mentions"].as_u64()),
+        (Some(2), Some(1)),
+        "two unread after the first, one a mention: {conv}"
+    );
+}

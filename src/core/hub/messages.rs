@@ -293,9 +293,16 @@ impl HubTask {
             // or deleted since); those up to it are counted from the file.
             .filter(|((c, s), m)| *c == conv && *s > last_seq && !m.deleted && m.author != user)
             .fold((0, 0), |(n, k), (_, m)| (n + 1, k + u32::from(m.mentions.contains(&user))));
+        // Messages that are not recorded are only in memory: the file cannot count them.
+        let (live, live_mentions) = self.convs.get(&conv).map_or((0, 0), |c| {
+            c.live
+                .iter()
+                .filter(|(s, m, _)| *s > seq && *s <= last_seq && !m.deleted && m.author != user)
+                .fold((0, 0), |(n, k), (_, m, _)| (n + 1, k + u32::from(m.mentions.contains(&user))))
+        });
         if let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) {
-            member.unread = pending;
-            member.mentions = pending_mentions;
+            member.unread = pending + live;
+            member.mentions = pending_mentions + live_mentions;
         }
         let frame = ServerFrame::Read { conv, seq }.encode();
         let outcome = Outcome::new(vec![(Target::Users(vec![user]), frame)], ack_reply(conn, reference))
