@@ -304,13 +304,7 @@ async fn until_read_keeps_a_message_until_everyone_read_it_then_no_byte_of_it_st
     assert_eq!(found["results"].as_array().map(Vec::len), Some(1), "{found}");
 
     bob_tab.ack(json!({"type": "read", "conv": dm, "seq": seq})).await;
-    server.purge(now()).await; // waits for the purge the read started
-    for (who, client) in [("alice", &admin), ("bob", &bob)] {
-        let page = client.history(dm, "");
-        assert!(!texts(&page.await).iter().any(|t| t.contains("until-read-token-U1")), "{who} still has it after both read it");
-    }
-    let (_, found) = bob.get("/api/search?q=until").await;
-    assert_eq!(found["results"], json!([]), "the index forgot it too");
+    // The read itself starts the purge (no sweep asked for): open tabs drop the message.
     // Open tabs drop it from view as well.
     for (who, tab) in [("alice", &mut alice_tab), ("bob", &mut bob_tab)] {
         let told = tab.recv_where("the purge", |f| f["type"] == "purged" && f["conv"] == dm).await;
@@ -318,6 +312,13 @@ async fn until_read_keeps_a_message_until_everyone_read_it_then_no_byte_of_it_st
         assert!(seqs.contains(&json!(seq)), "{who}'s tab should be told the message went: {told}");
         assert!(seqs.iter().all(|s| s.as_u64().is_some_and(|s| s <= seq)), "only what everyone read went: {told}");
     }
+    server.purge(now()).await; // waits for the rewrite of the file after the purge
+    for (who, client) in [("alice", &admin), ("bob", &bob)] {
+        let page = client.history(dm, "");
+        assert!(!texts(&page.await).iter().any(|t| t.contains("until-read-token-U1")), "{who} still has it after both read it");
+    }
+    let (_, found) = bob.get("/api/search?q=until").await;
+    assert_eq!(found["results"], json!([]), "the index forgot it too");
     // The purge that went first rewrote the file when it was done: no byte of it is left.
     assert!(!file_has(&server.data_file(), "until-read-token-U1"), "no byte of it is in the data file after the purge");
     let next = alice_tab.send_message(dm, "after").await["seq"].as_u64().unwrap();

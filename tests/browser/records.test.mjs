@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { keepPhrase, keepShort, keepText } from '../../web/records.js';
 import {
-  OUT, see, tid, convItem, launchBrowser, office,
+  OUT, see, tid, convItem, messageWith, launchBrowser, office,
 } from './harness.mjs';
 
 const NOT_RECORDED = 'Not recorded — messages disappear when everyone has closed the tab';
@@ -167,8 +167,25 @@ describe('a server with the default policy', () => {
     // Alice choosing more than bob changes nothing: the DM keeps bob's.
     await tid(alice, 'records-keep-forever').check();
     await tid(alice, 'records-submit').click();
-    await see(tid(alice, 'system-line').filter({ hasText: 'Alice Admin chose for this conversation: kept' }), 'alice is not shown her own choice as a line');
+    // (Her line about it is kept only until both have read it, like every message here.)
     await see(bannerSays(alice, 'Kept until everyone has read it'), 'alice chose "Keep" and the DM is kept longer than bob chose');
+  });
+
+  test('in the DM kept until read, a message both have read leaves both tabs', async () => {
+    const { alice, bob } = o.pages;
+    // Read markers go only from a tab the person looks at (focused and visible): alice looks
+    // at hers, bob's DM is open in a window he is not looking at.
+    await alice.bringToFront();
+    await tid(alice, 'composer').fill('the door code is 2580');
+    await tid(alice, 'composer').press('Enter');
+    await see(messageWith(bob, 'the door code is 2580'), 'bob does not get alice\'s message in their DM');
+    await see(messageWith(alice, 'the door code is 2580'), 'alice\'s message goes before bob has read it');
+    // Bob looks: he reads it, and then everyone has read it.
+    await bob.bringToFront();
+    await messageWith(bob, 'the door code is 2580').waitFor({ state: 'detached', timeout: 15_000 })
+      .catch(() => assert.fail('the message both have read stays in bob\'s tab; the purged frame should take it away'));
+    await messageWith(alice, 'the door code is 2580').waitFor({ state: 'detached', timeout: 15_000 })
+      .catch(() => assert.fail('the message both have read stays in alice\'s tab'));
   });
 });
 

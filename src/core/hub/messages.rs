@@ -310,6 +310,10 @@ impl HubTask {
         if seq == last_seq {
             let record = MemberRecord { joined, read_seq: seq.0 };
             self.persist(vec![Change::PutMember(conv, user, record)], outcome);
+            if matches!(self.kept(conv), Kept::UntilRead(_)) {
+                // Queued behind the marker: what everyone has now read goes.
+                self.purge_step(conv, now_millis());
+            }
             return Ok(());
         }
         // The marker is saved (and acknowledged) once the count is in, so whoever hears the
