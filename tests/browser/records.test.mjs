@@ -173,15 +173,16 @@ describe('a server with the default policy', () => {
 
   test('in the DM kept until read, a message both have read leaves both tabs', async () => {
     const { alice, bob } = o.pages;
-    // Read markers go only from a tab the person looks at (focused and visible): alice looks
-    // at hers, bob's DM is open in a window he is not looking at.
-    await alice.bringToFront();
+    // Bob looks at #general: the message reaches him unread, and is kept for him.
+    await convItem(bob, 'general').click();
+    await see(tid(bob, 'conv-title').filter({ hasText: 'general' }), 'bob does not get to #general');
     await tid(alice, 'composer').fill('the door code is 2580');
     await tid(alice, 'composer').press('Enter');
-    await see(messageWith(bob, 'the door code is 2580'), 'bob does not get alice\'s message in their DM');
+    const dm = bob.locator('[data-testid="conv-item"][data-kind="dm"]').first();
+    await see(dm.getByTestId('unread-badge'), 'bob is not shown the unread message in the DM');
     await see(messageWith(alice, 'the door code is 2580'), 'alice\'s message goes before bob has read it');
-    // Bob looks: he reads it, and then everyone has read it.
-    await bob.bringToFront();
+    // Bob opens the DM and reads it: now everyone has read it, and it goes from both tabs.
+    await dm.click();
     await messageWith(bob, 'the door code is 2580').waitFor({ state: 'detached', timeout: 15_000 })
       .catch(() => assert.fail('the message both have read stays in bob\'s tab; the purged frame should take it away'));
     await messageWith(alice, 'the door code is 2580').waitFor({ state: 'detached', timeout: 15_000 })
