@@ -132,7 +132,7 @@ impl Store {
     /// others. With `durable` false the commit is not synced: the next acknowledged write
     /// syncs it, and if the server dies first the step is redone.
     pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, after: ConvId, durable: bool) -> Result<Step, StoreError> {
-        let mut txn = self.db()?.begin_write()?;
+        let mut txn = crate::store::begin_write(&*self.db()?)?;
         if !durable {
             txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         }

@@ -3,7 +3,9 @@
 //! durably (fsync), and only then tells each job's owner. Many messages arriving together
 //! thus share one fsync (group commit) instead of paying one each. A job without changes
 //! exists only for its acknowledgement to follow the jobs before it: a batch of such jobs
-//! is acknowledged without a transaction.
+//! is acknowledged without a transaction. Every commit records redb's allocator state (quick
+//! repair, `store::begin_write`), so that opening the file after a crash or power cut loads it
+//! instead of reading the whole file: a second fsync per commit, for a start in milliseconds.
 //!
 //! Between batches (`background.rs`) it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
 //! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
@@ -380,7 +382,7 @@ fn commit_batch(store: &Store, jobs: &[Vec<Change>], stats: &CommitStats) -> Vec
 /// Applies jobs in one transaction and commits it: how each job fared (a job whose message
 /// was sent before is left out, with `AlreadySent`) and how many changes were applied.
 fn commit(store: &Store, jobs: &[Vec<Change>]) -> Result<(Vec<JobResult>, usize), StoreError> {
-    let txn = store.db()?.begin_write()?;
+    let txn = super::begin_write(&*store.db()?)?;
     let mut sends = SendTables::new(&txn);
     let mut results = Vec::with_capacity(jobs.len());
     let mut count = 0;
