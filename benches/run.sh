@@ -39,8 +39,9 @@ load=target/release/hallway-load
                  tp[k, "Ngircd"] / tp[k, "Hallway"], p99[k, "Ngircd"] / p99[k, "Hallway"] } }' "$fan"
   rm -f "$fan"
   echo
-  for s in 1 10 100; do $load ingest --senders $s --seconds 5 | tail -n 1; done \
-    | sed '1i | scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |'
+  # Each commit with redb's quick-repair record (the server's way) and without (what it costs), alternated.
+  for s in 1 10 100; do for mode in "" --slow-repair "" --slow-repair; do $load ingest --senders $s --seconds 5 $mode | tail -n 1; done; done \
+    | sed '1i | scenario | commits | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms | server CPU s | server CPU µs per message |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
   echo
   for k in 1000 10000; do $load idle --tabs $k --paste | tail -n 2; done \
     | sed '1i | scenario | tabs | server RSS before (MiB) | after (MiB) | per tab (KiB) |\n| --- | --- | --- | --- | --- |'
@@ -54,6 +55,9 @@ load=target/release/hallway-load
   $load generate --messages 1000000 --data "$big"
   echo
   $load history --data "$big"
+  echo
+  for mode in "" --slow-repair; do $load crash --data "$big" --rounds 3 $mode | tail -n 1; done \
+    | sed '1i | scenario | commits | file MiB | round | start to serving ms | acked before the kill |\n| --- | --- | --- | --- | --- | --- |'
   echo
   $load backup --data "$big"
   rm -f "$big"

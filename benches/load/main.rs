@@ -3,7 +3,8 @@
 //!
 //!   hallway-load fanout --members 500 --rate 100 --messages 200 [--peer mosquitto|ngircd]
 //!   hallway-load idle --tabs 10000
-//!   hallway-load ingest --senders 10 --seconds 5
+//!   hallway-load ingest --senders 10 --seconds 5 [--slow-repair]
+//!   hallway-load crash --data big.redb --rounds 5 [--slow-repair]
 //!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
 //!   hallway-load purge --messages 4000000 --past 1000000
 //!   hallway-load review --data big.redb
@@ -80,6 +81,26 @@ enum Scenario {
         senders: usize,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// The server commits without redb's quick-repair record (what that record costs).
+        #[arg(long)]
+        slow_repair: bool,
+    },
+    /// Start to serving after kill -9 on a (generated) data file: `rounds` times, senders
+    /// post to #general (each waiting for its ack) for `write_ms`, then the server is killed
+    /// with SIGKILL and started again.
+    Crash {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        #[arg(long, default_value_t = 500)]
+        write_ms: u64,
+        /// The server commits without redb's quick-repair record, so each start after a kill
+        /// repairs the whole file.
+        #[arg(long)]
+        slow_repair: bool,
     },
     /// Writes a data file holding many messages (admin `admin`, password as in the tool).
     Generate {
@@ -182,7 +203,10 @@ async fn main() -> anyhow::Result<()> {
             }
             idle(&bin, tabs, accounts, paste).await
         }
-        Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
+        Scenario::Ingest { senders, seconds, slow_repair } => ingest(&bin, senders, seconds, slow_repair).await,
+        Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
+            crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
+        }
         Scenario::Generate { messages, data, past } => generate(&data, messages, past),
         Scenario::Purge { messages, past, rate, dir, timeout } => {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
@@ -442,10 +466,13 @@ async fn until(tab: &mut ws::Tab, needle: &str) -> anyhow::Result<()> {
     bail!("the connection closed before a frame with {needle}")
 }
 
-async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::Result<()> {
+async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64, slow_repair: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut target = server::fresh(bin, dir.path(), &["--no-rate-limits".to_string()]).await?;
+    let mut target =
+        server::fresh_with_env(bin, dir.path(), &["--no-rate-limits".to_string()], server::repair_env(slow_repair)).await?;
     let cookies = server::accounts(&target, senders).await?;
+    let pid = target.pid().context("server pid")?;
+    let cpu_before = server::cpu_seconds(pid).context("reading the server's CPU time")?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for cookie in cookies {
@@ -488,15 +515,100 @@ async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::
         all.extend(task.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server::cpu_seconds(pid).context("reading the server's CPU time")? - cpu_before;
     let summary = stats::summarize(all);
-    println!("| scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| ingest | {senders} | {seconds} | {} | {:.0} | {} | {} |",
+        "| scenario | commits | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms | server CPU s | server CPU µs per message |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| ingest | {} | {senders} | {seconds} | {} | {:.0} | {} | {} | {cpu:.2} | {:.1} |",
+        if slow_repair { "without quick repair" } else { "quick repair" },
         summary.count,
         summary.count as f64 / elapsed,
         stats::ms(summary.p50),
-        stats::ms(summary.p99)
+        stats::ms(summary.p99),
+        cpu * 1e6 / summary.count.max(1) as f64
+    );
+    target.stop().await;
+    Ok(())
+}
+
+async fn crash(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    rounds: usize,
+    senders: usize,
+    write_ms: u64,
+    slow_repair: bool,
+) -> anyhow::Result<()> {
+    if !data.exists() {
+        bail!("{} does not exist; make it with `hallway-load generate --data ...`", data.display());
+    }
+    let envs = server::repair_env(slow_repair);
+    let commits = if slow_repair { "without quick repair" } else { "quick repair" };
+    let size = std::fs::metadata(data)?.len() as f64 / 1048576.0;
+    println!("| scenario | commits | file MiB | round | start to serving ms | acked before the kill |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let (child, addr, _, startup) = server::spawn_with_env(bin, data, &["--no-rate-limits".to_string()], envs).await?;
+    println!("| crash | {commits} | {size:.0} | clean start | {} | |", stats::ms(startup.as_micros() as u64));
+    let mut target = server::Target { addr, admin: String::new(), child: Some(child) };
+    let mut restarts = Vec::new();
+    for round in 1..=rounds {
+        let body = json!({"name": "admin", "password": server::PASSWORD});
+        let login = http::request(&target.addr, "POST", "/api/login", None, Some(&body)).await?;
+        let cookie = login.cookie.with_context(|| format!("signing the generated admin in: {}", login.status))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for sender in 0..senders {
+            let mut tab = ws::connect(&target.addr, &cookie).await?;
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = format!("crash round {round} sender {sender} message {acked}");
+                    let frame = json!({"type": "send", "ref": acked, "conv": 1, "text": text});
+                    if tab.send(Message::text(frame.to_string())).await.is_err() {
+                        break;
+                    }
+                    loop {
+                        match tab.next().await {
+                            Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"ack\"") => break,
+                            Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"error\"") => {
+                                bail!("the server refused a send: {text}")
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return Ok(acked),
+                        }
+                    }
+                    acked += 1;
+                }
+                Ok::<_, anyhow::Error>(acked)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(write_ms)).await;
+        if let Some(child) = target.child.as_mut() {
+            child.kill().await?; // SIGKILL, while the senders wait for acks
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut acked = 0;
+        for task in tasks {
+            acked += task.await??;
+        }
+        let (child, addr, _, restart) = server::spawn_with_env(bin, data, &["--no-rate-limits".to_string()], envs).await?;
+        (target.child, target.addr) = (Some(child), addr);
+        restarts.push(restart.as_micros() as u64);
+        println!(
+            "| crash | {commits} | {size:.0} | after kill -9 #{round} | {} | {acked} |",
+            stats::ms(*restarts.last().unwrap_or(&0))
+        );
+    }
+    let summary = stats::summarize(restarts);
+    println!(
+        "| crash | {commits} | {size:.0} | after kill -9: p50 / max of {} | {} / {} | |",
+        summary.count,
+        stats::ms(summary.p50),
+        stats::ms(summary.max)
     );
     target.stop().await;
     Ok(())
@@ -779,8 +891,8 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
         let (summary, found) = time(format!("/api/search?{query}"), "results", true).await?;
         row(&format!("search: {what}, {found} results"), (summary, found));
     }
-    // A crash: write something (an account), kill -9, start again. redb then checks the
-    // whole file before serving, so this is the start-up an office sees after a power cut.
+    // A crash: write something (an account), kill -9, start again: the start-up an office
+    // sees after a power cut (`crash` kills it while people write).
     let created = http::request(
         &addr,
         "POST",
@@ -797,10 +909,7 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
     }
     let (child, _, _, restart) = server::spawn(bin, data, &[]).await?;
     target.child = Some(child);
-    println!(
-        "| history | start to serving after kill -9 (redb repairs the file) | {} | | |",
-        stats::ms(restart.as_micros() as u64)
-    );
+    println!("| history | start to serving after kill -9 | {} | | |", stats::ms(restart.as_micros() as u64));
     target.stop().await;
     Ok(())
 }
