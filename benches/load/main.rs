@@ -111,6 +111,10 @@ enum Scenario {
         /// The oldest this many are dated two days back: past a `retain:1` limit.
         #[arg(long, default_value_t = 0)]
         past: u64,
+        /// What each half-million messages cost to write and to index (time, CPU, bytes
+        /// written), on stderr.
+        #[arg(long)]
+        profile: bool,
     },
     /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
     /// under `--records retain:1` and, while a tab posts to #general and another receives it,
@@ -207,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
             crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
         }
-        Scenario::Generate { messages, data, past } => generate(&data, messages, past),
+        Scenario::Generate { messages, data, past, profile } => generate(&data, messages, past, profile),
         Scenario::Purge { messages, past, rate, dir, timeout } => {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
         }
@@ -656,7 +660,43 @@ impl Random {
     }
 }
 
-pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyhow::Result<()> {
+/// This process's CPU time so far (user and system), in seconds: the wall clock of a phase
+/// on a shared machine says more about the neighbours than about the phase.
+fn process_cpu() -> f64 {
+    server::cpu_seconds(std::process::id()).unwrap_or(0.0)
+}
+
+/// Bytes this process has had written to disk so far (`/proc/self/io`).
+fn written_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// `generate --profile`: what each half-million messages of a phase cost, on stderr.
+struct Progress {
+    at: Instant,
+    cpu: f64,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { at: Instant::now(), cpu: process_cpu(), bytes: written_bytes() }
+    }
+
+    fn report(&mut self, phase: &str, done: u64) {
+        let (cpu, bytes) = (process_cpu(), written_bytes());
+        eprintln!(
+            "{phase} {done}: {:.1} s, CPU {:.1} s, {:.0} MiB written",
+            self.at.elapsed().as_secs_f64(),
+            cpu - self.cpu,
+            (bytes - self.bytes) as f64 / 1048576.0
+        );
+        *self = Progress::new();
+    }
+}
+
+pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile: bool) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
@@ -699,6 +739,8 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
     }
     store.apply_now(setup)?;
     let started = Instant::now();
+    let start_cpu = process_cpu();
+    let mut progress = Progress::new();
     let cumulative: Vec<f64> = (1..=VOCABULARY)
         .scan(0.0, |sum, rank| {
             *sum += 1.0 / rank as f64;
@@ -737,17 +779,29 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
         }
         written += batch.len() as u64;
         store.apply_now(batch)?;
+        if profile && written % 500_000 < BATCH {
+            progress.report("write", written);
+        }
     }
     let stored = started.elapsed();
-    store.index_everything()?;
+    let stored_cpu = process_cpu();
+    let mut reported = 0;
+    store.index_everything_reporting(|indexed| {
+        if profile && indexed / 500_000 != reported / 500_000 {
+            progress.report("index", indexed as u64);
+        }
+        reported = indexed;
+    })?;
     let size = std::fs::metadata(data)?.len();
     println!(
         "wrote {messages} messages of 4-15 words (a vocabulary of {VOCABULARY}, Zipf) by {AUTHORS} authors in {ROOMS} rooms \
-         to {} ({:.1} MiB) in {:.1} s, then indexed them for search in {:.1} s",
+         to {} ({:.1} MiB) in {:.1} s (CPU {:.1} s), then indexed them for search in {:.1} s (CPU {:.1} s)",
         data.display(),
         size as f64 / 1048576.0,
         stored.as_secs_f64(),
-        (started.elapsed() - stored).as_secs_f64()
+        stored_cpu - start_cpu,
+        (started.elapsed() - stored).as_secs_f64(),
+        process_cpu() - stored_cpu
     );
     Ok(())
 }
