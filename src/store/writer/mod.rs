@@ -8,7 +8,7 @@
 //! instead of reading the whole file: a second fsync per commit, for a start in milliseconds.
 //!
 //! Between batches (`background.rs`) it adds new messages to the keyword index (`search/index.rs`) in bounded steps:
-//! when no job came for `INDEX_IDLE` (durably, as nobody waits), and while jobs keep coming
+//! when no job came for `INDEX_IDLE` (synced once a second and at the end), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
 //! writes each index block once for all of them. Once a minute it also forgets remembered
@@ -211,8 +211,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
                     continue; // background writes would have to be replayed into the copy
                 }
                 if index.has_work() {
-                    // Idle: index what waits, durably (no ack waits for this fsync).
-                    index.step(&store, &failing, true);
+                    index.idle_step(&store, &failing);
                 }
                 if prune.due() {
                     prune.step(&store, &failing);
