@@ -115,6 +115,10 @@ enum Scenario {
         /// written), on stderr.
         #[arg(long)]
         profile: bool,
+        /// Leaves the messages out of the search index, as a file from before the index (or
+        /// after a tokenizer change): the server then indexes them in the background.
+        #[arg(long)]
+        no_index: bool,
     },
     /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
     /// under `--records retain:1` and, while a tab posts to #general and another receives it,
@@ -211,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
             crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
         }
-        Scenario::Generate { messages, data, past, profile } => generate(&data, messages, past, profile),
+        Scenario::Generate { messages, data, past, profile, no_index } => generate(&data, messages, past, profile, !no_index),
         Scenario::Purge { messages, past, rate, dir, timeout } => {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
         }
@@ -696,7 +700,7 @@ impl Progress {
     }
 }
 
-pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile: bool) -> anyhow::Result<()> {
+pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile: bool, index: bool) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
@@ -786,12 +790,14 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
     let stored = started.elapsed();
     let stored_cpu = process_cpu();
     let mut reported = 0;
-    store.index_everything_reporting(|indexed| {
-        if profile && indexed / 500_000 != reported / 500_000 {
-            progress.report("index", indexed as u64);
-        }
-        reported = indexed;
-    })?;
+    if index {
+        store.index_everything_reporting(|indexed| {
+            if profile && indexed / 500_000 != reported / 500_000 {
+                progress.report("index", indexed as u64);
+            }
+            reported = indexed;
+        })?;
+    }
     let size = std::fs::metadata(data)?.len();
     println!(
         "wrote {messages} messages of 4-15 words (a vocabulary of {VOCABULARY}, Zipf) by {AUTHORS} authors in {ROOMS} rooms \
