@@ -3,8 +3,30 @@
 # release build, on loopback, each bounded. Not part of the test command. Takes a few minutes.
 # Needs: apt-get install mosquitto ngircd (the peers; started by hallway-load itself).
 # Usage: benches/run.sh [output.md]
+#        benches/run.sh --big [output.md]   only the history and crash scenarios on a file of
+#                                           10,000,000 messages (2.2 GB; needs 5 GB free in /tmp,
+#                                           about 10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--big" ]; then
+  shift
+  out=${1:-/dev/stdout}
+  cargo build --release -j2 --bins >&2
+  load=target/release/hallway-load
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+  {
+    echo "## Run of $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r): 10,000,000 messages"
+    echo
+    $load generate --messages 10000000 --data "$dir/big10.redb"
+    echo
+    $load history --data "$dir/big10.redb"
+    echo
+    for mode in "" --slow-repair; do $load crash --data "$dir/big10.redb" --rounds 3 $mode | tail -n 1; done \
+      | sed '1i | scenario | commits | file MiB | round | start to serving ms | acked before the kill |\n| --- | --- | --- | --- | --- | --- |'
+  } > "$out"
+  exit 0
+fi
 command -v mosquitto >/dev/null && command -v ngircd >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto ngircd >&2; }
 out=${1:-/dev/stdout}
