@@ -84,6 +84,10 @@ enum Scenario {
         /// The server commits without redb's quick-repair record (what that record costs).
         #[arg(long)]
         slow_repair: bool,
+        /// A (generated) data file to write to instead of a fresh one: the quick-repair
+        /// record grows with the file.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Start to serving after kill -9 on a (generated) data file: `rounds` times, senders
     /// post to #general (each waiting for its ack) for `write_ms`, then the server is killed
@@ -211,7 +215,9 @@ async fn main() -> anyhow::Result<()> {
             }
             idle(&bin, tabs, accounts, paste).await
         }
-        Scenario::Ingest { senders, seconds, slow_repair } => ingest(&bin, senders, seconds, slow_repair).await,
+        Scenario::Ingest { senders, seconds, slow_repair, data } => {
+            ingest(&bin, senders, seconds, slow_repair, data.as_deref()).await
+        }
         Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
             crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
         }
@@ -474,10 +480,25 @@ async fn until(tab: &mut ws::Tab, needle: &str) -> anyhow::Result<()> {
     bail!("the connection closed before a frame with {needle}")
 }
 
-async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64, slow_repair: bool) -> anyhow::Result<()> {
+async fn ingest(
+    bin: &std::path::Path,
+    senders: usize,
+    seconds: u64,
+    slow_repair: bool,
+    data: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut target =
-        server::fresh_with_env(bin, dir.path(), &["--no-rate-limits".to_string()], server::repair_env(slow_repair)).await?;
+    let (flags, envs) = (["--no-rate-limits".to_string()], server::repair_env(slow_repair));
+    let mut target = match data {
+        None => server::fresh_with_env(bin, dir.path(), &flags, envs).await?,
+        Some(data) => {
+            let (child, addr, _, _) = server::spawn_with_env(bin, data, &flags, envs).await?;
+            let body = json!({"name": "admin", "password": server::PASSWORD});
+            let login = http::request(&addr, "POST", "/api/login", None, Some(&body)).await?;
+            let admin = login.cookie.with_context(|| format!("signing the generated admin in: {}", login.status))?;
+            server::Target { addr, admin, child: Some(child) }
+        }
+    };
     let cookies = server::accounts(&target, senders).await?;
     let pid = target.pid().context("server pid")?;
     let cpu_before = server::cpu_seconds(pid).context("reading the server's CPU time")?;
