@@ -3,8 +3,30 @@
 # release build, on loopback, each bounded. Not part of the test command. Takes a few minutes.
 # Needs: apt-get install mosquitto ngircd (the peers; started by hallway-load itself).
 # Usage: benches/run.sh [output.md]
+#        benches/run.sh --big [output.md]   only the history and crash scenarios on a file of
+#                                           10,000,000 messages (2.2 GB; needs 5 GB free in /tmp,
+#                                           about 10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--big" ]; then
+  shift
+  out=${1:-/dev/stdout}
+  cargo build --release -j2 --bins >&2
+  load=target/release/hallway-load
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+  {
+    echo "## Run of $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r): 10,000,000 messages"
+    echo
+    $load generate --messages 10000000 --data "$dir/big10.redb"
+    echo
+    $load history --data "$dir/big10.redb"
+    echo
+    for mode in "" --slow-repair; do $load crash --data "$dir/big10.redb" --rounds 3 $mode | tail -n 1; done \
+      | sed '1i | scenario | commits | file MiB | round | start to serving ms | acked before the kill |\n| --- | --- | --- | --- | --- | --- |'
+  } > "$out"
+  exit 0
+fi
 command -v mosquitto >/dev/null && command -v ngircd >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto ngircd >&2; }
 out=${1:-/dev/stdout}
@@ -39,8 +61,9 @@ load=target/release/hallway-load
                  tp[k, "Ngircd"] / tp[k, "Hallway"], p99[k, "Ngircd"] / p99[k, "Hallway"] } }' "$fan"
   rm -f "$fan"
   echo
-  for s in 1 10 100; do $load ingest --senders $s --seconds 5 | tail -n 1; done \
-    | sed '1i | scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |\n| --- | --- | --- | --- | --- | --- | --- |'
+  # Each commit with redb's quick-repair record (the server's way) and without (what it costs), alternated.
+  for s in 1 10 100; do for mode in "" --slow-repair "" --slow-repair; do $load ingest --senders $s --seconds 5 $mode | tail -n 1; done; done \
+    | sed '1i | scenario | commits | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms | server CPU s | server CPU µs per message |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
   echo
   for k in 1000 10000; do $load idle --tabs $k --paste | tail -n 2; done \
     | sed '1i | scenario | tabs | server RSS before (MiB) | after (MiB) | per tab (KiB) |\n| --- | --- | --- | --- | --- |'
@@ -54,6 +77,9 @@ load=target/release/hallway-load
   $load generate --messages 1000000 --data "$big"
   echo
   $load history --data "$big"
+  echo
+  for mode in "" --slow-repair; do $load crash --data "$big" --rounds 3 $mode | tail -n 1; done \
+    | sed '1i | scenario | commits | file MiB | round | start to serving ms | acked before the kill |\n| --- | --- | --- | --- | --- | --- |'
   echo
   $load backup --data "$big"
   rm -f "$big"

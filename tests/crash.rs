@@ -1,7 +1,9 @@
 //! The promise behind every `ack`: a message the server acknowledged is on disk, even if the
 //! process is killed with SIGKILL the next instant. Runs the real binary, kills it mid-stream
 //! several times, and checks every acknowledged message after each restart, in history and
-//! in search (whose index is written in the background without an fsync of its own).
+//! in search (whose index is written in the background without an fsync of its own). After
+//! every kill the file must open without redb's full repair (which reads the whole file, about
+//! a second per GiB): each commit records the allocator state (quick repair).
 
 mod common;
 
@@ -75,6 +77,7 @@ async fn acknowledged_messages_survive_kill_9() {
         }
         server.child.start_kill().expect("kill -9");
         server.child.wait().await.expect("the killed server is reaped");
+        assert_opens_without_full_repair(&data, dir.path(), round);
     }
     assert!(acknowledged.len() >= rounds() * MESSAGES_PER_ROUND / 2);
     let last_round = format!("round{} ", rounds() - 1);
@@ -87,6 +90,22 @@ async fn acknowledged_messages_survive_kill_9() {
         .output()
         .expect("hallway user list");
     assert!(output.status.success(), "the data file should open after kill -9: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Opens a copy of the file a kill left (the file itself is for the next start) with a repair
+/// callback that refuses a full repair: redb calls it only when the last durable commit left
+/// no valid allocator record, that is, when opening would read every page of the file.
+fn assert_opens_without_full_repair(data: &std::path::Path, dir: &std::path::Path, round: usize) {
+    let copy = dir.join("copy.redb");
+    std::fs::copy(data, &copy).expect("copy the data file");
+    let opened = redb::Database::builder().set_repair_callback(|session| session.abort()).open(&copy);
+    assert!(
+        opened.is_ok(),
+        "round {round}: after kill -9 the data file needs redb's full repair: {:?}",
+        opened.err().map(|e| e.to_string())
+    );
+    drop(opened);
+    std::fs::remove_file(&copy).expect("remove the copy");
 }
 
 /// Sends in flight per tab while the server is killed.

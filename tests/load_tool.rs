@@ -31,7 +31,7 @@ fn the_load_tool_measures_fanout_ingest_idle_history_and_backup_on_a_tiny_run() 
     assert_eq!(fanout[7], "0", "no delivery may be lost: {fanout:?}");
 
     let ingest = row(&load(&["ingest", "--senders", "2", "--seconds", "1"]), "ingest");
-    assert!(ingest[3].parse::<u64>().expect("acked count") > 0, "some sends are acknowledged: {ingest:?}");
+    assert!(ingest[4].parse::<u64>().expect("acked count") > 0, "some sends are acknowledged: {ingest:?}");
 
     let idle = row(&load(&["idle", "--tabs", "20", "--accounts", "2"]), "idle");
     assert_eq!(idle[1], "20", "{idle:?}");
@@ -44,6 +44,8 @@ fn the_load_tool_measures_fanout_ingest_idle_history_and_backup_on_a_tiny_run() 
     let history = load(&["history", "--data", data, "--repeat", "3"]);
     assert!(history.contains("| history | latest 50 of #general"), "{history}");
     assert!(history.contains("| history | search: a rare word"), "{history}");
+    let crash = load(&["crash", "--data", data, "--rounds", "1", "--senders", "2", "--write-ms", "100"]);
+    assert!(crash.contains("| crash | quick repair |") && crash.contains("after kill -9 #1"), "{crash}");
     let backup = load(&["backup", "--data", data]);
     assert!(backup.lines().last().is_some_and(|l| l.starts_with("| backup |")), "{backup}");
 }

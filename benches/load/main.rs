@@ -3,7 +3,8 @@
 //!
 //!   hallway-load fanout --members 500 --rate 100 --messages 200 [--peer mosquitto|ngircd]
 //!   hallway-load idle --tabs 10000
-//!   hallway-load ingest --senders 10 --seconds 5
+//!   hallway-load ingest --senders 10 --seconds 5 [--slow-repair]
+//!   hallway-load crash --data big.redb --rounds 5 [--slow-repair]
 //!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
 //!   hallway-load purge --messages 4000000 --past 1000000
 //!   hallway-load review --data big.redb
@@ -80,6 +81,30 @@ enum Scenario {
         senders: usize,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// The server commits without redb's quick-repair record (what that record costs).
+        #[arg(long)]
+        slow_repair: bool,
+        /// A (generated) data file to write to instead of a fresh one: the quick-repair
+        /// record grows with the file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Start to serving after kill -9 on a (generated) data file: `rounds` times, senders
+    /// post to #general (each waiting for its ack) for `write_ms`, then the server is killed
+    /// with SIGKILL and started again.
+    Crash {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        #[arg(long, default_value_t = 500)]
+        write_ms: u64,
+        /// The server commits without redb's quick-repair record, so each start after a kill
+        /// repairs the whole file.
+        #[arg(long)]
+        slow_repair: bool,
     },
     /// Writes a data file holding many messages (admin `admin`, password as in the tool).
     Generate {
@@ -90,6 +115,14 @@ enum Scenario {
         /// The oldest this many are dated two days back: past a `retain:1` limit.
         #[arg(long, default_value_t = 0)]
         past: u64,
+        /// What each half-million messages cost to write and to index (time, CPU, bytes
+        /// written), on stderr.
+        #[arg(long)]
+        profile: bool,
+        /// Leaves the messages out of the search index, as a file from before the index (or
+        /// after a tokenizer change): the server then indexes them in the background.
+        #[arg(long)]
+        no_index: bool,
     },
     /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
     /// under `--records retain:1` and, while a tab posts to #general and another receives it,
@@ -182,8 +215,13 @@ async fn main() -> anyhow::Result<()> {
             }
             idle(&bin, tabs, accounts, paste).await
         }
-        Scenario::Ingest { senders, seconds } => ingest(&bin, senders, seconds).await,
-        Scenario::Generate { messages, data, past } => generate(&data, messages, past),
+        Scenario::Ingest { senders, seconds, slow_repair, data } => {
+            ingest(&bin, senders, seconds, slow_repair, data.as_deref()).await
+        }
+        Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
+            crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
+        }
+        Scenario::Generate { messages, data, past, profile, no_index } => generate(&data, messages, past, profile, !no_index),
         Scenario::Purge { messages, past, rate, dir, timeout } => {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
         }
@@ -444,10 +482,28 @@ async fn until(tab: &mut ws::Tab, needle: &str) -> anyhow::Result<()> {
     bail!("the connection closed before a frame with {needle}")
 }
 
-async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::Result<()> {
+async fn ingest(
+    bin: &std::path::Path,
+    senders: usize,
+    seconds: u64,
+    slow_repair: bool,
+    data: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut target = server::fresh(bin, dir.path(), &["--no-rate-limits".to_string()]).await?;
+    let (flags, envs) = (["--no-rate-limits".to_string()], server::repair_env(slow_repair));
+    let mut target = match data {
+        None => server::fresh_with_env(bin, dir.path(), &flags, envs).await?,
+        Some(data) => {
+            let (child, addr, _, _) = server::spawn_with_env(bin, data, &flags, envs).await?;
+            let body = json!({"name": "admin", "password": server::PASSWORD});
+            let login = http::request(&addr, "POST", "/api/login", None, Some(&body)).await?;
+            let admin = login.cookie.with_context(|| format!("signing the generated admin in: {}", login.status))?;
+            server::Target { addr, admin, child: Some(child) }
+        }
+    };
     let cookies = server::accounts(&target, senders).await?;
+    let pid = target.pid().context("server pid")?;
+    let cpu_before = server::cpu_seconds(pid).context("reading the server's CPU time")?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for cookie in cookies {
@@ -490,15 +546,100 @@ async fn ingest(bin: &std::path::Path, senders: usize, seconds: u64) -> anyhow::
         all.extend(task.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server::cpu_seconds(pid).context("reading the server's CPU time")? - cpu_before;
     let summary = stats::summarize(all);
-    println!("| scenario | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| ingest | {senders} | {seconds} | {} | {:.0} | {} | {} |",
+        "| scenario | commits | senders | seconds | acked | acked/s | ack p50 ms | ack p99 ms | server CPU s | server CPU µs per message |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| ingest | {} | {senders} | {seconds} | {} | {:.0} | {} | {} | {cpu:.2} | {:.1} |",
+        if slow_repair { "without quick repair" } else { "quick repair" },
         summary.count,
         summary.count as f64 / elapsed,
         stats::ms(summary.p50),
-        stats::ms(summary.p99)
+        stats::ms(summary.p99),
+        cpu * 1e6 / summary.count.max(1) as f64
+    );
+    target.stop().await;
+    Ok(())
+}
+
+async fn crash(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    rounds: usize,
+    senders: usize,
+    write_ms: u64,
+    slow_repair: bool,
+) -> anyhow::Result<()> {
+    if !data.exists() {
+        bail!("{} does not exist; make it with `hallway-load generate --data ...`", data.display());
+    }
+    let envs = server::repair_env(slow_repair);
+    let commits = if slow_repair { "without quick repair" } else { "quick repair" };
+    let size = std::fs::metadata(data)?.len() as f64 / 1048576.0;
+    println!("| scenario | commits | file MiB | round | start to serving ms | acked before the kill |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let (child, addr, _, startup) = server::spawn_with_env(bin, data, &["--no-rate-limits".to_string()], envs).await?;
+    println!("| crash | {commits} | {size:.0} | clean start | {} | |", stats::ms(startup.as_micros() as u64));
+    let mut target = server::Target { addr, admin: String::new(), child: Some(child) };
+    let mut restarts = Vec::new();
+    for round in 1..=rounds {
+        let body = json!({"name": "admin", "password": server::PASSWORD});
+        let login = http::request(&target.addr, "POST", "/api/login", None, Some(&body)).await?;
+        let cookie = login.cookie.with_context(|| format!("signing the generated admin in: {}", login.status))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for sender in 0..senders {
+            let mut tab = ws::connect(&target.addr, &cookie).await?;
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = format!("crash round {round} sender {sender} message {acked}");
+                    let frame = json!({"type": "send", "ref": acked, "conv": 1, "text": text});
+                    if tab.send(Message::text(frame.to_string())).await.is_err() {
+                        break;
+                    }
+                    loop {
+                        match tab.next().await {
+                            Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"ack\"") => break,
+                            Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"error\"") => {
+                                bail!("the server refused a send: {text}")
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return Ok(acked),
+                        }
+                    }
+                    acked += 1;
+                }
+                Ok::<_, anyhow::Error>(acked)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(write_ms)).await;
+        if let Some(child) = target.child.as_mut() {
+            child.kill().await?; // SIGKILL, while the senders wait for acks
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut acked = 0;
+        for task in tasks {
+            acked += task.await??;
+        }
+        let (child, addr, _, restart) = server::spawn_with_env(bin, data, &["--no-rate-limits".to_string()], envs).await?;
+        (target.child, target.addr) = (Some(child), addr);
+        restarts.push(restart.as_micros() as u64);
+        println!(
+            "| crash | {commits} | {size:.0} | after kill -9 #{round} | {} | {acked} |",
+            stats::ms(*restarts.last().unwrap_or(&0))
+        );
+    }
+    let summary = stats::summarize(restarts);
+    println!(
+        "| crash | {commits} | {size:.0} | after kill -9: p50 / max of {} | {} / {} | |",
+        summary.count,
+        stats::ms(summary.p50),
+        stats::ms(summary.max)
     );
     target.stop().await;
     Ok(())
@@ -546,7 +687,43 @@ impl Random {
     }
 }
 
-pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyhow::Result<()> {
+/// This process's CPU time so far (user and system), in seconds: the wall clock of a phase
+/// on a shared machine says more about the neighbours than about the phase.
+fn process_cpu() -> f64 {
+    server::cpu_seconds(std::process::id()).unwrap_or(0.0)
+}
+
+/// Bytes this process has had written to disk so far (`/proc/self/io`).
+fn written_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// `generate --profile`: what each half-million messages of a phase cost, on stderr.
+struct Progress {
+    at: Instant,
+    cpu: f64,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { at: Instant::now(), cpu: process_cpu(), bytes: written_bytes() }
+    }
+
+    fn report(&mut self, phase: &str, done: u64) {
+        let (cpu, bytes) = (process_cpu(), written_bytes());
+        eprintln!(
+            "{phase} {done}: {:.1} s, CPU {:.1} s, {:.0} MiB written",
+            self.at.elapsed().as_secs_f64(),
+            cpu - self.cpu,
+            (bytes - self.bytes) as f64 / 1048576.0
+        );
+        *self = Progress::new();
+    }
+}
+
+pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile: bool, index: bool) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
@@ -589,6 +766,8 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
     }
     store.apply_now(setup)?;
     let started = Instant::now();
+    let start_cpu = process_cpu();
+    let mut progress = Progress::new();
     let cumulative: Vec<f64> = (1..=VOCABULARY)
         .scan(0.0, |sum, rank| {
             *sum += 1.0 / rank as f64;
@@ -629,17 +808,31 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64) -> anyh
         }
         written += batch.len() as u64;
         store.apply_now(batch)?;
+        if profile && written % 500_000 < BATCH {
+            progress.report("write", written);
+        }
     }
     let stored = started.elapsed();
-    store.index_everything()?;
+    let stored_cpu = process_cpu();
+    let mut reported = 0;
+    if index {
+        store.index_everything_reporting(|indexed| {
+            if profile && indexed / 500_000 != reported / 500_000 {
+                progress.report("index", indexed as u64);
+            }
+            reported = indexed;
+        })?;
+    }
     let size = std::fs::metadata(data)?.len();
     println!(
         "wrote {messages} messages of 4-15 words (a vocabulary of {VOCABULARY}, Zipf) by {AUTHORS} authors in {ROOMS} rooms \
-         to {} ({:.1} MiB) in {:.1} s, then indexed them for search in {:.1} s",
+         to {} ({:.1} MiB) in {:.1} s (CPU {:.1} s), then indexed them for search in {:.1} s (CPU {:.1} s)",
         data.display(),
         size as f64 / 1048576.0,
         stored.as_secs_f64(),
-        (started.elapsed() - stored).as_secs_f64()
+        stored_cpu - start_cpu,
+        (started.elapsed() - stored).as_secs_f64(),
+        process_cpu() - stored_cpu
     );
     Ok(())
 }
@@ -783,8 +976,8 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
         let (summary, found) = time(format!("/api/search?{query}"), "results", true).await?;
         row(&format!("search: {what}, {found} results"), (summary, found));
     }
-    // A crash: write something (an account), kill -9, start again. redb then checks the
-    // whole file before serving, so this is the start-up an office sees after a power cut.
+    // A crash: write something (an account), kill -9, start again: the start-up an office
+    // sees after a power cut (`crash` kills it while people write).
     let created = http::request(
         &addr,
         "POST",
@@ -801,10 +994,7 @@ async fn history(bin: &std::path::Path, data: &std::path::Path, repeat: usize) -
     }
     let (child, _, _, restart) = server::spawn(bin, data, &[]).await?;
     target.child = Some(child);
-    println!(
-        "| history | start to serving after kill -9 (redb repairs the file) | {} | | |",
-        stats::ms(restart.as_micros() as u64)
-    );
+    println!("| history | start to serving after kill -9 | {} | | |", stats::ms(restart.as_micros() as u64));
     target.stop().await;
     Ok(())
 }

@@ -14,6 +14,12 @@ use crate::http;
 
 pub const PASSWORD: &str = "load-test-password";
 
+/// The server's environment for `--slow-repair`: durable commits without redb's quick-repair
+/// record (`hallway::store::SLOW_REPAIR_ENV`), to measure what the record costs and saves.
+pub fn repair_env(slow: bool) -> &'static [(&'static str, &'static str)] {
+    if slow { &[(hallway::store::SLOW_REPAIR_ENV, "1")] } else { &[] }
+}
+
 pub struct Target {
     pub addr: String,
     /// The admin's session cookie.
@@ -134,7 +140,12 @@ async fn spawn_with(
 
 /// A fresh server on a temp data file with an admin signed in.
 pub async fn fresh(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Target> {
-    let (child, addr, token, _) = spawn(bin, &dir.join("hallway.redb"), extra).await?;
+    fresh_with_env(bin, dir, extra, &[]).await
+}
+
+/// `fresh` with environment variables for the server.
+pub async fn fresh_with_env(bin: &Path, dir: &Path, extra: &[String], envs: &[(&str, &str)]) -> anyhow::Result<Target> {
+    let (child, addr, token, _) = spawn_with_env(bin, &dir.join("hallway.redb"), extra, envs).await?;
     let token = token.context("a fresh server should print a setup link")?;
     let response =
         http::request(&addr, "POST", "/api/setup", None, Some(&json!({"token": token, "name": "admin", "password": PASSWORD})))

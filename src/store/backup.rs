@@ -142,7 +142,7 @@ impl Store {
     /// the store writer calls it between batches (`Writer::backup`).
     pub(crate) fn pin(&self) -> Result<Pinned, StoreError> {
         let db = self.db()?;
-        db.begin_write()?.commit()?;
+        super::begin_write(&db)?.commit()?;
         let file = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
         let len = file.metadata().map_err(|e| backup_error("reading the data file", e))?.len();
         let mut header = vec![0; HEADER_BYTES];

@@ -14,7 +14,7 @@ use super::tables::*;
 const VERSION_KEY: &str = "schema_version";
 
 pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
-    let txn = db.begin_write()?;
+    let txn = super::begin_write(db)?;
     let found = stored_version(&txn)?;
     match found {
         Some(found) if found > SCHEMA_VERSION => {

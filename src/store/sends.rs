@@ -42,7 +42,7 @@ impl Store {
     /// them in one durable transaction, users in id order from `from`; a step that ran out
     /// of budget says where to resume.
     pub fn prune_sends(&self, now: Millis, from: UserId, budget: usize) -> Result<Pruned, StoreError> {
-        let txn = self.db()?.begin_write()?;
+        let txn = super::begin_write(&*self.db()?)?;
         let cutoff = now.saturating_sub(SENDS_KEPT_FOR);
         let mut pruned = Pruned { removed: 0, resume: None };
         {

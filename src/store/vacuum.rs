@@ -113,7 +113,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
         return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
     }
     // The steps were not synced: this commit makes all of them durable.
-    db.begin_write()?.commit()?;
+    super::begin_write(&db)?.commit()?;
     // The file grew by doubling while it was written: give back what is left at its end.
     let mut db = db;
     db.compact().map_err(|e| StoreError::Redb(e.into()))?;
@@ -136,7 +136,7 @@ fn copy<K: Key + 'static, V: Value + 'static>(
     let mut entries = source.iter()?;
     let mut copied = 0;
     loop {
-        let mut txn = dest.begin_write()?;
+        let mut txn = super::begin_write(dest)?;
         txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         let (mut step, mut bytes, mut ended) = (0, 0, false);
         {
@@ -183,7 +183,7 @@ fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeS
     let mut entries = source.iter()?;
     let (mut read, mut written) = (0, 0);
     loop {
-        let mut txn = dest.begin_write()?;
+        let mut txn = super::begin_write(dest)?;
         txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         let mut step = 0;
         {
@@ -491,7 +491,7 @@ pub(crate) fn catch_up(fresh: &Fresh, mut ask: impl FnMut() -> Option<Vec<Vec<Ch
 /// Applies jobs committed during the copy to the copy, in one durable transaction.
 fn replay(fresh: &Fresh, log: &[Vec<Change>]) -> Result<(), StoreError> {
     let Some(db) = &fresh.db else { return Err(StoreError::Internal("a vacuum's copy was taken twice".into())) };
-    let txn = db.begin_write()?;
+    let txn = super::begin_write(db)?;
     {
         let mut sends = SendTables::new(&txn);
         for change in log.iter().flatten() {

@@ -132,7 +132,19 @@ impl Store {
     /// others. With `durable` false the commit is not synced: the next acknowledged write
     /// syncs it, and if the server dies first the step is redone.
     pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, after: ConvId, durable: bool) -> Result<Step, StoreError> {
-        let mut txn = self.db()?.begin_write()?;
+        self.index_step_of(convs, after, durable, 1)
+    }
+
+    /// `index_step` with `scale` times its budget of messages and postings.
+    fn index_step_of(
+        &self,
+        convs: &mut BTreeSet<ConvId>,
+        after: ConvId,
+        durable: bool,
+        scale: usize,
+    ) -> Result<Step, StoreError> {
+        let (most_messages, most_postings) = (INDEX_STEP * scale, STEP_POSTINGS * scale);
+        let mut txn = crate::store::begin_write(&*self.db()?)?;
         if !durable {
             txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         }
@@ -145,7 +157,7 @@ impl Store {
             let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
             let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
             for conv in order {
-                if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                if step.messages >= most_messages || added >= most_postings {
                     break;
                 }
                 step.last = conv;
@@ -155,7 +167,7 @@ impl Store {
                 let mut last = None;
                 let mut to_end = true;
                 for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))? {
-                    if step.messages >= INDEX_STEP || added >= STEP_POSTINGS {
+                    if step.messages >= most_messages || added >= most_postings {
                         to_end = false;
                         break;
                     }
@@ -186,17 +198,38 @@ impl Store {
     /// Indexes every message not indexed yet, durably (for tools working on a stopped
     /// server's file; a running server does this in the background).
     pub fn index_everything(&self) -> Result<usize, StoreError> {
+        self.index_everything_reporting(|_| {})
+    }
+
+    /// `index_everything`, telling `progress` the messages indexed so far after each step.
+    /// The steps are not synced one by one: an fsync writes out every block a step touched,
+    /// which on a big index is megabytes per step. One durable commit a second, and one at
+    /// the end, make them durable; a crash meanwhile redoes the steps since the last.
+    pub fn index_everything_reporting(&self, mut progress: impl FnMut(usize)) -> Result<usize, StoreError> {
         let mut convs = self.unindexed()?;
         let mut total = 0;
         let mut after = ConvId(0);
+        let mut synced = std::time::Instant::now();
         while !convs.is_empty() {
-            let step = self.index_step(&mut convs, after, true)?;
+            let durable = synced.elapsed() >= BULK_SYNC_EVERY;
+            let step = self.index_step_of(&mut convs, after, durable, BULK_SCALE)?;
+            if durable {
+                synced = std::time::Instant::now();
+            }
             total += step.messages;
             after = step.last;
+            progress(total);
         }
+        crate::store::begin_write(&*self.db()?)?.commit()?;
         Ok(total)
     }
 }
+
+/// How many times a background step's budget `index_everything` takes in one step.
+const BULK_SCALE: usize = 50;
+
+/// How often `index_everything` makes its steps durable.
+const BULK_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

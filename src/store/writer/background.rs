@@ -13,6 +13,9 @@ use crate::store::{Store, StoreError};
 
 /// How long new messages wait for the index at most while jobs keep coming.
 const INDEX_LATEST: Duration = Duration::from_secs(1);
+/// How often idle steps are synced. Each fsync writes out every block the steps since the
+/// last one touched, megabytes a step on a big index; unsynced steps rewrite the same pages.
+const INDEX_SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often the writer forgets remembered `client_id`s that left their window, and how
 /// many at most in one (short) transaction.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -76,6 +79,8 @@ pub(super) struct Indexer {
     pub(super) needs_scan: bool,
     /// A step was committed without an fsync since the last durable commit.
     pub(super) unsynced: bool,
+    /// When the last durable commit was (a batch's or a step's).
+    synced: Instant,
     /// Indexing hit a bug: it stops until the next start (searches read the messages).
     broken: bool,
 }
@@ -90,6 +95,7 @@ impl Indexer {
             paused: false,
             needs_scan: true,
             unsynced: false,
+            synced: Instant::now(),
             broken: false,
         };
         indexer.scan(store);
@@ -132,6 +138,16 @@ impl Indexer {
         self.convs.extend(convs);
         self.paused = false;
         self.unsynced = false;
+        self.synced = Instant::now();
+    }
+
+    /// A step while no job waits: synced once a second and when the backlog is done (no ack
+    /// waits for these fsyncs, but a backlog of a whole file would pay one per step).
+    pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool) {
+        self.step(store, failing, self.synced.elapsed() >= INDEX_SYNC_EVERY);
+        if !self.has_work() {
+            self.finish(store);
+        }
     }
 
     pub(super) fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
@@ -151,7 +167,11 @@ impl Indexer {
                 } else if self.since.is_some() {
                     self.since = Some(Instant::now());
                 }
-                self.unsynced = !durable;
+                if durable {
+                    (self.unsynced, self.synced) = (false, Instant::now());
+                } else {
+                    self.unsynced = true;
+                }
                 tracing::debug!(
                     messages = step.messages,
                     micros = started.elapsed().as_micros() as u64,
@@ -172,10 +192,12 @@ impl Indexer {
 
     /// Makes the steps since the last durable commit durable, so a restart need not redo them.
     pub(super) fn finish(&mut self, store: &Store) {
-        if self.unsynced
-            && let Err(e) = commit(store, &[])
-        {
-            tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start");
+        if !self.unsynced {
+            return;
+        }
+        match commit(store, &[]) {
+            Ok(_) => (self.unsynced, self.synced) = (false, Instant::now()),
+            Err(e) => tracing::warn!(error = %e, "could not sync the search index; it is redone at the next start"),
         }
     }
 }
