@@ -1,5 +1,6 @@
 // composer.js: the message box and sending: pending messages (shown at once, marked until
 // the server's ack), resending after a reconnect, typing frames.
+import { attachAutocomplete } from './autocomplete.js';
 import { $, randomId, toast } from './dom.js';
 import { activity, chat, conn, ui } from './state.js';
 import { renderMessages } from './views/messages.js';
@@ -60,6 +61,7 @@ function lastOwnMessage(c) {
 /** The message box: Enter sends, Up edits the last own message, typing tells the others. */
 export function bindComposer() {
   const ta = $('composer');
+  attachAutocomplete(ta);
   ta.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitComposer(); return; }
     if (e.key === 'ArrowUp' && !ta.value) {

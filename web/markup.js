@@ -52,7 +52,7 @@ function el(tag, cls, text) {
   return e;
 }
 
-/** ctx: {me: name of the signed-in user, names: Set of existing user names} */
+/** ctx: {me: name of the signed-in user, names: Set of existing user names, display: name → display name} */
 function inline(text, ctx, out) {
   for (const piece of splitInline(text)) {
     if (piece.code) out.append(el('code', null, piece.text.slice(1, -1)));
@@ -83,7 +83,11 @@ function prose(text, ctx, out) {
       if (ctx.names && !ctx.names.has(name)) {
         out.append(document.createTextNode(tok));
       } else {
-        const s = el('span', name === ctx.me ? 'mention mention-me' : 'mention', '@' + name);
+        // Shown by the name people know; the sign-in name (what was typed) in its title.
+        const shown = ctx.display ? ctx.display(name) : null;
+        const s = el('span', name === ctx.me ? 'mention mention-me' : 'mention', '@' + (shown || name));
+        if (shown) s.title = '@' + name;
+        s.dataset.name = name;
         out.append(s);
         if (rest) out.append(document.createTextNode(rest));
       }

@@ -6,7 +6,7 @@ import { openConv } from './conversation.js';
 import { $, avatar, dayLabel, errText, fullFmt, h, icon, narrow, timeFmt, toast } from './dom.js';
 import { loadNewest, loadOlder, markRead } from './history.js';
 import { signedOut } from './signin.js';
-import { chat, convName, others, PAGE, ui, userName, userNames } from './state.js';
+import { chat, convName, others, PAGE, textCtx, ui, userName } from './state.js';
 
 // The server's words: runs of letters and digits (at least 2), longer ones by their first
 // 64, compared lowercased. Chinese and Japanese characters (the server's is_cjk, same ranges)
@@ -178,7 +178,7 @@ function resultItem(m, words) {
   const isRoom = c && (c.kind === 'room' || c.kind === 'private');
   const where = c ? convName(c) : 'a conversation you left';
   const text = h('div', { class: 'msg-text', testid: 'search-result-text' },
-    highlight(renderText(m.text, { me: chat.me.name, names: userNames() }), words));
+    highlight(renderText(m.text, textCtx()), words));
   if (m.edited_ts != null) text.append(h('span', { class: 'edited', text: ' (edited)' }));
   return h('li', {
     class: 'result', testid: 'search-result', data: { conv: m.conv, seq: m.seq, convName: where, authorName: chat.users.get(m.author)?.name || '' },

@@ -146,12 +146,23 @@ export function recountUnread(c) {
   }
 }
 
-let namesCache = null; // {src, size, set} for userNames
+let namesCache = null; // {src, size, set, users} for userNames and userNamed
+
+function names() {
+  const c = namesCache;
+  if (c && c.src === chat.users && c.size === chat.users.size) return c;
+  const users = new Map([...chat.users.values()].map((u) => [u.name, u]));
+  namesCache = { src: chat.users, size: chat.users.size, set: new Set(users.keys()), users };
+  return namesCache;
+}
 
 /** The sign-in names of every user, for telling @mentions from other words. */
-export function userNames() {
-  const c = namesCache;
-  if (c && c.src === chat.users && c.size === chat.users.size) return c.set;
-  namesCache = { src: chat.users, size: chat.users.size, set: new Set([...chat.users.values()].map((u) => u.name)) };
-  return namesCache.set;
+export const userNames = () => names().set;
+
+/** The user with sign-in name `name`, or undefined. */
+export const userNamed = (name) => names().users.get(name);
+
+/** What markup.js needs to render a message: who is signed in, who exists, and how they are shown. */
+export function textCtx() {
+  return { me: chat.me.name, names: userNames(), display: (name) => userNamed(name)?.display_name || null };
 }

@@ -1,12 +1,13 @@
 // views/messages.js: the message list of the open conversation. Rows are cached and
 // reused, so a render only inserts what changed and the reader's place survives.
+import { attachAutocomplete } from '../autocomplete.js';
 import { renderText } from '../markup.js';
 import { deliver } from '../composer.js';
 import { deleteMessage } from '../conversation.js';
 import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
 import { keepPhrase } from '../records.js';
-import { chat, conn, convName, ui, userName, userNames } from '../state.js';
+import { chat, conn, convName, textCtx, ui, userName } from '../state.js';
 
 // Message rows are cached per conversation and re-used, so that rendering after a new message
 // only appends (scroll position, hover and an inline edit in progress survive).
@@ -43,11 +44,12 @@ function messageRow(c, m, compact) {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
       if (e.key === 'Escape') { ui.editing = null; renderMessages(); $('composer').focus(); }
     });
-    body.append(ta, h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
+    body.append(h('div', { class: 'edit-wrap' }, ta), h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
+    attachAutocomplete(ta);
     queueMicrotask(() => { ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); });
   } else {
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
-    t.append(renderText(m.text, { me: chat.me.name, names: userNames() }));
+    t.append(renderText(m.text, textCtx()));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
     body.append(t);
   }
@@ -84,7 +86,7 @@ function pendingRow(c, p) {
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
   const t = h('div', { class: 'msg-text', testid: 'message-text' });
-  t.append(renderText(p.text, { me: chat.me.name, names: userNames() }));
+  t.append(renderText(p.text, textCtx()));
   const note = p.state === 'failed'
     ? h('div', { class: 'send-failed' }, `Not sent (${p.error}). `,
       ...(p.retryable === false ? [] : [h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ']),

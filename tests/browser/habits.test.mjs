@@ -1,0 +1,78 @@
+// The habits people bring from Slack and Teams (issue 19): @-completion of a colleague by
+// display name, #rooms, the quick switcher, code blocks with a copy button, the dark theme
+// and keyboard-only edit and delete. One server, alice (the admin), bob and carol.
+// Run: cd tests/browser && npm ci && node --test
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { OUT, see, tid, convItem, messageWith, launchBrowser, office } from './harness.mjs';
+
+let browser;
+let o;
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  browser = await launchBrowser();
+  o = await office(browser, [], [['bob', 'Bob Builder'], ['carol', 'Carol Danvers']]);
+});
+
+after(async () => {
+  try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
+});
+
+async function openRoom(page, name, who) {
+  await convItem(page, name).click();
+  await see(tid(page, 'conv-title').filter({ hasText: name }), `${who} clicked "${name}" but it does not open`);
+}
+
+test('@ and the first letters of a display name, then Tab, mention that colleague, who is notified', async () => {
+  const { alice, bob } = o.pages;
+  await tid(bob, 'create-room-button').click();
+  await tid(bob, 'create-room-name').fill('bobs-desk');
+  await tid(bob, 'create-room-submit').click();
+  await see(tid(bob, 'conv-title').filter({ hasText: 'bobs-desk' }), 'bob does not get to his new room');
+
+  await openRoom(alice, 'general', 'alice');
+  const box = tid(alice, 'composer');
+  await box.click();
+  await box.pressSequentially('can you look at this, @Bui');
+  const item = tid(alice, 'autocomplete-item');
+  await see(item.filter({ hasText: 'Bob Builder' }), 'typing "@Bui" does not suggest Bob Builder (found by a word of his display name)');
+  assert.equal(await item.count(), 1, 'typing "@Bui" suggests people whose names do not start so');
+  await box.press('Tab');
+  assert.equal(await box.inputValue(), 'can you look at this, @bob ', 'Tab does not complete "@Bui" to bob\'s sign-in name');
+  await box.pressSequentially('thanks');
+  await box.press('Enter');
+
+  const sent = messageWith(alice, 'can you look at this');
+  await see(sent, 'the message with the completed mention does not show as sent');
+  await see(sent.locator('.mention').filter({ hasText: /^@Bob Builder$/ }), 'the mention is not shown with bob\'s display name');
+
+  const badge = convItem(bob, 'general').getByTestId('unread-badge');
+  await see(badge, 'bob, in another room, gets no unread badge on #general');
+  assert.equal(await convItem(bob, 'general').getAttribute('data-mentions'), '1', 'bob is not told he was mentioned in #general');
+  assert.match(await badge.getAttribute('class'), /badge-mention/, 'the badge of bob\'s mention does not look like a mention');
+
+  // # completes the rooms of the person typing; online people come first for @.
+  await box.pressSequentially('see #gen');
+  await see(tid(alice, 'autocomplete-item').filter({ hasText: 'general' }), 'typing "#gen" does not suggest #general');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), 'see #general ', 'Enter does not complete "#gen" to #general');
+  await box.fill('');
+  // Adam, never signed in, sorts before bob by name but comes after the people online.
+  await alice.evaluate(async () => {
+    const r = await fetch('/api/users', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'adam', display_name: 'Adam Absent', password: 'long enough pw', role: 'member' }),
+    });
+    if (!r.ok) throw new Error(`adding adam: HTTP ${r.status}`);
+  });
+  await see(alice.locator('[data-testid="person-item"][data-user-name="adam"]'), 'alice does not see the new account adam among People');
+  await box.pressSequentially('@');
+  const names = await tid(alice, 'autocomplete-item').evaluateAll((els) => els.map((e) => e.dataset.value));
+  assert.deepEqual(names, ['@bob', '@carol', '@adam'], 'a bare "@" does not list the colleagues online first');
+  await box.press('Escape');
+  await tid(alice, 'autocomplete').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the suggestions'));
+  await box.fill('');
+});
