@@ -2,7 +2,7 @@
 // Binds the page's fixed controls and starts: the setup form, or the chat if signed in.
 // Module map: state.js (what the tab knows), api.js (the only module that talks to the
 // server), live.js (frames from the server), history.js (pages of messages), composer.js,
-// search.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
+// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
 // header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
@@ -11,6 +11,7 @@ import { loadOlder, markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
 import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
+import { openSwitcher } from './switcher.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
@@ -51,7 +52,7 @@ function bind() {
   document.addEventListener('keydown', (e) => {
     if ($('chat').hidden || e.target.closest?.('dialog')) return;
     const typing = e.target.matches?.('input, textarea, select, [contenteditable]');
-    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'k' || e.key === 'K')) { e.preventDefault(); focusSearch(); }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'k' || e.key === 'K')) { e.preventDefault(); openSwitcher(); }
     else if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); focusSearch(); }
     else if (e.key === 'Escape' && ui.search) { e.preventDefault(); closeSearch(); }
   });

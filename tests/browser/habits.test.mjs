@@ -76,3 +76,34 @@ test('@ and the first letters of a display name, then Tab, mention that colleagu
   await tid(alice, 'autocomplete').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the suggestions'));
   await box.fill('');
 });
+
+test('Ctrl+K and two letters of a colleague\'s name open a direct conversation with her; unread comes first', async () => {
+  const { alice, carol } = o.pages;
+  await openRoom(carol, 'general', 'carol');
+  await carol.keyboard.press('Control+k');
+  await see(tid(carol, 'switcher'), 'Ctrl+K does not open the quick switcher');
+  assert.ok(await tid(carol, 'switcher-input').evaluate((el) => el === document.activeElement), 'the quick switcher opens without the cursor in its box');
+  await carol.keyboard.type('al');
+  const first = tid(carol, 'switcher-item').first();
+  await see(first.filter({ hasText: 'Alice Admin' }), 'typing "al" in the quick switcher does not offer Alice Admin first');
+  await carol.keyboard.press('Enter');
+  await tid(carol, 'switcher').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Enter does not close the quick switcher'));
+  await see(tid(carol, 'conv-title').filter({ hasText: 'Alice Admin' }), 'Enter in the quick switcher does not open the conversation with Alice Admin');
+  await see(carol.locator('#dm-list [data-testid="conv-item"][data-kind="dm"]', { hasText: 'Alice Admin' }), 'the new direct conversation with alice is not among carol\'s direct messages');
+
+  // Alice writes in #general while carol is in the DM: with nothing typed, #general comes first.
+  await alice.keyboard.press('Escape');
+  await tid(alice, 'composer').fill('news for everyone');
+  await tid(alice, 'composer').press('Enter');
+  await see(convItem(carol, 'general').getByTestId('unread-badge'), 'carol gets no unread badge on #general');
+  await carol.keyboard.press('Control+k');
+  await see(tid(carol, 'switcher-item').first().filter({ hasText: 'general' }), 'the quick switcher does not list the unread #general first');
+  await carol.keyboard.press('Escape');
+  await tid(carol, 'switcher').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the quick switcher'));
+
+  // "/" still goes to message search.
+  await tid(carol, 'composer').blur();
+  await carol.keyboard.press('/');
+  assert.ok(await tid(carol, 'search-input').evaluate((el) => el === document.activeElement), '"/" does not put the cursor in the message search box');
+  await carol.keyboard.press('Escape');
+});
