@@ -117,15 +117,69 @@ function paragraph(text, ctx, out) {
   }
 }
 
+/** Blocks longer than this many lines are shown folded, with a button to show them whole. */
+export const FOLD_LINES = 15;
+
+/** Puts text on the clipboard; resolves with whether that worked. */
+export async function copyText(text) {
+  // The clipboard API needs a secure context; a LAN server on plain HTTP gets the old way.
+  if (navigator.clipboard && window.isSecureContext) {
+    try { await navigator.clipboard.writeText(text); return true; } catch { /* the old way below */ }
+  }
+  const ta = el('textarea');
+  ta.value = text;
+  ta.setAttribute('readonly', '');
+  ta.style.cssText = 'position:fixed;left:-9999px;top:0;opacity:0';
+  document.body.append(ta);
+  ta.select();
+  let ok = false;
+  try { ok = document.execCommand('copy'); } catch { /* not allowed */ }
+  ta.remove();
+  return ok;
+}
+
+function button(cls, text, onclick) {
+  const b = el('button', cls, text);
+  b.type = 'button';
+  b.addEventListener('click', onclick);
+  return b;
+}
+
+/** A code block: verbatim in monospace, with a copy button; a long one folded. */
+function codeBlock(text) {
+  const box = el('div', 'code-block');
+  const pre = el('pre');
+  pre.append(el('code', null, text));
+  const copy = button('code-copy', 'Copy', async () => {
+    const ok = await copyText(text);
+    copy.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(() => { copy.textContent = 'Copy'; }, 2000);
+  });
+  copy.dataset.testid = 'code-copy';
+  copy.setAttribute('aria-label', 'Copy the code');
+  box.append(copy, pre);
+  const lines = text.split('\n').length;
+  if (lines > FOLD_LINES) {
+    box.classList.add('folded');
+    const more = button('code-more link', `Show all ${lines} lines`, () => {
+      const folded = box.classList.toggle('folded');
+      more.textContent = folded ? `Show all ${lines} lines` : 'Show less';
+      more.setAttribute('aria-expanded', String(!folded));
+    });
+    more.dataset.testid = 'code-more';
+    more.setAttribute('aria-expanded', 'false');
+    box.append(more);
+  }
+  return box;
+}
+
 /** Returns a DocumentFragment for a message text. */
 export function renderText(text, ctx = {}) {
   const frag = document.createDocumentFragment();
   const pieces = splitBlocks(text);
   pieces.forEach((piece, i) => {
     if (piece.code) {
-      const pre = el('pre');
-      pre.append(el('code', null, piece.inner.replace(/\n$/, '')));
-      frag.append(pre);
+      frag.append(codeBlock(piece.inner.replace(/\n$/, '')));
     } else {
       // A newline right next to a block belongs to the block's own line.
       const beforeBlock = i < pieces.length - 1;

@@ -182,7 +182,7 @@ function resultItem(m, words) {
   if (m.edited_ts != null) text.append(h('span', { class: 'edited', text: ' (edited)' }));
   return h('li', {
     class: 'result', testid: 'search-result', data: { conv: m.conv, seq: m.seq, convName: where, authorName: chat.users.get(m.author)?.name || '' },
-    onclick: (e) => { if (!e.target.closest('a') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
+    onclick: (e) => { if (!e.target.closest('a, .code-block button') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
   },
   h('button', { type: 'button', class: 'link result-where', title: 'Show it in the conversation', 'aria-label': `In ${isRoom ? '#' : ''}${where}: show the message in the conversation` },
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : null, h('span', { text: where })),

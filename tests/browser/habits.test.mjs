@@ -107,3 +107,38 @@ test('Ctrl+K and two letters of a colleague\'s name open a direct conversation w
   assert.ok(await tid(carol, 'search-input').evaluate((el) => el === document.activeElement), '"/" does not put the cursor in the message search box');
   await carol.keyboard.press('Escape');
 });
+
+test('a 40-line code block is folded with "show all 40 lines", and its copy button copies the code', async () => {
+  const { alice, bob } = o.pages;
+  await bob.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: o.server.base });
+  await openRoom(alice, 'general', 'alice');
+  await openRoom(bob, 'general', 'bob');
+  const code = Array.from({ length: 40 }, (_, i) => `setting_${i + 1} = ${i * 7}`).join('\n');
+  await tid(alice, 'composer').fill('our config:\n```\n' + code + '\n```');
+  await tid(alice, 'composer').press('Enter');
+
+  const msg = messageWith(bob, 'our config:');
+  await see(msg, 'alice\'s config paste does not reach bob');
+  const block = msg.locator('.code-block');
+  const more = block.getByTestId('code-more');
+  await see(more.filter({ hasText: 'Show all 40 lines' }), 'the 40-line block has no "Show all 40 lines"');
+  const heights = () => block.locator('pre').evaluate((pre) => ({ shown: pre.clientHeight, whole: pre.scrollHeight }));
+  const folded = await heights();
+  assert.ok(folded.shown < folded.whole / 2, `the 40-line block is not folded: ${folded.shown}px shown of ${folded.whole}px`);
+
+  await block.getByTestId('code-copy').click();
+  await see(block.getByTestId('code-copy').filter({ hasText: 'Copied' }), 'the copy button does not say it copied');
+  assert.equal(await bob.evaluate(() => navigator.clipboard.readText()), code, 'the copy button does not put the code on the clipboard');
+
+  await more.click();
+  const open = await heights();
+  assert.ok(open.shown >= open.whole - 1, `"Show all 40 lines" does not show the whole block: ${open.shown}px of ${open.whole}px`);
+  await see(more.filter({ hasText: 'Show less' }), 'the unfolded block offers no way to fold it again');
+
+  // A short block is not folded, but has its copy button too.
+  await tid(alice, 'composer').fill('```\nls -la\n```');
+  await tid(alice, 'composer').press('Enter');
+  const short = messageWith(bob, 'ls -la').locator('.code-block');
+  await see(short.getByTestId('code-copy'), 'a short code block has no copy button');
+  assert.equal(await short.getByTestId('code-more').count(), 0, 'a 1-line block is folded');
+});
