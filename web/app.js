@@ -2,7 +2,7 @@
 // Binds the page's fixed controls and starts: the setup form, or the chat if signed in.
 // Module map: state.js (what the tab knows), api.js (the only module that talks to the
 // server), live.js (frames from the server), history.js (pages of messages), composer.js,
-// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
+// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), theme.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
 // header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
@@ -12,6 +12,7 @@ import { bindSearch, closeSearch, focusSearch } from './search.js';
 import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
 import { openSwitcher } from './switcher.js';
+import { bindTheme } from './theme.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
@@ -22,6 +23,7 @@ const IDLE_MS = 5 * 60 * 1000;
 
 /** The page's fixed controls, bound once. */
 function bind() {
+  bindTheme();
   for (const b of document.querySelectorAll('[data-icon]')) b.append(icon(b.dataset.icon));
   for (const b of document.querySelectorAll('dialog [data-close]')) b.addEventListener('click', () => b.closest('dialog').close());
   bindSignIn();

@@ -142,3 +142,78 @@ test('a 40-line code block is folded with "show all 40 lines", and its copy butt
   await see(short.getByTestId('code-copy'), 'a short code block has no copy button');
   assert.equal(await short.getByTestId('code-more').count(), 0, 'a 1-line block is folded');
 });
+
+/** Text against background contrast (WCAG 2) of the first element matching each selector, in `page`. */
+function contrasts(page, selectors) {
+  return page.evaluate((selectors) => {
+    const parse = (c) => {
+      const [r, g, b, a = 1] = c.match(/[\d.]+/g).map(Number);
+      return { r, g, b, a };
+    };
+    const over = (top, under) => ({
+      r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1,
+    });
+    const lum = ({ r, g, b }) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const out = {};
+    for (const sel of selectors) {
+      const el = document.querySelector(sel);
+      if (!el) { out[sel] = 'missing'; continue; }
+      const layers = [];
+      for (let e = el; e; e = e.parentElement) {
+        const bg = parse(getComputedStyle(e).backgroundColor);
+        if (bg.a > 0) layers.push(bg);
+        if (bg.a >= 1) break;
+      }
+      let bg = { r: 255, g: 255, b: 255, a: 1 };
+      for (const l of layers.reverse()) bg = over(l, bg);
+      const fg = over(parse(getComputedStyle(el).color), bg);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      out[sel] = Math.round(((hi + 0.05) / (lo + 0.05)) * 100) / 100;
+    }
+    return out;
+  }, selectors);
+}
+
+const TEXTS = [
+  '[data-testid="message"] .msg-text', '[data-testid="message"] .author', '[data-testid="message"] .time', '.msg-text .mention:not(.mention-me)',
+  '.msg-text .mention-me', '.msg-text a', '.msg-text code:not(pre code)', '.msg-text pre code', '.code-copy', '.code-more', '.day span',
+  '.conv-item .label', '.side-scroll h2 span', '.records-text', '.conv-topic', '#me-status', '#composer', '.conv-title',
+];
+
+test('the dark theme follows the system and a switch keeps a choice; both themes meet AA contrast', async () => {
+  const { alice, bob } = o.pages;
+  await openRoom(alice, 'general', 'alice');
+  await tid(alice, 'composer').fill('the wiki is at http://wiki.local/printers and `lpstat -p` lists them, @bob and @carol');
+  await tid(alice, 'composer').press('Enter');
+  await openRoom(bob, 'general', 'bob');
+  await see(messageWith(bob, 'the wiki is at'), 'alice\'s message with a link does not reach bob');
+  const background = () => bob.evaluate(() => getComputedStyle(document.body).backgroundColor);
+
+  await bob.emulateMedia({ colorScheme: 'light' });
+  assert.equal(await background(), 'rgb(255, 255, 255)', 'a light system does not get the light page');
+  const low = (c) => Object.entries(c).filter(([, r]) => r === 'missing' || r < 4.5);
+  assert.deepEqual(low(await contrasts(bob, TEXTS)), [], 'text in the light theme is below AA contrast (4.5:1), or missing');
+
+  await bob.emulateMedia({ colorScheme: 'dark' });
+  const dark = await background();
+  assert.notEqual(dark, 'rgb(255, 255, 255)', 'a dark system still gets the light page');
+  assert.deepEqual(low(await contrasts(bob, TEXTS)), [], 'text in the dark theme is below AA contrast (4.5:1), or missing');
+  await bob.screenshot({ path: path.join(OUT, 'dark.png') });
+
+  // The switch: system → dark → light (kept over a reload, against the dark system) → system.
+  const theme = tid(bob, 'theme-button');
+  assert.equal(await theme.getAttribute('data-theme'), 'system', 'the theme does not start as the system\'s');
+  await theme.click();
+  assert.equal(await theme.getAttribute('data-theme'), 'dark');
+  await theme.click();
+  assert.equal(await background(), 'rgb(255, 255, 255)', 'choosing the light theme on a dark system does not make the page light');
+  await bob.reload();
+  await see(tid(bob, 'composer'), 'bob does not get back to the chat after a reload');
+  assert.equal(await background(), 'rgb(255, 255, 255)', 'the light theme chosen is not kept over a reload');
+  await tid(bob, 'theme-button').click();
+  assert.equal(await background(), dark, 'going back to the system\'s theme does not follow the dark system');
+  await bob.emulateMedia({ colorScheme: 'light' });
+});
