@@ -2,7 +2,7 @@
 // Binds the page's fixed controls and starts: the setup form, or the chat if signed in.
 // Module map: state.js (what the tab knows), api.js (the only module that talks to the
 // server), live.js (frames from the server), history.js (pages of messages), composer.js,
-// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), theme.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
+// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), keyboard.js (the list by keyboard, announcements), theme.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
 // header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
@@ -13,6 +13,7 @@ import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js
 import { unlockAudio } from './sound.js';
 import { openSwitcher } from './switcher.js';
 import { bindTheme } from './theme.js';
+import { bindKeyboard } from './keyboard.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
@@ -29,6 +30,7 @@ function bind() {
   bindSignIn();
 
   bindComposer();
+  bindKeyboard();
 
   $('messages').addEventListener('scroll', () => {
     const c = chat.convs.get(ui.current);

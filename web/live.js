@@ -5,6 +5,7 @@ import { openConv, renderAll } from './conversation.js';
 import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
 import { renderSearch, searchResultChanged } from './search.js';
+import { announce } from './keyboard.js';
 import { notifyMessage } from './notify.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
@@ -176,6 +177,7 @@ function onMessage(m) {
   if (isNew && m.author !== chat.me.id && !m.deleted && !m.system && (c.id !== ui.current || !looking())
     && (c.kind === 'dm' || c.kind === 'group' || (m.mentions && m.mentions.includes(chat.me.id)))) chime();
   if (isNew) notifyMessage(c, m, openConv);
+  if (isNew) announce(c, m);
   if (c.id === ui.current) {
     queueMessages({ toBottom: m.author === chat.me.id });
     renderTyping();

@@ -217,3 +217,62 @@ test('the dark theme follows the system and a switch keeps a choice; both themes
   assert.equal(await background(), dark, 'going back to the system\'s theme does not follow the dark system');
   await bob.emulateMedia({ colorScheme: 'light' });
 });
+
+test('keyboard only: an older own message is edited and another deleted; new messages are announced', async () => {
+  const { alice, bob } = o.pages;
+  await openRoom(alice, 'general', 'alice');
+  await openRoom(bob, 'general', 'bob');
+  const post = async (page, text) => {
+    await tid(page, 'composer').fill(text);
+    await tid(page, 'composer').press('Enter');
+    await see(messageWith(page, text), `"${text}" does not show as sent`);
+  };
+  await post(bob, 'first of mine');
+  await post(alice, 'from alice in between');
+  await see(messageWith(bob, 'from alice in between'), 'alice\'s message does not reach bob');
+  assert.equal(await tid(bob, 'announcer').textContent(), 'Alice Admin: from alice in between', 'alice\'s new message is not announced to screen readers');
+  await post(bob, 'second of mine');
+  await post(bob, 'third of mine');
+
+  const focused = () => bob.evaluate(() => {
+    const row = document.activeElement?.closest('[data-testid="message"]');
+    return row ? { text: row.querySelector('[data-testid="message-text"]')?.textContent ?? '', row: row === document.activeElement, outline: getComputedStyle(row).outlineStyle } : null;
+  });
+  // Up in the empty message box edits the last own message; Escape goes back.
+  await tid(bob, 'composer').focus();
+  await bob.keyboard.press('ArrowUp');
+  await see(tid(bob, 'edit-input'), 'Up in the empty message box does not edit bob\'s last message');
+  assert.equal(await tid(bob, 'edit-input').inputValue(), 'third of mine');
+  await bob.keyboard.press('Escape');
+
+  await bob.keyboard.press('Shift+Tab');
+  let f = await focused();
+  assert.ok(f?.row && f.text === 'third of mine', `Shift+Tab from the message box does not go to the newest message: ${JSON.stringify(f)}`);
+  assert.equal(f.outline, 'solid', 'the focused message has no visible focus');
+  for (let i = 0; i < 3; i++) await bob.keyboard.press('ArrowUp');
+  f = await focused();
+  assert.ok(f?.row && f.text === 'first of mine', `three times Up does not reach "first of mine": ${JSON.stringify(f)}`);
+
+  await bob.keyboard.press('e');
+  await see(tid(bob, 'edit-input'), 'E on bob\'s own message does not open it for editing');
+  await bob.keyboard.press('Control+a');
+  await bob.keyboard.type('first of mine, corrected');
+  await bob.keyboard.press('Enter');
+  await see(messageWith(alice, 'first of mine, corrected').getByTestId('message-edited'), 'the edit made by keyboard does not reach alice as edited');
+  await bob.waitForFunction(() => document.activeElement?.matches('[data-testid="message"]') && document.activeElement.textContent.includes('first of mine, corrected'), null, { timeout: 5000 })
+    .catch(() => assert.fail('after the edit the focus does not stay on the edited message'));
+
+  await bob.keyboard.press('ArrowDown');
+  await bob.keyboard.press('ArrowDown');
+  f = await focused();
+  assert.ok(f?.row && f.text === 'second of mine', `Down twice from the edited message does not reach "second of mine": ${JSON.stringify(f)}`);
+  const asked = [];
+  bob.once('dialog', (d) => { asked.push(d.message()); d.accept(); });
+  await bob.keyboard.press('d');
+  await messageWith(alice, 'second of mine').waitFor({ state: 'detached', timeout: 10_000 })
+    .catch(() => assert.fail('D on bob\'s own message, confirmed, does not delete it for alice'));
+  assert.equal(asked.length, 1, 'deleting by keyboard does not ask for a confirmation first');
+  await see(messageWith(bob, 'third of mine'), 'bob\'s newest message went away with the deleted one');
+  await bob.keyboard.press('Escape');
+  assert.ok(await tid(bob, 'composer').evaluate((el) => el === document.activeElement), 'Escape in the message list does not go back to the message box');
+});
