@@ -181,6 +181,9 @@ pub enum ServerFrame {
     },
     ConversationLeft {
         conv: ConvId,
+        /// Who removed you, when someone did (`remove_member`); absent when you left.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<UserId>,
     },
     MemberJoined {
         conv: ConvId,
@@ -189,6 +192,9 @@ pub enum ServerFrame {
     MemberLeft {
         conv: ConvId,
         user: UserId,
+        /// Who removed them, when someone did; absent when they left.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<UserId>,
     },
     Topic {
         conv: ConvId,
@@ -423,6 +429,10 @@ pub enum ClientFrame {
         conv: ConvId,
         user: UserId,
     },
+    RemoveMember {
+        conv: ConvId,
+        user: UserId,
+    },
     SetTopic {
         conv: ConvId,
         topic: String,
@@ -452,6 +462,7 @@ impl ClientFrame {
             ClientFrame::Join { .. } => "join",
             ClientFrame::Leave { .. } => "leave",
             ClientFrame::Invite { .. } => "invite",
+            ClientFrame::RemoveMember { .. } => "remove_member",
             ClientFrame::SetTopic { .. } => "set_topic",
             ClientFrame::SetRecords { .. } => "set_records",
             ClientFrame::Ping => "ping",
