@@ -18,7 +18,7 @@ import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
 import { bindReview } from './views/review.js';
-import { renderMe, renderSidebar } from './views/sidebar.js';
+import { bindPeopleFilter, renderMe, renderSidebar } from './views/sidebar.js';
 
 const IDLE_MS = 5 * 60 * 1000;
 
@@ -31,6 +31,7 @@ function bind() {
 
   bindComposer();
   bindKeyboard();
+  bindPeopleFilter();
 
   $('messages').addEventListener('scroll', () => {
     const c = chat.convs.get(ui.current);

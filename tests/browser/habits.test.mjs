@@ -177,6 +177,8 @@ function contrasts(page, selectors) {
   }, selectors);
 }
 
+const WAIT_MS = 10_000;
+
 const TEXTS = [
   '[data-testid="message"] .msg-text', '[data-testid="message"] .author', '[data-testid="message"] .time', '.msg-text .mention:not(.mention-me)',
   '.msg-text .mention-me', '.msg-text a', '.msg-text code:not(pre code)', '.msg-text pre code', '.code-copy', '.code-more', '.day span',
@@ -275,4 +277,58 @@ test('keyboard only: an older own message is edited and another deleted; new mes
   await see(messageWith(bob, 'third of mine'), 'bob\'s newest message went away with the deleted one');
   await bob.keyboard.press('Escape');
   assert.ok(await tid(bob, 'composer').evaluate((el) => el === document.activeElement), 'Escape in the message list does not go back to the message box');
+});
+
+test('People filter by name; presence beside authors; a room\'s creator removes a member, who loses the room', async () => {
+  const { alice, bob, carol } = o.pages;
+  await tid(alice, 'people-search').fill('danv');
+  const people = () => alice.locator('[data-testid="person-item"]').evaluateAll((els) => els.map((e) => e.dataset.userName));
+  await alice.waitForFunction(() => document.querySelectorAll('[data-testid="person-item"]').length === 1, null, { timeout: 5000 }).catch(() => {});
+  assert.deepEqual(await people(), ['carol'], 'filtering People by "danv" does not leave Carol Danvers alone');
+  await tid(alice, 'people-search').press('Escape');
+  await alice.waitForFunction(() => document.querySelectorAll('[data-testid="person-item"]').length === 4, null, { timeout: 5000 })
+    .catch(() => assert.fail('Escape in the People filter does not show everyone again'));
+
+  // Bob's messages carry his presence, live.
+  await openRoom(alice, 'general', 'alice');
+  const dotOfBob = alice.locator('[data-testid="message"][data-author-name="bob"] [data-testid="author-presence"]').first();
+  await see(dotOfBob, 'bob\'s messages show no presence beside his name');
+  assert.equal(await dotOfBob.getAttribute('data-state'), 'online');
+  await tid(bob, 'status-button').click();
+  await tid(bob, 'status-dnd').check();
+  await tid(bob, 'status-submit').click();
+  await see(alice.locator('[data-testid="message"][data-author-name="bob"] [data-testid="author-presence"][data-state="dnd"]'),
+    'bob went into do-not-disturb, but the dot beside his messages does not follow');
+
+  // Carol joins bob's room; she may not remove anyone, bob (its creator) removes her.
+  const desk = Number(await convItem(bob, 'bobs-desk').getAttribute('data-conv-id'));
+  await carol.evaluate((conv) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${location.host}/api/ws`);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello' && f.last) ws.send(JSON.stringify({ type: 'join', conv, ref: 'j' }));
+      else if (f.type === 'ack' && f.ref === 'j') { ws.close(); resolve(); } else if (f.type === 'error') reject(new Error(f.message));
+    };
+  }), desk);
+  await openRoom(carol, 'bobs-desk', 'carol');
+  await tid(carol, 'member-count').click();
+  await see(tid(carol, 'member').filter({ hasText: 'Bob Builder' }), 'the members of bobs-desk do not list bob');
+  assert.equal(await tid(carol, 'member-remove').count(), 0, 'carol, neither the room\'s creator nor an admin, is offered to remove members');
+  await tid(carol, 'members-close').click();
+
+  await openRoom(bob, 'bobs-desk', 'bob');
+  await tid(bob, 'member-count').click();
+  const carolRow = tid(bob, 'member').filter({ hasText: 'Carol Danvers' });
+  await see(carolRow, 'bob does not see carol among the members of his room');
+  bob.once('dialog', (d) => d.accept());
+  await carolRow.getByTestId('member-remove').click();
+  await carolRow.waitFor({ state: 'detached', timeout: WAIT_MS }).catch(() => assert.fail('carol stays in the members list after bob removed her'));
+  await tid(bob, 'members-close').click();
+  await convItem(carol, 'bobs-desk').waitFor({ state: 'detached', timeout: WAIT_MS }).catch(() => assert.fail('carol still has bobs-desk after bob removed her'));
+  await see(tid(carol, 'toast').filter({ hasText: 'Bob Builder removed you from #bobs-desk' }), 'carol is not told who removed her');
+  await see(bob.getByTestId('system-line').filter({ hasText: 'Bob Builder removed Carol Danvers' }), 'the room does not say bob removed carol');
+
+  await tid(bob, 'status-button').click();
+  await tid(bob, 'status-dnd').uncheck();
+  await tid(bob, 'status-submit').click();
 });

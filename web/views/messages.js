@@ -4,10 +4,10 @@ import { attachAutocomplete } from '../autocomplete.js';
 import { renderText } from '../markup.js';
 import { deliver } from '../composer.js';
 import { deleteMessage } from '../conversation.js';
-import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
+import { $, avatar, dayLabel, dot, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
 import { keepPhrase } from '../records.js';
-import { chat, conn, convName, textCtx, ui, userName } from '../state.js';
+import { chat, conn, convName, presenceOf, textCtx, ui, userName } from '../state.js';
 
 // Message rows are cached per conversation and re-used, so that rendering after a new message
 // only appends (scroll position, hover and an inline edit in progress survive).
@@ -17,7 +17,7 @@ function messageRow(c, m, compact) {
   const mine = m.author === chat.me.id;
   const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
   const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
-  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size].join('|');
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, compact || presenceOf(m.author).state].join('|');
   const key = `m${c.id}:${m.seq}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -26,6 +26,7 @@ function messageRow(c, m, compact) {
   if (!compact) {
     body.append(h('div', { class: 'msg-meta' },
       h('span', { class: 'author', testid: 'message-author', text: userName(m.author) }),
+      authorDot(m.author),
       h('time', { class: 'time', text: timeFmt.format(m.ts), title: fullFmt.format(m.ts), dateTime: new Date(m.ts).toISOString() })));
   }
   if (m.deleted) {
@@ -64,6 +65,16 @@ function messageRow(c, m, compact) {
   }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, tools);
   rowCache.set(key, { sig, el });
   return el;
+}
+
+/** The author's presence beside their name (online, away, do not disturb, offline). */
+function authorDot(id) {
+  const d = dot(id);
+  d.classList.add('author-dot');
+  d.dataset.testid = 'author-presence';
+  d.setAttribute('role', 'img');
+  d.setAttribute('aria-label', d.title);
+  return d;
 }
 
 /**
