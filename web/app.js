@@ -7,7 +7,7 @@
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
 import { $, icon } from './dom.js';
-import { loadOlder, markRead } from './history.js';
+import { markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
 import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
@@ -18,6 +18,7 @@ import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
 import { bindReview } from './views/review.js';
+import { messagesScrolled } from './views/messages.js';
 import { bindPeopleFilter, renderMe, renderSidebar } from './views/sidebar.js';
 
 const IDLE_MS = 5 * 60 * 1000;
@@ -33,10 +34,7 @@ function bind() {
   bindKeyboard();
   bindPeopleFilter();
 
-  $('messages').addEventListener('scroll', () => {
-    const c = chat.convs.get(ui.current);
-    if (c && $('messages').scrollTop < 80) loadOlder(c);
-  }, { passive: true });
+  $('messages').addEventListener('scroll', messagesScrolled, { passive: true });
 
   $('btn-signout').addEventListener('click', async () => {
     // The server closes this tab's socket as it ends the session: that must not sign out first.

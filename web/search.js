@@ -2,6 +2,7 @@
 // and jumping from a result to the message in its conversation.
 import * as api from './api.js';
 import { renderText } from './markup.js';
+import { revealSeq } from './views/messages.js';
 import { openConv } from './conversation.js';
 import { $, avatar, dayLabel, errText, fullFmt, h, icon, narrow, timeFmt, toast } from './dom.js';
 import { loadNewest, loadOlder, markRead } from './history.js';
@@ -208,6 +209,7 @@ async function jumpTo(convId, seq) {
     if (c.msgs.size === n) return; // the page did not load; loadOlder said why
   }
   if (ui.current !== convId || !c.loaded) return;
+  revealSeq(c, seq);
   const row = $('messages').querySelector(`[data-testid="message"][data-seq="${seq}"]`);
   if (!row) { toast('That message is further back than Hallway loaded: scroll up to find it.', 6000); return; }
   row.scrollIntoView({ block: 'center' });

@@ -66,6 +66,8 @@ function newConversation(id) {
     // What the view shows
     newFrom: null,        // read marker when the conversation was opened: the "New" line goes after it
     jumpToNew: false,     // the next render scrolls to the "New" line
+    winStart: null,       // seq of the first message in the page, or null: the newest (views/messages.js)
+    winFollow: true,      // the page reaches the newest message and takes each new one
     notes: [],            // system lines seen live: {id, after: last_seq then, text} ("Bob left")
   };
 }

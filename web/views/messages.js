@@ -129,17 +129,22 @@ export function renderMessages(opts = {}) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const anchor = opts.toBottom || (atBottom && !opts.keepAnchor) ? null : readingAnchor(list);
 
+  const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  const [from, to] = windowOf(c, all, opts);
+  shown = { conv: c.id, all, from, to };
   const rows = [];
-  if (c.loaded && !c.more) {
+  if (from > 0) {
+    // Older messages are loaded but not in the page: scrolling up brings them in.
+  } else if (c.loaded && !c.more) {
     rows.push(cached(`start${c.id}`, convName(c), () => h('div', { class: 'conv-start' },
       h('div', { class: 'conv-start-title', text: startTitle(c) }),
       c.topic ? h('div', { class: 'muted', text: c.topic }) : null)));
   } else if (c.loadingOlder || c.loading) {
     rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
   }
-  const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  const msgs = from === 0 && to === all.length ? all : all.slice(from, to);
   // System lines ("Bob left") stand after the newest message there was when they happened.
-  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || !c.more);
+  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || (!c.more && from === 0));
   let nextNote = 0;
   const notesUpTo = (seq) => {
     for (; nextNote < notes.length && notes[nextNote].after < seq; nextNote++) {
@@ -148,7 +153,7 @@ export function renderMessages(opts = {}) {
     }
   };
   // The "New" line goes before the first unread message, if the page reaches back to it.
-  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || !c.more) ? null : false;
+  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || (!c.more && from === 0)) ? null : false;
   let prev = null;
   for (const m of msgs) {
     const before = rows.length;
@@ -171,8 +176,8 @@ export function renderMessages(opts = {}) {
     rows.push(messageRow(c, m, compact));
     prev = m;
   }
-  notesUpTo(Infinity);
-  for (const p of c.pending.values()) rows.push(pendingRow(c, p));
+  notesUpTo(to === all.length ? Infinity : all[to].seq);
+  if (to === all.length) for (const p of c.pending.values()) rows.push(pendingRow(c, p));
 
   // Minimal DOM changes: keep nodes that are already in place.
   let cur = list.firstChild;
@@ -192,6 +197,74 @@ export function renderMessages(opts = {}) {
   // A short first page does not fill the view: keep loading until it scrolls or history ends.
   if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
     && list.scrollHeight <= list.clientHeight + 20) loadOlder(c);
+}
+
+// ---------- the window: at most WINDOW message rows in the page ----------
+// A tab open all week in a busy room holds thousands of messages; the page shows a window of
+// them (the newest, unless the reader scrolled back), moved by STEP rows as the reader
+// scrolls past either end, so the page stays as light as with a few history pages.
+export const WINDOW = 500;
+const STEP = 100;
+let shown = { conv: null, all: [], from: 0, to: 0 }; // what the last render showed
+
+/** Index of the first message in `all` (sorted by seq) with a seq of at least `seq`. */
+function indexOf(all, seq) {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (all[mid].seq < seq) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+/**
+ * [from, to) of the messages to show. c.winStart is the first one's seq (null: the newest
+ * WINDOW). A window that comes within STEP of the newest message reaches down to it and
+ * then follows what comes (c.winFollow), growing by up to STEP rows before its top moves on.
+ */
+function windowOf(c, all, opts) {
+  const n = all.length;
+  if (opts.toBottom) {
+    // Opening at the "New" line, which may lie further back than the newest WINDOW.
+    const i = c.jumpToNew && c.newFrom != null ? indexOf(all, c.newFrom + 1) : n;
+    const from = Math.max(0, i - 5);
+    c.winStart = i < n && from < n - WINDOW ? all[from].seq : null;
+    c.winFollow = true;
+  }
+  if (n <= WINDOW) { c.winStart = null; c.winFollow = true; return [0, n]; }
+  let from = c.winStart == null ? n - WINDOW : Math.min(indexOf(all, c.winStart), n - 1);
+  let to = Math.min(n, from + WINDOW);
+  if (c.winFollow || n - to <= STEP) {
+    to = n;
+    if (to - from > WINDOW + STEP) from = n - WINDOW;
+  }
+  c.winFollow = to === n;
+  c.winStart = from === n - WINDOW && to === n ? null : all[from].seq;
+  return [from, to];
+}
+
+/** The list scrolled: near its top, older rows (or an older page); near its bottom, newer rows. */
+export function messagesScrolled() {
+  const list = $('messages');
+  const c = chat.convs.get(ui.current);
+  if (!c || shown.conv !== c.id) return;
+  const { all, from, to } = shown;
+  if (list.scrollTop < 80) {
+    if (from === 0) { loadOlder(c); return; }
+    c.winStart = all[Math.max(0, from - STEP)].seq;
+    c.winFollow = false;
+    renderMessages({ keepAnchor: true });
+  } else if (to < all.length && list.scrollHeight - list.scrollTop - list.clientHeight < 80) {
+    c.winStart = all[Math.min(all.length - 1, from + STEP)].seq;
+    renderMessages({ keepAnchor: true });
+  }
+}
+
+/** Moves the window so that message `seq` is in the page (a search result's jump). */
+export function revealSeq(c, seq) {
+  const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  if (all.length <= WINDOW || c.id !== ui.current) return;
+  c.winStart = all[Math.max(0, indexOf(all, seq) - WINDOW / 2)].seq;
+  c.winFollow = false;
+  renderMessages({ keepAnchor: true });
 }
 
 /** How the first conversation started, at the top of its history. */
