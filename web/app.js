@@ -6,6 +6,7 @@
 // header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
+import { bindRoomRefs } from './conversation.js';
 import { $, icon } from './dom.js';
 import { markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
@@ -33,6 +34,7 @@ function bind() {
   bindComposer();
   bindKeyboard();
   bindPeopleFilter();
+  bindRoomRefs();
 
   $('messages').addEventListener('scroll', messagesScrolled, { passive: true });
 

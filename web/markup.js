@@ -1,10 +1,10 @@
 // markup.js: the small, safe message markup. Builds DOM nodes from plain text; user text only
 // ever reaches the page through text nodes (never innerHTML).
-//   ```code block```   `inline code`   *bold*   _italic_   http(s) links   - list items   @mentions
+//   ```code block```   `inline code`   *bold*   _italic_   http(s) links   - list items   @mentions   #rooms
 
 // *bold* and _italic_ hug their text and stand apart from words: "2 * 3 * 4" and snake_case stay plain.
 // Runs on prose only: code is cut out first (splitCode), so nothing inside code is marked up.
-const INLINE = /(?<![\w*])(\*[^*\s](?:[^*\n]*[^*\s])?\*)(?![\w*])|(?<![\w])(_[^_\s](?:[^_\n]*[^_\s])?_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})/gi;
+const INLINE = /(?<![\w*])(\*[^*\s](?:[^*\n]*[^*\s])?\*)(?![\w*])|(?<![\w])(_[^_\s](?:[^_\n]*[^_\s])?_)(?![\w])|(https?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]}])|(?<![\w@])(@[a-z0-9][a-z0-9._-]{0,31})|(?<![\w#&])(#[a-z0-9][a-z0-9._-]{0,31})/gi;
 
 const BLOCK = /```(?:[a-z0-9_+-]*\n)?([\s\S]*?)```/gi;
 
@@ -52,7 +52,7 @@ function el(tag, cls, text) {
   return e;
 }
 
-/** ctx: {me: name of the signed-in user, names: Set of existing user names, display: name → display name} */
+/** ctx: {me: name of the signed-in user, names: Set of existing user names, display: name → display name, room: name → id of a room of the reader's} */
 function inline(text, ctx, out) {
   for (const piece of splitInline(text)) {
     if (piece.code) out.append(el('code', null, piece.text.slice(1, -1)));
@@ -75,6 +75,8 @@ function prose(text, ctx, out) {
       a.target = '_blank';
       a.rel = 'noopener noreferrer nofollow';
       out.append(a);
+    } else if (m[5]) {
+      roomRef(tok, ctx, out);
     } else {
       // @name: a trailing dot or dash belongs to the sentence, not the name.
       let name = tok.slice(1).replace(/[.\-]+$/, '');
@@ -94,6 +96,21 @@ function prose(text, ctx, out) {
     }
   }
   if (last < text.length) out.append(document.createTextNode(text.slice(last)));
+}
+
+/** #room: a button to a room of the reader's (ctx.room(name) → its id), else the text as it is. */
+function roomRef(tok, ctx, out) {
+  let name = tok.slice(1).replace(/[.\-]+$/, '');
+  const rest = tok.slice(1 + name.length);
+  name = name.toLowerCase();
+  const id = ctx.room ? ctx.room(name) : null;
+  if (id == null) { out.append(document.createTextNode(tok)); return; }
+  const b = el('button', 'room-ref', '#' + name);
+  b.type = 'button';
+  b.dataset.conv = String(id); // conversation.js opens it (one listener for the page)
+  b.dataset.testid = 'room-ref';
+  out.append(b);
+  if (rest) out.append(document.createTextNode(rest));
 }
 
 function paragraph(text, ctx, out) {

@@ -166,5 +166,11 @@ export const userNamed = (name) => names().users.get(name);
 
 /** What markup.js needs to render a message: who is signed in, who exists, and how they are shown. */
 export function textCtx() {
-  return { me: chat.me.name, names: userNames(), display: (name) => userNamed(name)?.display_name || null };
+  return { me: chat.me.name, names: userNames(), display: (name) => userNamed(name)?.display_name || null, room: roomNamed };
+}
+
+/** The id of the room (public or private) named `name` that this person is in, or null. */
+function roomNamed(name) {
+  for (const c of chat.convs.values()) if ((c.kind === 'room' || c.kind === 'private') && c.name === name) return c.id;
+  return null;
 }

@@ -54,12 +54,19 @@ test('@ and the first letters of a display name, then Tab, mention that colleagu
   assert.equal(await convItem(bob, 'general').getAttribute('data-mentions'), '1', 'bob is not told he was mentioned in #general');
   assert.match(await badge.getAttribute('class'), /badge-mention/, 'the badge of bob\'s mention does not look like a mention');
 
-  // # completes the rooms of the person typing; online people come first for @.
+  // # completes the rooms of the person typing, and a #room in a message opens it.
   await box.pressSequentially('see #gen');
   await see(tid(alice, 'autocomplete-item').filter({ hasText: 'general' }), 'typing "#gen" does not suggest #general');
   await box.press('Enter');
   assert.equal(await box.inputValue(), 'see #general ', 'Enter does not complete "#gen" to #general');
   await box.fill('');
+  await tid(bob, 'composer').pressSequentially('more in #bobs');
+  await tid(bob, 'composer').press('Tab');
+  await tid(bob, 'composer').pressSequentially('and #general');
+  await tid(bob, 'composer').press('Enter');
+  await see(messageWith(bob, 'more in #bobs-desk and'), 'bob\'s message naming two rooms does not show as sent');
+  await messageWith(bob, 'more in #bobs-desk and').getByTestId('room-ref').filter({ hasText: '#general' }).click();
+  await see(tid(bob, 'conv-title').filter({ hasText: 'general' }), 'clicking #general in a message does not open #general');
   // Adam, never signed in, sorts before bob by name but comes after the people online.
   await alice.evaluate(async () => {
     const r = await fetch('/api/users', {
