@@ -133,13 +133,12 @@ export function renderMessages(opts = {}) {
   const [from, to] = windowOf(c, all, opts);
   shown = { conv: c.id, all, from, to };
   const rows = [];
-  if (from > 0) {
-    // Older messages are loaded but not in the page: scrolling up brings them in.
-  } else if (c.loaded && !c.more) {
+  // Above a window that starts further down there is nothing: scrolling up brings it in.
+  if (from === 0 && c.loaded && !c.more) {
     rows.push(cached(`start${c.id}`, convName(c), () => h('div', { class: 'conv-start' },
       h('div', { class: 'conv-start-title', text: startTitle(c) }),
       c.topic ? h('div', { class: 'muted', text: c.topic }) : null)));
-  } else if (c.loadingOlder || c.loading) {
+  } else if (from === 0 && (c.loadingOlder || c.loading)) {
     rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
   }
   const msgs = from === 0 && to === all.length ? all : all.slice(from, to);
