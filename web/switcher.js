@@ -1,9 +1,11 @@
 // switcher.js: the quick switcher (Ctrl+K): a box that finds conversations and people by
-// name, unread ones first; Enter opens the one chosen, and a person opens (or starts) the
-// direct conversation with them. Message search keeps its own box (and `/`).
+// name, unread ones first; Enter opens the one chosen, a person opens (or starts) the direct
+// conversation with them, and a public room not joined yet is joined. Message search keeps
+// its own box (and `/`).
+import * as api from './api.js';
 import { openConv, openDm } from './conversation.js';
-import { byName, dot, h, icon } from './dom.js';
-import { chat, convName, others, ui } from './state.js';
+import { byName, dot, errText, h, icon, toast } from './dom.js';
+import { chat, conn, convName, others, ui } from './state.js';
 
 const MAX = 12; // rows shown at once
 
@@ -20,7 +22,15 @@ function score(keys, q) {
   return best;
 }
 
-/** Everything the switcher can open: each conversation, and each person without a DM yet. */
+let directory = []; // public rooms of the server ({id, name, topic, joined}), fetched as the switcher opens
+
+/** Joins public room r, then opens it. */
+async function joinRoom(r) {
+  try { await conn.live.request({ type: 'join', conv: r.id }); } catch (e) { toast(`Could not join #${r.name}: ${errText(e)}`); return; }
+  if (chat.convs.has(r.id)) openConv(r.id); else ui.wantOpen = r.id;
+}
+
+/** Everything the switcher can open: each conversation, each person without a DM yet, public rooms to join. */
 function candidates() {
   const out = [];
   const withDm = new Set();
@@ -43,6 +53,10 @@ function candidates() {
       open: () => openDm([u.id].filter((id) => id !== chat.me.id)),
     });
   }
+  for (const r of directory) {
+    if (r.joined || chat.convs.has(r.id)) continue;
+    out.push({ key: `r${r.id}`, label: r.name, detail: 'join', kind: 'room', unread: 0, mentions: 0, keys: [r.name], join: true, open: () => joinRoom(r) });
+  }
   return out;
 }
 
@@ -52,7 +66,7 @@ export function switcherMatches(q) {
   const rows = [];
   for (const it of candidates()) {
     const s = f ? score(it.keys, f) : it.conv ? 0 : null; // with nothing typed: the conversations
-    if (s != null) rows.push({ ...it, score: s });
+    if (s != null) rows.push({ ...it, score: it.join ? s + 3 : s }); // rooms to join after one's own
   }
   const rank = (r) => (r.mentions > 0 ? 0 : r.unread > 0 ? 1 : 2);
   rows.sort((a, b) => rank(a) - rank(b) || a.score - b.score || (b.conv?.id === ui.current) - (a.conv?.id === ui.current) || byName(a.label, b.label));
@@ -84,21 +98,28 @@ function build() {
     if (rows.length) input.setAttribute('aria-activedescendant', `switcher-${sel}`); else input.removeAttribute('aria-activedescendant');
     list.querySelector('[aria-selected="true"]')?.scrollIntoView({ block: 'nearest' });
   };
-  const update = () => { rows = switcherMatches(input.value); sel = 0; draw(); };
+  const update = () => {
+    // The chosen row stays chosen when rows come in (the room directory arrives late).
+    const chosen = rows[sel]?.key;
+    rows = switcherMatches(input.value);
+    sel = Math.max(0, rows.findIndex((r) => r.key === chosen));
+    draw();
+  };
   const go = () => {
     const r = rows[sel];
     if (!r) return;
     d.close();
     r.open();
   };
-  input.addEventListener('input', update);
+  const reset = () => { rows = []; sel = 0; update(); }; // typing starts again from the best match
+  input.addEventListener('input', reset);
   input.addEventListener('keydown', (e) => {
     if (e.key === 'ArrowDown' && rows.length) { e.preventDefault(); sel = (sel + 1) % rows.length; draw(); }
     else if (e.key === 'ArrowUp' && rows.length) { e.preventDefault(); sel = (sel + rows.length - 1) % rows.length; draw(); }
     else if (e.key === 'Enter' && !e.isComposing) { e.preventDefault(); go(); }
   });
   d.addEventListener('click', (e) => { if (e.target === d) d.close(); }); // a click on the backdrop
-  return { d, input, update };
+  return { d, input, update, reset };
 }
 
 function lead(r) {
@@ -114,7 +135,9 @@ export function openSwitcher() {
   if (!chat.me) return;
   dlg ||= build();
   dlg.input.value = '';
-  dlg.update();
+  dlg.reset();
   if (!dlg.d.open) dlg.d.showModal();
   dlg.input.focus();
+  const d = dlg;
+  api.rooms().then(({ rooms }) => { directory = rooms || []; if (d.d.open) d.update(); }).catch(() => { /* the rooms one is in still show */ });
 }

@@ -108,6 +108,14 @@ test('Ctrl+K and two letters of a colleague\'s name open a direct conversation w
   await carol.keyboard.press('Escape');
   await tid(carol, 'switcher').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the quick switcher'));
 
+  // A public room carol is not in is offered too, and Enter joins it.
+  await carol.keyboard.press('Control+k');
+  await carol.keyboard.type('bobs');
+  await see(tid(carol, 'switcher-item').first().filter({ hasText: 'bobs-desk' }), 'the quick switcher does not offer the public room bobs-desk, which carol has not joined');
+  await carol.keyboard.press('Enter');
+  await see(tid(carol, 'conv-title').filter({ hasText: 'bobs-desk' }), 'Enter on a room carol is not in does not join and open it');
+  await see(convItem(carol, 'bobs-desk'), 'the room carol joined from the quick switcher is not in her sidebar');
+
   // "/" still goes to message search.
   await tid(carol, 'composer').blur();
   await carol.keyboard.press('/');
