@@ -69,7 +69,6 @@ export function attachAutocomplete(ta) {
   const close = () => {
     items = []; tok = null;
     list.hidden = true;
-    ta.setAttribute('aria-expanded', 'false');
     ta.removeAttribute('aria-activedescendant');
   };
   const draw = () => {
@@ -80,7 +79,6 @@ export function attachAutocomplete(ta) {
     }, it.user ? dot(it.user.id) : icon(it.room.kind === 'private' ? 'lock' : 'hash'),
     h('span', { class: 'ac-label', text: it.label }), it.detail ? h('span', { class: 'ac-detail', text: it.detail }) : null)));
     list.hidden = false;
-    ta.setAttribute('aria-expanded', 'true');
     ta.setAttribute('aria-activedescendant', `${list.id}-${sel}`);
   };
   const update = () => {
