@@ -132,6 +132,7 @@ export function renderMessages(opts = {}) {
   const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
   const [from, to] = windowOf(c, all, opts);
   shown = { conv: c.id, all, from, to };
+  forgetRows(c, all, from, to);
   const rows = [];
   // Above a window that starts further down there is nothing: scrolling up brings it in.
   if (from === 0 && c.loaded && !c.more) {
@@ -238,6 +239,19 @@ function windowOf(c, all, opts) {
   c.winFollow = to === n;
   c.winStart = from === n - WINDOW && to === n ? null : all[from].seq;
   return [from, to];
+}
+
+/** Drops the cached rows of messages far from the window, so that memory stays bounded too. */
+function forgetRows(c, all, from, to) {
+  if (rowCache.size <= 3 * WINDOW || !all.length) return;
+  const lo = all[Math.max(0, from - STEP)].seq;
+  const hi = all[Math.min(all.length - 1, to + STEP)].seq;
+  const prefix = `m${c.id}:`;
+  for (const key of rowCache.keys()) {
+    if (!key.startsWith(prefix)) continue;
+    const seq = Number(key.slice(prefix.length));
+    if (seq < lo || seq > hi) rowCache.delete(key);
+  }
 }
 
 /** The list scrolled: near its top, older rows (or an older page); near its bottom, newer rows. */
