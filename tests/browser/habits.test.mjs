@@ -273,7 +273,10 @@ test('keyboard only: an older own message is edited and another deleted; new mes
   await bob.keyboard.press('e');
   await see(tid(bob, 'edit-input'), 'E on bob\'s own message does not open it for editing');
   await bob.keyboard.press('Control+a');
-  await bob.keyboard.type('first of mine, corrected');
+  await bob.keyboard.type('first of mine, corrected for @Dan');
+  await see(tid(bob, 'autocomplete-item').filter({ hasText: 'Carol Danvers' }), 'the edit box does not complete "@Dan" to Carol Danvers');
+  await bob.keyboard.press('Enter');
+  assert.equal(await tid(bob, 'edit-input').inputValue(), 'first of mine, corrected for @carol ', 'Enter in the edit box does not complete the mention before saving');
   await bob.keyboard.press('Enter');
   await see(messageWith(alice, 'first of mine, corrected').getByTestId('message-edited'), 'the edit made by keyboard does not reach alice as edited');
   await bob.waitForFunction(() => document.activeElement?.matches('[data-testid="message"]') && document.activeElement.textContent.includes('first of mine, corrected'), null, { timeout: 5000 })
