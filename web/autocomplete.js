@@ -1,5 +1,5 @@
 // autocomplete.js: completing @people and #rooms in a text box (the message box, the edit
-// box). People are found by sign-in name and by any word of their display name, those online
+// box, the search box's from:@ and in:#). People are found by sign-in name and by any word of their display name, those online
 // first; a completion writes `@name`, the sign-in name the server's mention rule reads
 // (src/model.rs, mentioned_names), and messages show it with the display name (markup.js).
 import { byName, dot, h, icon } from './dom.js';
@@ -53,7 +53,7 @@ function roomsFor(q) {
 let lists = 0; // ids of listboxes, unique in this page
 
 /**
- * Completion for textarea `ta`: the suggestions show above it (in its parent, which the CSS
+ * Completion for text box `ta`: the suggestions show by it (in its parent, which the CSS
  * positions) while an @ or # word is typed; Up and Down choose, Tab or Enter completes, Escape
  * closes. Its keys are taken before the box's own (Enter sends or saves there).
  */
@@ -106,8 +106,9 @@ export function attachAutocomplete(ta) {
     else if (e.key === 'ArrowUp') { sel = (sel + items.length - 1) % items.length; draw(); }
     else if (e.key === 'Escape') close();
     else if (e.key === 'Tab' && !e.shiftKey) complete();
-    // Enter on a name typed out in full sends (or saves): completing would add only a space.
-    else if (e.key === 'Enter' && !e.shiftKey && `${tok.kind}${tok.query.toLowerCase()}` !== items[sel].value) complete();
+    // Enter completes what was begun; on a bare @ or # or a name typed out in full it sends
+    // (saves, searches) as it would without the list.
+    else if (e.key === 'Enter' && !e.shiftKey && tok.query && `${tok.kind}${tok.query.toLowerCase()}` !== items[sel].value) complete();
     else take = false;
     if (take) { e.preventDefault(); e.stopImmediatePropagation(); }
     else if (e.key === 'Enter') close();

@@ -1,6 +1,7 @@
 // search.js: keyword search: parsing from:/in:, the results view with highlighted words,
 // and jumping from a result to the message in its conversation.
 import * as api from './api.js';
+import { attachAutocomplete } from './autocomplete.js';
 import { renderText } from './markup.js';
 import { revealSeq } from './views/messages.js';
 import { openConv } from './conversation.js';
@@ -221,6 +222,7 @@ async function jumpTo(convId, seq) {
 
 /** The search box and the results' buttons. */
 export function bindSearch() {
+  attachAutocomplete($('search-input')); // from:@… and in:#…
   $('search-form').addEventListener('submit', (e) => { e.preventDefault(); runSearch(); });
   $('search-more').addEventListener('click', () => runSearch(true));
   $('btn-search-close').addEventListener('click', () => closeSearch());

@@ -80,7 +80,7 @@ test('@ and the first letters of a display name, then Tab, mention that colleagu
   const names = await tid(alice, 'autocomplete-item').evaluateAll((els) => els.map((e) => e.dataset.value));
   assert.deepEqual(names, ['@bob', '@carol', '@adam'], 'a bare "@" does not list the colleagues online first');
   await box.press('Escape');
-  await tid(alice, 'autocomplete').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the suggestions'));
+  await alice.locator('.composer-box [data-testid="autocomplete"]').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => assert.fail('Escape does not close the suggestions'));
   await box.fill('');
 });
 
@@ -116,10 +116,17 @@ test('Ctrl+K and two letters of a colleague\'s name open a direct conversation w
   await see(tid(carol, 'conv-title').filter({ hasText: 'bobs-desk' }), 'Enter on a room carol is not in does not join and open it');
   await see(convItem(carol, 'bobs-desk'), 'the room carol joined from the quick switcher is not in her sidebar');
 
-  // "/" still goes to message search.
+  // "/" still goes to message search, where from:@ completes a colleague.
   await tid(carol, 'composer').blur();
   await carol.keyboard.press('/');
   assert.ok(await tid(carol, 'search-input').evaluate((el) => el === document.activeElement), '"/" does not put the cursor in the message search box');
+  await carol.keyboard.type('from:@Adm');
+  await see(tid(carol, 'autocomplete-item').filter({ hasText: 'Alice Admin' }), 'typing "from:@Adm" in the search box does not suggest Alice Admin');
+  await carol.keyboard.press('Tab');
+  assert.equal(await tid(carol, 'search-input').inputValue(), 'from:@alice ', 'Tab does not complete "from:@Adm" to alice');
+  await carol.keyboard.type('news');
+  await carol.keyboard.press('Enter');
+  await see(tid(carol, 'search-result').filter({ hasText: 'news for everyone' }), 'the completed search "from:@alice news" does not find alice\'s message');
   await carol.keyboard.press('Escape');
 });
 
