@@ -288,6 +288,7 @@ impl TabLimits {
                 | ClientFrame::Join { .. }
                 | ClientFrame::Leave { .. }
                 | ClientFrame::Invite { .. }
+                | ClientFrame::RemoveMember { .. }
                 | ClientFrame::SetTopic { .. }
                 | ClientFrame::SetRecords { .. },
             ) => take(TabBucket::Membership),

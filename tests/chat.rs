@@ -436,6 +436,58 @@ async fn a_public_room_can_be_found_joined_discussed_and_left() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_creator_or_an_admin_removes_a_member_who_then_gets_nothing_more_of_it() {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let carol = server.add_user(&alice, "carol").await;
+    let dave = server.add_user(&alice, "dave").await;
+    let mut alice_tab = alice.ws().await;
+    let mut bob_tab = bob.ws().await;
+    let mut carol_tab = carol.ws().await;
+    let mut dave_tab = dave.ws().await;
+
+    let standup = bob_tab.ack(json!({"type": "create_room", "name": "standup"})).await["conv"].as_u64().expect("conv");
+    for tab in [&mut alice_tab, &mut carol_tab] {
+        tab.ack(json!({"type": "join", "conv": standup})).await;
+    }
+    let remove = |user: u64| json!({"type": "remove_member", "conv": standup, "user": user});
+
+    // Carol is a member, not the creator nor an admin; dave is not even in the room.
+    carol_tab.expect_error(remove(bob.id), "forbidden").await;
+    dave_tab.expect_error(remove(carol.id), "not_found").await;
+    bob_tab.expect_error(remove(bob.id), "bad_request").await;
+    bob_tab.expect_error(remove(dave.id), "not_found").await;
+
+    bob_tab.ack(remove(carol.id)).await;
+    let left = carol_tab.recv_where("her removal", |f| f["type"] == "conversation_left").await;
+    assert_eq!(
+        (left["conv"].as_u64(), left["by"].as_u64()),
+        (Some(standup), Some(bob.id)),
+        "carol should be told bob removed her: {left}"
+    );
+    let left = alice_tab.recv_where("carol's removal", |f| f["type"] == "member_left").await;
+    assert_eq!(
+        (left["conv"].as_u64(), left["user"].as_u64(), left["by"].as_u64()),
+        (Some(standup), Some(carol.id), Some(bob.id)),
+        "alice should see bob remove carol: {left}"
+    );
+    bob_tab.send_message(standup, "after carol was removed").await;
+    alice_tab.recv_message("after carol was removed").await;
+    carol_tab.expect_none_before_pong("messages of a room she was removed from", |f| f["type"] == "message").await;
+    let (status, _) = carol.get(&format!("/api/conversations/{standup}/messages")).await;
+    assert_eq!(status, 404, "a removed member no longer reads the room's history");
+
+    // An admin who did not create the room removes its creator too.
+    alice_tab.ack(remove(bob.id)).await;
+    bob_tab.recv_where("his removal", |f| f["type"] == "conversation_left" && f["by"] == alice.id).await;
+
+    // A group has no one to remove members: each leaves it.
+    let group = alice_tab.ack(json!({"type": "open_dm", "users": [bob.id, carol.id]})).await["conv"].clone();
+    alice_tab.expect_error(json!({"type": "remove_member", "conv": group, "user": bob.id}), "bad_request").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_invited_into_a_private_room_sees_it_and_its_history() {
     let server = TestServer::start().await;
     let alice = server.admin().await;

@@ -2,35 +2,41 @@
 // Binds the page's fixed controls and starts: the setup form, or the chat if signed in.
 // Module map: state.js (what the tab knows), api.js (the only module that talks to the
 // server), live.js (frames from the server), history.js (pages of messages), composer.js,
-// search.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
+// search.js, switcher.js (Ctrl+K), autocomplete.js (@ and #), keyboard.js (the list by keyboard, announcements), theme.js, conversation.js (opening and leaving), signin.js, sound.js, views/ (sidebar,
 // header, messages, dialogs, review, admin and its sections in admin/), dom.js (element helpers), markup.js (message text).
 import * as api from './api.js';
 import { bindComposer } from './composer.js';
+import { bindRoomRefs } from './conversation.js';
 import { $, icon } from './dom.js';
-import { loadOlder, markRead } from './history.js';
+import { markRead } from './history.js';
 import { bindSearch, closeSearch, focusSearch } from './search.js';
 import { bindSignIn, enter, showSetup, showSignup, signedOut } from './signin.js';
 import { unlockAudio } from './sound.js';
+import { openSwitcher } from './switcher.js';
+import { bindTheme } from './theme.js';
+import { bindKeyboard } from './keyboard.js';
 import { activity, chat, conn, ui } from './state.js';
 import { pickPeople, showAddUser, showCreateRoom, showDirectory, showStatus } from './views/dialogs.js';
 import { bindAdmin } from './views/admin.js';
 import { bindReview } from './views/review.js';
-import { renderMe, renderSidebar } from './views/sidebar.js';
+import { messagesScrolled } from './views/messages.js';
+import { bindPeopleFilter, renderMe, renderSidebar } from './views/sidebar.js';
 
 const IDLE_MS = 5 * 60 * 1000;
 
 /** The page's fixed controls, bound once. */
 function bind() {
+  bindTheme();
   for (const b of document.querySelectorAll('[data-icon]')) b.append(icon(b.dataset.icon));
   for (const b of document.querySelectorAll('dialog [data-close]')) b.addEventListener('click', () => b.closest('dialog').close());
   bindSignIn();
 
   bindComposer();
+  bindKeyboard();
+  bindPeopleFilter();
+  bindRoomRefs();
 
-  $('messages').addEventListener('scroll', () => {
-    const c = chat.convs.get(ui.current);
-    if (c && $('messages').scrollTop < 80) loadOlder(c);
-  }, { passive: true });
+  $('messages').addEventListener('scroll', messagesScrolled, { passive: true });
 
   $('btn-signout').addEventListener('click', async () => {
     // The server closes this tab's socket as it ends the session: that must not sign out first.
@@ -51,7 +57,7 @@ function bind() {
   document.addEventListener('keydown', (e) => {
     if ($('chat').hidden || e.target.closest?.('dialog')) return;
     const typing = e.target.matches?.('input, textarea, select, [contenteditable]');
-    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'k' || e.key === 'K')) { e.preventDefault(); focusSearch(); }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && (e.key === 'k' || e.key === 'K')) { e.preventDefault(); openSwitcher(); }
     else if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); focusSearch(); }
     else if (e.key === 'Escape' && ui.search) { e.preventDefault(); closeSearch(); }
   });

@@ -1,6 +1,7 @@
 // composer.js: the message box and sending: pending messages (shown at once, marked until
 // the server's ack), resending after a reconnect, typing frames.
 import { bindAttachments, clearAttachments, readyAttachments } from './attach.js';
+import { attachAutocomplete } from './autocomplete.js';
 import { $, randomId, toast } from './dom.js';
 import { takeReply } from './reply.js';
 import { activity, chat, conn, ui } from './state.js';
@@ -68,6 +69,7 @@ function lastOwnMessage(c) {
 /** The message box: Enter sends, Up edits the last own message, typing tells the others. */
 export function bindComposer() {
   const ta = $('composer');
+  attachAutocomplete(ta);
   ta.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitComposer(); return; }
     if (e.key === 'ArrowUp' && !ta.value) {

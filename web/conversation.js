@@ -42,6 +42,17 @@ export function openConv(id, { keepSearch = false } = {}) {
   if (!narrow() && !typingElsewhere) $('composer').focus();
 }
 
+/** A #room in a message text (markup.js) opens that room. */
+export function bindRoomRefs() {
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest?.('button.room-ref');
+    if (!b) return;
+    e.preventDefault();
+    e.stopPropagation(); // not the search result's jump around it
+    openConv(Number(b.dataset.conv));
+  }, true);
+}
+
 export async function openDm(userIds) {
   try {
     const ack = await conn.live.request({ type: 'open_dm', users: userIds });

@@ -5,11 +5,13 @@ import { openConv, renderAll } from './conversation.js';
 import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
 import { renderSearch, searchResultChanged } from './search.js';
+import { announce } from './keyboard.js';
 import { notifyMessage } from './notify.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
 import { queueMessages } from './views/messages.js';
+import { membersChanged } from './views/members.js';
 import { recordsChanged } from './views/records.js';
 import { adminChanged, showAdminEntry } from './views/admin.js';
 import { showRoleEntries } from './views/review.js';
@@ -53,6 +55,8 @@ export function onFrame(f) {
       chat.presence.set(f.presence.user, f.presence);
       renderSidebar(); renderHeader(); renderMe();
       adminChanged('presence');
+      membersChanged(ui.current);
+      queueMessages(); // the dots beside authors
       return;
     case 'conversation': {
       const c = addConv(f.conversation);
@@ -61,6 +65,8 @@ export function onFrame(f) {
       return;
     }
     case 'conversation_left': {
+      const gone = chat.convs.get(f.conv);
+      if (gone && f.by != null && f.by !== chat.me?.id) toast(`${userName(f.by)} removed you from ${gone.kind === 'group' ? 'a group conversation' : '#' + gone.name}.`, 6000);
       chat.convs.delete(f.conv);
       // Open results stay open, without the ones this user may no longer read.
       if (ui.search) { ui.search.results = ui.search.results.filter((m) => m.conv !== f.conv); renderSearch(); }
@@ -76,8 +82,9 @@ export function onFrame(f) {
       if (f.type === 'member_joined') set.add(f.user); else set.delete(f.user);
       c.members = [...set];
       // Live only: history has no record of who left, so after a reload the line is gone.
-      if (f.type === 'member_left' && had) c.notes.push({ id: ++noteIds, after: c.last_seq, text: `${userName(f.user)} left` });
+      if (f.type === 'member_left' && had) c.notes.push({ id: ++noteIds, after: c.last_seq, text: f.by != null ? `${userName(f.by)} removed ${userName(f.user)}` : `${userName(f.user)} left` });
       sidebarConv(c.id);
+      membersChanged(c.id);
       if (c.id === ui.current) { renderHeader(); queueMessages(); }
       return;
     }
@@ -181,6 +188,7 @@ function onMessage(m) {
   if (isNew && m.author !== chat.me.id && !m.deleted && !m.system && (c.id !== ui.current || !looking())
     && (c.kind === 'dm' || c.kind === 'group' || (m.mentions && m.mentions.includes(chat.me.id)))) chime();
   if (isNew) notifyMessage(c, m, openConv);
+  if (isNew) announce(c, m);
   if (c.id === ui.current) {
     queueMessages({ toBottom: m.author === chat.me.id });
     renderTyping();

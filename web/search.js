@@ -1,12 +1,14 @@
 // search.js: keyword search: parsing from:/in:, the results view with highlighted words,
 // and jumping from a result to the message in its conversation.
 import * as api from './api.js';
+import { attachAutocomplete } from './autocomplete.js';
 import { renderText } from './markup.js';
+import { revealSeq } from './views/messages.js';
 import { openConv } from './conversation.js';
 import { $, avatar, dayLabel, errText, fullFmt, h, icon, narrow, timeFmt, toast } from './dom.js';
 import { loadNewest, loadOlder, markRead } from './history.js';
 import { signedOut } from './signin.js';
-import { chat, convName, others, PAGE, ui, userName, userNames } from './state.js';
+import { chat, convName, others, PAGE, textCtx, ui, userName } from './state.js';
 
 // The server's words: runs of letters and digits (at least 2), longer ones by their first
 // 64, compared lowercased. Chinese and Japanese characters (the server's is_cjk, same ranges)
@@ -178,11 +180,11 @@ function resultItem(m, words) {
   const isRoom = c && (c.kind === 'room' || c.kind === 'private');
   const where = c ? convName(c) : 'a conversation you left';
   const text = h('div', { class: 'msg-text', testid: 'search-result-text' },
-    highlight(renderText(m.text, { me: chat.me.name, names: userNames() }), words));
+    highlight(renderText(m.text, textCtx()), words));
   if (m.edited_ts != null) text.append(h('span', { class: 'edited', text: ' (edited)' }));
   return h('li', {
     class: 'result', testid: 'search-result', data: { conv: m.conv, seq: m.seq, convName: where, authorName: chat.users.get(m.author)?.name || '' },
-    onclick: (e) => { if (!e.target.closest('a') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
+    onclick: (e) => { if (!e.target.closest('a, .code-block button') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
   },
   h('button', { type: 'button', class: 'link result-where', title: 'Show it in the conversation', 'aria-label': `In ${isRoom ? '#' : ''}${where}: show the message in the conversation` },
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : null, h('span', { text: where })),
@@ -208,6 +210,7 @@ export async function jumpTo(convId, seq) {
     if (c.msgs.size === n) return; // the page did not load; loadOlder said why
   }
   if (ui.current !== convId || !c.loaded) return;
+  revealSeq(c, seq);
   const row = $('messages').querySelector(`[data-testid="message"][data-seq="${seq}"]`);
   if (!row) { toast('That message is further back than Hallway loaded: scroll up to find it.', 6000); return; }
   row.scrollIntoView({ block: 'center' });
@@ -219,6 +222,7 @@ export async function jumpTo(convId, seq) {
 
 /** The search box and the results' buttons. */
 export function bindSearch() {
+  attachAutocomplete($('search-input')); // from:@… and in:#…
   $('search-form').addEventListener('submit', (e) => { e.preventDefault(); runSearch(); });
   $('search-more').addEventListener('click', () => runSearch(true));
   $('btn-search-close').addEventListener('click', () => closeSearch());

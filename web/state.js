@@ -66,6 +66,8 @@ function newConversation(id) {
     // What the view shows
     newFrom: null,        // read marker when the conversation was opened: the "New" line goes after it
     jumpToNew: false,     // the next render scrolls to the "New" line
+    winStart: null,       // seq of the first message in the page, or null: the newest (views/messages.js)
+    winFollow: true,      // the page reaches the newest message and takes each new one
     notes: [],            // system lines seen live: {id, after: last_seq then, text} ("Bob left")
   };
 }
@@ -146,12 +148,29 @@ export function recountUnread(c) {
   }
 }
 
-let namesCache = null; // {src, size, set} for userNames
+let namesCache = null; // {src, size, set, users} for userNames and userNamed
+
+function names() {
+  const c = namesCache;
+  if (c && c.src === chat.users && c.size === chat.users.size) return c;
+  const users = new Map([...chat.users.values()].map((u) => [u.name, u]));
+  namesCache = { src: chat.users, size: chat.users.size, set: new Set(users.keys()), users };
+  return namesCache;
+}
 
 /** The sign-in names of every user, for telling @mentions from other words. */
-export function userNames() {
-  const c = namesCache;
-  if (c && c.src === chat.users && c.size === chat.users.size) return c.set;
-  namesCache = { src: chat.users, size: chat.users.size, set: new Set([...chat.users.values()].map((u) => u.name)) };
-  return namesCache.set;
+export const userNames = () => names().set;
+
+/** The user with sign-in name `name`, or undefined. */
+export const userNamed = (name) => names().users.get(name);
+
+/** What markup.js needs to render a message: who is signed in, who exists, and how they are shown. */
+export function textCtx() {
+  return { me: chat.me.name, names: userNames(), display: (name) => userNamed(name)?.display_name || null, room: roomNamed };
+}
+
+/** The id of the room (public or private) named `name` that this person is in, or null. */
+function roomNamed(name) {
+  for (const c of chat.convs.values()) if ((c.kind === 'room' || c.kind === 'private') && c.name === name) return c.id;
+  return null;
 }

@@ -534,6 +534,7 @@ impl HubTask {
             ClientFrame::Join { conv } => self.join(conn, user, reference, conv).await,
             ClientFrame::Leave { conv } => self.leave(conn, user, reference, conv).await,
             ClientFrame::Invite { conv, user: invitee } => self.invite(conn, user, reference, conv, invitee).await,
+            ClientFrame::RemoveMember { conv, user: member } => self.remove_member(conn, user, reference, conv, member).await,
             ClientFrame::SetRecords { conv, keep, days } => self.set_records(conn, user, reference, conv, keep, days).await,
             ClientFrame::SetTopic { conv, topic } => self.set_topic(conn, user, reference, conv, topic).await,
             ClientFrame::Ping => {

@@ -202,6 +202,9 @@ pub enum ServerFrame {
     },
     ConversationLeft {
         conv: ConvId,
+        /// Who removed you, when someone did (`remove_member`); absent when you left.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<UserId>,
     },
     MemberJoined {
         conv: ConvId,
@@ -210,6 +213,9 @@ pub enum ServerFrame {
     MemberLeft {
         conv: ConvId,
         user: UserId,
+        /// Who removed them, when someone did; absent when they left.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<UserId>,
     },
     Topic {
         conv: ConvId,
@@ -454,6 +460,10 @@ pub enum ClientFrame {
         conv: ConvId,
         user: UserId,
     },
+    RemoveMember {
+        conv: ConvId,
+        user: UserId,
+    },
     SetTopic {
         conv: ConvId,
         topic: String,
@@ -483,6 +493,7 @@ impl ClientFrame {
             ClientFrame::Join { .. } => "join",
             ClientFrame::Leave { .. } => "leave",
             ClientFrame::Invite { .. } => "invite",
+            ClientFrame::RemoveMember { .. } => "remove_member",
             ClientFrame::SetTopic { .. } => "set_topic",
             ClientFrame::SetRecords { .. } => "set_records",
             ClientFrame::Ping => "ping",

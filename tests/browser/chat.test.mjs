@@ -203,8 +203,9 @@ test('a direct message: the header names bob and nothing else; bob gets a badge 
 
 
 test('search: a word finds the message, highlighted; a click opens it in its conversation; from: and in: narrow it', async () => {
-  await pageB.keyboard.press('Control+k');
-  assert.ok(await tid(pageB, 'search-input').evaluate((el) => el === document.activeElement), 'Ctrl+K does not put the cursor in the search box');
+  await tid(pageB, 'composer').blur();
+  await pageB.keyboard.press('/');
+  assert.ok(await tid(pageB, 'search-input').evaluate((el) => el === document.activeElement), '"/" does not put the cursor in the search box');
   await search(pageB, 'LUNCH');
   const hit = pageB.locator('[data-testid="search-result"]', { hasText: 'Hello Bob, lunch at noon?' });
   await see(hit, 'bob searched for "LUNCH" but alice\'s "Hello Bob, lunch at noon?" is not among the results');
@@ -270,7 +271,6 @@ test('search: a result older than the loaded history is reached by paging back t
   const pages = [];
   const onRequest = (req) => { if (/\/messages\?.*before=/.test(req.url())) pages.push(req.url()); };
   pageA.on('request', onRequest);
-  await pageA.keyboard.press('Control+k');
 
   // 300 matches come 20 at a time, newest first; "More results" brings the next 20.
   await search(pageA, 'status report');

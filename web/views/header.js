@@ -5,6 +5,7 @@ import { $, dot, h, icon, kids, toast } from '../dom.js';
 import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
 import { pickPeople } from './dialogs.js';
 import { levelOf } from '../notify.js';
+import { showMembers } from './members.js';
 import { showNotify } from './notify.js';
 import { renderRecords } from './records.js';
 
@@ -46,7 +47,8 @@ export function renderHeader() {
 
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
   actions.replaceChildren(...kids(
-    h('span', { class: 'members', title: names, testid: 'member-count' }, icon('users'), String(c.members.length)),
+    h('button', { type: 'button', class: 'members', title: `Members: ${names}`, 'aria-label': `${c.members.length} members: show them`, testid: 'member-count', onclick: showMembers },
+      icon('users'), String(c.members.length)),
     h('button', { class: 'icon-btn', testid: 'notify-button', title: `Notifications: ${levelOf(c)}`, 'aria-label': 'Notifications', onclick: () => showNotify(c, renderHeader) },
       icon(levelOf(c) === 'nothing' ? 'bellOff' : 'bell')),
     isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },

@@ -1,14 +1,15 @@
 // views/messages.js: the message list of the open conversation. Rows are cached and
 // reused, so a render only inserts what changed and the reader's place survives.
+import { attachAutocomplete } from '../autocomplete.js';
 import { renderText } from '../markup.js';
 import { attachmentsView, renderTray } from '../attach.js';
 import { deliver } from '../composer.js';
 import { quoteSig, quoteView, renderReplyBar, withReply } from '../reply.js';
 import { deleteMessage } from '../conversation.js';
-import { $, avatar, dayLabel, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
+import { $, avatar, dayLabel, dot, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
 import { keepPhrase } from '../records.js';
-import { chat, conn, convName, ui, userName, userNames } from '../state.js';
+import { chat, conn, convName, presenceOf, textCtx, ui, userName } from '../state.js';
 
 // Message rows are cached per conversation and re-used, so that rendering after a new message
 // only appends (scroll position, hover and an inline edit in progress survive).
@@ -18,7 +19,7 @@ function messageRow(c, m, compact) {
   const mine = m.author === chat.me.id;
   const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
   const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
-  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m)].join('|');
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m), compact || presenceOf(m.author).state].join('|');
   const key = `m${c.id}:${m.seq}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -27,6 +28,7 @@ function messageRow(c, m, compact) {
   if (!compact) {
     body.append(h('div', { class: 'msg-meta' },
       h('span', { class: 'author', testid: 'message-author', text: userName(m.author) }),
+      authorDot(m.author),
       h('time', { class: 'time', text: timeFmt.format(m.ts), title: fullFmt.format(m.ts), dateTime: new Date(m.ts).toISOString() })));
   }
   if (m.deleted) {
@@ -45,12 +47,13 @@ function messageRow(c, m, compact) {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
       if (e.key === 'Escape') { ui.editing = null; renderMessages(); $('composer').focus(); }
     });
-    body.append(ta, h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
+    body.append(h('div', { class: 'edit-wrap' }, ta), h('div', { class: 'edit-hint', text: 'Enter to save · Esc to cancel' }));
+    attachAutocomplete(ta);
     queueMicrotask(() => { ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); });
   } else {
     body.append(quoteView(c, m) || '');
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
-    t.append(renderText(m.text, { me: chat.me.name, names: userNames() }));
+    t.append(renderText(m.text, textCtx()));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
     body.append(t, attachmentsView(m.attachments) || '');
   }
@@ -65,6 +68,16 @@ function messageRow(c, m, compact) {
   }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, withReply(c, m, editing, tools));
   rowCache.set(key, { sig, el });
   return el;
+}
+
+/** The author's presence beside their name (online, away, do not disturb, offline). */
+function authorDot(id) {
+  const d = dot(id);
+  d.classList.add('author-dot');
+  d.dataset.testid = 'author-presence';
+  d.setAttribute('role', 'img');
+  d.setAttribute('aria-label', d.title);
+  return d;
 }
 
 /**
@@ -87,7 +100,7 @@ function pendingRow(c, p) {
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
   const t = h('div', { class: 'msg-text', testid: 'message-text' });
-  t.append(renderText(p.text, { me: chat.me.name, names: userNames() }));
+  t.append(renderText(p.text, textCtx()));
   const note = p.state === 'failed'
     ? h('div', { class: 'send-failed' }, `Not sent (${p.error}). `,
       ...(p.retryable === false ? [] : [h('button', { class: 'link', text: 'Retry', onclick: () => deliver(c, p) }), ' · ']),
@@ -121,17 +134,22 @@ export function renderMessages(opts = {}) {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const anchor = opts.toBottom || (atBottom && !opts.keepAnchor) ? null : readingAnchor(list);
 
+  const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  const [from, to] = windowOf(c, all, opts);
+  shown = { conv: c.id, all, from, to };
+  forgetRows(c, all, from, to);
   const rows = [];
-  if (c.loaded && !c.more) {
+  // Above a window that starts further down there is nothing: scrolling up brings it in.
+  if (from === 0 && c.loaded && !c.more) {
     rows.push(cached(`start${c.id}`, convName(c), () => h('div', { class: 'conv-start' },
       h('div', { class: 'conv-start-title', text: startTitle(c) }),
       c.topic ? h('div', { class: 'muted', text: c.topic }) : null)));
-  } else if (c.loadingOlder || c.loading) {
+  } else if (from === 0 && (c.loadingOlder || c.loading)) {
     rows.push(cached('loading', '', () => h('div', { class: 'loading', text: 'Loading…' })));
   }
-  const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  const msgs = from === 0 && to === all.length ? all : all.slice(from, to);
   // System lines ("Bob left") stand after the newest message there was when they happened.
-  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || !c.more);
+  const notes = c.notes.filter((n) => !msgs.length || n.after >= msgs[0].seq || (!c.more && from === 0));
   let nextNote = 0;
   const notesUpTo = (seq) => {
     for (; nextNote < notes.length && notes[nextNote].after < seq; nextNote++) {
@@ -140,7 +158,7 @@ export function renderMessages(opts = {}) {
     }
   };
   // The "New" line goes before the first unread message, if the page reaches back to it.
-  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || !c.more) ? null : false;
+  let newLine = c.newFrom != null && msgs.length > 0 && (msgs[0].seq <= c.newFrom || (!c.more && from === 0)) ? null : false;
   let prev = null;
   for (const m of msgs) {
     const before = rows.length;
@@ -163,8 +181,8 @@ export function renderMessages(opts = {}) {
     rows.push(messageRow(c, m, compact));
     prev = m;
   }
-  notesUpTo(Infinity);
-  for (const p of c.pending.values()) rows.push(pendingRow(c, p));
+  notesUpTo(to === all.length ? Infinity : all[to].seq);
+  if (to === all.length) for (const p of c.pending.values()) rows.push(pendingRow(c, p));
 
   // Minimal DOM changes: keep nodes that are already in place.
   let cur = list.firstChild;
@@ -184,6 +202,87 @@ export function renderMessages(opts = {}) {
   // A short first page does not fill the view: keep loading until it scrolls or history ends.
   if (c.loaded && c.more && !c.loadingOlder && !(Date.now() - (c.olderFailedAt || 0) < 10000)
     && list.scrollHeight <= list.clientHeight + 20) loadOlder(c);
+}
+
+// ---------- the window: at most WINDOW message rows in the page ----------
+// A tab open all week in a busy room holds thousands of messages; the page shows a window of
+// them (the newest, unless the reader scrolled back), moved by STEP rows as the reader
+// scrolls past either end, so the page stays as light as with a few history pages.
+export const WINDOW = 500;
+const STEP = 100;
+let shown = { conv: null, all: [], from: 0, to: 0 }; // what the last render showed
+
+/** Index of the first message in `all` (sorted by seq) with a seq of at least `seq`. */
+function indexOf(all, seq) {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (all[mid].seq < seq) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+/**
+ * [from, to) of the messages to show. c.winStart is the first one's seq (null: the newest
+ * WINDOW). A window that comes within STEP of the newest message reaches down to it and
+ * then follows what comes (c.winFollow), growing by up to STEP rows before its top moves on.
+ */
+function windowOf(c, all, opts) {
+  const n = all.length;
+  if (opts.toBottom) {
+    // Opening at the "New" line, which may lie further back than the newest WINDOW.
+    const i = c.jumpToNew && c.newFrom != null ? indexOf(all, c.newFrom + 1) : n;
+    const from = Math.max(0, i - 5);
+    c.winStart = i < n && from < n - WINDOW ? all[from].seq : null;
+    c.winFollow = true;
+  }
+  if (n <= WINDOW) { c.winStart = null; c.winFollow = true; return [0, n]; }
+  let from = c.winStart == null ? n - WINDOW : Math.min(indexOf(all, c.winStart), n - 1);
+  let to = Math.min(n, from + WINDOW);
+  if (c.winFollow || n - to <= STEP) {
+    to = n;
+    if (to - from > WINDOW + STEP) from = n - WINDOW;
+  }
+  c.winFollow = to === n;
+  c.winStart = from === n - WINDOW && to === n ? null : all[from].seq;
+  return [from, to];
+}
+
+/** Drops the cached rows of messages far from the window, so that memory stays bounded too. */
+function forgetRows(c, all, from, to) {
+  if (rowCache.size <= 3 * WINDOW || !all.length) return;
+  const lo = all[Math.max(0, from - STEP)].seq;
+  const hi = all[Math.min(all.length - 1, to + STEP)].seq;
+  const prefix = `m${c.id}:`;
+  for (const key of rowCache.keys()) {
+    if (!key.startsWith(prefix)) continue;
+    const seq = Number(key.slice(prefix.length));
+    if (seq < lo || seq > hi) rowCache.delete(key);
+  }
+}
+
+/** The list scrolled: near its top, older rows (or an older page); near its bottom, newer rows. */
+export function messagesScrolled() {
+  const list = $('messages');
+  const c = chat.convs.get(ui.current);
+  if (!c || shown.conv !== c.id) return;
+  const { all, from, to } = shown;
+  if (list.scrollTop < 80) {
+    if (from === 0) { loadOlder(c); return; }
+    c.winStart = all[Math.max(0, from - STEP)].seq;
+    c.winFollow = false;
+    renderMessages({ keepAnchor: true });
+  } else if (to < all.length && list.scrollHeight - list.scrollTop - list.clientHeight < 80) {
+    c.winStart = all[Math.min(all.length - 1, from + STEP)].seq;
+    renderMessages({ keepAnchor: true });
+  }
+}
+
+/** Moves the window so that message `seq` is in the page (a search result's jump). */
+export function revealSeq(c, seq) {
+  const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  if (all.length <= WINDOW || c.id !== ui.current) return;
+  c.winStart = all[Math.max(0, indexOf(all, seq) - WINDOW / 2)].seq;
+  c.winFollow = false;
+  renderMessages({ keepAnchor: true });
 }
 
 /** How the first conversation started, at the top of its history. */

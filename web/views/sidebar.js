@@ -185,11 +185,28 @@ function dmHint() {
   else if (!order.dms.length && !hint) ul.append(h('li', { class: 'side-hint', text: 'Pick a person below to write to them.' }));
 }
 
+const fold = (s) => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+
+/** People whose sign-in name or display name holds the filter's text (accents and case aside). */
+function peopleFilter() {
+  const q = fold($('people-search').value.trim().replace(/^@/, ''));
+  return q ? (u) => u.name.includes(q) || fold(u.display_name).includes(q) : () => true;
+}
+
+/** The filter over the People list. */
+export function bindPeopleFilter() {
+  $('people-search').addEventListener('input', drawPeople);
+  $('people-search').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && e.target.value) { e.preventDefault(); e.target.value = ''; drawPeople(); }
+  });
+}
+
 function drawPeople() {
   const away = (u) => (presenceOf(u.id).state === 'offline' ? 1 : 0);
   // A disabled account is no one to write to; its old messages still carry its name.
-  const people = [...chat.users.values()].filter((u) => !u.disabled).sort((a, b) => (a.id === chat.me.id) - (b.id === chat.me.id) || away(a) - away(b)
+  const people = [...chat.users.values()].filter((u) => !u.disabled).filter(peopleFilter()).sort((a, b) => (a.id === chat.me.id) - (b.id === chat.me.id) || away(a) - away(b)
     || byName(a.display_name, b.display_name));
+  if (!people.length) { $('people-list').replaceChildren(h('li', { class: 'side-hint', text: 'Nobody by that name.' })); return; }
   $('people-list').replaceChildren(...people.map((u) => {
     const st = statusText(presenceOf(u.id));
     return h('li', null, h('button', {

@@ -11,7 +11,7 @@ use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
 use super::{ConvState, HubTask, MemberState};
 use crate::core::ConnId;
 use crate::limits::Bucket;
-use crate::model::{ConvId, ConvKind, Seq, UserId, now_millis, valid_name};
+use crate::model::{ConvId, ConvKind, Role, Seq, UserId, now_millis, valid_name};
 use crate::protocol::Refusal;
 use crate::protocol::{self, ErrorCode, Ref, ServerFrame};
 use crate::store::Change;
@@ -107,18 +107,59 @@ impl HubTask {
         reference: Option<Ref>,
         conv: ConvId,
     ) -> Result<(), Refusal> {
-        let state = self.convs.get_mut(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(Refusal::not_found)?;
+        let state = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(Refusal::not_found)?;
         if state.record.kind == ConvKind::Dm {
             return Err(Refusal::new(ErrorCode::BadRequest, "a direct message cannot be left"));
         }
+        self.drop_member(conn, reference, conv, user, None)
+    }
+
+    /// `remove_member`: the room's creator or an admin takes someone else out of a room they
+    /// are in. The one removed is told by whom; so are the members who stay.
+    pub(super) async fn remove_member(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        reference: Option<Ref>,
+        conv: ConvId,
+        member: UserId,
+    ) -> Result<(), Refusal> {
+        let state = self.convs.get(&conv).filter(|c| c.members.contains_key(&user)).ok_or_else(Refusal::not_found)?;
+        if !state.record.kind.is_room() {
+            return Err(Refusal::new(ErrorCode::BadRequest, "only rooms have members to remove; a group is left by each member"));
+        }
+        if member == user {
+            return Err(Refusal::new(ErrorCode::BadRequest, "to take yourself out of a room, leave it"));
+        }
+        let admin = self.users.get(&user).is_some_and(|u| u.info.role == Role::Admin);
+        if state.record.created_by != user && !admin {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only the room's creator or an admin removes members"));
+        }
+        if !state.members.contains_key(&member) {
+            return Err(Refusal::new(ErrorCode::NotFound, "no such member"));
+        }
+        tracing::info!(conv = conv.0, by = user.0, user = member.0, "member removed");
+        self.drop_member(conn, reference, conv, member, Some(user))
+    }
+
+    /// Takes `user` out of `conv` (a member, checked by the caller), removed by `by` or leaving.
+    fn drop_member(
+        &mut self,
+        conn: ConnId,
+        reference: Option<Ref>,
+        conv: ConvId,
+        user: UserId,
+        by: Option<UserId>,
+    ) -> Result<(), Refusal> {
+        let state = self.convs.get_mut(&conv).ok_or_else(Refusal::not_found)?;
         self.index.remove(conv, state);
         let member = state.members.remove(&user);
         self.index.add(conv, state);
         let Some(member) = member else { return Err(Refusal::not_found()) };
         let others: Vec<UserId> = state.members.keys().copied().collect();
         let deliveries = vec![
-            (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv }.encode()),
-            (Target::Users(others), ServerFrame::MemberLeft { conv, user }.encode()),
+            (Target::Users(vec![user]), ServerFrame::ConversationLeft { conv, by }.encode()),
+            (Target::Users(others), ServerFrame::MemberLeft { conv, user, by }.encode()),
         ];
         let outcome = Outcome::new(deliveries, ack_reply(conn, reference)).undo(Undo::RestoreMember {
             conv,
