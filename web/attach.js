@@ -5,31 +5,13 @@
 // `send` then attaches what finished. Messages show images as thumbnails that open full
 // size in the page, and other files as a card with name, size, type and a download.
 import { fileUrl, uploadFile } from './api.js';
-import { $, h, toast } from './dom.js';
+import { $, h, icon, toast } from './dom.js';
 import { chat, conn, ui } from './state.js';
 
 /** Types shown as pictures (the server serves only these inline). */
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 const THUMB_PX = 360;
 const MAX_FILES = 10;
-
-const PATHS = {
-  clip: 'M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48',
-  file: 'M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zM14 2v6h6M8 13h8M8 17h8',
-};
-
-/** An inline SVG icon (nothing loaded, no icon font). */
-function glyph(name, cls) {
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('class', `icon ${cls}`);
-  const p = document.createElementNS(NS, 'path');
-  p.setAttribute('d', PATHS[name]);
-  svg.append(p);
-  return svg;
-}
 
 /** Uploads of the message box, per conversation: {key, conv, file, progress, state, file info, error, abort}. */
 const trays = new Map();
@@ -147,7 +129,7 @@ export function renderTray() {
   box.replaceChildren(...items.map((item) => h('div', {
     class: `attach-chip ${item.state}`, testid: 'attachment-upload', data: { attachKey: item.key, state: item.state },
   },
-  item.preview ? h('img', { class: 'attach-preview', src: item.preview, alt: '' }) : glyph('file', 'attach-icon'),
+  item.preview ? h('img', { class: 'attach-preview', src: item.preview, alt: '' }) : icon('file', 'attach-icon'),
   h('span', { class: 'attach-name', text: item.file.name || 'pasted image' }),
   h('span', { class: 'attach-size muted', text: item.error || sizeWords(item.file.size) }),
   item.state === 'uploading' ? h('progress', { max: 1, value: item.progress, 'aria-label': 'Upload progress' }) : null,
@@ -167,7 +149,7 @@ export function attachmentsView(list) {
       onclick: (e) => { e.preventDefault(); openFull(a); },
     }, h('img', { src: fileUrl(a.id, true), alt: a.name, loading: 'lazy' }))
     : h('div', { class: 'att-file', testid: 'attachment-file' },
-      glyph('file', 'attach-icon'),
+      icon('file', 'attach-icon'),
       h('span', { class: 'att-info' },
         h('span', { class: 'att-name', text: a.name }),
         h('span', { class: 'muted att-meta', text: `${sizeWords(a.size)} · ${a.type}` })),
@@ -199,7 +181,7 @@ export function bindAttachments() {
   const input = h('input', { type: 'file', multiple: true, hidden: true, testid: 'attach-input',
     onchange: () => { attachFiles([...input.files]); input.value = ''; } });
   const button = h('button', { class: 'icon-btn attach-btn', type: 'button', testid: 'attach-button', title: 'Attach files',
-    'aria-label': 'Attach files', onclick: () => input.click() }, glyph('clip', 'attach-clip'));
+    'aria-label': 'Attach files', onclick: () => input.click() }, icon('clip', 'attach-clip'));
   box.prepend(button, input);
   box.before(h('div', { class: 'attach-tray', id: 'attach-tray', testid: 'attach-tray', hidden: true }));
   ta.addEventListener('paste', (e) => {

@@ -1,26 +1,13 @@
 // reply.js: replying with a quote. "Reply" on a message puts a bar over the message box
 // ("Replying to Alice: ..."); the sent message carries `reply_to` (the original's seq) and
 // shows the start of the original above its text, which jumps to the original on click.
-import { h } from './dom.js';
+import { h, icon } from './dom.js';
 import { jumpTo } from './search.js';
 import { chat, ui, userName } from './state.js';
 
 const QUOTE_CHARS = 120;
 /** The message each conversation's message box answers: conv id -> seq. */
 const replying = new Map();
-
-/** The reply arrow, inline (nothing loaded). */
-function arrow() {
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('class', 'icon');
-  const p = document.createElementNS(NS, 'path');
-  p.setAttribute('d', 'M9 17l-5-5 5-5M4 12h11a5 5 0 0 1 5 5v2');
-  svg.append(p);
-  return svg;
-}
 
 /** The start of a message's text on one line, as a quote shows it. */
 function start(text) {
@@ -68,7 +55,7 @@ export function withReply(c, m, editing, tools) {
   const button = h('button', {
     class: 'icon-btn', testid: 'message-reply', title: 'Reply', 'aria-label': 'Reply to this message',
     onclick: () => { replying.set(c.id, m.seq); renderReplyBar(); document.getElementById('composer').focus(); },
-  }, arrow());
+  }, icon('reply'));
   if (!tools) return h('div', { class: 'msg-tools' }, button);
   tools.prepend(button);
   return tools;
