@@ -213,3 +213,26 @@ export async function office(browser, args, people = [], opts = {}) {
   };
   return o;
 }
+
+/** Posts `text` from the open conversation's message box. */
+export async function post(page, text) {
+  await tid(page, 'composer').fill(text);
+  await tid(page, 'composer').press('Enter');
+}
+
+/**
+ * An init script (`context.addInitScript(recordNotifications)`): records every Notification the
+ * page shows, keeping the browser's own behaviour; `shown(page)` lists their titles and bodies.
+ */
+export function recordNotifications() {
+  window.__shown = [];
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__shown.push(this);
+    }
+  };
+}
+
+export const shown = (page) => page.evaluate(() => window.__shown.map((n) => ({ title: n.title, body: n.body })));

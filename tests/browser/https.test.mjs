@@ -9,23 +9,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { OUT, see, tid, convItem, launchBrowser, office } from './harness.mjs';
+import { OUT, see, tid, convItem, launchBrowser, office, post, recordNotifications, shown } from './harness.mjs';
 
 let o;
-
-/** Records every Notification the page shows, keeping the browser's own behaviour. */
-function recordNotifications() {
-  window.__shown = [];
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) {
-      super(title, options);
-      window.__shown.push(this);
-    }
-  };
-}
-
-const shown = (page) => page.evaluate(() => window.__shown.map((n) => ({ title: n.title, body: n.body })));
 
 /** Chromium on Linux trusts what is in $HOME/.pki/nssdb: a home of its own, with only this CA added. */
 async function browserTrusting(server) {
@@ -52,11 +38,6 @@ after(async () => {
   const browser = o?.browser;
   try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
 });
-
-async function post(page, text) {
-  await tid(page, 'composer').fill(text);
-  await tid(page, 'composer').press('Enter');
-}
 
 test('over HTTPS with the office CA trusted, the chat is a secure page and a mention reaches the desktop', async () => {
   const { alice, bob } = o.pages;

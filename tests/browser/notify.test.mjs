@@ -7,24 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { OUT, see, tid, convItem, launchBrowser, office } from './harness.mjs';
+import { OUT, see, tid, convItem, launchBrowser, office, post, recordNotifications, shown } from './harness.mjs';
 
 let browser;
 let o;
-
-/** Records every Notification the page shows, keeping the browser's own behaviour. */
-function recordNotifications() {
-  window.__shown = [];
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) {
-      super(title, options);
-      window.__shown.push(this);
-    }
-  };
-}
-
-const shown = (page) => page.evaluate(() => window.__shown.map((n) => ({ title: n.title, body: n.body })));
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
@@ -40,11 +26,6 @@ before(async () => {
 after(async () => {
   try { if (o) await o.close(); } finally { if (browser) await browser.close(); }
 });
-
-async function post(page, text) {
-  await tid(page, 'composer').fill(text);
-  await tid(page, 'composer').press('Enter');
-}
 
 test('a mention reaches the desktop, other room messages and do-not-disturb do not, and a click opens the room', async () => {
   const { alice, bob } = o.pages;
