@@ -310,10 +310,7 @@ impl HubTask {
         if seq == last_seq {
             let record = MemberRecord { joined, read_seq: seq.0 };
             self.persist(vec![Change::PutMember(conv, user, record)], outcome);
-            if matches!(self.kept(conv), Kept::UntilRead(_)) {
-                // Queued behind the marker: what everyone has now read goes.
-                self.purge_step(conv, now_millis());
-            }
+            self.purge_what_all_read(conv);
             return Ok(());
         }
         // The marker is saved (and acknowledged) once the count is in, so whoever hears the
@@ -377,8 +374,13 @@ impl HubTask {
         }
         let record = MemberRecord { joined, read_seq: member.read_seq.0.max(read_seq.0) };
         self.persist(vec![Change::PutMember(conv, user, record)], outcome);
+        self.purge_what_all_read(conv);
+    }
+
+    /// After a read marker is saved: in a conversation kept until read, what everyone has now
+    /// read goes (the purge is queued behind the marker's write).
+    fn purge_what_all_read(&mut self, conv: ConvId) {
         if matches!(self.kept(conv), Kept::UntilRead(_)) {
-            // Queued behind the marker: what everyone has now read goes.
             self.purge_step(conv, now_millis());
         }
     }
