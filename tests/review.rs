@@ -214,3 +214,62 @@ async fn a_reviewer_finds_words_that_were_edited_or_deleted_away() {
     let exported = export["messages"].as_array().map(Vec::len);
     assert_eq!(exported, Some(2), "the export holds both: {export}");
 }
+
+/// Uploads `bytes` to `conv` as `client`, answering the file's id.
+async fn upload(client: &Client, conv: u64, name: &str, bytes: &[u8]) -> u64 {
+    let resp = client
+        .http
+        .post(format!("{}/api/conversations/{conv}/files", client.base))
+        .query(&[("name", name), ("type", "application/pdf")])
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("upload request");
+    let (status, body) = read_response(resp).await;
+    assert_eq!(status, 200, "{} could not upload {name}: {body}", client.name);
+    body["file"]["id"].as_u64().expect("the upload answers the file's id")
+}
+
+async fn download(client: &Client, path: &str) -> (u16, Vec<u8>) {
+    let resp = client.http.get(format!("{}{path}", client.base)).send().await.expect("download request");
+    (resp.status().as_u16(), resp.bytes().await.expect("download body").to_vec())
+}
+
+#[tokio::test]
+async fn a_reviewer_downloads_the_file_of_a_deleted_message_and_the_download_is_audited() {
+    let server = TestServer::start_with(archive).await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let rita = add_reviewer(&server, &admin).await;
+    let mut tab = bob.ws().await;
+    let general = tab.room_id("general");
+    let contract = b"%PDF-1.4 the signed contract".to_vec();
+    let id = upload(&bob, general, "contract.pdf", &contract).await;
+    let unsent = upload(&bob, general, "draft.pdf", b"%PDF-1.4 not sent").await;
+    let sent = tab.ack(json!({"type": "send", "conv": general, "text": "the contract", "attachments": [id]})).await;
+    let seq = sent["seq"].as_u64().expect("the send answers its seq");
+    tab.ack(json!({"type": "delete", "conv": general, "seq": seq})).await;
+
+    // Members lose the file with the message; the reviewer does not.
+    let (status, _) = download(&bob, &format!("/api/files/{id}")).await;
+    assert_eq!(status, 404, "a deleted message's file is gone for members");
+    let (_, read) = rita.get(&format!("/api/review/conversations/{general}/messages")).await;
+    let message = read["messages"].as_array().unwrap().iter().find(|m| m["seq"] == seq).cloned().expect("in the review");
+    assert_eq!(message["versions"][0]["attachments"][0]["id"], id, "the review lists the file of the deleted message: {message}");
+    let (status, bytes) = download(&rita, &format!("/api/review/files/{id}")).await;
+    assert_eq!((status, bytes), (200, contract), "the reviewer downloads the file as it was sent");
+
+    // Nobody else gets it this way, and a file never sent is nobody's record.
+    let (status, _) = download(&bob, &format!("/api/review/files/{id}")).await;
+    assert_eq!(status, 403, "a member cannot use the reviewer's door");
+    let (status, _) = download(&rita, &format!("/api/review/files/{unsent}")).await;
+    assert_eq!(status, 404, "an upload not sent yet is not in the archive");
+    let (status, _) = download(&rita, &format!("/api/files/{id}")).await;
+    assert_eq!(status, 404, "the members' door stays shut to a reviewer");
+
+    let (_, log) = admin.get("/api/admin/audit").await;
+    let files: Vec<&Value> = log["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "file").collect();
+    assert_eq!(files.len(), 1, "the one download is audited, the refused one is not: {log}");
+    assert_eq!(files[0]["conv"], general);
+    assert_eq!(files[0]["query"], format!("file={id} size=28"));
+}

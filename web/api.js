@@ -113,6 +113,7 @@ export const reviewSearch = (opts) =>
   rest('GET', '/api/review/search' + query(opts, ['q', 'from', 'conv', 'since', 'until', 'before', 'limit']));
 
 /** The export download's address (a plain link: the browser saves the file). */
+export const reviewFileUrl = (id) => `/api/review/files/${encodeURIComponent(id)}`;
 export const reviewExportUrl = (conv, format) => `/api/review/conversations/${conv}/export?format=${format}`;
 
 /** Whether signing up (with an invite token) would be taken → {mode, allowed, role, expires} or {allowed: false, code, message}. */

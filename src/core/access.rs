@@ -377,6 +377,30 @@ impl Hub {
         }
         Ok(FileDownload { record, thumbnail, door: std::sync::Arc::downgrade(&door), id })
     }
+
+    /// A file of an archived conversation, for a reviewer: any file its message holds or
+    /// held in an earlier version, the deleted ones too (under archive a delete keeps its
+    /// files, shown to nobody else). Never a file not yet sent. The caller audits the read.
+    pub async fn review_file(&self, actor: UserId, id: u64) -> Result<FileDownload, HubError> {
+        let door = self.door.upgrade().ok_or(HubError::Gone)?;
+        let reader = door.clone();
+        let record = blocking(move || reader.store.file(&reader.key, id)).await?;
+        let record = record.filter(|r| r.complete).ok_or_else(no_file)?;
+        let seq = record.seq.ok_or_else(no_file)?;
+        self.may(actor, record.conv, Action::Review).await.ok_or_else(no_file)?;
+        let reader = door.clone();
+        let conv = record.conv;
+        let held = blocking(move || -> Result<bool, StoreError> {
+            let holds = |m: &MessageRecord| m.attachments.iter().any(|a| a.id == id);
+            let Some(message) = reader.store.message(&reader.key, conv, seq)? else { return Ok(false) };
+            Ok(holds(&message) || reader.store.versions(&reader.key, conv, seq)?.iter().any(holds))
+        })
+        .await?;
+        if !held {
+            return Err(no_file());
+        }
+        Ok(FileDownload { record, thumbnail: false, door: std::sync::Arc::downgrade(&door), id })
+    }
 }
 
 fn no_file() -> HubError {

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::auth::Session;
+use crate::core::access::FileDownload;
 use crate::core::{Hub, NewUpload, too_large};
 use crate::model::ConvId;
 use crate::protocol::{ErrorCode, Refusal};
@@ -168,7 +169,11 @@ pub async fn thumbnail(State(app): State<App>, session: Session, Path(id): Path<
 }
 
 async fn serve(app: &App, session: Session, id: u64, thumbnail: bool) -> Result<Response, Refusal> {
-    let file = app.hub.file(session.user, id, thumbnail).await?;
+    Ok(respond(app.hub.file(session.user, id, thumbnail).await?))
+}
+
+/// The file streamed, with the headers that keep it from running as this origin.
+pub(super) fn respond(file: FileDownload) -> Response {
     let inline = INLINE_TYPES.contains(&file.mime());
     let served_type = if inline { file.mime().to_string() } else { "application/octet-stream".to_string() };
     let disposition = disposition(if inline { "inline" } else { "attachment" }, &file.record.name);
@@ -189,7 +194,7 @@ async fn serve(app: &App, session: Session, id: u64, thumbnail: bool) -> Result<
     // here as such, but the sandbox holds whatever the type).
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    Ok(response)
+    response
 }
 
 /// `inline` or `attachment` with the name: plain ASCII for old clients, UTF-8 for the rest.

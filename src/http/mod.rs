@@ -106,6 +106,7 @@ pub fn router(state: App) -> Router {
         .route("/api/review/conversations/{id}/export", get(review::export))
         .route("/api/review/search", get(review::search))
         .route("/api/review/search/export", get(review::export_search))
+        .route("/api/review/files/{id}", get(review::file))
         .route("/api/admin/audit", get(review::audit))
         .route("/api/admin/conversations/{id}/transcript", get(review::transcript))
         .route("/api/admin/backup", get(backup::download))

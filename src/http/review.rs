@@ -153,6 +153,16 @@ pub async fn export_search(
     download(&app, &format!("Search: {}", query.describe()), "search", &format, &messages)
 }
 
+/// `GET /api/review/files/{id}`: a file of an archived conversation, an earlier version's or
+/// a deleted message's too; audited like every read, before it is served.
+pub async fn file(State(app): State<App>, session: Session, id: Result<Path<u64>, PathRejection>) -> Result<Response, Refusal> {
+    reviewers_only(&session)?;
+    let Ok(Path(id)) = id else { return Err(Refusal::not_found()) };
+    let file = app.hub.review_file(session.user, id).await?;
+    app.hub.audit(session.user, "file", Some(file.record.conv), format!("file={id} size={}", file.record.size), 1).await?;
+    Ok(super::files::respond(file))
+}
+
 /// `GET /api/review/conversations/{id}/export?format=json|txt|html`: the whole conversation,
 /// with every earlier version, as a download.
 pub async fn export(

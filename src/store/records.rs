@@ -268,7 +268,7 @@ pub struct InviteRecord {
 pub struct AuditRecord {
     pub ts: Millis,
     pub reviewer: UserId,
-    /// `search`, `read` or `export`.
+    /// `list`, `search`, `read`, `export` or `file` (a download of an attachment).
     pub action: String,
     /// The conversation read or searched, if one.
     pub conv: Option<ConvId>,

@@ -30,10 +30,15 @@ before(async () => {
 
   await see(convItem(bob, 'general'), 'bob does not see #general');
   const conv = Number(await convItem(bob, 'general').getAttribute('data-conv-id'));
+  // The deleted message carries a file: members lose it, the reviewer can still download it.
+  const fileId = await bob.evaluate(async (conv) => {
+    const r = await fetch(`/api/conversations/${conv}/files?name=zebra%20plan.pdf&type=application%2Fpdf`, { method: 'POST', body: '%PDF-1.4 zebra' });
+    return (await r.json()).file.id;
+  }, conv);
   const seqs = await fromAnotherTab(bob, [
     { type: 'send', ref: 'invoice', conv, text: 'the quarterly invoice is <b>ready</b>', client_id: 'r-1' },
     { type: 'send', ref: 'budget', conv, text: 'budget draft one', client_id: 'r-2' },
-    { type: 'send', ref: 'plan', conv, text: 'secret plan zebra', client_id: 'r-3' },
+    { type: 'send', ref: 'plan', conv, text: 'secret plan zebra', client_id: 'r-3', attachments: [fileId] },
   ]);
   await fromAnotherTab(bob, [
     { type: 'edit', ref: 'e', conv, seq: seqs.budget, text: 'budget draft two' },
@@ -96,6 +101,10 @@ test('a reviewer reads the original of an edit and the text of a deleted message
   await see(deleted, 'the deleted message is not marked deleted in the reviewer\'s conversation');
   assert.match(await deleted.getByTestId('review-version-text').last().textContent(), /secret plan zebra/, 'the reviewer does not see what a deleted message said');
   assert.equal(await tid(carol, 'review-view').locator('textarea, [contenteditable]').count(), 0, 'the read-only conversation offers a message box');
+  const file = deleted.getByTestId('review-file');
+  await see(file, 'the reviewer is not offered the file of the deleted message');
+  const [download] = await Promise.all([carol.waitForEvent('download'), file.click()]);
+  assert.equal(download.suggestedFilename(), 'zebra plan.pdf', 'the reviewer\'s download does not keep the file\'s name');
 
   const link = tid(carol, 'review-export-html');
   assert.notEqual(await link.getAttribute('download'), null, 'the export is not a download link');

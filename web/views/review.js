@@ -4,6 +4,7 @@
 // log of what reviewers did. Both are one panel over the conversation pane, like search.
 import * as api from '../api.js';
 import { $, errText, fullFmt, h, icon, toast } from '../dom.js';
+import { sizeWords } from '../attach.js';
 import { chat, userName } from '../state.js';
 
 const PAGE = 200; // the server's largest page
@@ -166,8 +167,9 @@ function resultItem(m) {
     h('time', { class: 'time', text: when(m.ts), dateTime: new Date(m.ts).toISOString() })),
   m.deleted && !m.text ? h('div', { class: 'msg-text muted', testid: 'review-result-text', text: 'This message was deleted.' })
     : h('div', { class: 'msg-text', testid: 'review-result-text', text: m.text }),
+  filesList(m.attachments),
   // A result may have matched what an edit or a delete took away: show what it said.
-  versionsList(m.versions || []));
+  versionsList(m.versions || [], m.attachments));
 }
 
 // ---- Reviewer: one conversation, read-only ----
@@ -184,18 +186,34 @@ function messageItem(m) {
   const body = m.deleted && !m.text ? h('div', { class: 'msg-text muted', text: 'This message was deleted.' })
     : h('div', { class: 'msg-text', testid: 'review-message-text', text: m.text });
   return h('li', { class: 'review-msg', testid: 'review-message', data: { seq: m.seq, deleted: m.deleted ? 'true' : 'false' } },
-    meta, body, versionsList(versions));
+    meta, body, filesList(m.attachments), versionsList(versions, m.attachments));
+}
+
+/**
+ * Download links for a message's files through the reviewer's (audited) door; `shown` are
+ * files already listed above, left out. Null when there are none.
+ */
+function filesList(list, shown = []) {
+  const ids = new Set((shown || []).map((a) => a.id));
+  const files = (list || []).filter((a) => !ids.has(a.id));
+  if (!files.length) return null;
+  return h('ul', { class: 'review-files' }, ...files.map((a) => h('li', {},
+    h('a', {
+      href: api.reviewFileUrl(a.id), download: a.name, testid: 'review-file',
+      text: `${a.name} (${sizeWords(a.size)}, ${a.type})`, onclick: (e) => e.stopPropagation(),
+    }))));
 }
 
 /** The earlier versions of a message, oldest first ("original", "edit 1", ...); null for none. */
-function versionsList(versions) {
+function versionsList(versions, current) {
   if (!versions.length) return null;
   return h('ol', { class: 'review-versions', testid: 'review-versions' }, ...versions.map((v, i) => h('li', {
     class: 'review-version', testid: 'review-version', data: { label: versionLabel(i) },
   },
   h('span', { class: 'review-flag', text: versionLabel(i) }),
   v.edited_ts != null ? h('time', { class: 'time', text: when(v.edited_ts) }) : null,
-  h('span', { class: 'msg-text', testid: 'review-version-text', text: v.text }))));
+  h('span', { class: 'msg-text', testid: 'review-version-text', text: v.text }),
+  filesList(v.attachments, current))));
 }
 
 async function openReviewConv(id, seq = null) {
