@@ -191,6 +191,20 @@ function codeBlock(text) {
 }
 
 /** Returns a DocumentFragment for a message text. */
+/**
+ * `text` as plain text with each `@name` of a person as the name people know: a desktop
+ * notification has no markup to show it in, and sign-in names are not what colleagues see.
+ */
+export function displayText(text, ctx = {}) {
+  return text.replace(/(?<![\w@])@([a-z0-9][a-z0-9._-]{0,31})/gi, (tok, typed) => {
+    const name = typed.replace(/[.\-]+$/, '');
+    const lower = name.toLowerCase();
+    if (ctx.names && !ctx.names.has(lower)) return tok;
+    const shown = ctx.display ? ctx.display(lower) : null;
+    return shown ? `@${shown}${typed.slice(name.length)}` : tok;
+  });
+}
+
 export function renderText(text, ctx = {}) {
   const frag = document.createDocumentFragment();
   const pieces = splitBlocks(text);

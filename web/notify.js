@@ -10,7 +10,8 @@
 // A notification shows the author and the start of the text, except in a conversation that
 // is not recorded: the system's notification centre may keep what it showed, so those say
 // only who wrote. Do-not-disturb silences all of them.
-import { chat, convName, presenceOf, ui, userName } from './state.js';
+import { displayText } from './markup.js';
+import { chat, convName, presenceOf, textCtx, ui, userName } from './state.js';
 
 export const LEVELS = ['all', 'mentions', 'nothing'];
 
@@ -73,7 +74,7 @@ export function notifyMessage(c, m, open) {
   const author = userName(m.author);
   const title = c.kind === 'room' || c.kind === 'private' ? `${author} in #${convName(c)}` : c.kind === 'dm' ? author : `${author} in ${convName(c)}`;
   const files = (m.attachments || []).map((a) => a.name).join(', ');
-  const text = m.text || (files ? `sent ${files}` : '');
+  const text = m.text ? displayText(m.text, textCtx()) : files ? `sent ${files}` : '';
   const body = c.recorded === false ? 'New message (not recorded: open Hallway to read it)' : text.slice(0, 180);
   try {
     // One per conversation: a burst replaces the last one instead of piling up.

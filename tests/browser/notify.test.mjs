@@ -52,7 +52,7 @@ test('a mention reaches the desktop, other room messages and do-not-disturb do n
 
   await post(alice, '@bob lunch at noon?');
   await bob.waitForFunction(() => window.__shown.length === 1, null, { timeout: 10_000 }).catch(() => {});
-  assert.deepEqual(await shown(bob), [{ title: 'Alice Admin in #general', body: '@bob lunch at noon?' }], 'a mention did not reach bob\'s desktop as one notification');
+  assert.deepEqual(await shown(bob), [{ title: 'Alice Admin in #general', body: '@Bob Builder lunch at noon?' }], 'a mention did not reach bob\'s desktop as one notification, naming him as colleagues see him');
 
   await tid(bob, 'status-button').click();
   await tid(bob, 'status-dnd').check();
