@@ -5,7 +5,7 @@ import { attachAutocomplete } from './autocomplete.js';
 import { $, randomId, toast } from './dom.js';
 import { takeReply } from './reply.js';
 import { activity, chat, conn, ui } from './state.js';
-import { renderMessages } from './views/messages.js';
+import { renderMessages, startEdit } from './views/messages.js';
 
 const TYPING_SEND_MS = 3000;
 
@@ -75,7 +75,7 @@ export function bindComposer() {
     if (e.key === 'ArrowUp' && !ta.value) {
       const c = chat.convs.get(ui.current);
       const m = c && lastOwnMessage(c);
-      if (m) { e.preventDefault(); ui.editing = { conv: c.id, seq: m.seq }; renderMessages(); }
+      if (m) { e.preventDefault(); startEdit(c, m.seq); }
     }
   });
   ta.addEventListener('input', () => {

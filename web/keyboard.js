@@ -6,7 +6,7 @@
 import { deleteMessage } from './conversation.js';
 import { $ } from './dom.js';
 import { chat, ui, userName } from './state.js';
-import { renderMessages } from './views/messages.js';
+import { startEdit } from './views/messages.js';
 
 const ROWS = '[data-testid="message"][data-seq]';
 
@@ -63,7 +63,7 @@ export function bindKeyboard() {
     else if (key === 'Home') focusRow(rows[0]);
     else if (key === 'End') focusRow(rows[rows.length - 1]);
     else if (key === 'Escape') $('composer').focus();
-    else if ((key === 'Enter' || key === 'e') && mine) { ui.editing = { conv: c.id, seq: m.seq }; renderMessages(); }
+    else if ((key === 'Enter' || key === 'e') && mine) startEdit(c, m.seq);
     else if ((key === 'Delete' || key === 'd') && m && !m.deleted && !m.system && (mine || chat.me.role === 'admin')) deleteMessage(c, m);
     else return;
     e.preventDefault();

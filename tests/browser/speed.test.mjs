@@ -96,6 +96,14 @@ test('10,000 messages in an open room: the page keeps a window of them, from the
   assert.ok(most <= WINDOW_MAX, `while scrolling back the page held up to ${most} message rows`);
   assert.deepEqual(older, [], 'scrolling back through messages the tab holds asked the server for them again');
 
+  // Up in the empty box edits bob's last message, far below the rows now in the page.
+  await tid(bob, 'composer').focus();
+  await bob.keyboard.press('ArrowUp');
+  const edit = tid(bob, 'edit-input');
+  await see(edit, 'Up in an empty box does nothing when one\'s last message is outside the rows in the page');
+  assert.equal(await edit.inputValue(), 'flood message 10000', 'Up opens another message than bob\'s last for editing');
+  await edit.press('Escape');
+
   // And down again to the newest, where a new message from alice shows.
   for (let k = 0; k < 200; k++) {
     const done = await bob.evaluate(async () => {

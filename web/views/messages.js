@@ -59,7 +59,7 @@ function messageRow(c, m, compact) {
   }
   const tools = !m.deleted && !editing && (mine || chat.me.role === 'admin')
     ? h('div', { class: 'msg-tools' },
-      mine ? h('button', { class: 'icon-btn', testid: 'message-edit', title: 'Edit', 'aria-label': 'Edit message', onclick: () => { ui.editing = { conv: c.id, seq: m.seq }; renderMessages(); } }, icon('edit')) : null,
+      mine ? h('button', { class: 'icon-btn', testid: 'message-edit', title: 'Edit', 'aria-label': 'Edit message', onclick: () => startEdit(c, m.seq) }, icon('edit')) : null,
       h('button', { class: 'icon-btn', testid: 'message-delete', title: 'Delete', 'aria-label': 'Delete message', onclick: () => deleteMessage(c, m) }, icon('trash')))
     : null;
   const el = h('div', {
@@ -279,10 +279,22 @@ export function messagesScrolled() {
 /** Moves the window so that message `seq` is in the page (a search result's jump). */
 export function revealSeq(c, seq) {
   const all = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
-  if (all.length <= WINDOW || c.id !== ui.current) return;
+  if (all.length <= WINDOW || c.id !== ui.current) return false;
   c.winStart = all[Math.max(0, indexOf(all, seq) - WINDOW / 2)].seq;
   c.winFollow = false;
   renderMessages({ keepAnchor: true });
+  return true;
+}
+
+/**
+ * Opens message `seq` for editing in place; when it is outside the rows in the page (Up in
+ * an empty box, one's last message far back or far below) the window moves to it first.
+ */
+export function startEdit(c, seq) {
+  ui.editing = { conv: c.id, seq };
+  const i = indexOf(shown.all, seq);
+  const inPage = shown.conv === c.id && i >= shown.from && i < shown.to && shown.all[i]?.seq === seq;
+  if (inPage || !revealSeq(c, seq)) renderMessages();
 }
 
 /** How the first conversation started, at the top of its history. */
