@@ -86,6 +86,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How long a session may go unused before it ends.
     pub session_idle: Duration,
+    /// How often open tabs note their sessions' use (an hour; tests shorten it).
+    pub touch_every: Duration,
     /// HTTPS mode (`tls.rs`), with the LAN name its certificate carries; `None`: plain HTTP.
     pub https: Option<crate::discovery::HostName>,
 }
@@ -110,6 +112,7 @@ impl Config {
             backup: None,
             metrics_listen: None,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
+            touch_every: Duration::from_millis(crate::auth::TOUCH_EVERY_MS),
             https: None,
         }
     }
@@ -126,6 +129,7 @@ impl Config {
             records_fixed: self.records_fixed,
             records_buffer: self.records_buffer,
             clock: crate::model::Clock::default(),
+            touch_every: self.touch_every,
         }
     }
 }

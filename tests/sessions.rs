@@ -134,3 +134,33 @@ async fn a_sessions_last_use_is_written_at_most_hourly() {
     let later = last_used().await;
     assert!(later >= first + 2 * 3600 * 1000, "two hours later the use is noted: {first} -> {later}");
 }
+
+#[tokio::test]
+async fn a_tab_left_open_past_the_idle_time_keeps_its_session() {
+    // The open tab notes its session's use every 100 ms here (hourly in an office).
+    let server = TestServer::start_with(|config| {
+        config.session_idle = 30 * DAY;
+        config.touch_every = Duration::from_millis(100);
+    })
+    .await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let mut tab = bob.ws().await;
+    tab.ping().await;
+    server.advance_clock(40 * DAY);
+    // The tab made no request in 40 days; its session goes on because the server noted the
+    // tab's use. Without that, every request here is refused as idle.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = bob.get("/api/me").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 401, "{body}");
+        assert!(tokio::time::Instant::now() < deadline, "bob's tab was open all along, yet his session ended as unused: {body}");
+        tokio::task::yield_now().await;
+    }
+    let (status, body) = alice.get("/api/me").await;
+    assert_eq!(status, 401, "alice had no tab open: her session still ends after 40 unused days: {body}");
+    tab.ping().await;
+}

@@ -204,8 +204,10 @@ pub(crate) struct HubTask {
     /// Who may sign up without an admin, and the invite links (`signup.rs`).
     signup: SignupMode,
     invites: BTreeMap<[u8; 32], InviteRecord>,
-    /// The clock invite expiry reads.
+    /// The clock invite and session expiry read.
     clock: crate::model::Clock,
+    /// How often the sessions of open tabs are noted as used (`accounts.rs`).
+    touch_every: std::time::Duration,
     /// Test hook (`Fault::PanicNextFrame`): the next client frame panics while handled.
     panic_next_frame: bool,
     /// Jobs handed to the writer whose commit has not been reported yet: at shutdown their
@@ -219,8 +221,16 @@ pub(crate) struct HubTask {
 
 impl HubTask {
     pub fn load(store: Store, door: Arc<Door>, writer: Writer, settings: Settings) -> Result<HubTask, StoreError> {
-        let Settings { max_frame, max_file_size, limits, records, records_fixed: policy_fixed, records_buffer: live_for, clock } =
-            settings;
+        let Settings {
+            max_frame,
+            max_file_size,
+            limits,
+            records,
+            records_fixed: policy_fixed,
+            records_buffer: live_for,
+            clock,
+            touch_every,
+        } = settings;
         let policy = if policy_fixed { records } else { keeping::stored_policy(&store)?.unwrap_or(records) };
         let (next_file, waiting) = store.uploads()?;
         let (uploads, cut_short) = files::Uploads::load(next_file, waiting, max_file_size);
@@ -308,6 +318,7 @@ impl HubTask {
             signup: signup.unwrap_or_default(),
             invites,
             clock,
+            touch_every,
             activity: Default::default(),
             sweep: None,
             purges: Default::default(),
@@ -321,7 +332,7 @@ impl HubTask {
         }
         // The first sweep soon after start: what expired while the server was down goes.
         task.timers.push(Reverse((Instant::now() + std::time::Duration::from_secs(5), Timer::Sweep)));
-        task.timers.push(Reverse((Instant::now() + accounts::TOUCH_EVERY, Timer::Touch)));
+        task.timers.push(Reverse((Instant::now() + task.touch_every, Timer::Touch)));
         let expiring: Vec<(UserId, Millis)> =
             task.users.iter().filter_map(|(id, u)| u.status.expires.map(|at| (*id, at))).collect();
         for (user, at) in expiring {

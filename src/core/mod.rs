@@ -401,8 +401,11 @@ pub struct Settings {
     pub records_fixed: bool,
     /// How long a message that is not recorded stays in memory for tabs catching up.
     pub records_buffer: std::time::Duration,
-    /// The clock invite expiry reads (tests move it).
+    /// The clock invite and session expiry read (tests move it).
     pub clock: crate::model::Clock,
+    /// How often open tabs note their sessions' use, so that a tab left open for weeks keeps
+    /// its session (an hour; tests shorten it).
+    pub touch_every: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -415,6 +418,7 @@ impl Default for Settings {
             records_fixed: false,
             records_buffer: crate::config::DEFAULT_RECORDS_BUFFER,
             clock: crate::model::Clock::default(),
+            touch_every: std::time::Duration::from_millis(crate::auth::TOUCH_EVERY_MS),
         }
     }
 }

@@ -202,7 +202,8 @@ impl HubTask {
         sessions.sort_unstable();
         sessions.dedup();
         if !sessions.is_empty() {
-            let at = now_millis();
+            // The clock the session's idle limit is checked against.
+            let at = self.clock.now();
             let changes = sessions.into_iter().map(|hash| Change::TouchSession { hash, at, address: None }).collect();
             self.persist(changes, Outcome::new(Vec::new(), Reply::None));
         }

@@ -186,7 +186,7 @@ impl HubTask {
                 }
                 Timer::Touch => {
                     self.touch();
-                    self.timers.push(Reverse((now + super::accounts::TOUCH_EVERY, Timer::Touch)));
+                    self.timers.push(Reverse((now + self.touch_every, Timer::Touch)));
                 }
                 Timer::Presence(user) => {
                     if let Some(state) = self.users.get_mut(&user) {
