@@ -46,6 +46,9 @@ use crate::model::ConvId;
 const COPY_STEP: u64 = 50_000;
 /// Bytes of values copied in one step at most.
 const COPY_STEP_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes copied between durable commits: the copy is synced as it goes, so that its end is
+/// not one fsync of the whole file, which would stall the chat's own commits on that disk.
+const SYNC_BYTES: usize = 64 * 1024 * 1024;
 /// Space left free beside the copy, so that chat can go on on the same disk.
 const VACUUM_HEADROOM: u64 = 64 * 1024 * 1024;
 /// Changes kept for replay at most while the copy runs; past this the vacuum gives up
@@ -82,28 +85,29 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     let db = Database::builder().set_cache_size(CACHE_BYTES).create(dest)?;
     let mut known = BTreeSet::new();
     let mut entries = 0;
-    entries += copy(snapshot, &db, META, &mut known)?;
-    entries += copy(snapshot, &db, USER_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, NAME_USER, &mut known)?;
-    entries += copy(snapshot, &db, TOKENHASH_SESSION, &mut known)?;
-    entries += copy(snapshot, &db, USER_TOKENHASH, &mut known)?;
-    entries += copy(snapshot, &db, USER_STATUS, &mut known)?;
-    entries += copy(snapshot, &db, CONV_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, CONVUSER_MEMBER, &mut known)?;
-    entries += copy(snapshot, &db, CONVSEQ_MESSAGE, &mut known)?;
-    entries += copy(snapshot, &db, CONVREV_SEQ, &mut known)?;
-    entries += copy_postings(snapshot, &db, &mut known)?;
-    entries += copy(snapshot, &db, CONV_INDEXEDSEQ, &mut known)?;
-    entries += copy(snapshot, &db, USERSENDNO_SEND, &mut known)?;
-    entries += copy(snapshot, &db, USERCONVCLIENTID_SENDNO, &mut known)?;
-    entries += copy(snapshot, &db, CONV_PURGEDSEQ, &mut known)?;
-    entries += copy(snapshot, &db, CONVSEQREV_VERSION, &mut known)?;
-    entries += copy(snapshot, &db, N_AUDIT, &mut known)?;
-    entries += copy(snapshot, &db, INVITEHASH_INVITE, &mut known)?;
-    entries += copy(snapshot, &db, DAY_MESSAGES, &mut known)?;
-    entries += copy(snapshot, &db, DAYUSER_ACTIVE, &mut known)?;
-    entries += copy(snapshot, &db, FILE_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, FILECHUNK_BYTES, &mut known)?;
+    let mut unsynced = 0;
+    entries += copy(snapshot, &db, &mut unsynced, META, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, USER_RECORD, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, NAME_USER, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, TOKENHASH_SESSION, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, USER_TOKENHASH, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, USER_STATUS, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONV_RECORD, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONVUSER_MEMBER, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONVSEQ_MESSAGE, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONVREV_SEQ, &mut known)?;
+    entries += copy_postings(snapshot, &db, &mut unsynced, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONV_INDEXEDSEQ, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, USERSENDNO_SEND, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, USERCONVCLIENTID_SENDNO, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONV_PURGEDSEQ, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONVSEQREV_VERSION, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, N_AUDIT, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, INVITEHASH_INVITE, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, DAY_MESSAGES, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, DAYUSER_ACTIVE, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, FILE_RECORD, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, FILECHUNK_BYTES, &mut known)?;
     for table in snapshot.list_tables()? {
         if !known.contains(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
@@ -112,7 +116,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     if let Some(table) = snapshot.list_multimap_tables()?.next() {
         return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
     }
-    // The steps were not synced: this commit makes all of them durable.
+    // The last steps were not synced: this commit makes them durable.
     super::begin_write(&db)?.commit()?;
     // The file grew by doubling while it was written: give back what is left at its end.
     let mut db = db;
@@ -124,6 +128,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
 fn copy<K: Key + 'static, V: Value + 'static>(
     snapshot: &ReadTransaction,
     dest: &Database,
+    unsynced: &mut usize,
     table: TableDefinition<K, V>,
     known: &mut BTreeSet<String>,
 ) -> Result<u64, StoreError> {
@@ -136,8 +141,7 @@ fn copy<K: Key + 'static, V: Value + 'static>(
     let mut entries = source.iter()?;
     let mut copied = 0;
     loop {
-        let mut txn = super::begin_write(dest)?;
-        txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+        let txn = super::begin_write(dest)?;
         let (mut step, mut bytes, mut ended) = (0, 0, false);
         {
             let mut out = txn.open_table(table)?;
@@ -148,13 +152,13 @@ fn copy<K: Key + 'static, V: Value + 'static>(
                     break;
                 };
                 let (key, value) = entry?;
-                let value = value.value();
-                bytes += V::as_bytes(&value).as_ref().len();
-                out.insert(key.value(), value)?;
+                let (key, value) = (key.value(), value.value());
+                bytes += K::as_bytes(&key).as_ref().len() + V::as_bytes(&value).as_ref().len();
+                out.insert(key, value)?;
                 step += 1;
             }
         }
-        txn.commit()?;
+        step_commit(txn, unsynced, bytes)?;
         copied += step;
         if ended {
             break;
@@ -171,7 +175,12 @@ fn copy<K: Key + 'static, V: Value + 'static>(
 /// conversation's first stored message (`search::floor`): those of purged messages, which
 /// the purge left for this copy rather than rewriting a block per word of each. Returns the
 /// entries written; every entry of the snapshot must have been read.
-fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeSet<String>) -> Result<u64, StoreError> {
+fn copy_postings(
+    snapshot: &ReadTransaction,
+    dest: &Database,
+    unsynced: &mut usize,
+    known: &mut BTreeSet<String>,
+) -> Result<u64, StoreError> {
     known.insert(TERMCONVFIRST_POSTINGS.name().to_string());
     let source = match snapshot.open_table(TERMCONVFIRST_POSTINGS) {
         Ok(source) => source,
@@ -183,9 +192,8 @@ fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeS
     let mut entries = source.iter()?;
     let (mut read, mut written) = (0, 0);
     loop {
-        let mut txn = super::begin_write(dest)?;
-        txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
-        let mut step = 0;
+        let txn = super::begin_write(dest)?;
+        let (mut step, mut bytes) = (0, 0);
         {
             let mut out = txn.open_table(TERMCONVFIRST_POSTINGS)?;
             while step < COPY_STEP {
@@ -202,15 +210,17 @@ fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeS
                     }
                 };
                 if first >= floor {
+                    bytes += value.value().len();
                     out.insert((term, conv, first), value.value())?;
                     written += 1;
                 } else if let Some((first, kept)) = postings::trim_below(first, value.value(), floor)? {
+                    bytes += kept.len();
                     out.insert((term, conv, first), kept.as_slice())?;
                     written += 1;
                 }
             }
         }
-        txn.commit()?;
+        step_commit(txn, unsynced, bytes)?;
         read += step;
         if step < COPY_STEP {
             break;
@@ -221,6 +231,19 @@ fn copy_postings(snapshot: &ReadTransaction, dest: &Database, known: &mut BTreeS
         return Err(StoreError::Vacuum(format!("{}: read {read} entries of {expected}", TERMCONVFIRST_POSTINGS.name())));
     }
     Ok(written)
+}
+
+/// Commits one step of a copy: durably once `SYNC_BYTES` were copied since the last durable
+/// one, else without a sync.
+fn step_commit(mut txn: redb::WriteTransaction, unsynced: &mut usize, bytes: usize) -> Result<(), StoreError> {
+    *unsynced += bytes;
+    if *unsynced >= SYNC_BYTES {
+        *unsynced = 0;
+    } else {
+        txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// A finished copy of the tables, waiting to take the data file's place. Dropped without
