@@ -20,18 +20,34 @@ async fn add_reviewer(server: &TestServer, admin: &Client) -> Client {
     server.login("rita", &password_of("rita")).await
 }
 
+/// A server under archive with alice the admin, bob (a member, with a tab open) and rita,
+/// a reviewer; `general` is #general's id.
+struct Office {
+    server: TestServer,
+    admin: Client,
+    bob: Client,
+    rita: Client,
+    tab: Ws,
+    general: u64,
+}
+
+async fn archive_office() -> Office {
+    let server = TestServer::start_with(archive).await;
+    let admin = server.admin().await;
+    let bob = server.add_user(&admin, "bob").await;
+    let rita = add_reviewer(&server, &admin).await;
+    let tab = bob.ws().await;
+    let general = tab.room_id("general");
+    Office { server, admin, bob, rita, tab, general }
+}
+
 fn texts_of(list: &Value) -> Vec<String> {
     list.as_array().map(|l| l.iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default()
 }
 
 #[tokio::test]
 async fn a_reviewer_reads_edits_and_deletes_as_they_were_and_every_read_is_audited() {
-    let mut server = TestServer::start_with(archive).await;
-    let admin = server.admin().await;
-    let bob = server.add_user(&admin, "bob").await;
-    let rita = add_reviewer(&server, &admin).await;
-    let mut tab = bob.ws().await;
-    let general = tab.room_id("general");
+    let Office { mut server, admin, bob, rita, mut tab, general } = archive_office().await;
     let edited = tab.send_message(general, "quarterly numbers 4477").await["seq"].as_u64().unwrap();
     tab.ack(json!({"type": "edit", "conv": general, "seq": edited, "text": "quarterly numbers 4478"})).await;
     let deleted = tab.send_message(general, "quarterly draft delete me 9911").await["seq"].as_u64().unwrap();
@@ -184,12 +200,7 @@ async fn an_admin_exports_a_transcript_with_pseudonyms_and_no_addresses() {
 /// the reviewer's keyword search, though the archive kept them.
 #[tokio::test]
 async fn a_reviewer_finds_words_that_were_edited_or_deleted_away() {
-    let server = TestServer::start_with(archive).await;
-    let admin = server.admin().await;
-    let bob = server.add_user(&admin, "bob").await;
-    let rita = add_reviewer(&server, &admin).await;
-    let mut tab = bob.ws().await;
-    let general = tab.room_id("general");
+    let Office { server: _server, admin: _admin, bob, rita, mut tab, general } = archive_office().await;
     let edited = tab.send_message(general, "wire the funds to offshoreacct today").await["seq"].as_u64().unwrap();
     tab.ack(json!({"type": "edit", "conv": general, "seq": edited, "text": "lunch today?"})).await;
     let deleted = tab.send_message(general, "shred the offshoreacct papers").await["seq"].as_u64().unwrap();
@@ -237,12 +248,7 @@ async fn download(client: &Client, path: &str) -> (u16, Vec<u8>) {
 
 #[tokio::test]
 async fn a_reviewer_downloads_the_file_of_a_deleted_message_and_the_download_is_audited() {
-    let server = TestServer::start_with(archive).await;
-    let admin = server.admin().await;
-    let bob = server.add_user(&admin, "bob").await;
-    let rita = add_reviewer(&server, &admin).await;
-    let mut tab = bob.ws().await;
-    let general = tab.room_id("general");
+    let Office { server: _server, admin, bob, rita, mut tab, general } = archive_office().await;
     let contract = b"%PDF-1.4 the signed contract".to_vec();
     let id = upload(&bob, general, "contract.pdf", &contract).await;
     let unsent = upload(&bob, general, "draft.pdf", b"%PDF-1.4 not sent").await;
