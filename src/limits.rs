@@ -281,7 +281,10 @@ impl TabLimits {
             Some(ClientFrame::Delete { .. }) => self.person.lock().unwrap_or_else(|e| e.into_inner()).messages.take(1.0, now),
             Some(ClientFrame::Typing { .. }) => take(TabBucket::Typing),
             Some(ClientFrame::Presence { .. } | ClientFrame::SetStatus { .. }) => take(TabBucket::Presence),
-            Some(ClientFrame::Read { .. }) => take(TabBucket::Reads),
+            // An acknowledgement is as cheap as a read marker, and as frequent at most.
+            Some(ClientFrame::Read { .. } | ClientFrame::Acknowledge { .. } | ClientFrame::Acknowledgements { .. }) => {
+                take(TabBucket::Reads)
+            }
             Some(
                 ClientFrame::CreateRoom { .. }
                 | ClientFrame::OpenDm { .. }
@@ -290,7 +293,8 @@ impl TabLimits {
                 | ClientFrame::Invite { .. }
                 | ClientFrame::RemoveMember { .. }
                 | ClientFrame::SetTopic { .. }
-                | ClientFrame::SetRecords { .. },
+                | ClientFrame::SetRecords { .. }
+                | ClientFrame::SetAnnouncements { .. },
             ) => take(TabBucket::Membership),
         });
         checked.map_err(|retry| match take(TabBucket::Strikes) {

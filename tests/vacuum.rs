@@ -77,6 +77,7 @@ fn fill(store: &Store) -> [u64; 6] {
         keep: Keep::Days(1),
         keep_set_by: None,
         choices: Vec::new(),
+        announcements: false,
     };
     store.apply_now(vec![Change::PutConversation(GENERAL, room)]).expect("the room");
     for first in (1..=3_000u64).step_by(500) {

@@ -6,6 +6,7 @@ import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
 import { renderSearch, searchResultChanged } from './search.js';
 import { announce } from './keyboard.js';
+import { onAckFrame } from './announce.js';
 import { notifyMessage } from './notify.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
@@ -133,6 +134,10 @@ export function onFrame(f) {
       }
       renderSidebar();
       adminChanged('users');
+      return;
+    case 'acknowledged':
+    case 'acknowledgements':
+      onAckFrame(f);
       return;
     case 'error':
       toast(f.message || f.code);

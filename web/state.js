@@ -106,7 +106,7 @@ export function addConv(c) {
     kind: c.kind, name: c.name || '', topic: c.topic || '', members: c.members || [],
     last_seq: Math.max(c.last_seq || 0, old ? old.last_seq : 0), read_seq: c.read_seq || 0,
     unread: c.unread || 0, mentions: c.mentions || 0, recorded: !!c.recorded,
-    records: c.records || null, created_by: c.created_by ?? null,
+    records: c.records || null, created_by: c.created_by ?? null, announcements: !!c.announcements,
   });
   chat.convs.set(c.id, conv);
   return conv;

@@ -758,6 +758,7 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
                 keep: Keep::Forever,
                 keep_set_by: None,
                 choices: Vec::new(),
+                announcements: false,
             },
         ));
         for user in 1..=AUTHORS {

@@ -11,6 +11,7 @@
 
 mod access;
 mod accounts;
+mod announce;
 mod conversations;
 mod delivery;
 pub(crate) mod files;
@@ -217,6 +218,8 @@ pub(crate) struct HubTask {
     activity: stats::Activity,
     /// Uploads waiting to be sent, and the next file id (`files.rs`).
     uploads: files::Uploads,
+    /// Acknowledgements of announcements (`announce.rs`).
+    acks: announce::Acks,
 }
 
 impl HubTask {
@@ -237,6 +240,7 @@ impl HubTask {
         let invites = store.invites()?.into_iter().collect();
         let signup = store.meta(signup::SIGNUP_KEY)?.and_then(|v| String::from_utf8(v).ok()).and_then(|v| SignupMode::parse(&v));
         let snapshot = store.load()?;
+        let acks = announce::Acks::load(&store)?;
         let mut statuses: HashMap<UserId, StatusRecord> = snapshot.statuses.into_iter().collect();
         let mut users = BTreeMap::new();
         for (id, record) in snapshot.users {
@@ -325,6 +329,7 @@ impl HubTask {
             freed_since_vacuum: false,
             last_vacuum: None,
             uploads,
+            acks,
         };
         if !cut_short.is_empty() {
             tracing::info!(files = cut_short.len(), "removing uploads cut short before the restart");
@@ -538,8 +543,9 @@ impl HubTask {
             ClientFrame::SetStatus { dnd, status, status_expires } => {
                 self.status_frame(conn, user, reference, dnd, status, status_expires).await
             }
-            ClientFrame::CreateRoom { name, topic, private, members } => {
-                self.create_room(conn, user, reference, name, topic, private, members).await
+            ClientFrame::CreateRoom { name, topic, private, members, announcements } => {
+                self.may_create_announcements(user, announcements)?;
+                self.create_room(conn, user, reference, name, topic, private, members, announcements).await
             }
             ClientFrame::OpenDm { users } => self.open_dm(conn, user, reference, users).await,
             ClientFrame::Join { conv } => self.join(conn, user, reference, conv).await,
@@ -548,6 +554,12 @@ impl HubTask {
             ClientFrame::RemoveMember { conv, user: member } => self.remove_member(conn, user, reference, conv, member).await,
             ClientFrame::SetRecords { conv, keep, days } => self.set_records(conn, user, reference, conv, keep, days).await,
             ClientFrame::SetTopic { conv, topic } => self.set_topic(conn, user, reference, conv, topic).await,
+            ClientFrame::SetAnnouncements { conv, announcements } => {
+                self.set_announcements(conn, user, reference, conv, announcements)
+            }
+            ClientFrame::Acknowledge { conv, seq } => self.announcement(conn, user, reference, conv, seq, true),
+            ClientFrame::Acknowledgements { conv, seq: Some(seq) } => self.announcement(conn, user, reference, conv, seq, false),
+            ClientFrame::Acknowledgements { conv, seq: None } => self.acknowledgements(conn, user, reference, conv),
             ClientFrame::Ping => {
                 self.deliver(Target::Conn(conn), ServerFrame::Pong.encode());
                 self.ack_now(conn, reference);

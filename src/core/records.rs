@@ -197,6 +197,7 @@ mod tests {
             keep: Keep::Forever,
             keep_set_by: None,
             choices,
+            announcements: false,
         }
     }
 

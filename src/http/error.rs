@@ -17,7 +17,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unauthorized | ErrorCode::BadCredentials => StatusCode::UNAUTHORIZED,
         ErrorCode::TooManyAttempts | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Forbidden | ErrorCode::BadOrigin | ErrorCode::BadToken | ErrorCode::AccountDisabled => StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden
+        | ErrorCode::AdminsOnly
+        | ErrorCode::BadOrigin
+        | ErrorCode::BadToken
+        | ErrorCode::AccountDisabled => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::NameTaken | ErrorCode::LastAdmin => StatusCode::CONFLICT,
         ErrorCode::SetupDone => StatusCode::GONE,

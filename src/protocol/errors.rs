@@ -15,6 +15,8 @@ pub enum ErrorCode {
     TooManyAttempts,
     RateLimited,
     Forbidden,
+    /// Only admins post in an announcements room.
+    AdminsOnly,
     BadOrigin,
     NotFound,
     NameTaken,

@@ -71,6 +71,36 @@ pub struct Conversation {
     pub records: Records,
     /// Who created it: in a room, that person (or an admin) changes what it keeps.
     pub created_by: UserId,
+    /// Present (and `true`) only for an announcements room: only admins post, and members
+    /// acknowledge each message (`acknowledge`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub announcements: bool,
+}
+
+/// Who has acknowledged one announcement: the counts for everyone, the lists for its author
+/// and admins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckList {
+    pub seq: Seq,
+    pub author: UserId,
+    /// Members (other than the author) who acknowledged it...
+    pub count: u32,
+    /// ...of the members other than the author.
+    pub of: u32,
+    /// The asker acknowledged it.
+    pub mine: bool,
+    /// Who acknowledged, and when (author and admins only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub acked: Option<Vec<AckBy>>,
+    /// Members who have not yet (author and admins only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pending: Option<Vec<UserId>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckBy {
+    pub user: UserId,
+    pub ts: Millis,
 }
 
 /// What a conversation keeps, by name on the wire (docs/protocol.md, "Records").
@@ -239,6 +269,21 @@ pub enum ServerFrame {
     },
     User {
         user: User,
+    },
+    /// A member acknowledged an announcement: to their own tabs, and to those of its author
+    /// and the admins among the members.
+    Acknowledged {
+        conv: ConvId,
+        seq: Seq,
+        user: UserId,
+        ts: Millis,
+        count: u32,
+        of: u32,
+    },
+    /// The answer to `acknowledgements`.
+    Acknowledgements {
+        conv: ConvId,
+        announcements: Vec<AckList>,
     },
     Pong,
     /// The last frame before a graceful shutdown closes the tab (close code 1012): every
@@ -446,6 +491,9 @@ pub enum ClientFrame {
         private: bool,
         #[serde(default)]
         members: Vec<UserId>,
+        /// An announcements room (admins only).
+        #[serde(default)]
+        announcements: bool,
     },
     OpenDm {
         users: Vec<UserId>,
@@ -474,6 +522,22 @@ pub enum ClientFrame {
         #[serde(default)]
         days: Option<u32>,
     },
+    /// Makes a room an announcements room, or an ordinary one again.
+    SetAnnouncements {
+        conv: ConvId,
+        announcements: bool,
+    },
+    /// "Got it" on the announcement at `seq`.
+    Acknowledge {
+        conv: ConvId,
+        seq: Seq,
+    },
+    /// Who has acknowledged: the announcement at `seq`, or every one acknowledged so far.
+    Acknowledgements {
+        conv: ConvId,
+        #[serde(default)]
+        seq: Option<Seq>,
+    },
     Ping,
 }
 
@@ -496,6 +560,9 @@ impl ClientFrame {
             ClientFrame::RemoveMember { .. } => "remove_member",
             ClientFrame::SetTopic { .. } => "set_topic",
             ClientFrame::SetRecords { .. } => "set_records",
+            ClientFrame::SetAnnouncements { .. } => "set_announcements",
+            ClientFrame::Acknowledge { .. } => "acknowledge",
+            ClientFrame::Acknowledgements { .. } => "acknowledgements",
             ClientFrame::Ping => "ping",
         }
     }
@@ -585,6 +652,7 @@ mod tests {
                 recorded: true,
                 records: Records { keep: KeepKind::Forever, days: None, set_by: None, default: true, choices: None },
                 created_by: UserId(1),
+                announcements: false,
             }],
         };
         let parts: Vec<serde_json::Value> =

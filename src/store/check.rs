@@ -190,6 +190,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         DAYUSER_ACTIVE.name(),
         FILE_RECORD.name(),
         FILECHUNK_BYTES.name(),
+        CONVSEQUSER_ACK.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -330,6 +331,11 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
             Some(message) if message.rev >= rev && rev > seq => {}
             Some(_) => r.problem(format!("convrev_seq ({conv}, {rev}): the change does not fit message {seq}")),
             None => r.problem(format!("convrev_seq ({conv}, {rev}): a change of message {seq}, which is not there")),
+        }
+    });
+    each!(txn, CONVSEQUSER_ACK, |(conv, seq, user), _ts| {
+        if message_at(conv, seq)?.is_none_or(|m| m.deleted) {
+            r.problem(format!("convsequser_ack ({conv}, {seq}, {user}): an acknowledgement of a message that is not there"));
         }
     });
     each!(txn, CONVSEQREV_VERSION, |(conv, seq, rev), bytes| {
@@ -502,6 +508,7 @@ mod tests {
             keep: Keep::Forever,
             keep_set_by: None,
             choices: Vec::new(),
+            announcements: false,
         };
         let mut changes = vec![
             Change::PutUser(UserId(1), user("alice")),

@@ -40,6 +40,9 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
             // messages without attachments or reply.
+            if found < 8 {
+                add_acknowledgements(&txn)?;
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -113,6 +116,13 @@ fn remember_recent_sends(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// 7 -> 8: the (empty) table of acknowledgements; conversations of the second layout read as
+/// rooms that are not announcements rooms.
+fn add_acknowledgements(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CONVSEQUSER_ACK)?;
+    Ok(())
+}
+
 /// The schema version the file records (`None` for a new, empty file).
 pub fn schema_version(db: &Database) -> Result<Option<u64>, StoreError> {
     use redb::ReadableDatabase;
@@ -155,6 +165,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(DAYUSER_ACTIVE)?;
     txn.open_table(FILE_RECORD)?;
     txn.open_table(FILECHUNK_BYTES)?;
+    txn.open_table(CONVSEQUSER_ACK)?;
     Ok(())
 }
 
@@ -190,6 +201,7 @@ mod tests {
             keep: crate::store::records::Keep::Forever,
             keep_set_by: None,
             choices: Vec::new(),
+            announcements: false,
         };
         let old = now - 2 * SENDS_KEPT_FOR;
         let mut changes = vec![Change::PutConversation(ConvId(1), conversation)];

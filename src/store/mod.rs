@@ -5,6 +5,7 @@
 //!
 //! The store knows nothing of WebSockets or live state.
 
+mod acks;
 mod archive;
 pub mod backup;
 pub mod check;
@@ -21,6 +22,7 @@ pub mod tables;
 pub mod vacuum;
 pub mod writer;
 
+pub use acks::StoredAck;
 pub use history::Unread;
 pub use sends::Pruned;
 pub(crate) use sends::SendTables;
@@ -138,6 +140,13 @@ pub enum Change {
     PutMeta(&'static str, Vec<u8>),
     /// The person used Hallway on this local day (`stats.rs`), for the admin's statistics.
     MarkActive(stats::Day, UserId),
+    /// A member acknowledged the announcement at `seq` (`acks.rs`).
+    PutAck {
+        conv: ConvId,
+        seq: Seq,
+        user: UserId,
+        ts: crate::model::Millis,
+    },
     /// Fails when applied: a bad job next to good ones, for the writer's tests.
     #[cfg(test)]
     FailForTest,
@@ -582,7 +591,11 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
         Change::UpdateMessage(conv, seq, record) => {
             txn.open_table(CONVREV_SEQ)?.insert((conv.0, record.rev), seq.0)?;
             put_message(txn, *conv, *seq, record)?;
+            if record.deleted {
+                acks::remove(txn, *conv, &[*seq])?;
+            }
         }
+        Change::PutAck { conv, seq, user, ts } => acks::put(txn, *conv, *seq, *user, *ts)?,
         Change::PurgeMessages(conv, seqs) => purge::purge_messages(txn, sends, *conv, seqs)?,
         Change::PutFile(id, record) => files::put_file(txn, *id, record)?,
         Change::PutFileChunk(id, n, bytes) => files::put_chunk(txn, *id, *n, bytes)?,

@@ -50,6 +50,7 @@ pub(super) fn purge_messages(
         }
     }
     let Some(first) = purged.first().map(|(seq, _)| *seq) else { return Ok(()) };
+    super::acks::remove(txn, conv, &purged.iter().map(|(seq, _)| Seq(*seq)).collect::<Vec<_>>())?;
     let mut marks = txn.open_table(CONV_PURGEDSEQ)?;
     if marks.get(conv.0)?.is_none_or(|mark| mark.value() < highest) {
         marks.insert(conv.0, highest)?;
@@ -187,6 +188,7 @@ mod tests {
             keep: Keep::Forever,
             keep_set_by: None,
             choices: Vec::new(),
+            announcements: false,
         }
     }
 

@@ -16,7 +16,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 6: adds the admin's counters, messages per day and active people per day.
 /// Version 7: adds files attached to messages (`file_record`, `filechunk_bytes`), and a
 /// message's third layout (its attachments and the message it replies to).
-pub const SCHEMA_VERSION: u64 = 7;
+/// Version 8: adds acknowledgements of announcements (`convsequser_ack`), and a
+/// conversation's third layout (whether it is an announcements room).
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;
@@ -113,6 +115,29 @@ pub struct ConversationRecord {
     pub keep_set_by: Option<UserId>,
     /// Each member's own choice, in a DM or group (a member without one counts as `Forever`).
     pub choices: Vec<(UserId, Keep)>,
+    /// An announcements room: only admins post, and members acknowledge each message
+    /// (`core/hub/announce.rs`).
+    pub announcements: bool,
+}
+
+/// The second layout of `ConversationRecord`, before announcements rooms.
+#[derive(Deserialize)]
+struct ConversationRecordV2 {
+    kind: ConvKind,
+    name: String,
+    topic: String,
+    created_by: UserId,
+    created: Millis,
+    keep: Keep,
+    keep_set_by: Option<UserId>,
+    choices: Vec<(UserId, Keep)>,
+}
+
+impl From<ConversationRecordV2> for ConversationRecord {
+    fn from(v2: ConversationRecordV2) -> Self {
+        let ConversationRecordV2 { kind, name, topic, created_by, created, keep, keep_set_by, choices } = v2;
+        ConversationRecord { kind, name, topic, created_by, created, keep, keep_set_by, choices, announcements: false }
+    }
 }
 
 /// The first layout of `ConversationRecord`, before what it keeps could be chosen.
@@ -129,7 +154,7 @@ struct ConversationRecordV1 {
 impl From<ConversationRecordV1> for ConversationRecord {
     fn from(v1: ConversationRecordV1) -> Self {
         let ConversationRecordV1 { kind, name, topic, created_by, created, keep } = v1;
-        ConversationRecord { kind, name, topic, created_by, created, keep, keep_set_by: None, choices: Vec::new() }
+        ConversationRecordV2 { kind, name, topic, created_by, created, keep, keep_set_by: None, choices: Vec::new() }.into()
     }
 }
 
@@ -359,7 +384,7 @@ macro_rules! two_layouts {
         }
     )*};
 }
-two_layouts!(ConversationRecord => ConversationRecordV1, UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
+two_layouts!(UserRecord => UserRecordV1, SessionRecord => SessionRecordV1);
 
 /// Types with a third layout: written as `V3`, `V1` and `V2` converted on reading.
 macro_rules! three_layouts {
@@ -378,7 +403,7 @@ macro_rules! three_layouts {
         }
     )*};
 }
-three_layouts!(MessageRecord => MessageRecordV1, MessageRecordV2);
+three_layouts!(MessageRecord => MessageRecordV1, MessageRecordV2, ConversationRecord => ConversationRecordV1, ConversationRecordV2);
 
 pub fn encode<T: Stored>(record: &T) -> Vec<u8> {
     record.to_bytes()
@@ -443,5 +468,16 @@ mod tests {
             ..read
         };
         assert_eq!(decode::<MessageRecord>(&encode(&with_file)).unwrap().attachments, with_file.attachments);
+    }
+
+    #[test]
+    fn conversations_saved_before_announcements_read_as_ordinary_rooms() {
+        let old = (ConvKind::Room, "news", "", UserId(1), 5u64, Keep::Forever, Some(UserId(1)), Vec::<(UserId, Keep)>::new());
+        let bytes = postcard::to_stdvec(&Versioned::<(), _>::V2(&old)).unwrap();
+        let read: ConversationRecord = decode(&bytes).unwrap();
+        assert_eq!((read.name.as_str(), read.keep_set_by, read.announcements), ("news", Some(UserId(1)), false));
+        let news = ConversationRecord { announcements: true, ..read };
+        assert_eq!(encode(&news)[0], 2, "new records are written in the third layout");
+        assert!(decode::<ConversationRecord>(&encode(&news)).unwrap().announcements, "the new layout round-trips");
     }
 }

@@ -71,3 +71,6 @@ pub const FILE_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("file_
 /// numbered from `files::THUMB_FIRST`. Read and written one chunk at a time, so no file sits
 /// whole in memory.
 pub const FILECHUNK_BYTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("filechunk_bytes");
+/// (conversation id, seq, user id) -> when that member acknowledged the announcement at that
+/// seq ("Got it", `acks.rs`); removed with the message. Added in schema version 8.
+pub const CONVSEQUSER_ACK: TableDefinition<(u64, u64, u64), u64> = TableDefinition::new("convsequser_ack");

@@ -80,12 +80,13 @@ export async function showDirectory() {
 export function showCreateRoom() {
   const { d, f } = openDialog('dlg-create-room');
   f.reset();
+  f.querySelector('.admin-only').hidden = chat.me.role !== 'admin';
   f.onsubmit = async (e) => {
     e.preventDefault();
     const name = f.elements.name.value.trim().toLowerCase();
     if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(name)) { formError(f, 'Room names are 1-32 characters: a-z, 0-9, dot, dash or underscore.'); return; }
     try {
-      const ack = await conn.live.request({ type: 'create_room', name, topic: f.elements.topic.value.trim(), private: f.elements.private.checked, members: [] });
+      const ack = await conn.live.request({ type: 'create_room', name, topic: f.elements.topic.value.trim(), private: f.elements.private.checked, members: [], announcements: f.elements.announcements.checked });
       d.close();
       if (chat.convs.has(ack.conv)) openConv(ack.conv); else ui.wantOpen = ack.conv;
     } catch (err) { formError(f, err.code === 'name_taken' ? 'A room with that name already exists.' : errText(err)); }

@@ -1,5 +1,6 @@
 // views/header.js: the open conversation's header (name, topic, what it keeps, members,
 // actions) and the typing line under the message box.
+import { renderAdminsOnly } from '../announce.js';
 import { leaveConv } from '../conversation.js';
 import { $, dot, h, icon, kids, toast } from '../dom.js';
 import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
@@ -18,10 +19,12 @@ export function renderHeader() {
     title.replaceChildren('No conversation');
     topic.replaceChildren(); actions.replaceChildren();
     renderRecords(null);
+    renderAdminsOnly(null);
     $('composer').disabled = true;
     return;
   }
   $('composer').disabled = false;
+  renderAdminsOnly(c);
   const isRoom = c.kind === 'room' || c.kind === 'private';
   const o = others(c);
   title.replaceChildren(...kids(

@@ -1,5 +1,6 @@
 // views/messages.js: the message list of the open conversation. Rows are cached and
 // reused, so a render only inserts what changed and the reader's place survives.
+import { ackBar, ackSig } from '../announce.js';
 import { attachAutocomplete } from '../autocomplete.js';
 import { renderText } from '../markup.js';
 import { attachmentsView, renderTray } from '../attach.js';
@@ -19,7 +20,7 @@ function messageRow(c, m, compact) {
   const mine = m.author === chat.me.id;
   const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
   const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
-  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m), compact || presenceOf(m.author).state].join('|');
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m), compact || presenceOf(m.author).state, ackSig(c, m)].join('|');
   const key = `m${c.id}:${m.seq}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -55,7 +56,7 @@ function messageRow(c, m, compact) {
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
     t.append(renderText(m.text, textCtx()));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
-    body.append(t, attachmentsView(m.attachments) || '');
+    body.append(t, attachmentsView(m.attachments) || '', ackBar(c, m) || '');
   }
   const tools = !m.deleted && !editing && (mine || chat.me.role === 'admin')
     ? h('div', { class: 'msg-tools' },

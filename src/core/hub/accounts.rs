@@ -62,7 +62,7 @@ impl HubTask {
             }
             None if self.convs.is_empty() => {
                 let (conv, more_changes, more_deliveries) =
-                    self.new_conversation(ConvKind::Room, DEFAULT_ROOM.into(), "Everyone in the office".into(), id, &[id]);
+                    self.new_conversation(ConvKind::Room, DEFAULT_ROOM.into(), "Everyone in the office".into(), id, &[id], false);
                 changes.extend(more_changes);
                 deliveries.extend(more_deliveries);
                 undo.push(Undo::RemoveConversation(conv));

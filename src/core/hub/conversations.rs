@@ -30,6 +30,7 @@ impl HubTask {
         topic: String,
         private: bool,
         members: Vec<UserId>,
+        announcements: bool,
     ) -> Result<(), Refusal> {
         let name = name.trim().to_string();
         if !valid_name(&name) {
@@ -59,7 +60,7 @@ impl HubTask {
         }
         self.may_create(user)?;
         let kind = if private { ConvKind::Private } else { ConvKind::Room };
-        let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone);
+        let (id, changes, deliveries) = self.new_conversation(kind, name, topic, user, &everyone, announcements);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
         let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
         self.persist(changes, outcome);
@@ -93,7 +94,7 @@ impl HubTask {
             return Ok(());
         }
         self.may_create(user)?;
-        let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone);
+        let (id, changes, deliveries) = self.new_conversation(kind, String::new(), String::new(), user, &everyone, false);
         let ack = ServerFrame::Ack { reference: reference.clone(), conv: Some(id), seq: None, client_id: None, ts: None };
         let outcome = Outcome::new(deliveries, Reply::Ack(conn, reference, ack.encode())).undo(Undo::RemoveConversation(id));
         self.persist(changes, outcome);
@@ -180,6 +181,7 @@ impl HubTask {
         topic: String,
         creator: UserId,
         members: &[UserId],
+        announcements: bool,
     ) -> (ConvId, Vec<Change>, Vec<(Target, Encoded)>) {
         let id = ConvId(self.next_conv);
         self.next_conv += 1;
@@ -193,6 +195,7 @@ impl HubTask {
             keep: Keep::Forever,
             keep_set_by: None,
             choices: Vec::new(),
+            announcements,
         };
         let mut changes = vec![Change::PutConversation(id, record.clone())];
         let mut state =
@@ -256,6 +259,7 @@ impl HubTask {
             recorded: self.kept(id).recorded(),
             records: self.records_of(id),
             created_by: state.record.created_by,
+            announcements: state.record.announcements,
         }
     }
 

@@ -118,6 +118,8 @@ pub(super) enum Undo {
     },
     /// Uploads a send attached whose message was not saved: they wait to be sent again.
     RestoreUploads(Vec<(u64, super::files::Upload)>),
+    /// An acknowledgement, or a delete's removal of them, that was not saved (`announce.rs`).
+    Acks(super::announce::AckUndo),
     /// An account change that was not saved (its tabs stay closed: they reconnect).
     RestoreAccount {
         user: UserId,
@@ -272,6 +274,7 @@ impl HubTask {
     pub(super) fn undo(&mut self, undo: Undo) {
         match undo {
             Undo::Policy(before) => self.policy = before,
+            Undo::Acks(undo) => self.undo_acks(undo),
             Undo::ForgetSend { user, conv, client_id, seq } => {
                 let key = (user, conv, Arc::from(client_id));
                 if self.recent_sends.get(&key).is_some_and(|sent| sent.seq == seq) {

@@ -211,7 +211,9 @@ impl HubTask {
     pub(super) fn forget_live(&mut self, conv: ConvId, now: Instant) {
         let Some(state) = self.convs.get_mut(&conv) else { return };
         while state.live.front().is_some_and(|(_, _, until)| *until <= now) {
-            state.live.pop_front();
+            if let Some((seq, _, _)) = state.live.pop_front() {
+                self.acks.forget(conv, &[seq]);
+            }
         }
         if state.live.is_empty() {
             // Give the memory back: a busy buffer may have grown large.
@@ -348,6 +350,8 @@ impl HubTask {
                 let told = (Target::Users(members), ServerFrame::Purged { conv, seqs: seqs.clone() }.encode());
                 let mut outcome = Outcome::new(vec![told], Reply::None);
                 let count = seqs.len();
+                // Their acknowledgements leave the file in the same commit.
+                self.acks.forget(conv, &seqs);
                 outcome.purged = Some(Purged { conv, as_of, count, asked, submitted: Instant::now() });
                 self.persist(vec![Change::PurgeMessages(conv, seqs)], outcome);
             }

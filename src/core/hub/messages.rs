@@ -52,6 +52,7 @@ impl HubTask {
         extras: Extras,
     ) -> Result<(), Refusal> {
         let members = self.members_of(conv, user)?;
+        self.may_post(conv, user)?;
         if self.users.get(&user).is_some_and(|u| u.info.role == Role::Reviewer) {
             return Err(Refusal::new(ErrorCode::Forbidden, "a reviewer reads the archive and does not post"));
         }
@@ -242,6 +243,10 @@ impl HubTask {
         let frame = ServerFrame::MessageUpdated { message: message_frame(conv, seq, &record) }.encode();
         let mut outcome = Outcome::new(vec![(Target::Users(members), frame)], ack_reply(conn, reference));
         outcome.message = Some((conv, seq, rev));
+        // A deleted announcement's acknowledgements go with it (from the file in its commit).
+        if let Some(entry) = record.deleted.then(|| self.acks.take(conv, seq)).flatten() {
+            outcome = outcome.undo(Undo::Acks(super::announce::AckUndo::Restore { conv, seq, entry }));
+        }
         if let Some(live) = self.live_message(conv, seq) {
             // Never recorded: the change stays in memory with the message.
             *live = record;
@@ -340,6 +345,7 @@ impl HubTask {
         match read {
             FromReader::Counted(counted) => self.on_counted(counted).await,
             FromReader::Purgeable { conv, as_of, asked, found } => self.on_purgeable(conv, as_of, asked, found),
+            FromReader::Announcement(wanted, stored) => self.on_announcement(wanted, stored),
             FromReader::Fetched(change, stored) => {
                 let key = (change.conv, change.seq);
                 let waiting = self.loading.remove(&key).unwrap_or_default();
@@ -471,4 +477,6 @@ pub(super) enum FromReader {
         asked: usize,
         found: Result<Vec<Seq>, StoreError>,
     },
+    /// An announcement's author, for an acknowledgement or its lists (`announce.rs`).
+    Announcement(super::announce::Wanted, Result<Option<MessageRecord>, StoreError>),
 }
