@@ -2,7 +2,7 @@
 //! are shown, and the memory that stands in for the disk when a conversation is not recorded.
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -290,7 +290,8 @@ impl HubTask {
     pub(super) fn purge_step(&mut self, conv: ConvId, as_of: Millis) {
         let purges = &mut self.purges;
         if purges.turn == Some(conv) {
-            purges.again.insert(conv);
+            let later = purges.again.entry(conv).or_insert(as_of);
+            *later = (*later).max(as_of);
             return;
         }
         match purges.queue.iter_mut().find(|(c, _)| *c == conv) {
@@ -402,8 +403,10 @@ impl HubTask {
 
     /// `conv`'s purge is over for now; a read that came meanwhile starts it again.
     fn chain_done(&mut self, conv: ConvId) {
-        if self.purges.again.remove(&conv) {
-            self.purge_step(conv, now_millis());
+        // As of the time it was asked for: a sweep "as of" a later time (`hallway purge`, a
+        // test's clock) must not become a purge as of now.
+        if let Some(as_of) = self.purges.again.remove(&conv) {
+            self.purge_step(conv, as_of);
             return;
         }
         if let Some(sweep) = &mut self.sweep {
@@ -480,8 +483,9 @@ pub(super) struct Purges {
     pausing: bool,
     /// Conversations waiting for their next batch, in turn, each as of a time.
     queue: std::collections::VecDeque<(ConvId, Millis)>,
-    /// Conversations to look at again once their batch under way is done (a read came).
-    again: std::collections::HashSet<ConvId>,
+    /// Conversations to look at again once their batch under way is done (a read or a
+    /// sweep came), each as of the latest time asked.
+    again: HashMap<ConvId, Millis>,
     /// The next batch's size, from the last one's time; `PURGE_FIRST` before any.
     size: Option<usize>,
 }
