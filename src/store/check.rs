@@ -190,6 +190,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         DAYUSER_ACTIVE.name(),
         FILE_RECORD.name(),
         FILECHUNK_BYTES.name(),
+        CONVSEQEMOJIUSER_TS.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -406,6 +407,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         }
     });
     check_files(txn, r, &message_at)?;
+    super::reactions::check(txn, &|user| users.contains_key(&user), &mut |what| r.problem(what))?;
     Ok(report)
 }
 

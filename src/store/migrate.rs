@@ -40,6 +40,7 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
             // messages without attachments or reply.
+            // 7 -> 8 only adds the (empty) reactions table.
         }
         None => create_tables(&txn)?,
     }
@@ -155,6 +156,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(DAYUSER_ACTIVE)?;
     txn.open_table(FILE_RECORD)?;
     txn.open_table(FILECHUNK_BYTES)?;
+    txn.open_table(CONVSEQEMOJIUSER_TS)?;
     Ok(())
 }
 

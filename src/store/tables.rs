@@ -71,3 +71,7 @@ pub const FILE_RECORD: TableDefinition<u64, &[u8]> = TableDefinition::new("file_
 /// numbered from `files::THUMB_FIRST`. Read and written one chunk at a time, so no file sits
 /// whole in memory.
 pub const FILECHUNK_BYTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("filechunk_bytes");
+/// (conversation id, seq, emoji, user id) -> when they reacted (ms): who reacted how to a
+/// message of a recorded conversation (`reactions.rs`); removed with the message. Added in
+/// schema version 8.
+pub const CONVSEQEMOJIUSER_TS: TableDefinition<(u64, u64, &str, u64), u64> = TableDefinition::new("convseqemojiuser_ts");

@@ -211,7 +211,10 @@ impl HubTask {
     pub(super) fn forget_live(&mut self, conv: ConvId, now: Instant) {
         let Some(state) = self.convs.get_mut(&conv) else { return };
         while state.live.front().is_some_and(|(_, _, until)| *until <= now) {
-            state.live.pop_front();
+            if let Some((seq, ..)) = state.live.pop_front() {
+                // Its reactions were only ever beside it.
+                self.reactions.forget_live(conv, seq);
+            }
         }
         if state.live.is_empty() {
             // Give the memory back: a busy buffer may have grown large.

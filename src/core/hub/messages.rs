@@ -233,6 +233,8 @@ impl HubTask {
                 record.text.clear();
                 record.mentions.clear();
                 record.deleted = true;
+                // Its reactions go too (in the file, with the delete's commit).
+                self.forget_reactions(conv, seq);
             }
         }
         let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
@@ -340,6 +342,7 @@ impl HubTask {
         match read {
             FromReader::Counted(counted) => self.on_counted(counted).await,
             FromReader::Purgeable { conv, as_of, asked, found } => self.on_purgeable(conv, as_of, asked, found),
+            FromReader::Reactions(conv, seq, loaded) => self.reactions_loaded(conv, seq, loaded),
             FromReader::Fetched(change, stored) => {
                 let key = (change.conv, change.seq);
                 let waiting = self.loading.remove(&key).unwrap_or_default();
@@ -471,4 +474,6 @@ pub(super) enum FromReader {
         asked: usize,
         found: Result<Vec<Seq>, StoreError>,
     },
+    /// A message and its reactions, for the reactions waiting for them (`reactions.rs`).
+    Reactions(ConvId, Seq, super::reactions::Loaded),
 }
