@@ -7,7 +7,7 @@ import { catchUp, looking, markRead } from './history.js';
 import { renderSearch, searchResultChanged } from './search.js';
 import { announce } from './keyboard.js';
 import { notifyMessage } from './notify.js';
-import { keepReactions, onReactions } from './reactions.js';
+import { keepReactions, onReactions, refreshReactions } from './reactions.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
@@ -172,6 +172,7 @@ function onHello(f) {
   } else {
     renderAll();
     markRead(chat.convs.get(ui.current));
+    refreshReactions(chat.convs.get(ui.current), queueMessages);
   }
 }
 

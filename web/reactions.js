@@ -4,8 +4,9 @@
 // screen readers read. On the message's tools a button opens six quick emoji and a picker of
 // common ones, bundled here as text: no image, no web font. A reaction is not a message: it
 // changes no unread count and notifies nobody. Emoji are always set as text, never as HTML.
+import * as api from './api.js';
 import { h, toast } from './dom.js';
-import { chat, conn, ui, userName } from './state.js';
+import { chat, conn, PAGE, ui, userName } from './state.js';
 
 const QUICK = ['👍', '❤️', '😂', '🎉', '👀', '✅'];
 
@@ -153,6 +154,24 @@ export function onReactions(f, redraw) {
   if (!m) return; // not loaded: its page brings them
   c.msgs.set(f.seq, { ...m, reactions: f.reactions });
   if (c.id === ui.current) redraw();
+}
+
+/**
+ * After a reconnect: a reaction takes no seq, so catching up does not bring the ones given
+ * meanwhile; the newest page of the open conversation does, for the messages shown.
+ */
+export async function refreshReactions(c, redraw) {
+  if (!c || !c.loaded) return;
+  let page;
+  try { page = await api.messages(c.id, { limit: PAGE }); } catch { return; } // the next reconnect tries again
+  let changed = false;
+  for (const m of page.messages) {
+    const have = c.msgs.get(m.seq);
+    if (!have || have.deleted || reactionSig(have) === reactionSig(m)) continue;
+    c.msgs.set(m.seq, { ...have, reactions: m.reactions });
+    changed = true;
+  }
+  if (changed && c.id === ui.current) redraw();
 }
 
 /** Before a `message_updated` replaces a message: an edit's carries no reactions, so it keeps them. */
