@@ -291,7 +291,10 @@ impl HubTask {
     pub(super) fn purge_step(&mut self, conv: ConvId, as_of: Millis) {
         let purges = &mut self.purges;
         if purges.turn == Some(conv) {
-            purges.again.insert(conv);
+            // As of the latest time asked: a purge as of a later date (the command line's, a
+            // test's clock) must not shrink to now behind a sweep's batch under way.
+            let later = purges.again.entry(conv).or_insert(as_of);
+            *later = (*later).max(as_of);
             return;
         }
         match purges.queue.iter_mut().find(|(c, _)| *c == conv) {
@@ -401,8 +404,8 @@ impl HubTask {
 
     /// `conv`'s purge is over for now; a read that came meanwhile starts it again.
     fn chain_done(&mut self, conv: ConvId) {
-        if self.purges.again.remove(&conv) {
-            self.purge_step(conv, now_millis());
+        if let Some(as_of) = self.purges.again.remove(&conv) {
+            self.purge_step(conv, as_of.max(now_millis()));
             return;
         }
         if let Some(sweep) = &mut self.sweep {
@@ -479,8 +482,9 @@ pub(super) struct Purges {
     pausing: bool,
     /// Conversations waiting for their next batch, in turn, each as of a time.
     queue: std::collections::VecDeque<(ConvId, Millis)>,
-    /// Conversations to look at again once their batch under way is done (a read came).
-    again: std::collections::HashSet<ConvId>,
+    /// Conversations to look at again once their batch under way is done (a read came, or
+    /// a purge was asked for), each as of the latest time asked.
+    again: std::collections::HashMap<ConvId, Millis>,
     /// The next batch's size, from the last one's time; `PURGE_FIRST` before any.
     size: Option<usize>,
 }
