@@ -278,7 +278,9 @@ impl TabLimits {
                 }
                 taken
             }
-            Some(ClientFrame::Delete { .. }) => self.person.lock().unwrap_or_else(|e| e.into_inner()).messages.take(1.0, now),
+            Some(ClientFrame::Delete { .. } | ClientFrame::React { .. }) => {
+                self.person.lock().unwrap_or_else(|e| e.into_inner()).messages.take(1.0, now)
+            }
             Some(ClientFrame::Typing { .. }) => take(TabBucket::Typing),
             Some(ClientFrame::Presence { .. } | ClientFrame::SetStatus { .. }) => take(TabBucket::Presence),
             // An acknowledgement is as cheap as a read marker, and as frequent at most.

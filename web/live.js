@@ -8,6 +8,7 @@ import { renderSearch, searchResultChanged } from './search.js';
 import { announce } from './keyboard.js';
 import { onAckFrame } from './announce.js';
 import { notifyMessage } from './notify.js';
+import { keepReactions, onReactions, refreshReactions } from './reactions.js';
 import { chime } from './sound.js';
 import { activity, addConv, chat, conn, merge, recountUnread, revOf, ui, userName } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
@@ -29,6 +30,7 @@ export function onFrame(f) {
     case 'message_updated': {
       const c = chat.convs.get(f.message.conv);
       if (!c) return;
+      keepReactions(c, f.message);
       if (c.loaded || c.loading) merge(c, f.message);
       else c.last_seq = Math.max(c.last_seq, revOf(f.message));
       if (!c.catching) c.seen = Math.max(c.seen, revOf(f.message));
@@ -36,6 +38,7 @@ export function onFrame(f) {
       searchResultChanged(f.message);
       return;
     }
+    case 'reactions': return onReactions(f, queueMessages); // never unread, never notified
     case 'typing': {
       if (f.user === chat.me?.id) return;
       if (!ui.typing.has(f.conv)) ui.typing.set(f.conv, new Map());
@@ -174,6 +177,7 @@ function onHello(f) {
   } else {
     renderAll();
     markRead(chat.convs.get(ui.current));
+    refreshReactions(chat.convs.get(ui.current), queueMessages);
   }
 }
 

@@ -44,6 +44,15 @@ impl Door {
     pub(crate) fn message(&self, conv: ConvId, seq: Seq) -> Result<Option<MessageRecord>, StoreError> {
         self.store.message(&self.key, conv, seq)
     }
+
+    /// One message as stored with its reactions, for the core's checks of a reaction.
+    pub(crate) fn message_with_reactions(
+        &self,
+        conv: ConvId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRecord, crate::store::reactions::Reactions)>, StoreError> {
+        self.store.message_with_reactions(&self.key, conv, seq)
+    }
 }
 
 /// Which part of a conversation's history.
@@ -88,15 +97,30 @@ impl Hub {
 
     /// A page of `conv`'s history, if `actor` may read it.
     pub async fn history(&self, actor: UserId, conv: ConvId, range: HistoryRange, limit: usize) -> Result<HistoryPage, HubError> {
-        let Allowed { last_seq, live } = self.ask(actor, conv, Action::History).await.ok_or_else(not_found)?;
+        let Allowed { last_seq, live, live_reactions } = self.ask(actor, conv, Action::History).await.ok_or_else(not_found)?;
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
-        let (stored, more) = blocking(move || match range {
-            HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit),
-            HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit),
+        let (stored, more, mut reactions) = blocking(move || -> Result<_, StoreError> {
+            let (stored, more) = match range {
+                HistoryRange::After(after) => door.store.changes_after(&door.key, conv, after, limit)?,
+                HistoryRange::Before(before) => door.store.messages_before(&door.key, conv, before, limit)?,
+            };
+            let seqs: Vec<Seq> = stored.iter().filter(|(_, r)| !r.deleted).map(|(seq, _)| *seq).collect();
+            let reactions = door.store.reactions(&door.key, conv, &seqs)?;
+            Ok((stored, more, reactions))
         })
         .await?;
+        reactions.extend(live_reactions);
         let (records, more) = with_live(stored, more, live, range, limit);
-        let messages = records.iter().map(|(seq, r)| protocol::message_frame(conv, *seq, r)).collect();
+        let messages = records
+            .iter()
+            .map(|(seq, r)| {
+                let mut message = protocol::message_frame(conv, *seq, r);
+                if let Some(given) = reactions.get(seq).filter(|_| !r.deleted) {
+                    message.reactions = protocol::reactions_info(given);
+                }
+                message
+            })
+            .collect();
         Ok(HistoryPage { messages, more, last_seq })
     }
 
@@ -245,6 +269,8 @@ impl Hub {
 pub(crate) struct Allowed {
     pub last_seq: Seq,
     pub live: Vec<(Seq, MessageRecord)>,
+    /// The reactions of those messages.
+    pub live_reactions: std::collections::HashMap<Seq, crate::store::reactions::Reactions>,
 }
 
 type Records = (Vec<(Seq, MessageRecord)>, bool);

@@ -18,6 +18,7 @@ pub(crate) mod files;
 mod keeping;
 mod messages;
 mod presence;
+mod reactions;
 mod signup;
 mod stats;
 
@@ -220,6 +221,8 @@ pub(crate) struct HubTask {
     uploads: files::Uploads,
     /// Acknowledgements of announcements (`announce.rs`).
     acks: announce::Acks,
+    /// Reactions held in memory and on their way to the file (`reactions.rs`).
+    reactions: reactions::ReactionState,
 }
 
 impl HubTask {
@@ -330,6 +333,7 @@ impl HubTask {
             last_vacuum: None,
             uploads,
             acks,
+            reactions: Default::default(),
         };
         if !cut_short.is_empty() {
             tracing::info!(files = cut_short.len(), "removing uploads cut short before the restart");
@@ -455,8 +459,10 @@ impl HubTask {
             }
             Command::May { actor, conv, action, reply } => {
                 let allowed = self.may(actor, conv, action).map(|last_seq| {
-                    let live = if action == Action::History { self.live_copy(conv) } else { Vec::new() };
-                    Allowed { last_seq, live }
+                    let history = action == Action::History;
+                    let live = if history { self.live_copy(conv) } else { Vec::new() };
+                    let live_reactions = if history { self.live_reactions(conv) } else { Default::default() };
+                    Allowed { last_seq, live, live_reactions }
                 });
                 let _ = reply.send(allowed);
             }
@@ -530,6 +536,7 @@ impl HubTask {
             }
             ClientFrame::Edit { conv, seq, text } => self.change_message(conn, user, reference, conv, seq, Some(text)).await,
             ClientFrame::Delete { conv, seq } => self.change_message(conn, user, reference, conv, seq, None).await,
+            ClientFrame::React { conv, seq, emoji, on } => self.react(conn, user, reference, conv, seq, emoji, on),
             ClientFrame::Typing { conv } => self.typing(conn, user, reference, conv),
             ClientFrame::Read { conv, seq } => {
                 self.mark_active(user);

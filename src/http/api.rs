@@ -215,8 +215,17 @@ impl SearchAnswer {
     pub(super) fn to_json(&self) -> Value {
         let found = &self.found;
         let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
-        let results: Vec<protocol::Message> =
-            found.results.iter().map(|(conv, seq, r)| protocol::message_frame(*conv, *seq, r)).collect();
+        let results: Vec<protocol::Message> = found
+            .results
+            .iter()
+            .map(|(conv, seq, r)| {
+                let mut message = protocol::message_frame(*conv, *seq, r);
+                if let Some(given) = found.reactions.get(&(*conv, *seq)) {
+                    message.reactions = protocol::reactions_info(given);
+                }
+                message
+            })
+            .collect();
         json!({ "results": results, "more": found.more, "next": next })
     }
 }

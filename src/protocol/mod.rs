@@ -162,6 +162,17 @@ pub struct Message {
     /// The seq of the message this one answers.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reply_to: Option<Seq>,
+    /// Its reactions, in history and search (absent: none). Live, `reactions` frames carry
+    /// them; a `message_updated` of an edit leaves them as they were.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji given to a message and who gave it, both in the order first given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<UserId>,
 }
 
 /// A file attached to a message; its bytes are at `GET /api/files/{id}`.
@@ -215,6 +226,12 @@ pub enum ServerFrame {
     },
     MessageUpdated {
         message: Message,
+    },
+    /// A message's reactions changed: all of them now (empty when the last was taken back).
+    Reactions {
+        conv: ConvId,
+        seq: Seq,
+        reactions: Vec<Reaction>,
     },
     Typing {
         conv: ConvId,
@@ -466,6 +483,13 @@ pub enum ClientFrame {
         conv: ConvId,
         seq: Seq,
     },
+    /// Gives (`on: true`) or takes back one's reaction to a message.
+    React {
+        conv: ConvId,
+        seq: Seq,
+        emoji: String,
+        on: bool,
+    },
     Typing {
         conv: ConvId,
     },
@@ -548,6 +572,7 @@ impl ClientFrame {
             ClientFrame::Send { .. } => "send",
             ClientFrame::Edit { .. } => "edit",
             ClientFrame::Delete { .. } => "delete",
+            ClientFrame::React { .. } => "react",
             ClientFrame::Typing { .. } => "typing",
             ClientFrame::Read { .. } => "read",
             ClientFrame::Presence { .. } => "presence",
@@ -600,7 +625,13 @@ pub fn message_frame(conv: ConvId, seq: Seq, record: &MessageRecord) -> Message 
         // A message deleted under archive keeps its files for the record, shown to nobody.
         attachments: if record.deleted { Vec::new() } else { record.attachments.iter().map(attachment_info).collect() },
         reply_to: record.reply_to,
+        reactions: Vec::new(),
     }
+}
+
+/// A message's reactions on the wire.
+pub fn reactions_info(reactions: &crate::store::reactions::Reactions) -> Vec<Reaction> {
+    reactions.iter().map(|(emoji, users)| Reaction { emoji: emoji.clone(), users: users.clone() }).collect()
 }
 
 pub fn attachment_info(a: &crate::store::records::Attachment) -> Attachment {

@@ -191,6 +191,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         FILE_RECORD.name(),
         FILECHUNK_BYTES.name(),
         CONVSEQUSER_ACK.name(),
+        CONVSEQEMOJIUSER_TS.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -412,6 +413,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         }
     });
     check_files(txn, r, &message_at)?;
+    super::reactions::check(txn, &|user| users.contains_key(&user), &mut |what| r.problem(what))?;
     Ok(report)
 }
 

@@ -40,6 +40,7 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
             // messages without attachments or reply.
+            // 7 -> 8 adds acknowledgements of announcements and the (empty) reactions table.
             if found < 8 {
                 add_acknowledgements(&txn)?;
             }
@@ -166,6 +167,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(FILE_RECORD)?;
     txn.open_table(FILECHUNK_BYTES)?;
     txn.open_table(CONVSEQUSER_ACK)?;
+    txn.open_table(CONVSEQEMOJIUSER_TS)?;
     Ok(())
 }
 

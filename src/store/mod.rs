@@ -14,6 +14,7 @@ mod history;
 pub mod migrate;
 mod postings;
 mod purge;
+pub mod reactions;
 pub mod records;
 pub mod search;
 mod sends;
@@ -136,6 +137,16 @@ pub enum Change {
     /// Removes files with every chunk: an upload cancelled or never sent, or the files of a
     /// message deleted outside archive.
     DeleteFiles(Vec<u64>),
+    /// One person's reaction to a message given (`on`) or taken back (`reactions.rs`); nothing
+    /// for a message that is gone.
+    React {
+        conv: ConvId,
+        seq: Seq,
+        emoji: String,
+        user: UserId,
+        on: bool,
+        at: crate::model::Millis,
+    },
     /// A fact about the file in `meta` (e.g. the key that signs sign-in device cookies).
     PutMeta(&'static str, Vec<u8>),
     /// The person used Hallway on this local day (`stats.rs`), for the admin's statistics.
@@ -593,9 +604,11 @@ pub(crate) fn apply(txn: &WriteTransaction, sends: &mut SendTables, change: &Cha
             put_message(txn, *conv, *seq, record)?;
             if record.deleted {
                 acks::remove(txn, *conv, &[*seq])?;
+                reactions::remove_all(txn, *conv, [seq.0])?;
             }
         }
         Change::PutAck { conv, seq, user, ts } => acks::put(txn, *conv, *seq, *user, *ts)?,
+        Change::React { conv, seq, emoji, user, on, at } => reactions::react(txn, *conv, *seq, emoji, *user, *on, *at)?,
         Change::PurgeMessages(conv, seqs) => purge::purge_messages(txn, sends, *conv, seqs)?,
         Change::PutFile(id, record) => files::put_file(txn, *id, record)?,
         Change::PutFileChunk(id, n, bytes) => files::put_chunk(txn, *id, *n, bytes)?,

@@ -85,6 +85,7 @@ pub(super) fn purge_messages(
         versions.retain_in((conv.0, *seq, 0)..=(conv.0, *seq, u64::MAX), |_, _| false)?;
     }
     drop(versions);
+    super::reactions::remove_all(txn, conv, gone.iter().copied())?;
     // A file goes with its message (records rules): its chunks leave with it.
     super::files::remove_files(txn, super::files::listed(purged.iter().map(|(_, record)| record)))?;
     sends.forget(conv, &purged)

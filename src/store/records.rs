@@ -16,8 +16,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 6: adds the admin's counters, messages per day and active people per day.
 /// Version 7: adds files attached to messages (`file_record`, `filechunk_bytes`), and a
 /// message's third layout (its attachments and the message it replies to).
-/// Version 8: adds acknowledgements of announcements (`convsequser_ack`), and a
-/// conversation's third layout (whether it is an announcements room).
+/// Version 8: adds acknowledgements of announcements (`convsequser_ack`), a conversation's
+/// third layout (whether it is an announcements room), and reactions to messages
+/// (`convseqemojiuser_ts`).
 pub const SCHEMA_VERSION: u64 = 8;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...

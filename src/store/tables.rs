@@ -74,3 +74,7 @@ pub const FILECHUNK_BYTES: TableDefinition<(u64, u64), &[u8]> = TableDefinition:
 /// (conversation id, seq, user id) -> when that member acknowledged the announcement at that
 /// seq ("Got it", `acks.rs`); removed with the message. Added in schema version 8.
 pub const CONVSEQUSER_ACK: TableDefinition<(u64, u64, u64), u64> = TableDefinition::new("convsequser_ack");
+/// (conversation id, seq, emoji, user id) -> when they reacted (ms): who reacted how to a
+/// message of a recorded conversation (`reactions.rs`); removed with the message. Added in
+/// schema version 8.
+pub const CONVSEQEMOJIUSER_TS: TableDefinition<(u64, u64, &str, u64), u64> = TableDefinition::new("convseqemojiuser_ts");

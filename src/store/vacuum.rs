@@ -109,6 +109,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, &mut unsynced, FILE_RECORD, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, FILECHUNK_BYTES, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, CONVSEQUSER_ACK, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONVSEQEMOJIUSER_TS, &mut known)?;
     for table in snapshot.list_tables()? {
         if !known.contains(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));

@@ -6,6 +6,7 @@ import { renderText } from '../markup.js';
 import { attachmentsView, renderTray } from '../attach.js';
 import { deliver } from '../composer.js';
 import { quoteSig, quoteView, renderReplyBar, withReply } from '../reply.js';
+import { reactionSig, reactionsView, withReaction } from '../reactions.js';
 import { deleteMessage } from '../conversation.js';
 import { $, avatar, dayLabel, dot, fullFmt, h, icon, nextFrame, timeFmt, toast } from '../dom.js';
 import { loadOlder } from '../history.js';
@@ -20,7 +21,7 @@ function messageRow(c, m, compact) {
   const mine = m.author === chat.me.id;
   const mentionsMe = !m.deleted && !!(m.mentions && m.mentions.includes(chat.me.id));
   const editing = ui.editing && ui.editing.conv === c.id && ui.editing.seq === m.seq;
-  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m), compact || presenceOf(m.author).state, ackSig(c, m)].join('|');
+  const sig = [m.rev, m.text, m.deleted, m.edited_ts, compact, editing, mentionsMe, userName(m.author), chat.users.size, (m.attachments || []).length, quoteSig(c, m), compact || presenceOf(m.author).state, ackSig(c, m), reactionSig(m)].join('|');
   const key = `m${c.id}:${m.seq}`;
   const hit = rowCache.get(key);
   if (hit && hit.sig === sig) return hit.el;
@@ -56,7 +57,7 @@ function messageRow(c, m, compact) {
     const t = h('div', { class: 'msg-text', testid: 'message-text' });
     t.append(renderText(m.text, textCtx()));
     if (m.edited_ts != null) t.append(h('span', { class: 'edited', testid: 'message-edited', text: ' (edited)', title: fullFmt.format(m.edited_ts) }));
-    body.append(t, attachmentsView(m.attachments) || '', ackBar(c, m) || '');
+    body.append(t, attachmentsView(m.attachments) || '', reactionsView(c, m) || '', ackBar(c, m) || '');
   }
   const tools = !m.deleted && !editing && (mine || chat.me.role === 'admin')
     ? h('div', { class: 'msg-tools' },
@@ -66,7 +67,7 @@ function messageRow(c, m, compact) {
   const el = h('div', {
     class: `msg${compact ? ' compact' : ''}${mentionsMe ? ' mentions-me' : ''}`,
     testid: 'message', data: { seq: m.seq, authorName: chat.users.get(m.author)?.name || '', mentionsMe: String(mentionsMe) },
-  }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, withReply(c, m, editing, tools));
+  }, h('div', { class: 'gutter' }, compact ? h('time', { class: 'time hover-time', text: timeFmt.format(m.ts) }) : avatar(m.author)), body, withReaction(c, m, editing, withReply(c, m, editing, tools)));
   rowCache.set(key, { sig, el });
   return el;
 }

@@ -52,12 +52,24 @@ pub(super) struct Outcome {
     pub(super) purged: Option<super::keeping::Purged>,
     /// A new records policy: purge what may no longer be kept, once it is on disk.
     pub(super) sweep: bool,
+    /// A reaction to this message (conversation, seq) was written (`reactions.rs`).
+    pub(super) reacted: Option<(ConvId, Seq)>,
     pub(super) undo: Vec<Undo>,
 }
 
 impl Outcome {
     pub(super) fn new(deliveries: Vec<(Target, Encoded)>, reply: Reply) -> Outcome {
-        Outcome { deliveries, reply, message: None, resend: None, sent: None, purged: None, sweep: false, undo: Vec::new() }
+        Outcome {
+            deliveries,
+            reply,
+            message: None,
+            resend: None,
+            sent: None,
+            purged: None,
+            sweep: false,
+            reacted: None,
+            undo: Vec::new(),
+        }
     }
 
     pub(super) fn undo(mut self, undo: Undo) -> Outcome {
@@ -154,6 +166,9 @@ impl HubTask {
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(purged) = outcome.purged.take() {
             self.purge_committed(purged, result.is_ok());
+        }
+        if let Some(key) = outcome.reacted.take() {
+            self.reaction_committed(key);
         }
         if let Some((user, client_id, conv, seq)) = outcome.resend.take() {
             let saved = self.recent_sends.get(&(user, conv, Arc::from(client_id))).is_some_and(|sent| sent.seq == seq)

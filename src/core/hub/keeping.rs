@@ -211,8 +211,10 @@ impl HubTask {
     pub(super) fn forget_live(&mut self, conv: ConvId, now: Instant) {
         let Some(state) = self.convs.get_mut(&conv) else { return };
         while state.live.front().is_some_and(|(_, _, until)| *until <= now) {
-            if let Some((seq, _, _)) = state.live.pop_front() {
+            if let Some((seq, ..)) = state.live.pop_front() {
                 self.acks.forget(conv, &[seq]);
+                // Its reactions were only ever beside it.
+                self.reactions.forget_live(conv, seq);
             }
         }
         if state.live.is_empty() {
@@ -290,6 +292,8 @@ impl HubTask {
     pub(super) fn purge_step(&mut self, conv: ConvId, as_of: Millis) {
         let purges = &mut self.purges;
         if purges.turn == Some(conv) {
+            // As of the latest time asked: a purge as of a later date (the command line's, a
+            // test's clock) must not shrink to now behind a sweep's batch under way.
             let later = purges.again.entry(conv).or_insert(as_of);
             *later = (*later).max(as_of);
             return;
@@ -406,7 +410,7 @@ impl HubTask {
         // As of the time it was asked for: a sweep "as of" a later time (`hallway purge`, a
         // test's clock) must not become a purge as of now.
         if let Some(as_of) = self.purges.again.remove(&conv) {
-            self.purge_step(conv, as_of);
+            self.purge_step(conv, as_of.max(now_millis()));
             return;
         }
         if let Some(sweep) = &mut self.sweep {

@@ -234,6 +234,8 @@ impl HubTask {
                 record.text.clear();
                 record.mentions.clear();
                 record.deleted = true;
+                // Its reactions go too (in the file, with the delete's commit).
+                self.forget_reactions(conv, seq);
             }
         }
         let Some(state) = self.convs.get_mut(&conv) else { return Err(Refusal::not_found()) };
@@ -346,6 +348,7 @@ impl HubTask {
             FromReader::Counted(counted) => self.on_counted(counted).await,
             FromReader::Purgeable { conv, as_of, asked, found } => self.on_purgeable(conv, as_of, asked, found),
             FromReader::Announcement(wanted, stored) => self.on_announcement(wanted, stored),
+            FromReader::Reactions(conv, seq, loaded) => self.reactions_loaded(conv, seq, loaded),
             FromReader::Fetched(change, stored) => {
                 let key = (change.conv, change.seq);
                 let waiting = self.loading.remove(&key).unwrap_or_default();
@@ -479,4 +482,6 @@ pub(super) enum FromReader {
     },
     /// An announcement's author, for an acknowledgement or its lists (`announce.rs`).
     Announcement(super::announce::Wanted, Result<Option<MessageRecord>, StoreError>),
+    /// A message and its reactions, for the reactions waiting for them (`reactions.rs`).
+    Reactions(ConvId, Seq, super::reactions::Loaded),
 }

@@ -55,6 +55,8 @@ pub struct Page {
 pub struct Found {
     pub results: Vec<(ConvId, Seq, MessageRecord)>,
     pub more: bool,
+    /// The reactions of the results that have any, read in the same snapshot.
+    pub reactions: std::collections::HashMap<(ConvId, Seq), super::reactions::Reactions>,
 }
 
 /// A conversation's next match, waiting in the merge. Ordered by time, then position.
@@ -170,7 +172,7 @@ impl Store {
         hashes.sort_unstable();
         hashes.dedup();
         if hashes.is_empty() || limit == 0 {
-            return Ok(Found { results: Vec::new(), more: false });
+            return Ok(Found { results: Vec::new(), more: false, reactions: Default::default() });
         }
         let txn = self.db()?.begin_read()?;
         let index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
@@ -229,7 +231,14 @@ impl Store {
                 results.push((head.conv, head.seq, head.record));
             }
         }
-        Ok(Found { results, more: !heads.is_empty() })
+        let mut reactions = std::collections::HashMap::new();
+        for (conv, seq, _) in &results {
+            let found = super::reactions::of_message(&txn, *conv, *seq)?;
+            if !found.is_empty() {
+                reactions.insert((*conv, *seq), found);
+            }
+        }
+        Ok(Found { results, more: !heads.is_empty(), reactions })
     }
 }
 
