@@ -88,6 +88,10 @@ pub struct Config {
     pub session_idle: Duration,
     /// HTTPS mode (`tls.rs`), with the LAN name its certificate carries; `None`: plain HTTP.
     pub https: Option<crate::discovery::HostName>,
+    /// Tests only: the writer indexes nothing for search in the background, so a test sees
+    /// the index as it was until it runs the steps itself (`Server::index_steps`).
+    #[doc(hidden)]
+    pub hold_index: bool,
 }
 
 impl Config {
@@ -111,6 +115,7 @@ impl Config {
             metrics_listen: None,
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
             https: None,
+            hold_index: false,
         }
     }
 }

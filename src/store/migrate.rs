@@ -40,6 +40,9 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
             // messages without attachments or reply.
+            if found < 8 {
+                index_bands(&txn)?;
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -67,6 +70,13 @@ fn index_sessions_by_user(txn: &WriteTransaction) -> Result<(), StoreError> {
         count += 1;
     }
     tracing::info!(sessions = count, "indexed sessions by user");
+    Ok(())
+}
+
+/// 7 -> 8: the search index's low marks (`conv_indexedlow`), empty: every conversation's
+/// band starts at 0, which is what the index held (everything up to `conv_indexedseq`).
+fn index_bands(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CONV_INDEXEDLOW)?;
     Ok(())
 }
 
@@ -145,6 +155,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVREV_SEQ)?;
     txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
+    txn.open_table(CONV_INDEXEDLOW)?;
     txn.open_table(USERSENDNO_SEND)?;
     txn.open_table(USERCONVCLIENTID_SENDNO)?;
     txn.open_table(CONVSEQREV_VERSION)?;

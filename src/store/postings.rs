@@ -102,20 +102,54 @@ fn next_run<'s>(table: &Postings, term: u64, conv: u64, rest: &'s [u64]) -> Resu
     Ok((found, here, later))
 }
 
-/// Adds seqs (ascending) to the postings of (term, conv). Before the first block, a seq
-/// starts a block of its own.
+/// Writes `seqs` (ascending) below the block that was keyed `old_first` (if any, which they
+/// replace), split into blocks with the partial one lowest: a rebuild adds older seqs below
+/// the first block step after step (`search/index.rs`), and the next step fills it.
+fn store_below(table: &mut Postings, term: u64, conv: u64, old_first: Option<u64>, seqs: &[u64]) -> Result<(), StoreError> {
+    if let Some(old) = old_first {
+        table.remove((term, conv, old))?;
+    }
+    let (partial, full) = seqs.split_at(seqs.len() % BLOCK);
+    if !partial.is_empty() {
+        table.insert((term, conv, partial[0]), encode(partial).as_slice())?;
+    }
+    for part in full.chunks(BLOCK) {
+        table.insert((term, conv, part[0]), encode(part).as_slice())?;
+    }
+    Ok(())
+}
+
+/// Adds seqs (ascending) to the postings of (term, conv). Seqs below the first block join it
+/// while it has room, and the blocks below it fill from the top down.
 pub fn add(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
     let mut rest = seqs;
     while !rest.is_empty() {
         let (found, here, later) = next_run(table, term, conv, rest)?;
-        let (old_first, mut merged) = match found {
-            Some((first, seqs)) => (Some(first), seqs),
-            None => (None, Vec::new()),
-        };
-        merged.extend_from_slice(here);
-        merged.sort_unstable();
-        merged.dedup();
-        store(table, term, conv, old_first, &merged)?;
+        match found {
+            Some((first, mut merged)) => {
+                merged.extend_from_slice(here);
+                merged.sort_unstable();
+                merged.dedup();
+                store(table, term, conv, Some(first), &merged)?;
+            }
+            None => {
+                // Below the first block (a rebuild going newest first): fill it while it
+                // has room.
+                let mut merged = here.to_vec();
+                let first = match table.range((term, conv, 0)..=(term, conv, u64::MAX))?.next().transpose()? {
+                    Some((key, value)) => Some((key.value().2, decode(key.value().2, value.value())?)),
+                    None => None,
+                };
+                let old_first = match first {
+                    Some((first, seqs)) if seqs.len() < BLOCK => {
+                        merged.extend_from_slice(&seqs);
+                        Some(first)
+                    }
+                    _ => None,
+                };
+                store_below(table, term, conv, old_first, &merged)?;
+            }
+        }
         rest = later;
     }
     Ok(())

@@ -16,7 +16,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 6: adds the admin's counters, messages per day and active people per day.
 /// Version 7: adds files attached to messages (`file_record`, `filechunk_bytes`), and a
 /// message's third layout (its attachments and the message it replies to).
-pub const SCHEMA_VERSION: u64 = 7;
+/// Version 8: adds the low mark of the search index (`conv_indexedlow`), so an index is
+/// rebuilt newest first.
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;

@@ -94,6 +94,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, CONVREV_SEQ, &mut known)?;
     entries += copy_postings(snapshot, &db, &mut known)?;
     entries += copy(snapshot, &db, CONV_INDEXEDSEQ, &mut known)?;
+    entries += copy(snapshot, &db, CONV_INDEXEDLOW, &mut known)?;
     entries += copy(snapshot, &db, USERSENDNO_SEND, &mut known)?;
     entries += copy(snapshot, &db, USERCONVCLIENTID_SENDNO, &mut known)?;
     entries += copy(snapshot, &db, CONV_PURGEDSEQ, &mut known)?;
