@@ -143,6 +143,10 @@ async fn a_search_during_a_rebuild_finds_recent_matches_and_says_it_is_partial()
     let (mut server, alice, general, first) = office(held).await;
     let seq = |i: u64| first + i - 1;
     let zebras = [seq(N), seq(N - INDEX_STEP as u64 / 2), seq(N - 2 * INDEX_STEP as u64 - DIRECT_READS as u64 / 2), seq(5)];
+    // Before the first step: the newest messages are read directly, the rest not yet.
+    let body = search(&alice, "q=zebra").await;
+    assert_eq!(seqs(&body), zebras[..2], "only the newest share of the history is read: {body}");
+    assert_eq!(body["partial"], json!(true), "{body}");
     assert!(server.index_steps(2).await, "two steps leave most of the history to index");
 
     // The two steps indexed the newest messages; the search reads a share of the older ones.
