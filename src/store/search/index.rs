@@ -168,9 +168,9 @@ impl Store {
         self.index_step_of(convs, after, durable, 1, &|| false)
     }
 
-    /// `index_step` with `scale` times its budget of messages and postings; it stops early
-    /// (and commits what it took) once `stop` says so, which it asks every `STOP_EVERY`
-    /// messages.
+    /// `index_step` with `scale` times its budget of messages and postings. Once `stop` says
+    /// so (it asks every `STOP_EVERY` messages and terms) it gives up the step: nothing is
+    /// written, and a job waiting for the writer waits only that long, however big the step.
     pub(crate) fn index_step_of(
         &self,
         convs: &mut BTreeSet<ConvId>,
@@ -188,15 +188,18 @@ impl Store {
         let order: Vec<ConvId> = convs.range((Excluded(after), Unbounded)).chain(convs.range(..=after)).copied().collect();
         let mut step = Step { messages: 0, last: after };
         let mut added = 0;
-        let mut stopped = false;
+        let stopped = std::cell::Cell::new(false);
+        let mut done = Vec::new();
         {
             let messages = txn.open_table(CONVSEQ_MESSAGE)?;
             let mut highs = txn.open_table(CONV_INDEXEDSEQ)?;
             let mut lows = txn.open_table(CONV_INDEXEDLOW)?;
             let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
-            let mut full = |messages: usize, added: usize| {
-                stopped |= messages > 0 && messages.is_multiple_of(STOP_EVERY) && stop();
-                stopped || messages >= most_messages || added >= most_postings
+            let full = |messages: usize, added: usize| {
+                if messages > 0 && messages.is_multiple_of(STOP_EVERY) && stop() {
+                    stopped.set(true);
+                }
+                stopped.get() || messages >= most_messages || added >= most_postings
             };
             for conv in order {
                 if full(step.messages, added) {
@@ -248,9 +251,19 @@ impl Store {
                         step.messages += 1;
                     }
                 }
-                for (term, mut seqs) in new {
+                if stopped.get() {
+                    break;
+                }
+                for (n, (term, mut seqs)) in new.into_iter().enumerate() {
+                    if n % STOP_EVERY == STOP_EVERY - 1 && stop() {
+                        stopped.set(true);
+                        break;
+                    }
                     seqs.sort_unstable();
                     postings::add(&mut index, term, conv.0, &seqs)?;
+                }
+                if stopped.get() {
+                    break;
                 }
                 if (low, high) != marks {
                     highs.insert(conv.0, high)?;
@@ -261,11 +274,18 @@ impl Store {
                     }
                 }
                 if to_end {
-                    convs.remove(&conv);
+                    done.push(conv);
                 }
             }
         }
+        if stopped.get() {
+            txn.abort()?;
+            return Ok(Step { messages: 0, last: after });
+        }
         txn.commit()?;
+        for conv in done {
+            convs.remove(&conv);
+        }
         Ok(step)
     }
 

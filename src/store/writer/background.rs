@@ -18,11 +18,12 @@ const INDEX_LATEST: Duration = Duration::from_secs(1);
 const INDEX_SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How many times the busy step's budget an idle step may take: each step rewrites a block
 /// per term it touches, so a rebuild in small steps costs several times the CPU of the bulk
-/// one. Idle steps grow (doubling) while no job comes, up to this, and while one takes longer
-/// than `IDLE_STEP_TIME` they shrink again; a job that arrives ends the step early (its
-/// messages are committed, the rest waits), and the next step is small.
-const IDLE_SCALE_MAX: usize = 1;
-const IDLE_STEP_TIME: Duration = Duration::from_millis(40);
+/// one. Idle steps grow (doubling) while no job comes, up to this, and shrink again while one
+/// takes longer than `IDLE_STEP_TIME`. A job that arrives during a grown step makes it give
+/// up (nothing written: the job waits a few milliseconds at most), and the next idle step is
+/// of the busy size, which is never given up, as before.
+const IDLE_SCALE_MAX: usize = 32;
+const IDLE_STEP_TIME: Duration = Duration::from_millis(250);
 /// How often the writer forgets remembered `client_id`s that left their window, and how
 /// many at most in one (short) transaction.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -180,7 +181,8 @@ impl Indexer {
     pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool, waiting: &dyn Fn() -> bool) {
         let started = Instant::now();
         let scale = self.idle_scale;
-        self.step(store, failing, self.synced.elapsed() >= INDEX_SYNC_EVERY, scale, waiting);
+        let stop: &dyn Fn() -> bool = if scale > 1 { waiting } else { &|| false };
+        self.step(store, failing, self.synced.elapsed() >= INDEX_SYNC_EVERY, scale, stop);
         self.idle_scale = if waiting() {
             1
         } else if started.elapsed() > IDLE_STEP_TIME {
