@@ -90,6 +90,10 @@ pub struct Config {
     pub touch_every: Duration,
     /// HTTPS mode (`tls.rs`), with the LAN name its certificate carries; `None`: plain HTTP.
     pub https: Option<crate::discovery::HostName>,
+    /// Tests only: the writer indexes nothing for search in the background, so a test sees
+    /// the index as it was until it runs the steps itself (`Server::index_steps`).
+    #[doc(hidden)]
+    pub hold_index: bool,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_DAYS * 24 * 3600),
             touch_every: Duration::from_millis(crate::auth::TOUCH_EVERY_MS),
             https: None,
+            hold_index: false,
         }
     }
 }

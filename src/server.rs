@@ -111,7 +111,7 @@ impl Server {
         let addr = listener.local_addr().context("reading the listening address")?;
         let (store, key) =
             Store::open_with_key(&config.data).with_context(|| format!("opening the data file {}", config.data.display()))?;
-        let (writer, writer_thread) = Writer::start(store.clone());
+        let (writer, writer_thread) = Writer::start_with(store.clone(), config.hold_index);
         // One clock for session and invite expiry, which tests move together.
         let clock = crate::model::Clock::default();
         let settings = crate::core::Settings { clock: clock.clone(), ..config.hub_settings() };
@@ -272,6 +272,13 @@ impl Server {
     /// messages went. For tests of day limits, and `hallway purge`.
     pub async fn purge(&self, as_of: crate::model::Millis) -> usize {
         self.hub.purge(as_of).await
+    }
+
+    /// Runs up to `steps` steps of the writer's background indexing for search now (tests,
+    /// with `Config::hold_index`); says whether messages are left to index.
+    #[doc(hidden)]
+    pub async fn index_steps(&self, steps: usize) -> bool {
+        self.writer.index_steps(steps).await.unwrap_or(false)
     }
 
     /// Stops taking connections, closes every tab, commits what is queued and closes the file.

@@ -133,6 +133,9 @@ async function runSearch(more = false) {
     s.results.push(...r.results);
     s.more = !!r.more;
     s.next = r.next;
+    // The server is still building its index: it searched back only so far. "More results"
+    // goes on from there.
+    s.partial = !!r.partial;
   } catch (e) {
     if (e.status === 401) return signedOut();
     s.error = errText(e);
@@ -168,6 +171,12 @@ export function renderSearch() {
   status.textContent = s.error || (n ? `${n}${s.more ? '+' : ''} message${n === 1 && !s.more ? '' : 's'}`
     : s.busy ? 'Searching…' : 'No messages found.');
   status.classList.toggle('error', !!s.error);
+  let note = $('search-partial');
+  if (!note) {
+    note = h('p', { class: 'search-status', id: 'search-partial', testid: 'search-partial', text: 'Older messages are still being indexed; results may be incomplete.' });
+    status.after(note);
+  }
+  note.hidden = !s.partial || !!s.error;
   $('search-list').replaceChildren(...s.results.map((m) => resultItem(m, s.words)));
   const btn = $('search-more');
   btn.hidden = !s.more;

@@ -9,6 +9,7 @@
 //!   hallway-load purge --messages 4000000 --past 1000000
 //!   hallway-load review --data big.redb
 //!   hallway-load history --data big.redb
+//!   hallway-load rebuild --data unindexed.redb --seconds 30
 //!   hallway-load flood --kind mentions|typing|presence|messages|tabs|rooms --seconds 10
 //!   hallway-load backup-cli --data big.redb
 //!
@@ -19,6 +20,7 @@ mod fanout;
 mod flood;
 mod http;
 mod purge;
+mod rebuild;
 mod server;
 mod stats;
 mod ws;
@@ -150,6 +152,15 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         repeat: usize,
     },
+    /// Searches while the server rebuilds the search index of a file made with `generate
+    /// --no-index` (changes the file: copy it first), then the rebuild's CPU time.
+    Rebuild {
+        #[arg(long)]
+        data: PathBuf,
+        /// How long to search while the rebuild goes on (0: only the rebuild's CPU time).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Reviewer searches by keyword, person and date over a (generated) data file served
     /// under `--records archive` (adds a reviewer account and audit entries to the file).
     Review {
@@ -227,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::History { data, repeat } => history(&bin, &data, repeat).await,
         Scenario::Review { data, repeat } => review(&bin, &data, repeat).await,
+        Scenario::Rebuild { data, seconds } => rebuild::run(&bin, &data, seconds).await,
         Scenario::Backup { data, rate } => backup(&data, rate).await,
         Scenario::BackupCli { data, rate } => backup_cli(&bin, &data, rate).await,
         Scenario::Flood { kind, seconds, members, accounts, tabs } => {

@@ -214,7 +214,10 @@ pub(super) struct SearchAnswer {
 impl SearchAnswer {
     pub(super) fn to_json(&self) -> Value {
         let found = &self.found;
-        let next = found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq));
+        let next = match found.partial {
+            Some((ts, conv, seq)) => Some(position_text(ts, conv, seq)),
+            None => found.results.last().filter(|_| found.more).map(|(conv, seq, r)| position_text(r.ts, *conv, *seq)),
+        };
         let results: Vec<protocol::Message> = found
             .results
             .iter()
@@ -226,7 +229,13 @@ impl SearchAnswer {
                 message
             })
             .collect();
-        json!({ "results": results, "more": found.more, "next": next })
+        let mut answer = json!({ "results": results, "more": found.more, "next": next });
+        // While the index is rebuilt: the older messages were not searched yet.
+        if let Some((ts, ..)) = found.partial {
+            answer["partial"] = json!(true);
+            answer["searched_after"] = json!(ts);
+        }
+        answer
     }
 }
 
@@ -292,7 +301,7 @@ impl SearchRequest {
         loop {
             let request = SearchRequest { terms: self.terms.clone(), page, from: self.from.clone() };
             let found = request.run(app, actor, action, scope).await?.found;
-            page.before = found.results.last().map(|(conv, seq, r)| (r.ts, *conv, *seq));
+            page.before = found.partial.or(found.results.last().map(|(conv, seq, r)| (r.ts, *conv, *seq)));
             all.extend(found.results);
             if !found.more || all.len() >= max {
                 all.truncate(max);

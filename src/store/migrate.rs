@@ -40,9 +40,11 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
             }
             // 6 -> 7 only adds (empty) file tables: messages of the second layout read as
             // messages without attachments or reply.
-            // 7 -> 8 adds acknowledgements of announcements and the (empty) reactions table.
+            // 7 -> 8 adds acknowledgements of announcements, the (empty) reactions table and
+            // the index bands.
             if found < 8 {
                 add_acknowledgements(&txn)?;
+                index_bands(&txn)?;
             }
         }
         None => create_tables(&txn)?,
@@ -71,6 +73,13 @@ fn index_sessions_by_user(txn: &WriteTransaction) -> Result<(), StoreError> {
         count += 1;
     }
     tracing::info!(sessions = count, "indexed sessions by user");
+    Ok(())
+}
+
+/// 7 -> 8: the search index's low marks (`conv_indexedlow`), empty: every conversation's
+/// band starts at 0, which is what the index held (everything up to `conv_indexedseq`).
+fn index_bands(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CONV_INDEXEDLOW)?;
     Ok(())
 }
 
@@ -156,6 +165,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CONVREV_SEQ)?;
     txn.open_table(TERMCONVFIRST_POSTINGS)?;
     txn.open_table(CONV_INDEXEDSEQ)?;
+    txn.open_table(CONV_INDEXEDLOW)?;
     txn.open_table(USERSENDNO_SEND)?;
     txn.open_table(USERCONVCLIENTID_SENDNO)?;
     txn.open_table(CONVSEQREV_VERSION)?;

@@ -86,8 +86,9 @@ fn store(table: &mut Postings, term: u64, conv: u64, old_first: Option<u64>, seq
 /// A term's block as stored: its first seq and its seqs.
 type Block = (u64, Vec<u64>);
 
-/// `next_run`'s answer: the block, the seqs that fall in it, the seqs after them.
-type Run<'s> = (Option<Block>, &'s [u64], &'s [u64]);
+/// `next_run`'s answer: the block, the seqs that fall in it, the seqs after them, and the
+/// first seq of the next block.
+type Run<'s> = (Option<Block>, &'s [u64], &'s [u64], Option<u64>);
 
 /// The block `rest[0]` falls in (none: it is below the first block), the seqs of `rest` that
 /// fall in it too (those before the next block's first), and the rest after them.
@@ -99,23 +100,59 @@ fn next_run<'s>(table: &Postings, term: u64, conv: u64, rest: &'s [u64]) -> Resu
         table.range((term, conv, start + 1)..=(term, conv, u64::MAX))?.next().transpose()?.map(|(key, _)| key.value().2);
     let upto = rest.partition_point(|s| next_first.is_none_or(|next| *s < next));
     let (here, later) = rest.split_at(upto.max(1));
-    Ok((found, here, later))
+    Ok((found, here, later, next_first))
 }
 
-/// Adds seqs (ascending) to the postings of (term, conv). Before the first block, a seq
-/// starts a block of its own.
+/// Writes `seqs` (ascending) below the block that was keyed `old_first` (if any, which they
+/// replace), split into blocks with the partial one lowest: a rebuild adds older seqs below
+/// the first block step after step (`search/index.rs`), and the next step fills it.
+fn store_below(table: &mut Postings, term: u64, conv: u64, old_first: Option<u64>, seqs: &[u64]) -> Result<(), StoreError> {
+    if let Some(old) = old_first {
+        table.remove((term, conv, old))?;
+    }
+    let (partial, full) = seqs.split_at(seqs.len() % BLOCK);
+    if !partial.is_empty() {
+        table.insert((term, conv, partial[0]), encode(partial).as_slice())?;
+    }
+    for part in full.chunks(BLOCK) {
+        table.insert((term, conv, part[0]), encode(part).as_slice())?;
+    }
+    Ok(())
+}
+
+/// Adds seqs (ascending) to the postings of (term, conv). Seqs below the first block join it
+/// while it has room, and the blocks below it fill from the top down.
 pub fn add(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
     let mut rest = seqs;
     while !rest.is_empty() {
-        let (found, here, later) = next_run(table, term, conv, rest)?;
-        let (old_first, mut merged) = match found {
-            Some((first, seqs)) => (Some(first), seqs),
-            None => (None, Vec::new()),
-        };
-        merged.extend_from_slice(here);
-        merged.sort_unstable();
-        merged.dedup();
-        store(table, term, conv, old_first, &merged)?;
+        let (found, here, later, next_first) = next_run(table, term, conv, rest)?;
+        match found {
+            Some((first, mut merged)) => {
+                merged.extend_from_slice(here);
+                merged.sort_unstable();
+                merged.dedup();
+                store(table, term, conv, Some(first), &merged)?;
+            }
+            None => {
+                // Below the first block (a rebuild going newest first): fill it while it
+                // has room.
+                let mut merged = here.to_vec();
+                let first = match next_first {
+                    Some(first) => {
+                        table.get((term, conv, first))?.map(|v| decode(first, v.value())).transpose()?.map(|s| (first, s))
+                    }
+                    None => None,
+                };
+                let old_first = match first {
+                    Some((first, seqs)) if seqs.len() < BLOCK => {
+                        merged.extend_from_slice(&seqs);
+                        Some(first)
+                    }
+                    _ => None,
+                };
+                store_below(table, term, conv, old_first, &merged)?;
+            }
+        }
         rest = later;
     }
     Ok(())
@@ -132,7 +169,7 @@ pub fn remove(table: &mut Postings, term: u64, conv: u64, seq: u64) -> Result<()
 pub fn remove_many(table: &mut Postings, term: u64, conv: u64, seqs: &[u64]) -> Result<(), StoreError> {
     let mut rest = seqs;
     while !rest.is_empty() {
-        let (found, here, later) = next_run(table, term, conv, rest)?;
+        let (found, here, later, _) = next_run(table, term, conv, rest)?;
         rest = later;
         let Some((first, mut kept)) = found else { continue };
         let before = kept.len();

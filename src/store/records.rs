@@ -17,8 +17,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// Version 7: adds files attached to messages (`file_record`, `filechunk_bytes`), and a
 /// message's third layout (its attachments and the message it replies to).
 /// Version 8: adds acknowledgements of announcements (`convsequser_ack`), a conversation's
-/// third layout (whether it is an announcements room), and reactions to messages
-/// (`convseqemojiuser_ts`).
+/// third layout (whether it is an announcements room), reactions to messages
+/// (`convseqemojiuser_ts`), and the low mark of the search index (`conv_indexedlow`), so an
+/// index is rebuilt newest first.
 pub const SCHEMA_VERSION: u64 = 8;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...

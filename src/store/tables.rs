@@ -30,9 +30,16 @@ pub const CONVREV_SEQ: TableDefinition<(u64, u64), u64> = TableDefinition::new("
 /// (term hash, conversation id, first seq) -> a block of seqs: the keyword index (see
 /// `search/`, and `postings.rs` for the blocks). Added in schema version 3, like the next.
 pub const TERMCONVFIRST_POSTINGS: TableDefinition<(u64, u64, u64), &[u8]> = TableDefinition::new("termconvfirst_postings");
-/// conversation id -> seq: every message of the conversation up to this seq is in the keyword
-/// index; newer ones are indexed in the background, and searched by reading them meanwhile.
+/// conversation id -> seq: the high mark of the conversation's band in the keyword index.
+/// Every stored message of it above its low mark (`conv_indexedlow`) and up to this seq is in
+/// the index, and no other; newer ones are indexed in the background, and searched by
+/// reading them meanwhile.
 pub const CONV_INDEXEDSEQ: TableDefinition<u64, u64> = TableDefinition::new("conv_indexedseq");
+/// conversation id -> seq: the low mark of the band (missing: 0, everything below the high
+/// mark is indexed). Set while the index is rebuilt, which goes newest first: the band grows
+/// downward, and a search reads the messages at or below it directly, within a budget.
+/// Added in schema version 8.
+pub const CONV_INDEXEDLOW: TableDefinition<u64, u64> = TableDefinition::new("conv_indexedlow");
 /// (user id, n) -> SendRecord: the user's n-th message sent with a `client_id` (n counts up
 /// from 1 per user), written in the message's own commit, so that a resend is recognized
 /// after a restart as well. Kept for the window of `records::SENDS_KEPT_FOR` and

@@ -98,6 +98,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, &mut unsynced, CONVREV_SEQ, &mut known)?;
     entries += copy_postings(snapshot, &db, &mut unsynced, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, CONV_INDEXEDSEQ, &mut known)?;
+    entries += copy(snapshot, &db, &mut unsynced, CONV_INDEXEDLOW, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, USERSENDNO_SEND, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, USERCONVCLIENTID_SENDNO, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, CONV_PURGEDSEQ, &mut known)?;

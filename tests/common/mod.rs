@@ -102,6 +102,12 @@ impl TestServer {
         self.server.as_ref().expect("server is running").purge(as_of).await
     }
 
+    /// Runs up to `steps` steps of the writer's indexing for search (with
+    /// `Config::hold_index`, see `Server::index_steps`); says whether messages are left.
+    pub async fn index_steps(&self, steps: usize) -> bool {
+        self.server.as_ref().expect("server is running").index_steps(steps).await
+    }
+
     /// Graceful shutdown, then a new server on the same data file (on a new port: clients
     /// made before the restart must not be reused).
     pub async fn restart(&mut self) {

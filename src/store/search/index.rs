@@ -1,6 +1,14 @@
 //! The keyword index kept true: the background steps that add new messages (driven by
 //! the writer, see `writer/background.rs`), the re-indexing of an edited or deleted message
 //! in its own transaction, and the rebuild when a new binary cuts words differently.
+//!
+//! Per conversation the index holds a band of seqs, (low, high]: exactly the stored messages
+//! above `conv_indexedlow` and up to `conv_indexedseq`. New messages come above it and are
+//! added oldest first, moving `high` up (steady use: `low` is 0). A conversation with nothing
+//! indexed (after an upgrade, or a tokenizer change) starts its band at its newest message
+//! and grows it downward, newest first, so that a search during the rebuild finds the recent
+//! past through the index and reads only the older rest directly (within a budget, see
+//! `mod.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +18,7 @@ use super::words::{fingerprint, terms_of};
 use crate::model::{ConvId, Seq};
 use crate::store::postings;
 use crate::store::records::{MessageRecord, decode};
-use crate::store::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, META, TERMCONVFIRST_POSTINGS};
+use crate::store::tables::{CONV_INDEXEDLOW, CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, META, TERMCONVFIRST_POSTINGS};
 use crate::store::{Store, StoreError};
 
 const TOKENIZER_KEY: &str = "search_tokenizer";
@@ -30,11 +38,30 @@ pub(crate) fn check_tokenizer(txn: &WriteTransaction) -> Result<bool, StoreError
         tracing::info!("this binary cuts words differently from the one that built the search index; rebuilding it");
         txn.delete_table(TERMCONVFIRST_POSTINGS)?;
         txn.delete_table(CONV_INDEXEDSEQ)?;
+        txn.delete_table(CONV_INDEXEDLOW)?;
         txn.open_table(TERMCONVFIRST_POSTINGS)?;
         txn.open_table(CONV_INDEXEDSEQ)?;
+        txn.open_table(CONV_INDEXEDLOW)?;
     }
     meta.insert(TOKENIZER_KEY, mine.to_be_bytes().as_slice())?;
     Ok(true)
+}
+
+/// A conversation's band in the index, (low, high]: the stored messages with a seq above
+/// `low` and at most `high` are in it, and no others. Missing marks are 0.
+pub(crate) fn band(
+    high: &impl ReadableTable<u64, u64>,
+    low: &impl ReadableTable<u64, u64>,
+    conv: ConvId,
+) -> Result<(u64, u64), StoreError> {
+    let high = high.get(conv.0)?.map_or(0, |v| v.value());
+    let low = low.get(conv.0)?.map_or(0, |v| v.value());
+    Ok((low, high))
+}
+
+/// The band of `conv` as the write transaction sees it.
+fn band_in(txn: &WriteTransaction, conv: ConvId) -> Result<(u64, u64), StoreError> {
+    band(&txn.open_table(CONV_INDEXEDSEQ)?, &txn.open_table(CONV_INDEXEDLOW)?, conv)
 }
 
 /// Keeps the index true when the message at (conv, seq), which was `old` (`None`: new),
@@ -48,14 +75,16 @@ pub(crate) fn reindex(
     old: Option<&MessageRecord>,
     new: Option<&MessageRecord>,
 ) -> Result<(), StoreError> {
-    // A new message is always above its conversation's mark (seqs only grow, and the mark
+    // A new message is always above its conversation's band (seqs only grow, and the mark
     // covers committed ones): the background indexer takes it, and the hot path of sending
     // pays nothing here.
     if old.is_none() {
         return Ok(());
     }
-    let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
-    if seq.0 > indexed_to {
+    // Outside the band (not indexed yet, above it or, during a rebuild, below it): indexed
+    // as it is when its turn comes.
+    let (low, high) = band_in(txn, conv)?;
+    if seq.0 > high || seq.0 <= low {
         return Ok(());
     }
     let before = old.map(terms_of).unwrap_or_default();
@@ -74,10 +103,10 @@ pub(crate) fn reindex(
 /// stored) out of the index, as `reindex` to `None` does for each, but with each term's seqs
 /// together so that a block is rewritten once per batch rather than once per message in it.
 pub(crate) fn unindex_many(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, &MessageRecord)]) -> Result<(), StoreError> {
-    let indexed_to = txn.open_table(CONV_INDEXEDSEQ)?.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
-    // Messages above the mark are not in the index (see `reindex`).
+    let (low, high) = band_in(txn, conv)?;
+    // Messages outside the band are not in the index (see `reindex`).
     let mut terms: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for (seq, record) in going.iter().filter(|(seq, _)| seq.0 <= indexed_to) {
+    for (seq, record) in going.iter().filter(|(seq, _)| seq.0 > low && seq.0 <= high) {
         for term in terms_of(record) {
             terms.entry(term).or_default().push(seq.0);
         }
@@ -96,6 +125,8 @@ pub(crate) fn unindex_many(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, 
 /// messages are one-liners or pasted logs.
 pub const INDEX_STEP: usize = 2000;
 const STEP_POSTINGS: usize = 40_000;
+/// How many messages a step takes between two looks at whether it should stop early.
+const STOP_EVERY: usize = 256;
 
 /// What one indexing step did.
 pub struct Step {
@@ -109,13 +140,15 @@ impl Store {
     pub fn unindexed(&self) -> Result<BTreeSet<ConvId>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
-        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let high = txn.open_table(CONV_INDEXEDSEQ)?;
+        let low = txn.open_table(CONV_INDEXEDLOW)?;
         let mut convs = BTreeSet::new();
         // Each conversation holding messages, by jumping from one to the next.
         let mut next = messages.first()?.map(|(key, _)| key.value().0);
         while let Some(conv) = next {
-            let indexed_to = indexed.get(conv)?.map(|v| v.value()).unwrap_or(0);
-            if messages.range((conv, indexed_to + 1)..=(conv, u64::MAX))?.next().is_some() {
+            let (low, high) = band(&high, &low, ConvId(conv))?;
+            // A low mark left with nothing below it (purged) is cleared by the next step.
+            if low > 0 || messages.range((conv, high + 1)..=(conv, u64::MAX))?.next().is_some() {
                 convs.insert(ConvId(conv));
             }
             next = match conv.checked_add(1) {
@@ -132,16 +165,19 @@ impl Store {
     /// others. With `durable` false the commit is not synced: the next acknowledged write
     /// syncs it, and if the server dies first the step is redone.
     pub fn index_step(&self, convs: &mut BTreeSet<ConvId>, after: ConvId, durable: bool) -> Result<Step, StoreError> {
-        self.index_step_of(convs, after, durable, 1)
+        self.index_step_of(convs, after, durable, 1, &|| false)
     }
 
-    /// `index_step` with `scale` times its budget of messages and postings.
-    fn index_step_of(
+    /// `index_step` with `scale` times its budget of messages and postings. Once `stop` says
+    /// so (it asks every `STOP_EVERY` messages and terms) it gives up the step: nothing is
+    /// written, and a job waiting for the writer waits only that long, however big the step.
+    pub(crate) fn index_step_of(
         &self,
         convs: &mut BTreeSet<ConvId>,
         after: ConvId,
         durable: bool,
         scale: usize,
+        stop: &dyn Fn() -> bool,
     ) -> Result<Step, StoreError> {
         let (most_messages, most_postings) = (INDEX_STEP * scale, STEP_POSTINGS * scale);
         let mut txn = crate::store::begin_write(&*self.db()?)?;
@@ -152,46 +188,104 @@ impl Store {
         let order: Vec<ConvId> = convs.range((Excluded(after), Unbounded)).chain(convs.range(..=after)).copied().collect();
         let mut step = Step { messages: 0, last: after };
         let mut added = 0;
+        let stopped = std::cell::Cell::new(false);
+        let mut done = Vec::new();
         {
             let messages = txn.open_table(CONVSEQ_MESSAGE)?;
-            let mut indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+            let mut highs = txn.open_table(CONV_INDEXEDSEQ)?;
+            let mut lows = txn.open_table(CONV_INDEXEDLOW)?;
             let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+            let full = |messages: usize, added: usize| {
+                if messages > 0 && messages.is_multiple_of(STOP_EVERY) && stop() {
+                    stopped.set(true);
+                }
+                stopped.get() || messages >= most_messages || added >= most_postings
+            };
             for conv in order {
-                if step.messages >= most_messages || added >= most_postings {
+                if full(step.messages, added) {
                     break;
                 }
                 step.last = conv;
-                let from = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0) + 1;
+                let (mut low, mut high) = band(&highs, &lows, conv)?;
+                let marks = (low, high);
+                if high == 0
+                    && let Some((newest, _)) = messages.range((conv.0, 0)..=(conv.0, u64::MAX))?.next_back().transpose()?
+                {
+                    // Nothing indexed: an empty band at the newest message, to grow downward.
+                    (low, high) = (newest.value().1, newest.value().1);
+                }
                 // Each term's new seqs together, so each block is rewritten once per step.
                 let mut new: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-                let mut last = None;
+                let mut take = |seq: u64, bytes: &[u8], added: &mut usize| -> Result<(), StoreError> {
+                    for term in terms_of(&decode(bytes)?) {
+                        new.entry(term).or_default().push(seq);
+                        *added += 1;
+                    }
+                    Ok(())
+                };
+                // New messages above the band first, oldest first: searches read them directly.
                 let mut to_end = true;
-                for entry in messages.range((conv.0, from)..=(conv.0, u64::MAX))? {
-                    if step.messages >= most_messages || added >= most_postings {
+                for entry in messages.range((conv.0, high + 1)..=(conv.0, u64::MAX))? {
+                    if full(step.messages, added) {
                         to_end = false;
                         break;
                     }
                     let (key, value) = entry?;
-                    let seq = key.value().1;
-                    for term in terms_of(&decode(value.value())?) {
-                        new.entry(term).or_default().push(seq);
-                        added += 1;
-                    }
-                    last = Some(seq);
+                    take(key.value().1, value.value(), &mut added)?;
+                    high = key.value().1;
                     step.messages += 1;
                 }
-                for (term, seqs) in new {
+                // Then the band grows downward, newest first. Its low mark becomes the seq of
+                // the newest message left below it (0: none, the band reaches the start).
+                if to_end && low > 0 {
+                    let rest = messages.range((conv.0, 0)..=(conv.0, low))?.rev();
+                    low = 0;
+                    for entry in rest {
+                        let (key, value) = entry?;
+                        if full(step.messages, added) {
+                            low = key.value().1;
+                            to_end = false;
+                            break;
+                        }
+                        take(key.value().1, value.value(), &mut added)?;
+                        step.messages += 1;
+                    }
+                }
+                if stopped.get() {
+                    break;
+                }
+                for (n, (term, mut seqs)) in new.into_iter().enumerate() {
+                    if n % STOP_EVERY == STOP_EVERY - 1 && stop() {
+                        stopped.set(true);
+                        break;
+                    }
+                    seqs.sort_unstable();
                     postings::add(&mut index, term, conv.0, &seqs)?;
                 }
-                if let Some(last) = last {
-                    indexed.insert(conv.0, last)?;
+                if stopped.get() {
+                    break;
+                }
+                if (low, high) != marks {
+                    highs.insert(conv.0, high)?;
+                    if low == 0 {
+                        lows.remove(conv.0)?;
+                    } else {
+                        lows.insert(conv.0, low)?;
+                    }
                 }
                 if to_end {
-                    convs.remove(&conv);
+                    done.push(conv);
                 }
             }
         }
+        if stopped.get() {
+            txn.abort()?;
+            return Ok(Step { messages: 0, last: after });
+        }
         txn.commit()?;
+        for conv in done {
+            convs.remove(&conv);
+        }
         Ok(step)
     }
 
@@ -212,7 +306,7 @@ impl Store {
         let mut synced = std::time::Instant::now();
         while !convs.is_empty() {
             let durable = synced.elapsed() >= BULK_SYNC_EVERY;
-            let step = self.index_step_of(&mut convs, after, durable, BULK_SCALE)?;
+            let step = self.index_step_of(&mut convs, after, durable, BULK_SCALE, &|| false)?;
             if durable {
                 synced = std::time::Instant::now();
             }

@@ -10,8 +10,12 @@
 //!
 //! New messages are indexed in the background by the store writer (`index_step`), in batches
 //! and without an fsync of their own, so that indexing never delays an acknowledgement: per
-//! conversation, `conv_indexedseq` records the seq up to which every message is indexed, and
-//! a search reads the few newer messages directly. An edit or delete of an indexed message
+//! conversation, the index holds a band of seqs (`index.rs`), and a search reads the few newer
+//! messages above it directly. While the index is rebuilt (after an upgrade or a tokenizer
+//! change) the band grows downward from the newest message, and a search reads the messages
+//! below it directly too, newest first across the conversations, but at most `DIRECT_READS`
+//! of them: then it stops and says how far back it got (`Found::partial`), and asking again
+//! from there goes on further back. An edit or delete of an indexed message
 //! re-indexes it in the transaction that writes it, so the index never holds the terms of
 //! text that is gone; the entries of purged messages below a conversation's first message
 //! (`floor`) wait for the next vacuum, and the query stops at that floor. A conversation that is not recorded never reaches the store, so it is
@@ -25,17 +29,18 @@ mod index;
 mod words;
 
 pub use index::{INDEX_STEP, Step};
-pub(crate) use index::{check_tokenizer, reindex, unindex_many};
+pub(crate) use index::{band, check_tokenizer, reindex, unindex_many};
 pub(crate) use words::terms_of;
 pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 
+use std::cell::Cell;
 use std::collections::BinaryHeap;
 
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::postings::{self, Cursor};
 use super::records::{MessageRecord, decode};
-use super::tables::{CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, CONVSEQREV_VERSION, TERMCONVFIRST_POSTINGS};
+use super::tables::{CONV_INDEXEDLOW, CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, CONVSEQREV_VERSION, TERMCONVFIRST_POSTINGS};
 use super::{ContentKey, Store, StoreError};
 use crate::model::{ConvId, Seq};
 
@@ -51,12 +56,26 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// Messages one search reads directly below the bands of the conversations it searches (the
+/// history the rebuild of the index has not reached yet), at most: about 10 ms worth (3-5 µs
+/// each), so that a search stays well under 50 ms while the rebuild takes a core. Messages
+/// above a band (the last second's, in steady use) are always read.
+pub const DIRECT_READS: usize = 2_000;
+/// Messages read below a band in one go before the merge picks the conversation with the
+/// newest unread message again, so that the direct reads go newest first across them all.
+const READ_CHUNK: usize = 32;
+
 /// One page of results, newest first, and whether more follow.
 pub struct Found {
     pub results: Vec<(ConvId, Seq, MessageRecord)>,
     pub more: bool,
     /// The reactions of the results that have any, read in the same snapshot.
     pub reactions: std::collections::HashMap<(ConvId, Seq), super::reactions::Reactions>,
+    /// The search stopped here (a position, as `Page::before`) after `DIRECT_READS` messages
+    /// the index does not hold yet: every match after it is in the results (or an earlier
+    /// page), older messages were not searched. Searching again with `before` at it goes on
+    /// from there. `None`: the page is exact.
+    pub partial: Option<(u64, ConvId, Seq)>,
 }
 
 /// A conversation's next match, waiting in the merge. Ordered by time, then position.
@@ -66,7 +85,10 @@ struct Head {
     seq: Seq,
     /// Which `ConvWalk` it came from.
     slot: usize,
-    record: MessageRecord,
+    /// `None`: not a match but the place below a band where reading goes on. Every message of
+    /// the conversation at `seq` and above has been looked at, and none below it is newer
+    /// than `ts`.
+    record: Option<MessageRecord>,
 }
 
 impl PartialEq for Head {
@@ -172,20 +194,26 @@ impl Store {
         hashes.sort_unstable();
         hashes.dedup();
         if hashes.is_empty() || limit == 0 {
-            return Ok(Found { results: Vec::new(), more: false, reactions: Default::default() });
+            return Ok(Found { results: Vec::new(), more: false, reactions: Default::default(), partial: None });
         }
         let txn = self.db()?.begin_read()?;
         let index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
         let messages = txn.open_table(CONVSEQ_MESSAGE)?;
-        let indexed = txn.open_table(CONV_INDEXEDSEQ)?;
+        let highs = txn.open_table(CONV_INDEXEDSEQ)?;
+        let lows = txn.open_table(CONV_INDEXEDLOW)?;
         let earlier = txn.open_table(CONVSEQREV_VERSION)?;
-        let search = Walk { index: &index, messages: &messages, hashes: &hashes };
+        let search = Walk { index: &index, messages: &messages, hashes: &hashes, budget: Cell::new(DIRECT_READS) };
         let mut walks = Vec::with_capacity(convs.len());
         for &conv in convs {
-            let indexed_to = indexed.get(conv.0)?.map(|v| v.value()).unwrap_or(0);
+            let (low, high) = band(&highs, &lows, conv)?;
+            // Nothing indexed yet (the rebuild has not reached this conversation): its band
+            // is empty at the top, as the rebuild will start it, and every message is below.
+            let (low, high) = if high == 0 { (u64::MAX - 1, u64::MAX) } else { (low, high) };
             let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
             let versions = if versions { versions_with(&earlier, conv, &hashes)? } else { Vec::new() };
-            walks.push(ConvWalk { conv, indexed_to, floor: floor(&messages, conv)?, cursors, versions });
+            // Index entries below the band or the floor are not to be read.
+            let floor = floor(&messages, conv)?.max(low + 1);
+            walks.push(ConvWalk { conv, low, high, floor, cursors, versions });
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
@@ -199,13 +227,14 @@ impl Store {
                 }
             };
             if let Some(start) = start
-                && let Some(head) = search.next(walk, slot, start)?
+                && let Some(head) = search.next(walk, slot, start, false)?
             {
                 heads.push(head);
             }
         }
         let mut results = Vec::with_capacity(limit);
         let mut skipped = 0;
+        let mut partial = None;
         while let Some(head) = heads.pop() {
             if since.is_some_and(|since| head.ts < since) {
                 // Newest first: every later one is older too.
@@ -216,9 +245,25 @@ impl Store {
                 heads.push(head);
                 break;
             }
-            let shown_already = before.is_some_and(|before| head.key() >= before);
+            let key = head.key();
+            let Some(record) = head.record else {
+                // The newest message not looked at yet is below this band: read on there,
+                // unless the budget is spent. Then everything after this place was searched.
+                if search.budget.get() == 0 {
+                    partial = Some(key);
+                    heads.clear();
+                    break;
+                }
+                if let Some(below) = head.seq.0.checked_sub(1)
+                    && let Some(next) = search.next(&mut walks[head.slot], head.slot, below, true)?
+                {
+                    heads.push(next);
+                }
+                continue;
+            };
+            let shown_already = before.is_some_and(|before| key >= before);
             if let Some(below) = head.seq.0.checked_sub(1)
-                && let Some(next) = search.next(&mut walks[head.slot], head.slot, below)?
+                && let Some(next) = search.next(&mut walks[head.slot], head.slot, below, false)?
             {
                 heads.push(next);
             }
@@ -228,7 +273,7 @@ impl Store {
             if skipped < offset {
                 skipped += 1;
             } else {
-                results.push((head.conv, head.seq, head.record));
+                results.push((head.conv, head.seq, record));
             }
         }
         let mut reactions = std::collections::HashMap::new();
@@ -238,26 +283,30 @@ impl Store {
                 reactions.insert((*conv, *seq), found);
             }
         }
-        Ok(Found { results, more: !heads.is_empty(), reactions })
+        Ok(Found { results, more: !heads.is_empty() || partial.is_some(), reactions, partial })
     }
 }
 
 type IndexTable = redb::ReadOnlyTable<postings::Key, &'static [u8]>;
 type MessageTable = redb::ReadOnlyTable<(u64, u64), &'static [u8]>;
 
-/// The index and messages of one snapshot, and the terms being looked for.
+/// The index and messages of one snapshot, the terms being looked for, and how many messages
+/// below the bands are still to be read directly.
 struct Walk<'a> {
     index: &'a IndexTable,
     messages: &'a MessageTable,
     hashes: &'a [u64],
+    budget: Cell<usize>,
 }
 
 /// One conversation being searched, from its newest message down.
 struct ConvWalk {
     conv: ConvId,
-    /// Messages above this seq are not in the index yet.
-    indexed_to: u64,
-    /// Index entries below this seq name purged messages (`floor`).
+    /// The band the index holds: messages above `low` and up to `high`.
+    low: u64,
+    high: u64,
+    /// Index entries below this seq are not read: below the band, or of purged messages
+    /// (`floor`).
     floor: u64,
     /// One per term, in the order of `Walk::hashes`.
     cursors: Vec<Cursor>,
@@ -289,36 +338,39 @@ fn versions_with(
 
 impl Walk<'_> {
     /// The newest message of the conversation at or below seq `at_most` that has every term.
-    /// Messages not in the index yet are read one by one; older ones are found through the
-    /// index and checked against the stored message. `at_most` only ever goes down.
-    fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
-        let found = self.next_current(walk, slot, at_most)?;
-        // A reviewer's search: an earlier version's match above the current text's wins.
-        let floor = found.as_ref().map_or(0, |head| head.seq.0 + 1);
+    /// Messages above the band are read one by one; those in it are found through the index
+    /// and checked against the stored message. Below the band, with `read` it reads up to
+    /// `READ_CHUNK` messages (of the budget) and otherwise only says where reading would go
+    /// on: a `Head` without a record, at most one read. `at_most` only ever goes down.
+    fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64, read: bool) -> Result<Option<Head>, StoreError> {
+        let found = self.next_current(walk, slot, at_most, read)?;
+        // A reviewer's search: an earlier version's match above the current text's (or above
+        // where reading stopped) wins.
+        let floor = found.as_ref().map_or(0, |head| head.seq.0 + u64::from(head.record.is_some()));
         let conv = walk.conv;
         for &seq in walk.versions.iter().rev().skip_while(|seq| **seq > at_most).take_while(|seq| **seq >= floor) {
             if let Some(value) = self.messages.get((conv.0, seq))? {
                 let record: MessageRecord = decode(value.value())?;
-                return Ok(Some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record }));
+                return Ok(Some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record: Some(record) }));
             }
         }
         Ok(found)
     }
 
     /// `next` by the current text of the messages.
-    fn next_current(&self, walk: &mut ConvWalk, slot: usize, at_most: u64) -> Result<Option<Head>, StoreError> {
+    fn next_current(&self, walk: &mut ConvWalk, slot: usize, at_most: u64, read: bool) -> Result<Option<Head>, StoreError> {
         let conv = walk.conv;
-        if at_most > walk.indexed_to {
-            for entry in self.messages.range((conv.0, walk.indexed_to + 1)..=(conv.0, at_most))?.rev() {
+        if at_most > walk.high {
+            for entry in self.messages.range((conv.0, walk.high + 1)..=(conv.0, at_most))?.rev() {
                 let (key, value) = entry?;
                 if let Some(head) = self.check(conv, slot, key.value().1, value.value())? {
                     return Ok(Some(head));
                 }
             }
         }
-        let mut bound = at_most.min(walk.indexed_to);
-        loop {
-            let Some(seq) = self.leapfrog(walk, bound)? else { return Ok(None) };
+        let mut bound = at_most.min(walk.high);
+        while bound > walk.low {
+            let Some(seq) = self.leapfrog(walk, bound)? else { break };
             if let Some(value) = self.messages.get((conv.0, seq))?
                 && let Some(head) = self.check(conv, slot, seq, value.value())?
             {
@@ -328,13 +380,33 @@ impl Walk<'_> {
             let Some(below) = seq.checked_sub(1) else { return Ok(None) };
             bound = below;
         }
+        if walk.low == 0 {
+            return Ok(None);
+        }
+        // Below the band: not indexed yet.
+        let below = self.messages.range((conv.0, 0)..=(conv.0, bound.min(walk.low)))?.rev();
+        for (read_here, entry) in below.enumerate() {
+            let (key, value) = entry?;
+            let seq = key.value().1;
+            if !read || read_here == READ_CHUNK || self.budget.get() == 0 {
+                // Reading goes on here when this conversation's turn comes again.
+                let ts = decode::<MessageRecord>(value.value())?.ts;
+                return Ok(Some(Head { ts, conv, seq: Seq(seq + 1), slot, record: None }));
+            }
+            self.budget.set(self.budget.get() - 1);
+            if let Some(head) = self.check(conv, slot, seq, value.value())? {
+                return Ok(Some(head));
+            }
+        }
+        Ok(None)
     }
 
     /// The stored message as a result, if it really has every term.
     fn check(&self, conv: ConvId, slot: usize, seq: u64, bytes: &[u8]) -> Result<Option<Head>, StoreError> {
         let record: MessageRecord = decode(bytes)?;
         let terms = terms_of(&record);
-        Ok(self.hashes.iter().all(|h| terms.contains(h)).then_some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record }))
+        let found = self.hashes.iter().all(|h| terms.contains(h));
+        Ok(found.then_some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record: Some(record) }))
     }
 
     /// The highest seq at or below `bound` that every term has. Each term in turn jumps to

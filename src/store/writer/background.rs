@@ -16,6 +16,14 @@ const INDEX_LATEST: Duration = Duration::from_secs(1);
 /// How often idle steps are synced. Each fsync writes out every block the steps since the
 /// last one touched, megabytes a step on a big index; unsynced steps rewrite the same pages.
 const INDEX_SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How many times the busy step's budget an idle step may take: each step rewrites a block
+/// per term it touches, so a rebuild in small steps costs several times the CPU of the bulk
+/// one. Idle steps grow (doubling) while no job comes, up to this, and shrink again while one
+/// takes longer than `IDLE_STEP_TIME`. A job that arrives during a grown step makes it give
+/// up (nothing written: the job waits a few milliseconds at most), and the next idle step is
+/// of the busy size, which is never given up, as before.
+const IDLE_SCALE_MAX: usize = 32;
+const IDLE_STEP_TIME: Duration = Duration::from_millis(250);
 /// How often the writer forgets remembered `client_id`s that left their window, and how
 /// many at most in one (short) transaction.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -83,10 +91,14 @@ pub(super) struct Indexer {
     synced: Instant,
     /// Indexing hit a bug: it stops until the next start (searches read the messages).
     broken: bool,
+    /// How many times the busy step's budget the next idle step takes.
+    idle_scale: usize,
+    /// Tests only: no background steps; `Writer::index_steps` runs them.
+    held: bool,
 }
 
 impl Indexer {
-    pub(super) fn start(store: &Store) -> Indexer {
+    pub(super) fn start(store: &Store, held: bool) -> Indexer {
         let mut indexer = Indexer {
             convs: BTreeSet::new(),
             after: ConvId(0),
@@ -97,6 +109,8 @@ impl Indexer {
             unsynced: false,
             synced: Instant::now(),
             broken: false,
+            idle_scale: 1,
+            held,
         };
         indexer.scan(store);
         if !indexer.convs.is_empty() {
@@ -117,7 +131,26 @@ impl Indexer {
     }
 
     pub(super) fn has_work(&self) -> bool {
-        !self.convs.is_empty() && !self.paused && !self.broken
+        !self.convs.is_empty() && !self.paused && !self.broken && !self.held
+    }
+
+    /// Runs up to `steps` idle steps now, held or not (a test's hook); says whether
+    /// messages are left to index.
+    pub(super) fn run_steps(&mut self, store: &Store, failing: &AtomicBool, steps: usize) -> bool {
+        if self.needs_scan {
+            self.scan(store);
+        }
+        let held = std::mem::replace(&mut self.held, false);
+        for _ in 0..steps {
+            if !self.has_work() {
+                break;
+            }
+            self.step(store, failing, false, 1, &|| false);
+        }
+        self.finish(store);
+        let left = self.has_work();
+        self.held = held;
+        left
     }
 
     /// Whether to index now even though jobs keep coming: a full step waits, or messages
@@ -137,27 +170,40 @@ impl Indexer {
         self.behind += convs.len();
         self.convs.extend(convs);
         self.paused = false;
+        self.idle_scale = 1;
         self.unsynced = false;
         self.synced = Instant::now();
     }
 
     /// A step while no job waits: synced once a second and when the backlog is done (no ack
-    /// waits for these fsyncs, but a backlog of a whole file would pay one per step).
-    pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool) {
-        self.step(store, failing, self.synced.elapsed() >= INDEX_SYNC_EVERY);
+    /// waits for these fsyncs, but a backlog of a whole file would pay one per step). It
+    /// ends early once `waiting` says a job came.
+    pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool, waiting: &dyn Fn() -> bool) {
+        let started = Instant::now();
+        let scale = self.idle_scale;
+        let stop: &dyn Fn() -> bool = if scale > 1 { waiting } else { &|| false };
+        self.step(store, failing, self.synced.elapsed() >= INDEX_SYNC_EVERY, scale, stop);
+        self.idle_scale = if waiting() {
+            1
+        } else if started.elapsed() > IDLE_STEP_TIME {
+            (scale / 2).max(1)
+        } else {
+            (scale * 2).min(IDLE_SCALE_MAX)
+        };
         if !self.has_work() {
             self.finish(store);
         }
     }
 
-    pub(super) fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
+    /// One step of `scale` times the busy budget, ended early once `stop` says so.
+    pub(super) fn step(&mut self, store: &Store, failing: &AtomicBool, durable: bool, scale: usize, stop: &dyn Fn() -> bool) {
         if self.paused || self.broken {
             return;
         }
         let started = Instant::now();
         // On a copy: if the step fails, every conversation it took stays to do.
         let mut convs = self.convs.clone();
-        match guarded("indexing for search", || store.index_step(&mut convs, self.after, durable)) {
+        match guarded("indexing for search", || store.index_step_of(&mut convs, self.after, durable, scale, stop)) {
             Ok(step) => {
                 self.convs = convs;
                 self.after = step.last;
@@ -174,6 +220,7 @@ impl Indexer {
                 }
                 tracing::debug!(
                     messages = step.messages,
+                    scale,
                     micros = started.elapsed().as_micros() as u64,
                     durable,
                     "indexed for search"

@@ -11,7 +11,9 @@
 //! when no job came for `INDEX_IDLE` (synced once a second and at the end), and while jobs keep coming
 //! once `INDEX_STEP` messages wait or the oldest has waited `INDEX_LATEST`, then without an
 //! fsync of its own (the next batch's fsync makes it durable). Indexing many messages at once
-//! writes each index block once for all of them. Once a minute it also forgets remembered
+//! writes each index block once for all of them, so idle steps grow while no job comes (a
+//! rebuild of a whole file then costs about twice the bulk indexing's CPU instead of three
+//! times), and a grown step gives up as soon as a job waits. Once a minute it also forgets remembered
 //! `client_id`s that left their window, in small transactions (`Store::prune_sends`).
 
 mod background;
@@ -59,6 +61,8 @@ enum Msg {
     Vacuum(vacuum::Request),
     /// Commit what came before, then stop; later submits fail with `WriterGone`.
     Stop,
+    /// Tests only: run up to this many index steps now; answers whether any are left.
+    Index(usize, oneshot::Sender<bool>),
 }
 
 #[derive(Clone)]
@@ -75,6 +79,12 @@ pub struct WriterThread(JoinHandle<()>);
 
 impl Writer {
     pub fn start(store: Store) -> (Writer, WriterThread) {
+        Self::start_with(store, false)
+    }
+
+    /// `start`, with `hold_index` (tests only) keeping the writer from indexing in the
+    /// background: only `index_steps` does.
+    pub fn start_with(store: Store, hold_index: bool) -> (Writer, WriterThread) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
@@ -83,7 +93,7 @@ impl Writer {
         let thread_store = store.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(thread_store, rx, flag, thread_stats))
+            .spawn(move || run(thread_store, rx, flag, thread_stats, hold_index))
             .expect("spawning the store writer thread");
         (Writer { tx, store, failing, stats }, WriterThread(handle))
     }
@@ -173,6 +183,15 @@ impl Writer {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
+    /// Runs up to `steps` background index steps now, between two batches, whether or not
+    /// the index is held (tests); says whether messages are left to index.
+    #[doc(hidden)]
+    pub async fn index_steps(&self, steps: usize) -> Result<bool, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Index(steps, tx)).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)
+    }
+
     /// A durable commit, pinned by the writer thread between two batches.
     pub(crate) async fn pin(&self) -> Result<Pinned, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -189,12 +208,12 @@ impl WriterThread {
     }
 }
 
-fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stats: Arc<CommitStats>) {
+fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stats: Arc<CommitStats>, hold_index: bool) {
     // Only for waiting on the queue with a timeout.
     let timer = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a timer for the store writer");
     let mut batch: Vec<Job> = Vec::new();
     let mut stopping = false;
-    let mut index = Indexer::start(&store);
+    let mut index = Indexer::start(&store, hold_index);
     let mut prune = Pruner::start();
     let mut vacuum = Vacuum::default();
     while !stopping {
@@ -211,7 +230,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
                     continue; // background writes would have to be replayed into the copy
                 }
                 if index.has_work() {
-                    index.idle_step(&store, &failing);
+                    index.idle_step(&store, &failing, &|| !rx.is_empty());
                 }
                 if prune.due() {
                     prune.step(&store, &failing);
@@ -229,6 +248,11 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
                 index.needs_scan |= vacuum.handle(&store, request, &failing);
                 continue;
             }
+            Some(Msg::Index(steps, reply)) => {
+                let left = vacuum.busy() || index.run_steps(&store, &failing, steps);
+                let _ = reply.send(left);
+                continue;
+            }
             Some(Msg::Stop) | None => break,
         }
         // A pin asked for meanwhile waits for this batch, so that it includes it.
@@ -244,6 +268,10 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
                 Ok(Msg::Vacuum(request)) => {
                     vacuums.push(request);
                     break;
+                }
+                Ok(Msg::Index(steps, reply)) => {
+                    let left = vacuum.busy() || index.run_steps(&store, &failing, steps);
+                    let _ = reply.send(left);
                 }
                 Ok(Msg::Stop) => {
                     stopping = true;
@@ -305,7 +333,7 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
             continue; // background writes would have to be replayed into the copy
         }
         if index.due() {
-            index.step(&store, &failing, false); // busy: index now, without an fsync of its own
+            index.step(&store, &failing, false, 1, &|| false); // busy: index now, without an fsync of its own
         }
         if prune.due() {
             prune.step(&store, &failing);
