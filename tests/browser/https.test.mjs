@@ -57,7 +57,7 @@ test('over HTTPS with the office CA trusted, the chat is a secure page and a men
   await convItem(alice, 'general').click();
   await post(alice, '@bob the certificate works');
   await bob.waitForFunction(() => window.__shown.length === 1, null, { timeout: 10_000 }).catch(() => {});
-  assert.deepEqual(await shown(bob), [{ title: 'Alice Admin in #general', body: '@bob the certificate works' }], 'a mention did not reach bob\'s desktop over HTTPS');
+  assert.deepEqual(await shown(bob), [{ title: 'Alice Admin in #general', body: '@Bob Builder the certificate works' }], 'a mention did not reach bob\'s desktop over HTTPS');
 
   await tid(bob, 'status-button').click();
   await tid(bob, 'status-dnd').check();
