@@ -316,8 +316,10 @@ impl Server {
             tracing::warn!(tabs = tabs.count(), "tabs did not take their last frames in time; closing them unsent");
         }
         drop(self.hub);
+        let store = self.state.store.clone();
         drop(self.state);
         self.writer_thread.stop(self.writer).await;
+        store.close();
         tracing::info!("stopped; the data file is closed");
     }
 }

@@ -58,6 +58,8 @@ pub enum StoreError {
     Busy,
     #[error("the data file is being reopened after an I/O error")]
     Reopening,
+    #[error("the data file is closed: the server is stopping")]
+    Closed,
     #[error("backup: {0}")]
     Backup(String),
     #[error("vacuum: {0}")]
@@ -197,6 +199,8 @@ struct Inner {
     backups: Mutex<HashSet<PathBuf>>,
     /// Backups copy the tables even when the page copy would work (`backup::REFUSE_PAGE_COPY_ENV`).
     refuse_page_copy: AtomicBool,
+    /// `close` was called: the file stays closed, whoever still holds a handle.
+    closed: AtomicBool,
 }
 
 /// Free space on the data file's disk below which `reopen` does not try.
@@ -307,6 +311,7 @@ impl Store {
                 pins: AtomicUsize::new(0),
                 backups: Mutex::new(HashSet::new()),
                 refuse_page_copy: AtomicBool::new(std::env::var_os(backup::REFUSE_PAGE_COPY_ENV).is_some_and(|v| v == "1")),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -324,6 +329,9 @@ impl Store {
     /// later instead of waiting (a reopen may repair the file, which takes a while).
     fn open_again(&self) -> Result<Arc<Database>, StoreError> {
         let Ok(_opening) = self.inner.opening.try_lock() else { return Err(StoreError::Reopening) };
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
         if let Some(db) = self.inner.db.read().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(db);
         }
@@ -350,6 +358,15 @@ impl Store {
         let old = self.inner.db.write().unwrap_or_else(|e| e.into_inner()).take();
         drop(old);
         self.open_again().map(|_| ())
+    }
+
+    /// Closes the data file for every handle, at shutdown: a handle still held somewhere (a
+    /// task not dropped yet) must not keep redb's lock, or a `hallway backup` or a restart
+    /// right after finds the file in use. A transaction under way keeps it open until done.
+    pub fn close(&self) {
+        let _opening = self.inner.opening.lock().unwrap_or_else(|e| e.into_inner());
+        self.inner.closed.store(true, Ordering::SeqCst);
+        drop(self.inner.db.write().unwrap_or_else(|e| e.into_inner()).take());
     }
 
     /// The data file's size in bytes.
