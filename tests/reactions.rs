@@ -30,6 +30,26 @@ fn file_has(path: &std::path::Path, needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// Alice (the admin) and bob, each with a tab open; `general` is #general's id.
+struct Pair {
+    server: TestServer,
+    alice: Client,
+    bob: Client,
+    alice_tab: Ws,
+    bob_tab: Ws,
+    general: u64,
+}
+
+async fn pair() -> Pair {
+    let server = TestServer::start().await;
+    let alice = server.admin().await;
+    let bob = server.add_user(&alice, "bob").await;
+    let alice_tab = alice.ws().await;
+    let bob_tab = bob.ws().await;
+    let general = alice_tab.room_id("general");
+    Pair { server, alice, bob, alice_tab, bob_tab, general }
+}
+
 #[tokio::test]
 async fn a_reaction_reaches_every_tab_of_every_member_at_once_and_giving_it_twice_is_once() {
     let server = TestServer::start().await;
@@ -67,12 +87,7 @@ async fn a_reaction_reaches_every_tab_of_every_member_at_once_and_giving_it_twic
 
 #[tokio::test]
 async fn reactions_in_a_recorded_conversation_come_back_in_history_and_search_after_a_restart() {
-    let mut server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
+    let Pair { mut server, alice: _alice, bob, mut alice_tab, mut bob_tab, general } = pair().await;
     let seq = alice_tab.send_message(general, "the projector works again").await["seq"].as_u64().unwrap();
     let other = alice_tab.send_message(general, "unrelated").await["seq"].as_u64().unwrap();
     bob_tab.ack(react(general, seq, "🎉", true)).await;
@@ -97,11 +112,7 @@ async fn reactions_in_a_recorded_conversation_come_back_in_history_and_search_af
 
 #[tokio::test]
 async fn a_reaction_in_a_conversation_that_keeps_nothing_stays_in_memory_only() {
-    let mut server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let mut bob_tab = bob.ws().await;
+    let Pair { mut server, alice, bob, mut alice_tab, mut bob_tab, general: _ } = pair().await;
     let room = alice_tab.ack(json!({"type": "create_room", "name": "desk", "members": [bob.id]})).await["conv"].as_u64().unwrap();
     alice_tab.ack(json!({"type": "set_records", "conv": room, "keep": "nothing"})).await;
     let seq = alice_tab.send_message(room, "off the record").await["seq"].as_u64().unwrap();
@@ -128,12 +139,7 @@ async fn a_reaction_in_a_conversation_that_keeps_nothing_stays_in_memory_only() 
 
 #[tokio::test]
 async fn a_reaction_counts_nowhere_as_unread_and_notifies_nobody() {
-    let mut server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
+    let Pair { mut server, alice, bob: _bob, mut alice_tab, mut bob_tab, general } = pair().await;
     let seq = bob_tab.send_message(general, "can someone check the printer @alice").await["seq"].as_u64().unwrap();
     alice_tab.recv_message("can someone check the printer @alice").await;
     alice_tab.ack(json!({"type": "read", "conv": general, "seq": seq})).await;
@@ -202,12 +208,7 @@ async fn who_may_not_react_and_what_is_not_a_reaction_are_told_why() {
 
 #[tokio::test]
 async fn deleting_a_message_takes_its_reactions_along() {
-    let mut server = TestServer::start().await;
-    let alice = server.admin().await;
-    let bob = server.add_user(&alice, "bob").await;
-    let mut alice_tab = alice.ws().await;
-    let mut bob_tab = bob.ws().await;
-    let general = alice_tab.room_id("general");
+    let Pair { mut server, alice, bob, mut alice_tab, mut bob_tab, general } = pair().await;
     let seq = alice_tab.send_message(general, "wrong room, sorry").await["seq"].as_u64().unwrap();
     let kept = alice_tab.send_message(general, "this one stays").await["seq"].as_u64().unwrap();
     bob_tab.ack(react(general, seq, "🙈", true)).await;
