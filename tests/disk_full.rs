@@ -182,19 +182,8 @@ async fn a_backup_that_would_fill_the_disk_is_refused_with_the_sizes() {
     use hallway::store::{Change, Store, StoreError, writer::Writer};
 
     let message = |seq: u64| {
-        let record = MessageRecord {
-            author: UserId(1),
-            text: format!("note {seq} {}", "and some more words to fill the disk ".repeat(12)),
-            ts: seq,
-            edited_ts: None,
-            deleted: false,
-            mentions: Vec::new(),
-            client_id: None,
-            rev: 0,
-            system: None,
-            attachments: Vec::new(),
-            reply_to: None,
-        };
+        let record =
+            MessageRecord::new(UserId(1), format!("note {seq} {}", "and some more words to fill the disk ".repeat(12)), seq, 0);
         Change::PutMessage(ConvId(1), Seq(seq), record)
     };
     let dir = tempfile::tempdir().expect("temp dir");

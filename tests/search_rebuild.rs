@@ -52,19 +52,7 @@ async fn office(tweak: fn(&mut hallway::Config)) -> (TestServer, Client, u64, u6
         let changes = (1..=N)
             .map(|i| {
                 let seq = first + i - 1;
-                let record = MessageRecord {
-                    author: UserId(alice.id),
-                    text: text(i),
-                    ts: now - (N - i) * 1000,
-                    edited_ts: None,
-                    deleted: false,
-                    mentions: Vec::new(),
-                    client_id: None,
-                    rev: seq,
-                    system: None,
-                    attachments: Vec::new(),
-                    reply_to: None,
-                };
+                let record = MessageRecord::new(UserId(alice.id), text(i), now - (N - i) * 1000, seq);
                 Change::PutMessage(ConvId(general), Seq(seq), record)
             })
             .collect();

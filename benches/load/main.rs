@@ -274,19 +274,12 @@ async fn backup(data: &std::path::Path, rate: u64) -> anyhow::Result<()> {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 tick.tick().await;
                 seq = seq.next();
-                let record = MessageRecord {
-                    author: UserId(1),
-                    text: format!("written during the backup {}", seq.0),
-                    ts: hallway::model::now_millis(),
-                    edited_ts: None,
-                    deleted: false,
-                    mentions: Vec::new(),
-                    client_id: None,
-                    rev: seq.0,
-                    system: None,
-                    attachments: Vec::new(),
-                    reply_to: None,
-                };
+                let record = MessageRecord::new(
+                    UserId(1),
+                    format!("written during the backup {}", seq.0),
+                    hallway::model::now_millis(),
+                    seq.0,
+                );
                 let t = Instant::now();
                 writer.write(vec![Change::PutMessage(general, seq, record)]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 latencies.push(t.elapsed().as_micros() as u64);
@@ -804,19 +797,12 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
             batch.push(Change::PutMessage(
                 ConvId(room),
                 Seq(seq),
-                MessageRecord {
-                    author: UserId(1 + random.next() % AUTHORS),
-                    text: text.join(" "),
-                    ts: now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
-                    edited_ts: None,
-                    deleted: false,
-                    mentions: Vec::new(),
-                    client_id: None,
-                    rev: seq,
-                    system: None,
-                    attachments: Vec::new(),
-                    reply_to: None,
-                },
+                MessageRecord::new(
+                    UserId(1 + random.next() % AUTHORS),
+                    text.join(" "),
+                    now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
+                    seq,
+                ),
             ));
         }
         written += batch.len() as u64;

@@ -146,19 +146,7 @@ mod tests {
     use super::*;
 
     fn said(author: u64, text: &str) -> MessageRecord {
-        MessageRecord {
-            author: UserId(author),
-            text: text.into(),
-            ts: author,
-            edited_ts: None,
-            deleted: false,
-            mentions: Vec::new(),
-            client_id: None,
-            rev: 0,
-            system: None,
-            attachments: Vec::new(),
-            reply_to: None,
-        }
+        MessageRecord::new(UserId(author), text.into(), author, 0)
     }
 
     #[test]

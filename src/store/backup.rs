@@ -368,19 +368,7 @@ mod tests {
     use crate::store::{Change, ContentKey};
 
     fn message(text: &str) -> MessageRecord {
-        MessageRecord {
-            author: UserId(1),
-            text: text.into(),
-            ts: 1,
-            edited_ts: None,
-            deleted: false,
-            mentions: Vec::new(),
-            client_id: None,
-            rev: 0,
-            system: None,
-            attachments: Vec::new(),
-            reply_to: None,
-        }
+        MessageRecord::new(UserId(1), text.into(), 1, 0)
     }
 
     /// Partial files that a test wants damaged before they are checked.

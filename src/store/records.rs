@@ -188,6 +188,26 @@ pub struct MessageRecord {
     pub reply_to: Option<Seq>,
 }
 
+impl MessageRecord {
+    /// A message as first written: not edited or deleted, no mentions, system line, files or
+    /// reply (the rest of a record built for tests, the generator and tools).
+    pub fn new(author: UserId, text: String, ts: Millis, rev: u64) -> MessageRecord {
+        MessageRecord {
+            author,
+            text,
+            ts,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: None,
+            rev,
+            system: None,
+            attachments: Vec::new(),
+            reply_to: None,
+        }
+    }
+}
+
 /// A file as its message lists it: enough to draw it without reading the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
