@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::HubTask;
-use super::delivery::{Committed, Outcome, Target, Undo, ack_reply};
+use super::delivery::{Outcome, Target, Undo, ack_reply};
 use crate::core::ConnId;
 use crate::model::{ConvId, Millis, Role, Seq, UserId, now_millis};
 use crate::protocol::{AckBy, AckList, ErrorCode, Ref, Refusal, ServerFrame};
@@ -230,7 +230,7 @@ impl HubTask {
         if stored {
             self.persist(vec![Change::PutAck { conv, seq, user, ts }], outcome);
         } else {
-            self.on_committed(Committed { outcome, result: Ok(()) });
+            self.done_without_disk(outcome);
         }
         Ok(())
     }

@@ -161,9 +161,21 @@ impl HubTask {
         self.writer.try_submit(job);
     }
 
+    /// A job `persist` gave the writer is done (on disk, or failed).
     pub(super) fn on_committed(&mut self, committed: Committed) {
-        let Committed { mut outcome, result } = committed;
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.settle(committed);
+    }
+
+    /// A change that writes nothing (a conversation that is not recorded) takes effect at
+    /// once, as if committed; it was never in flight, so shutdown does not count it.
+    pub(super) fn done_without_disk(&mut self, outcome: Outcome) {
+        self.settle(Committed { outcome, result: Ok(()) });
+    }
+
+    /// What a change's outcome does once it holds: its frames, its reply, or its undo.
+    fn settle(&mut self, committed: Committed) {
+        let Committed { mut outcome, result } = committed;
         if let Some(purged) = outcome.purged.take() {
             self.purge_committed(purged, result.is_ok());
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::delivery::{Committed, Outcome, Reply, Target, Undo, ack_reply};
+use super::delivery::{Outcome, Reply, Target, Undo, ack_reply};
 use std::sync::Arc;
 
 use super::{HubTask, Sent};
@@ -150,7 +150,7 @@ impl HubTask {
             self.persist(vec![Change::PutMessage(conv, seq, record)], outcome);
         } else {
             self.keep_live(conv, seq, record);
-            self.on_committed(Committed { outcome, result: Ok(()) });
+            self.done_without_disk(outcome);
         }
         Ok(())
     }
@@ -252,7 +252,7 @@ impl HubTask {
         if let Some(live) = self.live_message(conv, seq) {
             // Never recorded: the change stays in memory with the message.
             *live = record;
-            self.on_committed(Committed { outcome, result: Ok(()) });
+            self.done_without_disk(outcome);
             return Ok(());
         }
         self.pending.insert((conv, seq), record.clone());
@@ -374,7 +374,7 @@ impl HubTask {
         let Counted { conv, user, read_seq, joined, unread, outcome } = counted;
         let Some(member) = self.convs.get_mut(&conv).and_then(|c| c.members.get_mut(&user)) else {
             // Left meanwhile: nothing to save, but the tab still hears its answer.
-            self.on_committed(Committed { outcome, result: Ok(()) });
+            self.done_without_disk(outcome);
             return;
         };
         if member.read_seq == read_seq {
