@@ -354,10 +354,8 @@ impl HubTask {
                 let members = self.convs.get(&conv).map(|c| c.members.keys().copied().collect()).unwrap_or_default();
                 let told = (Target::Users(members), ServerFrame::Purged { conv, seqs: seqs.clone() }.encode());
                 let mut outcome = Outcome::new(vec![told], Reply::None);
-                let count = seqs.len();
-                // Their acknowledgements leave the file in the same commit.
-                self.acks.forget(conv, &seqs);
-                outcome.purged = Some(Purged { conv, as_of, count, asked, submitted: Instant::now() });
+                // Their acknowledgements and reactions leave the file in the same commit.
+                outcome.purged = Some(Purged { conv, as_of, seqs: seqs.clone(), asked, submitted: Instant::now() });
                 self.persist(vec![Change::PurgeMessages(conv, seqs)], outcome);
             }
             Ok(_) => {
@@ -377,7 +375,8 @@ impl HubTask {
     /// A purge batch reached the disk (or failed): size the next by how long this one took,
     /// pause, and go on with the next conversation waiting.
     pub(super) fn purge_committed(&mut self, purged: Purged, saved: bool) {
-        let Purged { conv, as_of, count, asked, submitted } = purged;
+        let Purged { conv, as_of, seqs, asked, submitted } = purged;
+        let count = seqs.len();
         self.purges.turn = None;
         let took = submitted.elapsed();
         if saved {
@@ -394,6 +393,12 @@ impl HubTask {
                 sweep.purged += count;
             }
             self.freed_since_vacuum = true;
+            // Gone from the file: what the core held of them goes too (a failed batch keeps
+            // them, as the file does).
+            self.acks.forget(conv, &seqs);
+            for seq in &seqs {
+                self.forget_reactions(conv, *seq);
+            }
         }
         // Paused first: a conversation taken up again below waits its turn after the pause.
         self.purges.pausing = true;
@@ -472,7 +477,8 @@ impl HubTask {
 pub(super) struct Purged {
     conv: ConvId,
     as_of: Millis,
-    count: usize,
+    /// The messages purged (with their acknowledgements and reactions).
+    seqs: Vec<Seq>,
     /// The batch size asked for: a batch that came back full means more are waiting.
     asked: usize,
     submitted: Instant,
