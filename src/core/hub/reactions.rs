@@ -10,7 +10,7 @@
 //! While changes are on their way to the file the latest set stays here (`pending`), so the
 //! next reaction starts from it, not from the file's older one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::HubTask;
 use super::delivery::{Outcome, Target, ack_reply};
@@ -32,7 +32,7 @@ const MAX_EMOJI_CHARS: usize = 16;
 pub(super) struct ReactionState {
     /// Reactions of messages that are not recorded, beside `ConvState::live`, forgotten with
     /// their message.
-    live: HashMap<(ConvId, Seq), Reactions>,
+    live: BTreeMap<(ConvId, Seq), Reactions>,
     /// The latest reactions of recorded messages with changes on their way to the file, and
     /// how many.
     pending: HashMap<(ConvId, Seq), (Reactions, usize)>,
@@ -198,7 +198,7 @@ impl HubTask {
     /// The reactions held in memory of `conv`'s messages that are not recorded, for a history
     /// read.
     pub(super) fn live_reactions(&self, conv: ConvId) -> HashMap<Seq, Reactions> {
-        self.reactions.live.iter().filter(|((c, _), _)| *c == conv).map(|((_, seq), set)| (*seq, set.clone())).collect()
+        self.reactions.live.range((conv, Seq(0))..=(conv, Seq(u64::MAX))).map(|((_, seq), set)| (*seq, set.clone())).collect()
     }
 }
 
