@@ -384,48 +384,46 @@ impl Hub {
     /// its conversation while the message shows it, or its uploader before it is sent.
     /// Anyone else gets `not_found`, as for a file that does not exist.
     pub async fn file(&self, actor: UserId, id: u64, thumbnail: bool) -> Result<FileDownload, HubError> {
-        let door = self.door.upgrade().ok_or(HubError::Gone)?;
-        let reader = door.clone();
-        let record = blocking(move || reader.store.file(&reader.key, id)).await?;
-        let record = record.filter(|r| r.complete && (!thumbnail || r.thumb_size > 0)).ok_or_else(no_file)?;
-        self.may(actor, record.conv, Action::History).await.ok_or_else(no_file)?;
-        match record.seq {
-            None if record.uploader == actor => {}
-            None => return Err(no_file()),
-            Some(seq) => {
-                let reader = door.clone();
-                let conv = record.conv;
-                let message = blocking(move || reader.store.message(&reader.key, conv, seq)).await?;
-                if !message.is_some_and(|m| !m.deleted && m.attachments.iter().any(|a| a.id == id)) {
-                    return Err(no_file());
-                }
-            }
-        }
-        Ok(FileDownload { record, thumbnail, door: std::sync::Arc::downgrade(&door), id })
+        self.file_through(actor, id, thumbnail, Action::History).await
     }
 
     /// A file of an archived conversation, for a reviewer: any file its message holds or
     /// held in an earlier version, the deleted ones too (under archive a delete keeps its
     /// files, shown to nobody else). Never a file not yet sent. The caller audits the read.
     pub async fn review_file(&self, actor: UserId, id: u64) -> Result<FileDownload, HubError> {
+        self.file_through(actor, id, false, Action::Review).await
+    }
+
+    /// The one check behind both: `action` on the file's conversation, then a message that
+    /// holds the file as that action sees messages.
+    async fn file_through(&self, actor: UserId, id: u64, thumbnail: bool, action: Action) -> Result<FileDownload, HubError> {
         let door = self.door.upgrade().ok_or(HubError::Gone)?;
         let reader = door.clone();
         let record = blocking(move || reader.store.file(&reader.key, id)).await?;
-        let record = record.filter(|r| r.complete).ok_or_else(no_file)?;
-        let seq = record.seq.ok_or_else(no_file)?;
-        self.may(actor, record.conv, Action::Review).await.ok_or_else(no_file)?;
-        let reader = door.clone();
-        let conv = record.conv;
-        let held = blocking(move || -> Result<bool, StoreError> {
-            let holds = |m: &MessageRecord| m.attachments.iter().any(|a| a.id == id);
-            let Some(message) = reader.store.message(&reader.key, conv, seq)? else { return Ok(false) };
-            Ok(holds(&message) || reader.store.versions(&reader.key, conv, seq)?.iter().any(holds))
-        })
-        .await?;
-        if !held {
-            return Err(no_file());
+        let record = record.filter(|r| r.complete && (!thumbnail || r.thumb_size > 0)).ok_or_else(no_file)?;
+        self.may(actor, record.conv, action).await.ok_or_else(no_file)?;
+        let review = action == Action::Review;
+        match record.seq {
+            None if !review && record.uploader == actor => {}
+            None => return Err(no_file()),
+            Some(seq) => {
+                let reader = door.clone();
+                let conv = record.conv;
+                let held = blocking(move || -> Result<bool, StoreError> {
+                    let holds = |m: &MessageRecord| m.attachments.iter().any(|a| a.id == id);
+                    let Some(message) = reader.store.message(&reader.key, conv, seq)? else { return Ok(false) };
+                    if !review {
+                        return Ok(!message.deleted && holds(&message));
+                    }
+                    Ok(holds(&message) || reader.store.versions(&reader.key, conv, seq)?.iter().any(holds))
+                })
+                .await?;
+                if !held {
+                    return Err(no_file());
+                }
+            }
         }
-        Ok(FileDownload { record, thumbnail: false, door: std::sync::Arc::downgrade(&door), id })
+        Ok(FileDownload { record, thumbnail, door: std::sync::Arc::downgrade(&door), id })
     }
 }
 
