@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::HubTask;
 use super::delivery::{Outcome, Target, Undo, ack_reply};
 use crate::core::ConnId;
-use crate::model::{ConvId, Millis, Role, Seq, UserId, now_millis};
+use crate::model::{ConvId, Millis, Seq, UserId, now_millis};
 use crate::protocol::{AckBy, AckList, ErrorCode, Ref, Refusal, ServerFrame};
 use crate::store::records::MessageRecord;
 use crate::store::{Change, Store, StoreError};
@@ -74,8 +74,9 @@ pub(super) struct Wanted {
 }
 
 impl HubTask {
+    /// The same rule as every admin-only command (`HubTask::admin`: an enabled admin).
     fn is_admin(&self, user: UserId) -> bool {
-        self.users.get(&user).is_some_and(|u| u.info.role == Role::Admin)
+        self.admin(user).is_ok()
     }
 
     /// Refuses a post by anyone but an admin in an announcements room.
