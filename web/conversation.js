@@ -2,10 +2,11 @@
 import { autosize } from './composer.js';
 import { $, narrow, toast } from './dom.js';
 import { loadNewest, markRead } from './history.js';
+import { refreshReactions } from './reactions.js';
 import { closeSearch } from './search.js';
 import { chat, conn, ui } from './state.js';
 import { renderHeader, renderTyping } from './views/header.js';
-import { renderMessages, rowCache } from './views/messages.js';
+import { queueMessages, renderMessages, rowCache } from './views/messages.js';
 import { renderMe, renderSidebar } from './views/sidebar.js';
 
 export function renderAll() {
@@ -36,6 +37,7 @@ export function openConv(id, { keepSearch = false } = {}) {
   renderAll();
   if (!c.loaded) loadNewest(c);
   else markRead(c);
+  if (c.reactionsStale) { c.reactionsStale = false; refreshReactions(c, queueMessages); }
   // Not away from a box the person is typing in (the search box, as the first hello opens a
   // conversation right after the page loads).
   const typingElsewhere = document.activeElement?.matches?.('input, textarea, select, [contenteditable]') && document.activeElement !== $('composer');

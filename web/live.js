@@ -170,6 +170,9 @@ function onHello(f) {
   // Results of a search made before this (right after the page loaded) stay open, less
   // those of conversations this user is no longer in.
   if (ui.search) { ui.search.results = ui.search.results.filter((m) => chat.convs.has(m.conv)); renderSearch(); }
+  // Reactions take no seq, so catching up misses those given meanwhile: the open
+  // conversation reads them again below, every other loaded one when it is opened.
+  for (const c of chat.convs.values()) if (c.loaded && c.id !== ui.current) c.reactionsStale = true;
   if (!ui.current || !chat.convs.has(ui.current)) {
     const saved = Number(localStorage.getItem('hallway.conv'));
     ui.current = null;
