@@ -133,6 +133,8 @@ pub struct Step {
     pub messages: usize,
     /// The conversation it worked on last: the next step starts after it.
     pub last: ConvId,
+    /// Given up for a job that came (`stop`): nothing was written.
+    pub given_up: bool,
 }
 
 impl Store {
@@ -186,7 +188,7 @@ impl Store {
         }
         use std::ops::Bound::{Excluded, Unbounded};
         let order: Vec<ConvId> = convs.range((Excluded(after), Unbounded)).chain(convs.range(..=after)).copied().collect();
-        let mut step = Step { messages: 0, last: after };
+        let mut step = Step { messages: 0, last: after, given_up: false };
         let mut added = 0;
         let stopped = std::cell::Cell::new(false);
         let mut done = Vec::new();
@@ -280,7 +282,7 @@ impl Store {
         }
         if stopped.get() {
             txn.abort()?;
-            return Ok(Step { messages: 0, last: after });
+            return Ok(Step { messages: 0, last: after, given_up: true });
         }
         txn.commit()?;
         for conv in done {

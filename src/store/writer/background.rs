@@ -213,10 +213,13 @@ impl Indexer {
                 } else if self.since.is_some() {
                     self.since = Some(Instant::now());
                 }
-                if durable {
-                    (self.unsynced, self.synced) = (false, Instant::now());
-                } else {
-                    self.unsynced = true;
+                // A step given up committed nothing, so it synced nothing either.
+                if !step.given_up {
+                    if durable {
+                        (self.unsynced, self.synced) = (false, Instant::now());
+                    } else {
+                        self.unsynced = true;
+                    }
                 }
                 tracing::debug!(
                     messages = step.messages,
