@@ -344,6 +344,63 @@ async fn under_retain_1_a_message_older_than_a_day_goes_from_history_search_and_
     assert!(!file_has(&server.data_file(), "retained-token-R1"), "no byte of it is in the data file after the purge");
 }
 
+fn retain_1_indexing_on_demand(config: &mut hallway::Config) {
+    config.records = Policy::Retain(1);
+    config.hold_index = true;
+}
+
+/// In a stopped server's file: the keyword index's blocks of conversation `conv`, and the
+/// terms queued for the sweep.
+fn index_blocks_and_queue(path: &std::path::Path, conv: u64) -> (usize, u64) {
+    use hallway::store::tables::{CONVTERM_PURGED, TERMCONVFIRST_POSTINGS};
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+    let db = redb::Database::open(path).expect("open the data file");
+    let txn = db.begin_read().expect("read");
+    let index = txn.open_table(TERMCONVFIRST_POSTINGS).expect("index");
+    let blocks = index.iter().expect("iter").filter(|e| e.as_ref().expect("entry").0.value().1 == conv).count();
+    (blocks, txn.open_table(CONVTERM_PURGED).expect("queue").len().expect("len"))
+}
+
+#[tokio::test]
+async fn a_purge_leaves_no_search_index_entry_of_its_messages_even_before_the_file_is_rewritten() {
+    let mut server = TestServer::start_with(retain_1_indexing_on_demand).await;
+    let admin = server.admin().await;
+    let mut tab = admin.ws().await;
+    let general = tab.room_id("general");
+    // A first purge, which rewrites the file: the next one today does not.
+    tab.send_message(general, "warm-up").await;
+    while server.index_steps(100).await {}
+    assert_eq!(server.purge(now() + 2 * 24 * 3600 * 1000).await, 1);
+
+    for i in 0..100 {
+        tab.send_message(general, &format!("sweep-token-S1 lunch number {i}")).await;
+    }
+    while server.index_steps(100).await {}
+    let purged = server.purge(now() + 4 * 24 * 3600 * 1000).await;
+    assert_eq!(purged, 100, "every message of #general is past its day");
+    let (_, found) = admin.get("/api/search?q=sweep-token-S1").await;
+    assert_eq!(found["results"], json!([]), "search never reaches them: {found}");
+    drop(tab);
+    server.stop().await;
+    let (blocks, queued) = index_blocks_and_queue(&server.data_file(), general);
+    assert!(
+        blocks > 0 && queued > 0,
+        "the purge's own commit left the index as it was, and queued its terms: {blocks}, {queued}"
+    );
+
+    // The writer sweeps them in the background (here on demand), after a restart too.
+    server.start_again().await;
+    while server.index_steps(100).await {}
+    server.stop().await;
+    assert_eq!(
+        index_blocks_and_queue(&server.data_file(), general),
+        (0, 0),
+        "no term of a purged message stays in the index, though the file was not rewritten"
+    );
+    let report = hallway::store::check::check_file(&server.data_file()).expect("check");
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
 #[tokio::test]
 async fn a_deleted_or_edited_away_text_leaves_the_file_at_the_next_sweep() {
     let server = TestServer::start().await;

@@ -193,6 +193,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         FILECHUNK_BYTES.name(),
         CONVSEQUSER_ACK.name(),
         CONVSEQEMOJIUSER_TS.name(),
+        CONVTERM_PURGED.name(),
     ]
     .into();
     for name in report.counts.keys().filter(|name| !known.contains(name.as_str())).cloned().collect::<Vec<_>>() {
@@ -309,7 +310,7 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
     let mut expected: HashMap<u64, Fold> = HashMap::new();
     let mut missing_convs: BTreeSet<u64> = BTreeSet::new();
     // Each conversation's first message (`search::floor`): entries below it are of purged
-    // messages, left for the next vacuum and never read.
+    // messages, never read, and each must be queued for the sweep (`convterm_purged`).
     let mut floors: HashMap<u64, u64> = HashMap::new();
     each!(txn, CONVSEQ_MESSAGE, |(conv, seq), bytes| {
         if !convs.contains(&conv) {
@@ -364,6 +365,11 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
         }
     });
 
+    let mut queued: BTreeSet<(u64, u64)> = BTreeSet::new();
+    each!(txn, CONVTERM_PURGED, |key, ()| {
+        queued.insert(key);
+    });
+    let mut unqueued: BTreeMap<u64, usize> = BTreeMap::new();
     let mut found: HashMap<u64, Fold> = HashMap::new();
     let mut previous: Option<(u64, u64, u64)> = None;
     each!(txn, TERMCONVFIRST_POSTINGS, |(term, conv, first), bytes| {
@@ -383,11 +389,20 @@ pub fn check_snapshot(txn: &ReadTransaction, shown: &Path) -> Result<Report, Sto
                 for seq in seqs.iter().filter(|seq| **seq >= floor) {
                     fold.add(term, conv, *seq);
                 }
+                if first < floor && !queued.contains(&(conv, term)) {
+                    *unqueued.entry(conv).or_default() += 1;
+                }
                 previous = Some((term, conv, seqs.last().copied().unwrap_or(first)));
             }
             Err(e) => r.problem(format!("termconvfirst_postings: {e}")),
         }
     });
+    for (conv, blocks) in unqueued {
+        r.problem(format!(
+            "termconvfirst_postings: {blocks} blocks of conversation {conv} name purged messages, and no sweep of \
+             them is queued (convterm_purged)"
+        ));
+    }
     let all: BTreeSet<u64> = expected.keys().chain(found.keys()).copied().collect();
     for conv in all {
         let (want, have) = (expected.get(&conv).copied().unwrap_or_default(), found.get(&conv).copied().unwrap_or_default());

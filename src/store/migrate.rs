@@ -46,6 +46,12 @@ pub fn bring_up_to_date(db: &Database) -> Result<(), StoreError> {
                 add_acknowledgements(&txn)?;
                 index_bands(&txn)?;
             }
+            // 8 -> 9 queues the terms of messages purged earlier, whose entries waited for
+            // a vacuum, for the writer's sweep.
+            if found < 9 {
+                let queued = super::search::queue_dead_entries(&txn)?;
+                tracing::info!(terms = queued, "queued the search index entries of purged messages for the sweep");
+            }
         }
         None => create_tables(&txn)?,
     }
@@ -178,6 +184,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(FILECHUNK_BYTES)?;
     txn.open_table(CONVSEQUSER_ACK)?;
     txn.open_table(CONVSEQEMOJIUSER_TS)?;
+    txn.open_table(CONVTERM_PURGED)?;
     Ok(())
 }
 
@@ -185,6 +192,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::store::{Change, Store};
+    use redb::ReadableDatabase;
 
     #[test]
     fn upgrading_a_schema_3_file_remembers_the_client_ids_of_recent_messages() {
@@ -252,5 +260,57 @@ mod tests {
         let digest = |id: &str| sends.iter().find(|(_, s)| s.client_id == id).map(|(_, s)| s.text_digest);
         assert_eq!(digest("fresh"), Some(Some(text_digest("from 3"))));
         assert_eq!(digest("edited"), Some(None), "an edited message's first text is unknown");
+    }
+
+    #[test]
+    fn upgrading_a_schema_8_file_queues_the_entries_its_purges_left_for_the_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let message = |seq: u64| MessageRecord {
+            author: UserId(1),
+            text: format!("lunch n{seq}"),
+            ts: seq,
+            edited_ts: None,
+            deleted: false,
+            mentions: Vec::new(),
+            client_id: None,
+            rev: seq,
+            system: None,
+            attachments: Vec::new(),
+            reply_to: None,
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            let changes =
+                (1..=200).flat_map(|seq| [1, 2].map(|conv| Change::PutMessage(ConvId(conv), Seq(seq), message(seq)))).collect();
+            store.apply_now(changes).unwrap();
+            store.index_everything().unwrap();
+            store.apply_now(vec![Change::PurgeMessages(ConvId(1), (1..=150).map(Seq).collect())]).unwrap();
+        }
+        // As schema 8 left it: the entries of purged messages waited for the vacuum, unqueued.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(CONVTERM_PURGED).unwrap();
+            txn.open_table(META).unwrap().insert(VERSION_KEY, 8u64.to_be_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        let queued = |store: &Store| -> Vec<(u64, u64)> {
+            let txn = store.db().unwrap().begin_read().unwrap();
+            txn.open_table(CONVTERM_PURGED).unwrap().iter().unwrap().map(|e| e.unwrap().0.value()).collect()
+        };
+        // "lunch" and the author (their blocks start at 1), and "nI" of each purged message;
+        // nothing of conversation 2, which was never purged.
+        assert_eq!(queued(&store).len(), 2 + 150);
+        assert!(queued(&store).iter().all(|(conv, _)| *conv == 1));
+        while store.sweep_step(true, 1, &|| false).unwrap().more {}
+        assert!(queued(&store).is_empty());
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
+        let firsts: Vec<(u64, u64)> = index.iter().unwrap().map(|e| e.unwrap().0.value()).map(|(_, c, f)| (c, f)).collect();
+        assert!(firsts.iter().all(|(conv, first)| *conv == 2 || *first > 150), "the sweep took every purged entry out");
+        assert_eq!(firsts.iter().filter(|(conv, _)| *conv == 1).count(), 2 + 50, "and kept the 50 messages left");
     }
 }

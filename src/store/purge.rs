@@ -7,11 +7,13 @@
 //! has freed until the file is vacuumed (`vacuum.rs`).
 //!
 //! Keyword index entries of a purged message below the conversation's first message left
-//! (`search::floor`: always so for a retention purge, which takes the oldest) stay until the
-//! vacuum drops them, the same moment the purged text leaves the free pages; search stops at
-//! that floor, so it never reaches them. Taking them out at once cost a posting block rewrite
-//! per word of each message, almost all of a purge's commit (benches/README.md). A message
-//! purged above one that stays is taken out of the index at once (`search::unindex_many`).
+//! (`search::floor`: always so for a retention purge, which takes the oldest) are not taken
+//! out in the purge's commit: that cost a posting block rewrite per word of each message,
+//! almost all of the commit (benches/README.md). The purge queues the message's terms
+//! (`convterm_purged`, a few small keys per batch) and the writer sweeps their entries in
+//! background steps (`search::sweep_step`); search stops at the floor, so it never reaches
+//! them meanwhile. A message purged above one that stays is taken out of the index at once
+//! (`search::unindex_many`).
 //!
 //! A purge never lets a conversation's seqs go back: the highest seq the conversation had is
 //! kept in `conv_purgedseq`, and `Store::load` counts it, so a restart after the newest
@@ -57,13 +59,14 @@ pub(super) fn purge_messages(
     }
     drop(marks);
     // Index entries below the conversation's first message left are dead: search stops
-    // there (`search::floor`) and a vacuum drops them (`vacuum.rs`). A retention purge always
-    // takes the oldest messages, so it writes no index block at all; only a message purged
-    // above one that stays is taken out of the index now.
+    // there (`search::floor`), and the writer sweeps them in the background. A retention
+    // purge always takes the oldest messages, so it writes no index block at all; only a
+    // message purged above one that stays is taken out of the index now.
     let floor = search::floor(&txn.open_table(CONVSEQ_MESSAGE)?, conv)?;
-    let going: Vec<(Seq, &MessageRecord)> =
-        purged.iter().filter(|(seq, _)| *seq > floor).map(|(seq, record)| (Seq(*seq), record)).collect();
-    search::unindex_many(txn, conv, &going)?;
+    let (below, above): (Vec<_>, Vec<_>) =
+        purged.iter().map(|(seq, record)| (Seq(*seq), record)).partition(|(seq, _)| seq.0 < floor);
+    search::queue_sweep(txn, conv, &below)?;
+    search::unindex_many(txn, conv, &above)?;
     // Every edit and the delete of message s have a rev above s and at most its record's
     // (latest) rev: one walk over the conversation's changes in that span finds them all.
     let last_rev = purged.iter().map(|(seq, record)| record.rev.max(*seq)).max().unwrap_or(first);
@@ -261,8 +264,10 @@ mod tests {
         assert!(found(&store, "scanner").is_empty() && found(&store, "jammed").is_empty());
         assert_eq!(found(&store, "printer"), [7]);
         // Message 8 was above one that stays: out of the index at once. 1 and 2 were below
-        // the first message left: their entries wait for the vacuum, and search stops above.
+        // the first message left: their entries wait for the sweep, and search stops above.
         assert_eq!(indexed(&store), BTreeSet::from([1, 2, 3, 7]));
+        sweep(&store, usize::MAX, usize::MAX);
+        assert_eq!(indexed(&store), BTreeSet::from([3, 7]), "the sweep took the purged ones out");
         assert_eq!(found(&store, "one"), [3], "the kept message is still found");
         assert_eq!(count(&store, CONVREV_SEQ), 1, "only message 3's edit is left of the changes");
         let (changes, _) = store.changes_after(&key, conv, Seq(0), 100).unwrap();
@@ -272,8 +277,7 @@ mod tests {
 
         // Idempotent; and the newest seq (8) is kept for the next start.
         store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(1), Seq(8)])]).unwrap();
-        store.vacuum().unwrap();
-        assert_eq!(indexed(&store), BTreeSet::from([3, 7]), "after a vacuum the index names no purged message");
+        assert!(!store.sweep_pending().unwrap(), "nothing was left to sweep");
         assert_eq!(found(&store, "one"), [3]);
         store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(7), Seq(3)])]).unwrap();
         assert!(found(&store, "printer").is_empty() && found(&store, "one").is_empty());
@@ -281,8 +285,25 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.load().unwrap().last_seq.get(&conv), Some(&Seq(8)), "seqs are never handed out again");
         assert_eq!(count(&store, CONVREV_SEQ), 0);
-        store.vacuum().unwrap();
-        assert!(indexed(&store).is_empty());
+        assert!(store.sweep_pending().unwrap(), "the queue outlives a restart");
+        sweep(&store, usize::MAX, usize::MAX);
+        assert!(indexed(&store).is_empty(), "a conversation purged to nothing names nothing");
+    }
+
+    /// What `hallway check` finds wrong, and the sweep queue's length.
+    fn check(store: &Store) -> (Vec<String>, u64) {
+        let txn = store.db().unwrap().begin_read().unwrap();
+        let report = crate::store::check::check_snapshot(&txn, std::path::Path::new("t.redb")).unwrap();
+        (report.problems, report.counts.get("convterm_purged").copied().unwrap_or(0))
+    }
+
+    /// Runs sweep steps of the given budget until the queue is empty; the steps taken.
+    fn sweep(store: &Store, terms: usize, blocks: usize) -> usize {
+        let mut steps = 1;
+        while store.sweep_within(true, terms, blocks, &|| false).unwrap().more {
+            steps += 1;
+        }
+        steps
     }
 
     /// The index table's entries as stored.
@@ -290,6 +311,70 @@ mod tests {
         let txn = store.db().unwrap().begin_read().unwrap();
         let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();
         index.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), v.value().to_vec())).collect()
+    }
+
+    #[test]
+    fn purging_the_oldest_writes_no_index_block_and_the_sweep_takes_their_entries_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        // As in the next test: "lunch" in all 300 (three blocks), "tea" in every tenth, "nI"
+        // in one each; conversation 2 the same, and kept.
+        let text = |i: u64| if i.is_multiple_of(10) { format!("lunch tea n{i}") } else { format!("lunch n{i}") };
+        let alice = crate::store::records::UserRecord {
+            name: "alice".into(),
+            display_name: "Alice".into(),
+            password_hash: String::new(),
+            role: crate::model::Role::Member,
+            created: 0,
+            disabled: false,
+            last_seen: None,
+        };
+        let mut changes = vec![
+            Change::PutUser(UserId(1), alice),
+            Change::PutConversation(conv, room()),
+            Change::PutConversation(ConvId(2), room()),
+        ];
+        for i in 1..=300u64 {
+            changes.push(put(i, &text(i), i, None));
+            changes.push(Change::PutMessage(ConvId(2), Seq(i), MessageRecord { rev: i, ..message(&text(i), i, None) }));
+        }
+        store.apply_now(changes).unwrap();
+        store.index_everything().unwrap();
+        let before = index_entries(&store);
+        assert_eq!(check(&store), (Vec::new(), 0), "a file as the server writes it");
+        for batch in [1..=120u64, 121..=200] {
+            store.apply_now(vec![Change::PurgeMessages(conv, batch.map(Seq).collect())]).unwrap();
+        }
+        assert_eq!(index_entries(&store), before, "the purge wrote no index block");
+        let (problems, queued) = check(&store);
+        assert!(problems.is_empty() && queued > 0, "every dead entry is queued: {problems:?}");
+        // A step of at most 3 terms and 1 block: "lunch" takes two steps (two blocks wholly
+        // below 201, then the one cut at 201 while another term's go on), and each step keeps
+        // the search exact.
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let more = store.sweep_within(true, 3, 1, &|| false).unwrap().more;
+            assert_eq!(found(&store, "lunch").len(), 100, "step {steps}: every message left is still found");
+            assert_eq!(found(&store, "tea"), (21..=30).rev().map(|i| i * 10).collect::<Vec<_>>());
+            if !more {
+                break;
+            }
+        }
+        assert!(steps > 200, "one block a step: {steps} steps");
+        assert_eq!(indexed(&store), (201..=300).collect::<BTreeSet<u64>>(), "no entry of a purged message is left");
+        let other = index_entries(&store).into_iter().filter(|(k, _)| k.1 == 2).collect::<Vec<_>>();
+        assert_eq!(other, before.into_iter().filter(|(k, _)| k.1 == 2).collect::<Vec<_>>(), "conversation 2 is untouched");
+        assert_eq!(check(&store), (Vec::new(), 0), "the queue is empty, and the index true");
+
+        // An entry below the floor that no queue entry names is a problem for the check.
+        store.apply_now(vec![Change::PurgeMessages(conv, vec![Seq(201)])]).unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
+        txn.open_table(CONVTERM_PURGED).unwrap().retain(|_, _| false).unwrap();
+        txn.commit().unwrap();
+        let (problems, _) = check(&store);
+        assert!(problems.iter().any(|p| p.contains("no sweep of them is queued")), "{problems:?}");
     }
 
     #[test]
@@ -317,8 +402,10 @@ mod tests {
         assert_eq!(found(&store, "tea"), (21..=30).rev().map(|i| i * 10).collect::<Vec<_>>(), "only those left");
         assert_eq!(found(&store, "n201"), [201]);
 
+        assert!(store.sweep_pending().unwrap());
         store.vacuum().unwrap();
         assert_eq!(indexed(&store), (201..=300).collect::<BTreeSet<u64>>(), "the vacuum dropped every purged entry");
+        assert!(!store.sweep_pending().unwrap(), "and with them the sweep's queue");
         assert_eq!(found(&store, "lunch").len(), 100, "every message left is still found");
         let txn = store.db().unwrap().begin_read().unwrap();
         let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();

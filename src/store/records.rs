@@ -20,7 +20,9 @@ use crate::model::{ConvId, ConvKind, Millis, Role, Seq, UserId};
 /// third layout (whether it is an announcements room), reactions to messages
 /// (`convseqemojiuser_ts`), and the low mark of the search index (`conv_indexedlow`), so an
 /// index is rebuilt newest first.
-pub const SCHEMA_VERSION: u64 = 8;
+/// Version 9: adds the queue of purged messages' terms (`convterm_purged`), whose index
+/// entries the writer sweeps in the background.
+pub const SCHEMA_VERSION: u64 = 9;
 
 /// A send's `client_id` is remembered at least this long after the message was posted...
 pub const SENDS_KEPT_FOR: Millis = 24 * 60 * 60 * 1000;

@@ -85,3 +85,9 @@ pub const CONVSEQUSER_ACK: TableDefinition<(u64, u64, u64), u64> = TableDefiniti
 /// message of a recorded conversation (`reactions.rs`); removed with the message. Added in
 /// schema version 8.
 pub const CONVSEQEMOJIUSER_TS: TableDefinition<(u64, u64, &str, u64), u64> = TableDefinition::new("convseqemojiuser_ts");
+/// (conversation id, term hash) -> (): a term of messages purged below the conversation's
+/// first message, whose index entries (`termconvfirst_postings`) still name them. The purge
+/// only queues the term, and the writer takes those entries out in small background steps
+/// (`search::sweep_step`), so a retention purge rewrites no posting block in its own commit.
+/// Added in schema version 9.
+pub const CONVTERM_PURGED: TableDefinition<(u64, u64), ()> = TableDefinition::new("convterm_purged");

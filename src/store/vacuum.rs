@@ -111,6 +111,9 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     entries += copy(snapshot, &db, &mut unsynced, FILECHUNK_BYTES, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, CONVSEQUSER_ACK, &mut known)?;
     entries += copy(snapshot, &db, &mut unsynced, CONVSEQEMOJIUSER_TS, &mut known)?;
+    // The sweep's queue names entries below each conversation's first message, and the
+    // copy of the index left all of those out: the copy's queue starts empty.
+    known.insert(CONVTERM_PURGED.name().to_string());
     for table in snapshot.list_tables()? {
         if !known.contains(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
@@ -120,7 +123,9 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
         return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
     }
     // The last steps were not synced: this commit makes them durable.
-    super::begin_write(&db)?.commit()?;
+    let txn = super::begin_write(&db)?;
+    txn.open_table(CONVTERM_PURGED)?;
+    txn.commit()?;
     // The file grew by doubling while it was written: give back what is left at its end.
     let mut db = db;
     db.compact().map_err(|e| StoreError::Redb(e.into()))?;

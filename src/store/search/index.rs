@@ -9,16 +9,22 @@
 //! and grows it downward, newest first, so that a search during the rebuild finds the recent
 //! past through the index and reads only the older rest directly (within a budget, see
 //! `mod.rs`).
+//!
+//! Entries of messages purged below their conversation's first message (`floor`) are swept
+//! in background steps too: the purge queues their terms (`queue_sweep`), and `sweep_step`
+//! takes the queued terms' blocks below the floor out, a bounded number per step.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::words::{fingerprint, terms_of};
 use crate::model::{ConvId, Seq};
 use crate::store::postings;
 use crate::store::records::{MessageRecord, decode};
-use crate::store::tables::{CONV_INDEXEDLOW, CONV_INDEXEDSEQ, CONVSEQ_MESSAGE, META, TERMCONVFIRST_POSTINGS};
+use crate::store::tables::{
+    CONV_INDEXEDLOW, CONV_INDEXEDSEQ, CONV_PURGEDSEQ, CONVSEQ_MESSAGE, CONVTERM_PURGED, META, TERMCONVFIRST_POSTINGS,
+};
 use crate::store::{Store, StoreError};
 
 const TOKENIZER_KEY: &str = "search_tokenizer";
@@ -118,6 +124,65 @@ pub(crate) fn unindex_many(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, 
         postings::remove_many(&mut index, term, conv.0, &seqs)?;
     }
     Ok(())
+}
+
+/// Queues the terms of `going`, messages of `conv` purged below its first message left, for
+/// the sweep: their index entries are dead (search stops at the floor), and `sweep_step`
+/// takes them out later. Only messages inside the band are in the index.
+pub(crate) fn queue_sweep(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, &MessageRecord)]) -> Result<(), StoreError> {
+    let (low, high) = band_in(txn, conv)?;
+    let terms: BTreeSet<u64> =
+        going.iter().filter(|(seq, _)| seq.0 > low && seq.0 <= high).flat_map(|(_, record)| terms_of(record)).collect();
+    let mut queue = txn.open_table(CONVTERM_PURGED)?;
+    for term in terms {
+        queue.insert((conv.0, term), ())?;
+    }
+    Ok(())
+}
+
+/// 8 -> 9: queues the terms whose entries name messages purged before the sweep existed (they
+/// waited for the next vacuum), so that every dead entry is queued. Only a conversation that
+/// was ever purged can have any; a file never purged costs one read.
+pub(crate) fn queue_dead_entries(txn: &WriteTransaction) -> Result<usize, StoreError> {
+    let marks = txn.open_table(CONV_PURGEDSEQ)?;
+    if marks.is_empty()? {
+        return Ok(0);
+    }
+    let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+    let mut floors: BTreeMap<u64, u64> = BTreeMap::new();
+    for entry in marks.iter()? {
+        let conv = entry?.0.value();
+        floors.insert(conv, super::floor(&messages, ConvId(conv))?);
+    }
+    let mut dead: BTreeSet<(u64, u64)> = BTreeSet::new();
+    for entry in txn.open_table(TERMCONVFIRST_POSTINGS)?.iter()? {
+        let (term, conv, first) = entry?.0.value();
+        if floors.get(&conv).is_some_and(|floor| first < *floor) {
+            dead.insert((conv, term));
+        }
+    }
+    let mut queue = txn.open_table(CONVTERM_PURGED)?;
+    for key in &dead {
+        queue.insert(*key, ())?;
+    }
+    Ok(dead.len())
+}
+
+/// Posting blocks a sweep step removes or rewrites at most: each is a small entry, and a
+/// queued term's blocks lie side by side, so a step dirties few pages.
+const SWEEP_BLOCKS: usize = 4096;
+/// Queued terms a sweep step takes at most: each costs a lookup of its first block, and a
+/// rewrite of the block the floor cuts.
+const SWEEP_TERMS: usize = 512;
+
+/// What one sweep step did.
+pub struct Swept {
+    /// Posting blocks taken out or cut.
+    pub blocks: usize,
+    /// Terms left in the queue.
+    pub more: bool,
+    /// Given up for a job that came (`stop`): nothing was written.
+    pub given_up: bool,
 }
 
 /// Messages indexed per background step at most, and postings (a message's distinct terms):
@@ -289,6 +354,91 @@ impl Store {
             convs.remove(&conv);
         }
         Ok(step)
+    }
+
+    /// Whether purged messages' terms wait for the sweep.
+    pub fn sweep_pending(&self) -> Result<bool, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        Ok(!txn.open_table(CONVTERM_PURGED)?.is_empty()?)
+    }
+
+    /// Takes out of the index, in one transaction, the blocks below their conversation's
+    /// first message (`floor`) of the queued terms, `scale` times `SWEEP_TERMS` and
+    /// `SWEEP_BLOCKS` at most; a term whose blocks are not all done stays queued, and the
+    /// next step goes on from its lowest block left. Only entries of purged messages go:
+    /// every seq below the floor is of one, and the block the floor cuts keeps the seqs at
+    /// or above it. `durable` and `stop` as for `index_step_of`.
+    pub(crate) fn sweep_step(&self, durable: bool, scale: usize, stop: &dyn Fn() -> bool) -> Result<Swept, StoreError> {
+        self.sweep_within(durable, SWEEP_TERMS * scale, SWEEP_BLOCKS * scale, stop)
+    }
+
+    /// `sweep_step` with its budget given.
+    pub(crate) fn sweep_within(
+        &self,
+        durable: bool,
+        most_terms: usize,
+        most_blocks: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Swept, StoreError> {
+        let mut txn = crate::store::begin_write(&*self.db()?)?;
+        if !durable {
+            txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
+        }
+        let mut swept = Swept { blocks: 0, more: false, given_up: false };
+        {
+            let messages = txn.open_table(CONVSEQ_MESSAGE)?;
+            let mut queue = txn.open_table(CONVTERM_PURGED)?;
+            let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
+            let queued: Vec<(u64, u64)> =
+                queue.iter()?.take(most_terms).map(|entry| entry.map(|(key, _)| key.value())).collect::<Result<_, _>>()?;
+            let mut floors: BTreeMap<u64, u64> = BTreeMap::new();
+            for (n, (conv, term)) in queued.into_iter().enumerate() {
+                if n % STOP_EVERY == STOP_EVERY - 1 && stop() {
+                    swept.given_up = true;
+                    break;
+                }
+                let floor = match floors.get(&conv) {
+                    Some(floor) => *floor,
+                    None => {
+                        let floor = super::floor(&messages, ConvId(conv))?;
+                        floors.insert(conv, floor);
+                        floor
+                    }
+                };
+                let budget = most_blocks - swept.blocks;
+                let firsts: Vec<u64> = index
+                    .range((term, conv, 0)..(term, conv, floor))?
+                    .take(budget.saturating_add(1))
+                    .map(|entry| entry.map(|(key, _)| key.value().2))
+                    .collect::<Result<_, _>>()?;
+                // Every block but the last below the floor is wholly below it.
+                let all = firsts.len() <= budget;
+                let mut last = None;
+                for first in firsts.into_iter().take(budget) {
+                    last = index.remove((term, conv, first))?.map(|value| (first, value.value().to_vec()));
+                    swept.blocks += 1;
+                }
+                if !all {
+                    break; // this term goes on in the next step
+                }
+                if let Some((first, bytes)) = last
+                    && let Some((first, kept)) = postings::trim_below(first, &bytes, floor)?
+                {
+                    index.insert((term, conv, first), kept.as_slice())?;
+                }
+                queue.remove((conv, term))?;
+                if swept.blocks >= most_blocks {
+                    break;
+                }
+            }
+            swept.more = !queue.is_empty()?;
+        }
+        if swept.given_up {
+            txn.abort()?;
+            return Ok(Swept { blocks: 0, more: true, given_up: true });
+        }
+        txn.commit()?;
+        Ok(swept)
     }
 
     /// Indexes every message not indexed yet, durably (for tools working on a stopped

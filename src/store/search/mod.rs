@@ -29,7 +29,7 @@ mod index;
 mod words;
 
 pub use index::{INDEX_STEP, Step};
-pub(crate) use index::{band, check_tokenizer, reindex, unindex_many};
+pub(crate) use index::{band, check_tokenizer, queue_dead_entries, queue_sweep, reindex, unindex_many};
 pub(crate) use words::terms_of;
 pub use words::{MAX_WORD, MIN_WORD, Term, query_words, words};
 

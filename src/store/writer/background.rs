@@ -1,6 +1,7 @@
-//! The writer's work between batches: adding new messages to the keyword index in bounded
-//! steps (`Indexer`), and forgetting remembered `client_id`s past their window (`Pruner`).
-//! Both run on the writer thread, so they never race a batch.
+//! The writer's work between batches: keeping the keyword index in bounded steps
+//! (`Indexer`: adding new messages, then sweeping out purged ones' entries), and forgetting
+//! remembered `client_id`s past their window (`Pruner`). Both run on the writer thread, so
+//! they never race a batch.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,9 @@ impl Pruner {
 pub(super) struct Indexer {
     /// Conversations with messages not in the index yet.
     convs: BTreeSet<ConvId>,
+    /// Purged messages' terms are queued for the sweep (`Store::sweep_step`), which runs
+    /// once nothing is left to index.
+    sweep: bool,
     /// Where the last step stopped: conversations take turns.
     after: ConvId,
     /// New messages committed since the last step, and when the first of them was.
@@ -101,6 +105,7 @@ impl Indexer {
     pub(super) fn start(store: &Store, held: bool) -> Indexer {
         let mut indexer = Indexer {
             convs: BTreeSet::new(),
+            sweep: false,
             after: ConvId(0),
             behind: 0,
             since: None,
@@ -116,14 +121,17 @@ impl Indexer {
         if !indexer.convs.is_empty() {
             tracing::info!(conversations = indexer.convs.len(), "indexing messages for search in the background");
         }
+        if indexer.sweep {
+            tracing::info!("sweeping purged messages out of the search index in the background");
+        }
         indexer
     }
 
-    /// Finds every conversation with messages the index lacks.
+    /// Finds every conversation with messages the index lacks, and whether a sweep waits.
     fn scan(&mut self, store: &Store) {
-        match store.unindexed() {
-            Ok(convs) => {
-                self.convs = convs;
+        match store.unindexed().and_then(|convs| Ok((convs, store.sweep_pending()?))) {
+            Ok((convs, sweep)) => {
+                (self.convs, self.sweep) = (convs, sweep);
                 self.needs_scan = false;
             }
             Err(e) => tracing::error!(error = %e, "could not find the messages to index; searches read them instead"),
@@ -131,7 +139,7 @@ impl Indexer {
     }
 
     pub(super) fn has_work(&self) -> bool {
-        !self.convs.is_empty() && !self.paused && !self.broken && !self.held
+        (!self.convs.is_empty() || self.sweep) && !self.paused && !self.broken && !self.held
     }
 
     /// Runs up to `steps` idle steps now, held or not (a test's hook); says whether
@@ -159,14 +167,16 @@ impl Indexer {
         self.has_work() && (self.behind >= INDEX_STEP || self.since.is_some_and(|t| t.elapsed() >= INDEX_LATEST))
     }
 
-    /// A batch was committed (durably) with new messages in these conversations.
-    pub(super) fn committed(&mut self, store: &Store, convs: Vec<ConvId>) {
+    /// A batch was committed (durably) with new messages in these conversations, and with
+    /// a purge or not.
+    pub(super) fn committed(&mut self, store: &Store, convs: Vec<ConvId>, purged: bool) {
         if self.needs_scan {
             self.scan(store);
         }
-        if !convs.is_empty() {
+        if !convs.is_empty() || purged {
             self.since.get_or_insert_with(Instant::now);
         }
+        self.sweep |= purged;
         self.behind += convs.len();
         self.convs.extend(convs);
         self.paused = false;
@@ -200,6 +210,9 @@ impl Indexer {
         if self.paused || self.broken {
             return;
         }
+        if self.convs.is_empty() {
+            return self.sweep_step(store, failing, durable, scale, stop);
+        }
         let started = Instant::now();
         // On a copy: if the step fails, every conversation it took stays to do.
         let mut convs = self.convs.clone();
@@ -209,18 +222,9 @@ impl Indexer {
                 self.after = step.last;
                 self.behind = self.behind.saturating_sub(step.messages);
                 if self.convs.is_empty() {
-                    (self.behind, self.since) = (0, None);
-                } else if self.since.is_some() {
-                    self.since = Some(Instant::now());
+                    self.behind = 0;
                 }
-                // A step given up committed nothing, so it synced nothing either.
-                if !step.given_up {
-                    if durable {
-                        (self.unsynced, self.synced) = (false, Instant::now());
-                    } else {
-                        self.unsynced = true;
-                    }
-                }
+                self.stepped(durable, step.given_up);
                 tracing::debug!(
                     messages = step.messages,
                     scale,
@@ -231,6 +235,50 @@ impl Indexer {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
+                if e.is_io() {
+                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
+                }
+                self.paused = true;
+                self.broken = matches!(e, StoreError::Internal(_));
+            }
+        }
+    }
+
+    /// After a step (committed, or given up for a job): whether anything is still due soon,
+    /// and what is left unsynced.
+    fn stepped(&mut self, durable: bool, given_up: bool) {
+        if self.convs.is_empty() && !self.sweep {
+            self.since = None;
+        } else if self.since.is_some() {
+            self.since = Some(Instant::now());
+        }
+        // A step given up committed nothing, so it synced nothing either.
+        if !given_up {
+            if durable {
+                (self.unsynced, self.synced) = (false, Instant::now());
+            } else {
+                self.unsynced = true;
+            }
+        }
+    }
+
+    /// A step of the sweep of purged messages' entries, once nothing is left to index.
+    fn sweep_step(&mut self, store: &Store, failing: &AtomicBool, durable: bool, scale: usize, stop: &dyn Fn() -> bool) {
+        let started = Instant::now();
+        match guarded("sweeping purged messages out of the search index", || store.sweep_step(durable, scale, stop)) {
+            Ok(swept) => {
+                self.sweep = swept.more;
+                self.stepped(durable, swept.given_up);
+                tracing::debug!(
+                    blocks = swept.blocks,
+                    scale,
+                    micros = started.elapsed().as_micros() as u64,
+                    durable,
+                    "swept purged messages out of the search index"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not sweep purged messages out of the search index; trying again later");
                 if e.is_io() {
                     failing.store(true, Ordering::Relaxed); // reopen before the next batch
                 }

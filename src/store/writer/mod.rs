@@ -310,8 +310,12 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, failing: Arc<AtomicBool>, stat
                 })
                 .collect();
             stats.messages.fetch_add(new_messages.len() as u64, Ordering::Relaxed);
+            let purged = changes
+                .iter()
+                .zip(&results)
+                .any(|(job, result)| result.is_ok() && job.iter().any(|change| matches!(change, Change::PurgeMessages(..))));
             if results.iter().any(Result::is_ok) {
-                index.committed(&store, new_messages);
+                index.committed(&store, new_messages, purged);
             }
             results
         };
