@@ -76,9 +76,11 @@ impl Pruner {
 pub(super) struct Indexer {
     /// Conversations with messages not in the index yet.
     convs: BTreeSet<ConvId>,
-    /// Purged messages' terms are queued for the sweep (`Store::sweep_step`), which runs
-    /// once nothing is left to index.
+    /// Purged messages' terms are queued for the sweep (`Store::sweep_step`).
     sweep: bool,
+    /// While both indexing and the sweep have work (steady traffic keeps adding messages to
+    /// index), their steps take turns, so that neither waits for the other to run dry.
+    sweep_turn: bool,
     /// Where the last step stopped: conversations take turns.
     after: ConvId,
     /// New messages committed since the last step, and when the first of them was.
@@ -106,6 +108,7 @@ impl Indexer {
         let mut indexer = Indexer {
             convs: BTreeSet::new(),
             sweep: false,
+            sweep_turn: false,
             after: ConvId(0),
             behind: 0,
             since: None,
@@ -210,9 +213,11 @@ impl Indexer {
         if self.paused || self.broken {
             return;
         }
-        if self.convs.is_empty() {
+        if self.sweep && (self.convs.is_empty() || self.sweep_turn) {
+            self.sweep_turn = false;
             return self.sweep_step(store, failing, durable, scale, stop);
         }
+        self.sweep_turn = true;
         let started = Instant::now();
         // On a copy: if the step fails, every conversation it took stays to do.
         let mut convs = self.convs.clone();

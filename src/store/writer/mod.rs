@@ -509,6 +509,30 @@ mod tests {
         assert_eq!(guarded("testing", || Ok(7)).unwrap(), 7);
     }
 
+    #[tokio::test]
+    async fn the_sweep_of_a_purge_goes_on_while_new_messages_keep_coming() {
+        use crate::model::Seq;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start_with(store.clone(), true);
+        let put = |conv: u64, seq: u64| {
+            let mut record = crate::store::tests::message(1, &[]);
+            (record.text, record.rev) = (format!("lunch n{seq}"), seq);
+            Change::PutMessage(ConvId(conv), Seq(seq), record)
+        };
+        writer.write((1..=10).map(|seq| put(1, seq)).collect()).await.unwrap();
+        while writer.index_steps(1).await.unwrap() {}
+        writer.write(vec![Change::PurgeMessages(ConvId(1), (1..=5).map(Seq).collect())]).await.unwrap();
+        assert!(store.sweep_pending().unwrap());
+        // Steady chat elsewhere: a new message to index before every step.
+        for seq in 1..=4 {
+            writer.write(vec![put(2, seq)]).await.unwrap();
+            writer.index_steps(1).await.unwrap();
+        }
+        assert!(!store.sweep_pending().unwrap(), "the sweep had its turns");
+        thread.stop(writer).await;
+    }
+
     #[test]
     fn a_message_whose_client_id_was_sent_before_is_not_posted_again() {
         use crate::model::Seq;
