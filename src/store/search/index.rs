@@ -417,6 +417,13 @@ impl Store {
                 for first in firsts.into_iter().take(budget) {
                     last = index.remove((term, conv, first))?.map(|value| (first, value.value().to_vec()));
                     swept.blocks += 1;
+                    if swept.blocks.is_multiple_of(STOP_EVERY) && stop() {
+                        swept.given_up = true;
+                        break;
+                    }
+                }
+                if swept.given_up {
+                    break;
                 }
                 if !all {
                     break; // this term goes on in the next step
