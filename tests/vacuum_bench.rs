@@ -69,11 +69,22 @@ fn mib(bytes: u64) -> String {
 
 /// Writes a message of `conv` every 2 ms, each waiting for its commit, from `seq` on, until
 /// `stop`; gives how long each waited.
-fn chat(writer: Writer, conv: ConvId, mut seq: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Duration>> {
+fn chat(writer: Writer, conv: ConvId, seq: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Duration>> {
+    chat_every(writer, conv, seq, stop, Duration::from_millis(2))
+}
+
+/// `chat`, a message every `every`.
+fn chat_every(
+    writer: Writer,
+    conv: ConvId,
+    mut seq: u64,
+    stop: Arc<AtomicBool>,
+    every: Duration,
+) -> tokio::task::JoinHandle<Vec<Duration>> {
     tokio::spawn(async move {
         let mut rng = Rng(seq);
         let mut waits = Vec::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        let mut tick = tokio::time::interval(every);
         while !stop.load(Ordering::Relaxed) && waits.len() <= 1_000_000 {
             tick.tick().await;
             let sent = Instant::now();
@@ -168,9 +179,11 @@ async fn purge_and_vacuum_a_million_messages() {
     eprintln!("purged {purged} in {:.1} s ({:.0} messages/s)", took.as_secs_f64(), purged as f64 / took.as_secs_f64());
 
     // The writer sweeps the purged messages' index entries in background steps while chat
-    // goes on (a write every 2 ms never leaves it idle: busy-sized steps, one a second).
+    // goes on: a write every 2 ms never leaves it idle (busy-sized steps, taking turns with
+    // indexing the chat, one a second), one every 50 ms (an office's chat) does.
     let stop = Arc::new(AtomicBool::new(false));
-    let chatting = chat(writer.clone(), CHAT, chat_seq, stop.clone());
+    let pace = std::env::var("HALLWAY_BENCH_SWEEP_CHAT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let chatting = chat_every(writer.clone(), CHAT, chat_seq, stop.clone(), Duration::from_millis(pace));
     let started = Instant::now();
     while store.sweep_pending().expect("the sweep's queue") {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -181,7 +194,7 @@ async fn purge_and_vacuum_a_million_messages() {
     chat_seq += waits.len() as u64 + 1;
     waits.sort_unstable();
     eprintln!(
-        "swept the purged messages' index entries in {:.1} s; {} chat writes meanwhile waited p50 {:?}, p99 {:?}, max {:?}",
+        "swept the purged messages' index entries in {:.1} s; {} chat writes (one every {pace} ms) meanwhile waited p50 {:?}, p99 {:?}, max {:?}",
         swept.as_secs_f64(),
         waits.len(),
         percentile(&waits, 0.5),
