@@ -305,7 +305,7 @@ mod tests {
         // nothing of conversation 2, which was never purged.
         assert_eq!(queued(&store).len(), 2 + 150);
         assert!(queued(&store).iter().all(|(conv, _)| *conv == 1));
-        while store.sweep_step(true, 1, &|| false).unwrap().more {}
+        while store.sweep_step(true).unwrap().more {}
         assert!(queued(&store).is_empty());
         let txn = store.db().unwrap().begin_read().unwrap();
         let index = txn.open_table(TERMCONVFIRST_POSTINGS).unwrap();

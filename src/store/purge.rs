@@ -300,7 +300,7 @@ mod tests {
     /// Runs sweep steps of the given budget until the queue is empty; the steps taken.
     fn sweep(store: &Store, terms: usize, blocks: usize) -> usize {
         let mut steps = 1;
-        while store.sweep_within(true, terms, blocks, &|| false).unwrap().more {
+        while store.sweep_within(true, terms, blocks).unwrap().more {
             steps += 1;
         }
         steps
@@ -355,7 +355,7 @@ mod tests {
         let mut steps = 0;
         loop {
             steps += 1;
-            let more = store.sweep_within(true, 3, 1, &|| false).unwrap().more;
+            let more = store.sweep_within(true, 3, 1).unwrap().more;
             assert_eq!(found(&store, "lunch").len(), 100, "step {steps}: every message left is still found");
             assert_eq!(found(&store, "tea"), (21..=30).rev().map(|i| i * 10).collect::<Vec<_>>());
             if !more {

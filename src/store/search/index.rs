@@ -168,12 +168,13 @@ pub(crate) fn queue_dead_entries(txn: &WriteTransaction) -> Result<usize, StoreE
     Ok(dead.len())
 }
 
-/// Posting blocks a sweep step removes or rewrites at most: each is a small entry, and a
-/// queued term's blocks lie side by side, so a step dirties few pages.
-const SWEEP_BLOCKS: usize = 4096;
-/// Queued terms a sweep step takes at most: each costs a lookup of its first block, and a
-/// rewrite of the block the floor cuts.
-const SWEEP_TERMS: usize = 512;
+/// Queued terms a sweep step takes at most, and posting blocks it removes or cuts. A term's
+/// blocks lie side by side, but each term is somewhere else in the index: a step writes
+/// about a page per term, so steps stay small and are never grown like indexing steps (they
+/// would gain nothing from it, and their pages would have to be written out by the next
+/// chat commit).
+const SWEEP_TERMS: usize = 128;
+const SWEEP_BLOCKS: usize = 1024;
 
 /// What one sweep step did.
 pub struct Swept {
@@ -181,8 +182,6 @@ pub struct Swept {
     pub blocks: usize,
     /// Terms left in the queue.
     pub more: bool,
-    /// Given up for a job that came (`stop`): nothing was written.
-    pub given_up: bool,
 }
 
 /// Messages indexed per background step at most, and postings (a message's distinct terms):
@@ -363,28 +362,22 @@ impl Store {
     }
 
     /// Takes out of the index, in one transaction, the blocks below their conversation's
-    /// first message (`floor`) of the queued terms, `scale` times `SWEEP_TERMS` and
-    /// `SWEEP_BLOCKS` at most; a term whose blocks are not all done stays queued, and the
-    /// next step goes on from its lowest block left. Only entries of purged messages go:
-    /// every seq below the floor is of one, and the block the floor cuts keeps the seqs at
-    /// or above it. `durable` and `stop` as for `index_step_of`.
-    pub(crate) fn sweep_step(&self, durable: bool, scale: usize, stop: &dyn Fn() -> bool) -> Result<Swept, StoreError> {
-        self.sweep_within(durable, SWEEP_TERMS * scale, SWEEP_BLOCKS * scale, stop)
+    /// first message (`floor`) of the queued terms, `SWEEP_TERMS` and `SWEEP_BLOCKS` at most;
+    /// a term whose blocks are not all done stays queued, and the next step goes on from its
+    /// lowest block left. Only entries of purged messages go: every seq below the floor is of
+    /// one, and the block the floor cuts keeps the seqs at or above it. With `durable` false
+    /// the commit is not synced (as for `index_step`).
+    pub(crate) fn sweep_step(&self, durable: bool) -> Result<Swept, StoreError> {
+        self.sweep_within(durable, SWEEP_TERMS, SWEEP_BLOCKS)
     }
 
     /// `sweep_step` with its budget given.
-    pub(crate) fn sweep_within(
-        &self,
-        durable: bool,
-        most_terms: usize,
-        most_blocks: usize,
-        stop: &dyn Fn() -> bool,
-    ) -> Result<Swept, StoreError> {
+    pub(crate) fn sweep_within(&self, durable: bool, most_terms: usize, most_blocks: usize) -> Result<Swept, StoreError> {
         let mut txn = crate::store::begin_write(&*self.db()?)?;
         if !durable {
             txn.set_durability(Durability::None).map_err(|e| StoreError::Redb(e.into()))?;
         }
-        let mut swept = Swept { blocks: 0, more: false, given_up: false };
+        let mut swept = Swept { blocks: 0, more: false };
         {
             let messages = txn.open_table(CONVSEQ_MESSAGE)?;
             let mut queue = txn.open_table(CONVTERM_PURGED)?;
@@ -392,11 +385,7 @@ impl Store {
             let queued: Vec<(u64, u64)> =
                 queue.iter()?.take(most_terms).map(|entry| entry.map(|(key, _)| key.value())).collect::<Result<_, _>>()?;
             let mut floors: BTreeMap<u64, u64> = BTreeMap::new();
-            for (n, (conv, term)) in queued.into_iter().enumerate() {
-                if n % STOP_EVERY == STOP_EVERY - 1 && stop() {
-                    swept.given_up = true;
-                    break;
-                }
+            for (conv, term) in queued {
                 let floor = match floors.get(&conv) {
                     Some(floor) => *floor,
                     None => {
@@ -417,13 +406,6 @@ impl Store {
                 for first in firsts.into_iter().take(budget) {
                     last = index.remove((term, conv, first))?.map(|value| (first, value.value().to_vec()));
                     swept.blocks += 1;
-                    if swept.blocks.is_multiple_of(STOP_EVERY) && stop() {
-                        swept.given_up = true;
-                        break;
-                    }
-                }
-                if swept.given_up {
-                    break;
                 }
                 if !all {
                     break; // this term goes on in the next step
@@ -439,10 +421,6 @@ impl Store {
                 }
             }
             swept.more = !queue.is_empty()?;
-        }
-        if swept.given_up {
-            txn.abort()?;
-            return Ok(Swept { blocks: 0, more: true, given_up: true });
         }
         txn.commit()?;
         Ok(swept)

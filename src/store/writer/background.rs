@@ -192,6 +192,17 @@ impl Indexer {
     /// waits for these fsyncs, but a backlog of a whole file would pay one per step). It
     /// ends early once `waiting` says a job came.
     pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool, waiting: &dyn Fn() -> bool) {
+        if self.sweep_is_next() {
+            // Synced at once: unsynced sweep steps would leave a page per term they took for
+            // the next chat commit to write out, and a second of them makes that commit
+            // tens of milliseconds slower (benches/README.md). An idle step's own sync
+            // delays nobody.
+            self.step(store, failing, true, 1, &|| false);
+            if !self.has_work() {
+                self.finish(store);
+            }
+            return;
+        }
         let started = Instant::now();
         let scale = self.idle_scale;
         let stop: &dyn Fn() -> bool = if scale > 1 { waiting } else { &|| false };
@@ -213,9 +224,9 @@ impl Indexer {
         if self.paused || self.broken {
             return;
         }
-        if self.sweep && (self.convs.is_empty() || self.sweep_turn) {
+        if self.sweep_is_next() {
             self.sweep_turn = false;
-            return self.sweep_step(store, failing, durable, scale, stop);
+            return self.sweep_step(store, failing, durable);
         }
         self.sweep_turn = true;
         let started = Instant::now();
@@ -267,16 +278,20 @@ impl Indexer {
         }
     }
 
-    /// A step of the sweep of purged messages' entries, once nothing is left to index.
-    fn sweep_step(&mut self, store: &Store, failing: &AtomicBool, durable: bool, scale: usize, stop: &dyn Fn() -> bool) {
+    /// Whether the next step is the sweep's: when nothing is left to index, or its turn.
+    fn sweep_is_next(&self) -> bool {
+        self.sweep && (self.convs.is_empty() || self.sweep_turn)
+    }
+
+    /// A step of the sweep of purged messages' entries.
+    fn sweep_step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
         let started = Instant::now();
-        match guarded("sweeping purged messages out of the search index", || store.sweep_step(durable, scale, stop)) {
+        match guarded("sweeping purged messages out of the search index", || store.sweep_step(durable)) {
             Ok(swept) => {
                 self.sweep = swept.more;
-                self.stepped(durable, swept.given_up);
+                self.stepped(durable, false);
                 tracing::debug!(
                     blocks = swept.blocks,
-                    scale,
                     micros = started.elapsed().as_micros() as u64,
                     durable,
                     "swept purged messages out of the search index"
