@@ -4,7 +4,7 @@ import { deliver } from './composer.js';
 import { openConv, renderAll } from './conversation.js';
 import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
-import { renderSearch, searchResultChanged } from './search.js';
+import { renderSearch, searchReactions, searchResultChanged } from './search.js';
 import { announce } from './keyboard.js';
 import { onAckFrame } from './announce.js';
 import { notifyMessage } from './notify.js';
@@ -38,7 +38,10 @@ export function onFrame(f) {
       searchResultChanged(f.message);
       return;
     }
-    case 'reactions': return onReactions(f, queueMessages); // never unread, never notified
+    case 'reactions': // never unread, never notified
+      onReactions(f, queueMessages);
+      searchReactions(f);
+      return;
     case 'typing': {
       if (f.user === chat.me?.id) return;
       if (!ui.typing.has(f.conv)) ui.typing.set(f.conv, new Map());
