@@ -68,7 +68,9 @@ export function onFrame(f) {
     case 'conversation': {
       const c = addConv(f.conversation);
       if (ui.wantOpen === c.id) { ui.wantOpen = null; openConv(c.id); } else sidebarConv(c.id);
-      if (c.id === ui.current) renderHeader();
+      // Sent anew when a room becomes an announcements room or an ordinary one again: the
+      // message box and the "Got it" under each message follow.
+      if (c.id === ui.current) { renderHeader(); queueMessages(); }
       return;
     }
     case 'conversation_left': {
@@ -137,6 +139,8 @@ export function onFrame(f) {
   showAdminEntry(chat.me);
         showRoleEntries(chat.me);
         showAdminEntry(chat.me);
+        renderHeader(); // what only admins have there, and the message box of an announcements room
+        queueMessages(); // the counts under announcements only admins see
       }
       renderSidebar();
       adminChanged('users');
