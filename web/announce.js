@@ -2,7 +2,9 @@
 // everyone else gets "Got it" under each message, and the author (and admins) see
 // "3 of 12 got it" with who has and who has not on a click. The counts come from the server
 // (`acknowledgements` when the room is first drawn on a connection, then `acknowledged` live).
-import { $, h, toast } from './dom.js';
+// Admins switch a room to announcements and back from the header (`set_announcements`); every
+// member's tabs follow the `conversation` frame the server then sends them.
+import { $, errText, formError, h, toast } from './dom.js';
 import { chat, conn, userName } from './state.js';
 import { queueMessages } from './views/messages.js';
 
@@ -113,4 +115,24 @@ export function renderAdminsOnly(c) {
   }
   if (note) note.hidden = !only;
   box.hidden = only;
+}
+
+/** The admins' dialog behind the header's megaphone: everyone posts in room c, or only admins. */
+export function showPosting(c) {
+  const d = $('dlg-posting');
+  const f = d.querySelector('form');
+  formError(f, '');
+  $('posting-title').textContent = `Who can post in #${c.name}`;
+  for (const input of f.elements.posting) input.checked = input.value === (c.announcements ? 'admins' : 'everyone');
+  f.onsubmit = async (e) => {
+    e.preventDefault();
+    const announcements = f.elements.posting.value === 'admins';
+    try {
+      if (announcements !== !!c.announcements) await conn.live.request({ type: 'set_announcements', conv: c.id, announcements });
+      d.close();
+      // The header was drawn anew meanwhile (the `conversation` frame): back to its button.
+      document.querySelector('[data-testid="posting-button"]')?.focus();
+    } catch (err) { formError(f, errText(err)); }
+  };
+  d.showModal();
 }

@@ -4,7 +4,7 @@ import { deliver } from './composer.js';
 import { openConv, renderAll } from './conversation.js';
 import { $, toast } from './dom.js';
 import { catchUp, looking, markRead } from './history.js';
-import { renderSearch, searchResultChanged } from './search.js';
+import { renderSearch, searchReactions, searchResultChanged } from './search.js';
 import { announce } from './keyboard.js';
 import { onAckFrame } from './announce.js';
 import { notifyMessage } from './notify.js';
@@ -38,7 +38,10 @@ export function onFrame(f) {
       searchResultChanged(f.message);
       return;
     }
-    case 'reactions': return onReactions(f, queueMessages); // never unread, never notified
+    case 'reactions': // never unread, never notified
+      onReactions(f, queueMessages);
+      searchReactions(f);
+      return;
     case 'typing': {
       if (f.user === chat.me?.id) return;
       if (!ui.typing.has(f.conv)) ui.typing.set(f.conv, new Map());
@@ -65,7 +68,9 @@ export function onFrame(f) {
     case 'conversation': {
       const c = addConv(f.conversation);
       if (ui.wantOpen === c.id) { ui.wantOpen = null; openConv(c.id); } else sidebarConv(c.id);
-      if (c.id === ui.current) renderHeader();
+      // Sent anew when a room becomes an announcements room or an ordinary one again: the
+      // message box and the "Got it" under each message follow.
+      if (c.id === ui.current) { renderHeader(); queueMessages(); }
       return;
     }
     case 'conversation_left': {
@@ -134,6 +139,8 @@ export function onFrame(f) {
   showAdminEntry(chat.me);
         showRoleEntries(chat.me);
         showAdminEntry(chat.me);
+        renderHeader(); // what only admins have there, and the message box of an announcements room
+        queueMessages(); // the counts under announcements only admins see
       }
       renderSidebar();
       adminChanged('users');

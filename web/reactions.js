@@ -55,9 +55,13 @@ async function toggle(conv, seq, emoji, on) {
   catch (e) { toast(`Could not react: ${e.message}`); }
 }
 
-/** The chips under a message, or null when nobody reacted. */
+/**
+ * The chips under a message (in the list or a search result), or null when nobody reacted.
+ * Without c (a search result of a conversation one has left) they only show.
+ */
 export function reactionsView(c, m) {
   if (m.deleted || !m.reactions || !m.reactions.length) return null;
+  const may = !!c && mayReact();
   const row = h('div', { class: 'reactions', testid: 'reactions', role: 'group', 'aria-label': 'Reactions' });
   for (const r of m.reactions) {
     const mine = mineIn(r);
@@ -65,11 +69,11 @@ export function reactionsView(c, m) {
     row.append(h('button', {
       type: 'button', class: `reaction${mine ? ' mine' : ''}`, testid: 'reaction', title: who,
       'aria-label': `${r.emoji} ${r.users.length}: ${who}${mine ? '; select to take yours back' : ''}`,
-      'aria-pressed': String(mine), data: { emoji: r.emoji, who }, disabled: !mayReact(),
+      'aria-pressed': String(mine), data: { emoji: r.emoji, who }, disabled: !may,
       onclick: () => toggle(c.id, m.seq, r.emoji, !mine),
     }, h('span', { class: 'reaction-emoji', text: r.emoji }), h('span', { class: 'reaction-count', text: String(r.users.length) })));
   }
-  if (mayReact()) row.append(addButton(c, m, 'reaction-add'));
+  if (may) row.append(addButton(c, m, 'reaction-add'));
   return row;
 }
 

@@ -3,6 +3,7 @@
 import * as api from './api.js';
 import { attachAutocomplete } from './autocomplete.js';
 import { renderText } from './markup.js';
+import { reactionsView } from './reactions.js';
 import { revealSeq } from './views/messages.js';
 import { openConv } from './conversation.js';
 import { $, avatar, dayLabel, errText, fullFmt, h, icon, narrow, timeFmt, toast } from './dom.js';
@@ -150,8 +151,30 @@ export function searchResultChanged(m) {
   const i = s ? s.results.findIndex((r) => r.conv === m.conv && r.seq === m.seq) : -1;
   if (i < 0) return;
   if (m.deleted) s.results.splice(i, 1);
-  else s.results[i] = m;
+  // An edit's frame carries no reactions: the result keeps the ones it showed.
+  else s.results[i] = m.reactions ? m : { ...m, reactions: s.results[i].reactions };
   renderSearch();
+}
+
+/**
+ * A `reactions` frame: a result showing that message redraws its chips in place, so that a
+ * keyboard on one of them stays there (on the same emoji, else on "Add reaction").
+ */
+export function searchReactions(f) {
+  const s = ui.search;
+  const i = s ? s.results.findIndex((r) => r.conv === f.conv && r.seq === f.seq) : -1;
+  if (i < 0) return;
+  const m = s.results[i] = { ...s.results[i], reactions: f.reactions };
+  const body = $('search-list').querySelector(`[data-conv="${f.conv}"][data-seq="${f.seq}"] .msg-body`);
+  if (!body) return;
+  const old = body.querySelector('.reactions');
+  const focused = old?.contains(document.activeElement) ? document.activeElement : null;
+  old?.remove();
+  const row = reactionsView(chat.convs.get(m.conv), m);
+  if (row) body.append(row);
+  if (!focused) return;
+  const same = [...(row?.children || [])].find((b) => focused.dataset.emoji && b.dataset.emoji === focused.dataset.emoji);
+  (same || row?.querySelector('.reaction-add') || body.closest('li').querySelector('.result-where')).focus();
 }
 
 export function closeSearch(refocus = true) {
@@ -193,7 +216,7 @@ function resultItem(m, words) {
   if (m.edited_ts != null) text.append(h('span', { class: 'edited', text: ' (edited)' }));
   return h('li', {
     class: 'result', testid: 'search-result', data: { conv: m.conv, seq: m.seq, convName: where, authorName: chat.users.get(m.author)?.name || '' },
-    onclick: (e) => { if (!e.target.closest('a, .code-block button') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
+    onclick: (e) => { if (!e.target.closest('a, .code-block button, .reactions') && getSelection().isCollapsed) jumpTo(m.conv, m.seq); },
   },
   h('button', { type: 'button', class: 'link result-where', title: 'Show it in the conversation', 'aria-label': `In ${isRoom ? '#' : ''}${where}: show the message in the conversation` },
     isRoom ? icon(c.kind === 'private' ? 'lock' : 'hash') : null, h('span', { text: where })),
@@ -203,7 +226,7 @@ function resultItem(m, words) {
       h('div', { class: 'msg-meta' },
         h('span', { class: 'author', testid: 'search-result-author', text: userName(m.author) }),
         h('time', { class: 'time', text: `${dayLabel(m.ts)}, ${timeFmt.format(m.ts)}`, title: fullFmt.format(m.ts), dateTime: new Date(m.ts).toISOString() })),
-      text)));
+      text, reactionsView(c, m))));
 }
 
 /** Opens the conversation at message seq, paging back through history (20 pages at most) to reach it. */

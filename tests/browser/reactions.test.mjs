@@ -1,11 +1,12 @@
 // Reactions (issue 19): bob reacts to alice's message from the message's tools; alice sees the
 // chip appear live with its count and, on hover, who reacted; a reaction made while alice is
 // elsewhere gives general no unread badge. Clicking a chip takes one's own reaction back.
+// Search results show the same chips, live, and a click (or Enter) on one toggles one's own.
 // Run: cd tests/browser && npm ci && node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { OUT, WAIT, see, tid, convItem, acksFromAnotherTab, launchBrowser, messageWith, office, post } from './harness.mjs';
+import { OUT, WAIT, see, tid, convItem, acksFromAnotherTab, fromAnotherTab, launchBrowser, messageWith, office, post, search } from './harness.mjs';
 
 let browser;
 let o;
@@ -76,4 +77,40 @@ test('a reaction shows live for the other person with who gave it, and counts no
   await chip(alice, 'who wants coffee?', '🚀').waitFor({ state: 'detached', timeout: WAIT })
     .catch(() => assert.fail('bob took his reaction back but alice still sees it'));
   await bob.screenshot({ path: `${OUT}/reactions.png` });
+});
+
+test('a search result shows its reactions, follows new ones live, and a chip there toggles one\'s own', async () => {
+  const { alice, bob } = o.pages;
+  const general = Number(await convItem(alice, 'general').getAttribute('data-conv-id'));
+  const sent = await fromAnotherTab(alice, [{ type: 'send', ref: 'm', conv: general, text: 'budget <b>draft</b> is due' }]);
+  await acksFromAnotherTab(bob, [{ type: 'react', ref: 'r', conv: general, seq: sent.m, emoji: '👍', on: true }]);
+
+  await search(alice, 'budget');
+  const result = tid(alice, 'search-result').filter({ hasText: 'budget <b>draft</b> is due' });
+  await see(result, 'alice\'s search for "budget" does not find her message, its text shown as text');
+  assert.equal(await result.locator('b').count(), 0, 'HTML in the message became an element in the result');
+  const thumbs = result.getByTestId('reaction').filter({ hasText: '👍' });
+  await see(thumbs, 'the search result does not show bob\'s 👍 under the message');
+  assert.match(await thumbs.textContent(), /👍\s*1/);
+  assert.match(await thumbs.getAttribute('title'), /Bob Builder reacted with 👍/, 'hovering the chip in a result does not say who reacted');
+  assert.equal(await thumbs.getAttribute('aria-pressed'), 'false');
+
+  // A click on the chip gives alice's own, and keeps her in the results (it opens nothing).
+  await thumbs.click();
+  await see(thumbs.filter({ hasText: '2' }), 'clicking the chip in a result does not add alice\'s reaction there');
+  assert.equal(await thumbs.getAttribute('aria-pressed'), 'true', 'alice\'s reaction in the result is not marked as hers');
+  assert.equal(await tid(alice, 'search-results').isVisible(), true, 'clicking a chip left the search results');
+
+  // Bob reacts while the results are open: the new chip comes in live.
+  await acksFromAnotherTab(bob, [{ type: 'react', ref: 'r', conv: general, seq: sent.m, emoji: '🎉', on: true }]);
+  await see(result.getByTestId('reaction').filter({ hasText: '🎉' }), 'bob\'s new reaction does not show in the open results');
+
+  // By keyboard: Enter on her chip takes hers back, and the focus stays on that chip.
+  await thumbs.focus();
+  await alice.keyboard.press('Enter');
+  await see(thumbs.filter({ hasText: '1' }), 'Enter on the chip in a result does not take alice\'s reaction back');
+  assert.equal(await thumbs.getAttribute('aria-pressed'), 'false');
+  assert.equal(await thumbs.evaluate((el) => el === document.activeElement), true, 'the focus left the chip when the result redrew');
+  await alice.screenshot({ path: `${OUT}/search-reactions.png` });
+  await tid(alice, 'search-close').click();
 });

@@ -1,6 +1,6 @@
 // views/header.js: the open conversation's header (name, topic, what it keeps, members,
 // actions) and the typing line under the message box.
-import { renderAdminsOnly } from '../announce.js';
+import { renderAdminsOnly, showPosting } from '../announce.js';
 import { leaveConv } from '../conversation.js';
 import { $, dot, h, icon, kids, toast } from '../dom.js';
 import { chat, conn, convName, others, presenceOf, STATE_LABEL, statusText, ui, userName } from '../state.js';
@@ -48,12 +48,17 @@ export function renderHeader() {
     topic.replaceChildren(h('span', { text: c.kind === 'group' || n > 1 ? `${n} ${n === 1 ? 'person' : 'people'}` : 'Your notes' }));
   }
 
+  const posting = `Who can post: ${c.announcements ? 'only admins' : 'everyone'}`;
   const names = c.members.map(userName).sort((a, b) => a.localeCompare(b)).join(', ');
   actions.replaceChildren(...kids(
     h('button', { type: 'button', class: 'members', title: `Members: ${names}`, 'aria-label': `${c.members.length} members: show them`, testid: 'member-count', onclick: showMembers },
       icon('users'), String(c.members.length)),
     h('button', { class: 'icon-btn', testid: 'notify-button', title: `Notifications: ${levelOf(c)}`, 'aria-label': 'Notifications', onclick: () => showNotify(c, renderHeader) },
       icon(levelOf(c) === 'nothing' ? 'bellOff' : 'bell')),
+    isRoom && chat.me.role === 'admin' ? h('button', {
+      type: 'button', class: `icon-btn${c.announcements ? ' on' : ''}`, testid: 'posting-button', title: posting, 'aria-label': posting,
+      'aria-haspopup': 'dialog', onclick: () => showPosting(c),
+    }, icon('megaphone')) : null,
     isRoom ? h('button', { class: 'btn small', testid: 'invite-button', title: 'Invite people', onclick: () => pickPeople('invite') },
       icon('userPlus'), h('span', { class: 'btn-label', text: 'Invite' })) : null,
     c.kind !== 'dm' ? h('button', { class: 'btn small', testid: 'leave-button', title: 'Leave this conversation', onclick: () => leaveConv(c) },
