@@ -111,8 +111,10 @@ impl HubTask {
         if !state.record.kind.is_room() {
             return Err(Refusal::new(ErrorCode::BadRequest, "only a room can be an announcements room"));
         }
-        if state.record.created_by != user && !admin {
-            return Err(Refusal::new(ErrorCode::Forbidden, "only the room's creator or an admin changes this"));
+        // As at creation: only admins choose that only admins post. A creator who is not one
+        // would lock themselves out, or undo an admin's choice.
+        if !admin {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only an admin chooses who may post in a room"));
         }
         if state.record.announcements == announcements {
             self.ack_now(conn, reference);
