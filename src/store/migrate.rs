@@ -295,6 +295,9 @@ mod tests {
             txn.open_table(META).unwrap().insert(VERSION_KEY, 8u64.to_be_bytes().as_slice()).unwrap();
             txn.commit().unwrap();
         }
+        // A backup of that age checks out (it could not be restored otherwise).
+        let report = crate::store::check::check_file(&path).unwrap();
+        assert!(!report.problems.iter().any(|p| p.contains("no sweep")), "{:?}", report.problems);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
         let queued = |store: &Store| -> Vec<(u64, u64)> {
