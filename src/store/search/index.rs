@@ -45,9 +45,11 @@ pub(crate) fn check_tokenizer(txn: &WriteTransaction) -> Result<bool, StoreError
         txn.delete_table(TERMCONVFIRST_POSTINGS)?;
         txn.delete_table(CONV_INDEXEDSEQ)?;
         txn.delete_table(CONV_INDEXEDLOW)?;
+        txn.delete_table(CONVTERM_PURGED)?;
         txn.open_table(TERMCONVFIRST_POSTINGS)?;
         txn.open_table(CONV_INDEXEDSEQ)?;
         txn.open_table(CONV_INDEXEDLOW)?;
+        txn.open_table(CONVTERM_PURGED)?;
     }
     meta.insert(TOKENIZER_KEY, mine.to_be_bytes().as_slice())?;
     Ok(true)
