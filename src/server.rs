@@ -275,7 +275,7 @@ impl Server {
     }
 
     /// Runs up to `steps` steps of the writer's background indexing for search now (tests,
-    /// with `Config::hold_index`); says whether messages are left to index.
+    /// with `Config::hold_index`); says whether messages are left to index or purged ones to sweep out of the index.
     #[doc(hidden)]
     pub async fn index_steps(&self, steps: usize) -> bool {
         self.writer.index_steps(steps).await.unwrap_or(false)

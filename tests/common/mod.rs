@@ -103,7 +103,7 @@ impl TestServer {
     }
 
     /// Runs up to `steps` steps of the writer's indexing for search (with
-    /// `Config::hold_index`, see `Server::index_steps`); says whether messages are left.
+    /// `Config::hold_index`, see `Server::index_steps`); says whether messages are left (to index, or to sweep).
     pub async fn index_steps(&self, steps: usize) -> bool {
         self.server.as_ref().expect("server is running").index_steps(steps).await
     }

@@ -95,7 +95,7 @@ impl HubTask {
         Ok(())
     }
 
-    /// `set_announcements`: the room's creator or an admin makes it an announcements room or
+    /// `set_announcements`: an admin makes a room an announcements room or
     /// an ordinary one; every member gets the conversation anew.
     pub(super) fn set_announcements(
         &mut self,

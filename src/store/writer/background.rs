@@ -29,6 +29,13 @@ const IDLE_STEP_TIME: Duration = Duration::from_millis(250);
 /// many at most in one (short) transaction.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_STEP: usize = 1000;
+/// The sweep of a purge waits until purges have been quiet this long: a big purge comes in
+/// batches 20 ms apart, sweeping between them slowed every batch (benches/README.md), and
+/// the vacuum after a big purge (at most daily) drops the dead entries wholesale anyway.
+const SWEEP_QUIET: Duration = Duration::from_secs(2);
+/// Sweep steps are at least this far apart: each writes about a page per term and is synced,
+/// so a long queue takes a small share of the writer.
+const SWEEP_PACE: Duration = Duration::from_millis(100);
 
 /// The writer's forgetting of remembered sends that left their window (`Store::prune_sends`):
 /// a step every `PRUNE_EVERY`, and while a backlog lasts one after every batch or idle moment.
@@ -81,6 +88,11 @@ pub(super) struct Indexer {
     /// While both indexing and the sweep have work (steady traffic keeps adding messages to
     /// index), their steps take turns, so that neither waits for the other to run dry.
     sweep_turn: bool,
+    /// When the last purge was committed, and the last sweep step (`SWEEP_QUIET`,
+    /// `SWEEP_PACE`); `unpaced` (a test's `run_steps`) sweeps without waiting for either.
+    purged_at: Option<Instant>,
+    swept_at: Option<Instant>,
+    unpaced: bool,
     /// Where the last step stopped: conversations take turns.
     after: ConvId,
     /// New messages committed since the last step, and when the first of them was.
@@ -109,6 +121,9 @@ impl Indexer {
             convs: BTreeSet::new(),
             sweep: false,
             sweep_turn: false,
+            purged_at: None,
+            swept_at: None,
+            unpaced: false,
             after: ConvId(0),
             behind: 0,
             since: None,
@@ -146,12 +161,13 @@ impl Indexer {
     }
 
     /// Runs up to `steps` idle steps now, held or not (a test's hook); says whether
-    /// messages are left to index.
+    /// messages are left to index or purged ones to sweep.
     pub(super) fn run_steps(&mut self, store: &Store, failing: &AtomicBool, steps: usize) -> bool {
         if self.needs_scan {
             self.scan(store);
         }
         let held = std::mem::replace(&mut self.held, false);
+        self.unpaced = true;
         for _ in 0..steps {
             if !self.has_work() {
                 break;
@@ -160,7 +176,7 @@ impl Indexer {
         }
         self.finish(store);
         let left = self.has_work();
-        self.held = held;
+        (self.held, self.unpaced) = (held, false);
         left
     }
 
@@ -180,6 +196,9 @@ impl Indexer {
             self.since.get_or_insert_with(Instant::now);
         }
         self.sweep |= purged;
+        if purged {
+            self.purged_at = Some(Instant::now());
+        }
         self.behind += convs.len();
         self.convs.extend(convs);
         self.paused = false;
@@ -192,6 +211,9 @@ impl Indexer {
     /// waits for these fsyncs, but a backlog of a whole file would pay one per step). It
     /// ends early once `waiting` says a job came.
     pub(super) fn idle_step(&mut self, store: &Store, failing: &AtomicBool, waiting: &dyn Fn() -> bool) {
+        if self.convs.is_empty() && !self.sweep_is_next() {
+            return; // only a sweep waits, and not yet
+        }
         if self.sweep_is_next() {
             // Synced at once: unsynced sweep steps would leave a page per term they took for
             // the next chat commit to write out, and a second of them makes that commit
@@ -227,6 +249,9 @@ impl Indexer {
         if self.sweep_is_next() {
             self.sweep_turn = false;
             return self.sweep_step(store, failing, durable);
+        }
+        if self.convs.is_empty() {
+            return; // only a sweep waits, and not yet
         }
         self.sweep_turn = true;
         let started = Instant::now();
@@ -278,14 +303,18 @@ impl Indexer {
         }
     }
 
-    /// Whether the next step is the sweep's: when nothing is left to index, or its turn.
+    /// Whether the next step is the sweep's: when it may go on (`SWEEP_QUIET`,
+    /// `SWEEP_PACE`), and nothing is left to index or it is its turn.
     fn sweep_is_next(&self) -> bool {
-        self.sweep && (self.convs.is_empty() || self.sweep_turn)
+        let paced = |at: Option<Instant>, gap: Duration| at.is_none_or(|at| at.elapsed() >= gap);
+        let ready = self.unpaced || (paced(self.purged_at, SWEEP_QUIET) && paced(self.swept_at, SWEEP_PACE));
+        self.sweep && ready && (self.convs.is_empty() || self.sweep_turn)
     }
 
     /// A step of the sweep of purged messages' entries.
     fn sweep_step(&mut self, store: &Store, failing: &AtomicBool, durable: bool) {
         let started = Instant::now();
+        self.swept_at = Some(started);
         match guarded("sweeping purged messages out of the search index", || store.sweep_step(durable)) {
             Ok(swept) => {
                 self.sweep = swept.more;

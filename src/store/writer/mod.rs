@@ -184,7 +184,7 @@ impl Writer {
     }
 
     /// Runs up to `steps` background index steps now, between two batches, whether or not
-    /// the index is held (tests); says whether messages are left to index.
+    /// the index is held (tests); says whether messages are left to index or purged ones to sweep out of the index.
     #[doc(hidden)]
     pub async fn index_steps(&self, steps: usize) -> Result<bool, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -530,6 +530,57 @@ mod tests {
             writer.index_steps(1).await.unwrap();
         }
         assert!(!store.sweep_pending().unwrap(), "the sweep had its turns");
+        thread.stop(writer).await;
+    }
+
+    /// Waits (at most a minute) until the writer swept everything queued; false if it never did.
+    async fn swept(store: &Store) -> bool {
+        for _ in 0..6000 {
+            if !store.sweep_pending().unwrap() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_sweeps_a_purge_on_its_own_when_idle_and_under_steady_chat() {
+        use crate::model::Seq;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (writer, thread) = Writer::start(store.clone());
+        let put = |conv: u64, seq: u64| {
+            let mut record = crate::store::tests::message(1, &[]);
+            (record.text, record.rev) = (format!("lunch n{seq}"), seq);
+            Change::PutMessage(ConvId(conv), Seq(seq), record)
+        };
+        writer.write((1..=2000).map(|seq| put(1, seq)).collect()).await.unwrap();
+        let indexed = |store: &Store| store.unindexed().unwrap().is_empty();
+        while !indexed(&store) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Idle: nothing but the purge.
+        writer.write(vec![Change::PurgeMessages(ConvId(1), (1..=1000).map(Seq).collect())]).await.unwrap();
+        assert!(swept(&store).await, "an idle writer sweeps the purge");
+        // A write every 2 ms never leaves the writer idle for a step.
+        writer.write(vec![Change::PurgeMessages(ConvId(1), (1001..=1500).map(Seq).collect())]).await.unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let chat = tokio::spawn({
+            let (writer, stop) = (writer.clone(), stop.clone());
+            async move {
+                let mut seq = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    writer.write(vec![put(2, seq)]).await.unwrap();
+                    seq += 1;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        });
+        let done = swept(&store).await;
+        stop.store(true, Ordering::Relaxed);
+        chat.await.unwrap();
+        assert!(done, "a writer that is never idle sweeps the purge too");
         thread.stop(writer).await;
     }
 
