@@ -1024,7 +1024,14 @@ async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
             format!("q={}&from=user7&since={}&until={}", w(4000), at(0.45), at(0.55)),
             "a rare word (rank 4000) from one person, the middle tenth".to_string(),
         ),
+        // Found only through earlier versions (none without `generate --edits`).
+        (format!("q={}&from=user7", edited_away_word()), "a word only earlier versions hold, one person, no dates".to_string()),
+        (
+            format!("q={}&since={}&until={}", edited_away_word(), at(0.45), at(0.55)),
+            "a word only earlier versions hold, the middle tenth".to_string(),
+        ),
     ];
+    edited_away_is_found(addr, &admin, &reviewer).await?;
     println!("| scenario | what | p50 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- |");
     for (query, what) in searches {
@@ -1048,6 +1055,39 @@ async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
             stats::ms(summary.max)
         );
     }
+    Ok(())
+}
+
+/// A member's search never finds the word edits took away, and each result of the reviewer's
+/// holds it in an earlier version only; printed as how many the reviewer finds.
+async fn edited_away_is_found(addr: &str, admin: &str, reviewer: &str) -> anyhow::Result<()> {
+    let word = edited_away_word();
+    let members = http::request(addr, "GET", &format!("/api/search?q={word}"), Some(admin), None).await?;
+    match members.body["results"].as_array() {
+        Some(results) if results.is_empty() => {}
+        _ => bail!("a member's search for the edited-away word: {} {}", members.status, members.body),
+    }
+    let (mut found, mut before) = (0, String::new());
+    loop {
+        let path = format!("/api/review/search?q={word}&limit=100{before}");
+        let page = http::request(addr, "GET", &path, Some(reviewer), None).await?;
+        let Some(results) = page.body["results"].as_array().filter(|_| page.status == 200) else {
+            bail!("GET {path}: {} {}", page.status, page.body);
+        };
+        for result in results {
+            let holds = |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.split(' ').any(|w| w == word));
+            let earlier = result["versions"].as_array().is_some_and(|versions| versions.iter().any(holds));
+            if holds(result) || !earlier {
+                bail!("a reviewer's result for the edited-away word: {result}");
+            }
+        }
+        found += results.len();
+        match (page.body["more"].as_bool(), page.body["next"].as_str()) {
+            (Some(true), Some(next)) => before = format!("&before={next}"),
+            _ => break,
+        }
+    }
+    println!("(the reviewer finds {found} messages by a word only their earlier versions hold; a member finds none)");
     Ok(())
 }
 
