@@ -932,7 +932,7 @@ fn edit_plan(random: &mut Random) -> EditPlan {
         90..97 => 3,
         _ => 4,
     };
-    EditPlan { changes, delete: random.next() % 50 == 0 }
+    EditPlan { changes, delete: random.next().is_multiple_of(50) }
 }
 
 /// A word in no generated message (the vocabulary's words have ranks up to `VOCABULARY`),
@@ -1024,6 +1024,9 @@ async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
             format!("q={}&from=user7&since={}&until={}", w(4000), at(0.45), at(0.55)),
             "a rare word (rank 4000) from one person, the middle tenth".to_string(),
         ),
+        (format!("q={}", w(4000)), "a rare word (rank 4000), no person, no dates".to_string()),
+        // The walk goes back through the whole archive: every earlier version is read.
+        ("q=nosuchword".to_string(), "a word that is in no message, no person, no dates".to_string()),
         // Found only through earlier versions (none without `generate --edits`).
         (format!("q={}&from=user7", edited_away_word()), "a word only earlier versions hold, one person, no dates".to_string()),
         (
