@@ -5,7 +5,7 @@
 //!   hallway-load idle --tabs 10000
 //!   hallway-load ingest --senders 10 --seconds 5 [--slow-repair]
 //!   hallway-load crash --data big.redb --rounds 5 [--slow-repair]
-//!   hallway-load generate --messages 1000000 --data big.redb [--past 250000]
+//!   hallway-load generate --messages 1000000 --data big.redb [--past 250000] [--edits 100000]
 //!   hallway-load purge --messages 4000000 --past 1000000
 //!   hallway-load review --data big.redb
 //!   hallway-load history --data big.redb
@@ -125,6 +125,11 @@ enum Scenario {
         /// after a tokenizer change): the server then indexes them in the background.
         #[arg(long)]
         no_index: bool,
+        /// Then edits about this many messages (some several times, a few at last deleted),
+        /// drawn from the whole file, keeping each earlier version as the server does under
+        /// `--records archive`; the messages themselves are the same as without edits.
+        #[arg(long, default_value_t = 0)]
+        edits: u64,
     },
     /// Generates a file whose oldest `past` messages are past a one-day limit, serves it
     /// under `--records retain:1` and, while a tab posts to #general and another receives it,
@@ -232,7 +237,9 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Crash { data, rounds, senders, write_ms, slow_repair } => {
             crash(&bin, &data, rounds, senders, write_ms, slow_repair).await
         }
-        Scenario::Generate { messages, data, past, profile, no_index } => generate(&data, messages, past, profile, !no_index),
+        Scenario::Generate { messages, data, past, profile, no_index, edits } => {
+            generate(&data, &Generated { messages, past, edits, profile, index: !no_index })
+        }
         Scenario::Purge { messages, past, rate, dir, timeout } => {
             purge::run(&bin, &purge::Params { messages, past, rate, dir, timeout }).await
         }
@@ -728,13 +735,29 @@ impl Progress {
     }
 }
 
-pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile: bool, index: bool) -> anyhow::Result<()> {
+/// What `generate` writes.
+pub(crate) struct Generated {
+    pub messages: u64,
+    /// The oldest this many are dated two days back.
+    pub past: u64,
+    /// About this many messages edited afterwards, as under `--records archive` (`edit`).
+    pub edits: u64,
+    /// What each half-million messages cost, on stderr.
+    pub profile: bool,
+    pub index: bool,
+}
+
+pub(crate) fn generate(data: &std::path::Path, params: &Generated) -> anyhow::Result<()> {
     use hallway::model::{ConvId, ConvKind, Role, Seq, UserId};
     use hallway::store::records::{ConversationRecord, Keep, MemberRecord, MessageRecord, UserRecord};
     use hallway::store::{Change, Store};
 
+    let &Generated { messages, past, edits, profile, index } = params;
     if data.exists() {
         bail!("{} exists; choose a new path", data.display());
+    }
+    if edits > messages {
+        bail!("--edits {edits} is more than the {messages} messages");
     }
     let store = Store::open(data)?;
     let now = hallway::model::now_millis();
@@ -783,6 +806,14 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
     let words: Vec<String> = (1..=VOCABULARY).map(vocabulary_word).collect();
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let mut next_seq = vec![1u64; ROOMS as usize + 1];
+    // Which messages are edited, and how many times: drawn apart from the messages, so that
+    // those are the same with and without edits.
+    let mut edit_random = Random(0x2545_f491_4f6c_dd1d);
+    let mut to_edit = std::collections::HashMap::new();
+    while (to_edit.len() as u64) < edits {
+        to_edit.entry(edit_random.next() % messages).or_insert_with(|| edit_plan(&mut edit_random));
+    }
+    let mut edited = Vec::with_capacity(to_edit.len());
     const BATCH: u64 = 20_000;
     let mut written = 0;
     while written < messages {
@@ -794,16 +825,16 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
             next_seq[room as usize] += 1;
             let length = 4 + random.next() % 12;
             let text: Vec<&str> = (0..length).map(|_| words[random.zipf(&cumulative) - 1].as_str()).collect();
-            batch.push(Change::PutMessage(
-                ConvId(room),
-                Seq(seq),
-                MessageRecord::new(
-                    UserId(1 + random.next() % AUTHORS),
-                    text.join(" "),
-                    now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
-                    seq,
-                ),
-            ));
+            let record = MessageRecord::new(
+                UserId(1 + random.next() % AUTHORS),
+                text.join(" "),
+                now - (messages - i) - if i < past { 2 * 24 * 3600 * 1000 } else { 0 },
+                seq,
+            );
+            if let Some(plan) = to_edit.get(&i) {
+                edited.push((ConvId(room), Seq(seq), record.clone(), *plan));
+            }
+            batch.push(Change::PutMessage(ConvId(room), Seq(seq), record));
         }
         written += batch.len() as u64;
         store.apply_now(batch)?;
@@ -811,6 +842,44 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
             progress.report("write", written);
         }
     }
+    // The edits come after every message (each takes its conversation's next seq, as the
+    // server's do), in the order the messages were written.
+    let edit_started = Instant::now();
+    let (mut versions, mut deleted) = (0, 0);
+    let mut edited_at = now;
+    let draft = edited_away_word();
+    for chunk in edited.chunks(BATCH as usize / 4) {
+        let mut batch = Vec::new();
+        for (conv, seq, record, plan) in chunk {
+            let mut record = record.clone();
+            for change in 0..plan.changes {
+                let rev = Seq(next_seq[conv.0 as usize]);
+                next_seq[conv.0 as usize] += 1;
+                edited_at += 1;
+                let text = if plan.delete && change + 1 == plan.changes {
+                    None
+                } else {
+                    let length = 4 + edit_random.next() % 12;
+                    let mut text: Vec<&str> = (0..length).map(|_| words[edit_random.zipf(&cumulative) - 1].as_str()).collect();
+                    // Only a version an edit replaces holds this word: what a reviewer must
+                    // still find.
+                    if change == 0 && plan.changes > 1 {
+                        text.push(&draft);
+                    }
+                    Some(text.join(" "))
+                };
+                deleted += u64::from(text.is_none());
+                versions += 1;
+                let (keep, update) = edit(*conv, *seq, &record, text, rev, edited_at);
+                if let Change::UpdateMessage(_, _, after) = &update {
+                    record = after.clone();
+                }
+                batch.extend([keep, update]);
+            }
+        }
+        store.apply_now(batch)?;
+    }
+    let edit_took = edit_started.elapsed();
     let stored = started.elapsed();
     let stored_cpu = process_cpu();
     let mut reported = 0;
@@ -833,7 +902,72 @@ pub(crate) fn generate(data: &std::path::Path, messages: u64, past: u64, profile
         (started.elapsed() - stored).as_secs_f64(),
         process_cpu() - stored_cpu
     );
+    if edits > 0 {
+        println!(
+            "the writing included {} edited messages: {versions} changes, {deleted} of them deletes, each replaced version \
+             kept as under archive, in {:.1} s",
+            edited.len(),
+            edit_took.as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+/// How one message chosen by `generate --edits` changes.
+#[derive(Clone, Copy)]
+struct EditPlan {
+    /// Edits (or the delete) in all, each keeping the version it replaces.
+    changes: u64,
+    /// The last change deletes the message.
+    delete: bool,
+}
+
+/// Most chosen messages are edited once, one in four two to four times, one in fifty is
+/// deleted at last.
+fn edit_plan(random: &mut Random) -> EditPlan {
+    let draw = random.next() % 100;
+    let changes = match draw {
+        0..75 => 1,
+        75..90 => 2,
+        90..97 => 3,
+        _ => 4,
+    };
+    EditPlan { changes, delete: random.next().is_multiple_of(50) }
+}
+
+/// A word in no generated message (the vocabulary's words have ranks up to `VOCABULARY`),
+/// only in the first version of messages `generate --edits` edits more than once.
+fn edited_away_word() -> String {
+    vocabulary_word(VOCABULARY + 1)
+}
+
+/// The changes the server writes under archive when the message at `seq`, now `before`, is
+/// edited to `text` (`None`: deleted) as the conversation's seq `rev` at `at`
+/// (`change_message` in `core/hub/messages.rs`): the replaced version kept, the new one in its
+/// place.
+fn edit(
+    conv: hallway::model::ConvId,
+    seq: hallway::model::Seq,
+    before: &hallway::store::records::MessageRecord,
+    text: Option<String>,
+    rev: hallway::model::Seq,
+    at: hallway::model::Millis,
+) -> (hallway::store::Change, hallway::store::Change) {
+    use hallway::store::Change;
+    let mut after = before.clone();
+    match text {
+        Some(text) => {
+            after.text = text;
+            after.edited_ts = Some(at);
+        }
+        None => {
+            after.text.clear();
+            after.mentions.clear();
+            after.deleted = true;
+        }
+    }
+    after.rev = rev.0;
+    (Change::KeepVersion(conv, seq, before.clone()), Change::UpdateMessage(conv, seq, after))
 }
 
 /// Reviewer searches with a person and a date range (`/api/review/search`), each answered
@@ -890,7 +1024,17 @@ async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
             format!("q={}&from=user7&since={}&until={}", w(4000), at(0.45), at(0.55)),
             "a rare word (rank 4000) from one person, the middle tenth".to_string(),
         ),
+        (format!("q={}", w(4000)), "a rare word (rank 4000), no person, no dates".to_string()),
+        // The walk goes back through the whole archive: every earlier version is read.
+        ("q=nosuchword".to_string(), "a word that is in no message, no person, no dates".to_string()),
+        // Found only through earlier versions (none without `generate --edits`).
+        (format!("q={}&from=user7", edited_away_word()), "a word only earlier versions hold, one person, no dates".to_string()),
+        (
+            format!("q={}&since={}&until={}", edited_away_word(), at(0.45), at(0.55)),
+            "a word only earlier versions hold, the middle tenth".to_string(),
+        ),
     ];
+    edited_away_is_found(addr, &admin, &reviewer).await?;
     println!("| scenario | what | p50 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- |");
     for (query, what) in searches {
@@ -914,6 +1058,39 @@ async fn review_searches(addr: &str, repeat: usize) -> anyhow::Result<()> {
             stats::ms(summary.max)
         );
     }
+    Ok(())
+}
+
+/// A member's search never finds the word edits took away, and each result of the reviewer's
+/// holds it in an earlier version only; printed as how many the reviewer finds.
+async fn edited_away_is_found(addr: &str, admin: &str, reviewer: &str) -> anyhow::Result<()> {
+    let word = edited_away_word();
+    let members = http::request(addr, "GET", &format!("/api/search?q={word}"), Some(admin), None).await?;
+    match members.body["results"].as_array() {
+        Some(results) if results.is_empty() => {}
+        _ => bail!("a member's search for the edited-away word: {} {}", members.status, members.body),
+    }
+    let (mut found, mut before) = (0, String::new());
+    loop {
+        let path = format!("/api/review/search?q={word}&limit=100{before}");
+        let page = http::request(addr, "GET", &path, Some(reviewer), None).await?;
+        let Some(results) = page.body["results"].as_array().filter(|_| page.status == 200) else {
+            bail!("GET {path}: {} {}", page.status, page.body);
+        };
+        for result in results {
+            let holds = |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.split(' ').any(|w| w == word));
+            let earlier = result["versions"].as_array().is_some_and(|versions| versions.iter().any(holds));
+            if holds(result) || !earlier {
+                bail!("a reviewer's result for the edited-away word: {result}");
+            }
+        }
+        found += results.len();
+        match (page.body["more"].as_bool(), page.body["next"].as_str()) {
+            (Some(true), Some(next)) => before = format!("&before={next}"),
+            _ => break,
+        }
+    }
+    println!("(the reviewer finds {found} messages by a word only their earlier versions hold; a member finds none)");
     Ok(())
 }
 

@@ -48,7 +48,10 @@ pub async fn run(bin: &std::path::Path, params: &Params) -> anyhow::Result<()> {
     let data = dir.path().join("purge.redb");
     let (messages, past) = (params.messages, params.past);
     let path = data.clone();
-    tokio::task::spawn_blocking(move || crate::generate(&path, messages, past, false, true)).await??;
+    tokio::task::spawn_blocking(move || {
+        crate::generate(&path, &crate::Generated { messages, past, edits: 0, profile: false, index: true })
+    })
+    .await??;
     let generated_bytes = std::fs::metadata(&data)?.len();
 
     let extra: Vec<String> = ["--records", "retain:1", "--no-rate-limits"].map(String::from).into();

@@ -26,7 +26,10 @@
 //! the query.
 
 mod index;
+mod versions;
 mod words;
+
+use versions::Versions;
 
 pub use index::{INDEX_STEP, Step};
 pub(crate) use index::{band, check_tokenizer, queue_dead_entries, queue_sweep, reindex, unindex_many};
@@ -168,9 +171,9 @@ impl Store {
     /// The same, for a compliance reviewer: a message is also found when an earlier version
     /// of it (the original of an edit, the text of a delete: `archive.rs`) has every term,
     /// so editing words away never hides them from review. The earlier versions are not in
-    /// the index: each conversation's are read and checked, which costs a read of every
-    /// earlier version in the conversations searched (only edits and deletes under archive
-    /// make them).
+    /// the index: those in the part of each conversation the search walks through are read
+    /// and checked (`versions.rs`), so a search that looks far back (a rare word without a
+    /// date range) reads every earlier version in the conversations searched.
     pub fn search_with_versions(
         &self,
         key: &ContentKey,
@@ -202,7 +205,8 @@ impl Store {
         let highs = txn.open_table(CONV_INDEXEDSEQ)?;
         let lows = txn.open_table(CONV_INDEXEDLOW)?;
         let earlier = txn.open_table(CONVSEQREV_VERSION)?;
-        let search = Walk { index: &index, messages: &messages, hashes: &hashes, budget: Cell::new(DIRECT_READS) };
+        let versions = versions.then(|| Versions::new(&earlier, terms, &hashes));
+        let search = Walk { index: &index, messages: &messages, hashes: &hashes, budget: Cell::new(DIRECT_READS), versions };
         let mut walks = Vec::with_capacity(convs.len());
         for &conv in convs {
             let (low, high) = band(&highs, &lows, conv)?;
@@ -210,10 +214,13 @@ impl Store {
             // is empty at the top, as the rebuild will start it, and every message is below.
             let (low, high) = if high == 0 { (u64::MAX - 1, u64::MAX) } else { (low, high) };
             let cursors = hashes.iter().map(|term| Cursor::new(*term, conv.0)).collect();
-            let versions = if versions { versions_with(&earlier, conv, &hashes)? } else { Vec::new() };
+            let versions_from = match &search.versions {
+                Some(versions) => versions.lowest(&messages, conv, since)?,
+                None => 0,
+            };
             // Index entries below the band or the floor are not to be read.
             let floor = floor(&messages, conv)?.max(low + 1);
-            walks.push(ConvWalk { conv, low, high, floor, cursors, versions });
+            walks.push(ConvWalk { conv, low, high, floor, cursors, versions_from });
         }
         let mut heads = BinaryHeap::new();
         for (slot, walk) in walks.iter_mut().enumerate() {
@@ -297,6 +304,8 @@ struct Walk<'a> {
     messages: &'a MessageTable,
     hashes: &'a [u64],
     budget: Cell<usize>,
+    /// A reviewer's search (`search_with_versions`) also matches earlier versions.
+    versions: Option<Versions<'a>>,
 }
 
 /// One conversation being searched, from its newest message down.
@@ -310,30 +319,8 @@ struct ConvWalk {
     floor: u64,
     /// One per term, in the order of `Walk::hashes`.
     cursors: Vec<Cursor>,
-    /// Seqs of messages with an earlier version that has every term, ascending (a
-    /// reviewer's search, `search_with_versions`; empty otherwise).
-    versions: Vec<u64>,
-}
-
-/// The seqs of `conv`'s messages with an earlier version that has every one of `hashes`.
-fn versions_with(
-    table: &redb::ReadOnlyTable<(u64, u64, u64), &'static [u8]>,
-    conv: ConvId,
-    hashes: &[u64],
-) -> Result<Vec<u64>, StoreError> {
-    let mut seqs = Vec::new();
-    for entry in table.range((conv.0, 0, 0)..=(conv.0, u64::MAX, u64::MAX))? {
-        let (key, value) = entry?;
-        let seq = key.value().1;
-        if seqs.last() == Some(&seq) {
-            continue;
-        }
-        let terms = terms_of(&decode::<MessageRecord>(value.value())?);
-        if hashes.iter().all(|h| terms.contains(h)) {
-            seqs.push(seq);
-        }
-    }
-    Ok(seqs)
+    /// Earlier versions of messages below this seq are not read (`Versions::lowest`).
+    versions_from: u64,
 }
 
 impl Walk<'_> {
@@ -344,15 +331,19 @@ impl Walk<'_> {
     /// on: a `Head` without a record, at most one read. `at_most` only ever goes down.
     fn next(&self, walk: &mut ConvWalk, slot: usize, at_most: u64, read: bool) -> Result<Option<Head>, StoreError> {
         let found = self.next_current(walk, slot, at_most, read)?;
+        let Some(versions) = &self.versions else { return Ok(found) };
         // A reviewer's search: an earlier version's match above the current text's (or above
         // where reading stopped) wins.
-        let floor = found.as_ref().map_or(0, |head| head.seq.0 + u64::from(head.record.is_some()));
-        let conv = walk.conv;
-        for &seq in walk.versions.iter().rev().skip_while(|seq| **seq > at_most).take_while(|seq| **seq >= floor) {
+        let low = found.as_ref().map_or(0, |head| head.seq.0 + u64::from(head.record.is_some())).max(walk.versions_from);
+        let (conv, mut high) = (walk.conv, at_most);
+        while let Some(seq) = versions.highest(conv, low, high)? {
             if let Some(value) = self.messages.get((conv.0, seq))? {
                 let record: MessageRecord = decode(value.value())?;
                 return Ok(Some(Head { ts: record.ts, conv, seq: Seq(seq), slot, record: Some(record) }));
             }
+            // Versions of a message that is not there: look further down.
+            let Some(below) = seq.checked_sub(1) else { break };
+            high = below;
         }
         Ok(found)
     }
