@@ -137,7 +137,10 @@ pub(crate) fn queue_sweep(txn: &WriteTransaction, conv: ConvId, going: &[(Seq, &
         going.iter().filter(|(seq, _)| seq.0 > low && seq.0 <= high).flat_map(|(_, record)| terms_of(record)).collect();
     let mut queue = txn.open_table(CONVTERM_PURGED)?;
     for term in terms {
-        queue.insert((conv.0, term), ())?;
+        // Most of a batch's terms were queued by the batches before it: a read dirties no page.
+        if queue.get((conv.0, term))?.is_none() {
+            queue.insert((conv.0, term), ())?;
+        }
     }
     Ok(())
 }
