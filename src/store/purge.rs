@@ -313,13 +313,9 @@ mod tests {
         index.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), v.value().to_vec())).collect()
     }
 
-    #[test]
-    fn purging_the_oldest_writes_no_index_block_and_the_sweep_takes_their_entries_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let conv = ConvId(1);
-        // As in the next test: "lunch" in all 300 (three blocks), "tea" in every tenth, "nI"
-        // in one each; conversation 2 the same, and kept.
+    /// Two rooms by alice, 1 and 2, with the same 300 messages, indexed: "lunch" in all
+    /// (three blocks), "tea" in every tenth, "nI" in one each.
+    fn three_hundred_lunches(store: &Store) {
         let text = |i: u64| if i.is_multiple_of(10) { format!("lunch tea n{i}") } else { format!("lunch n{i}") };
         let alice = crate::store::records::UserRecord {
             name: "alice".into(),
@@ -332,7 +328,7 @@ mod tests {
         };
         let mut changes = vec![
             Change::PutUser(UserId(1), alice),
-            Change::PutConversation(conv, room()),
+            Change::PutConversation(ConvId(1), room()),
             Change::PutConversation(ConvId(2), room()),
         ];
         for i in 1..=300u64 {
@@ -341,6 +337,14 @@ mod tests {
         }
         store.apply_now(changes).unwrap();
         store.index_everything().unwrap();
+    }
+
+    #[test]
+    fn purging_the_oldest_writes_no_index_block_and_the_sweep_takes_their_entries_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let conv = ConvId(1);
+        three_hundred_lunches(&store);
         let before = index_entries(&store);
         assert_eq!(check(&store), (Vec::new(), 0), "a file as the server writes it");
         for batch in [1..=120u64, 121..=200] {
@@ -382,16 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let conv = ConvId(1);
-        // "lunch" in all 300 (three blocks), "tea" in every tenth, "nI" in one each; the
-        // same in conversation 2, which keeps everything.
-        let text = |i: u64| if i.is_multiple_of(10) { format!("lunch tea n{i}") } else { format!("lunch n{i}") };
-        let mut changes = vec![Change::PutConversation(conv, room())];
-        for i in 1..=300u64 {
-            changes.push(put(i, &text(i), i, None));
-            changes.push(Change::PutMessage(ConvId(2), Seq(i), MessageRecord { rev: i, ..message(&text(i), i, None) }));
-        }
-        store.apply_now(changes).unwrap();
-        store.index_everything().unwrap();
+        three_hundred_lunches(&store);
         let before = index_entries(&store);
         // The oldest 200, in two batches as a retention purge takes them.
         for batch in [1..=120u64, 121..=200] {
