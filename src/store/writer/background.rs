@@ -276,11 +276,7 @@ impl Indexer {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not index messages for search; searches read them instead");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-                self.paused = true;
-                self.broken = matches!(e, StoreError::Internal(_));
+                self.failed(&e, failing);
             }
         }
     }
@@ -328,13 +324,19 @@ impl Indexer {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not sweep purged messages out of the search index; trying again later");
-                if e.is_io() {
-                    failing.store(true, Ordering::Relaxed); // reopen before the next batch
-                }
-                self.paused = true;
-                self.broken = matches!(e, StoreError::Internal(_));
+                self.failed(&e, failing);
             }
         }
+    }
+
+    /// A step failed: wait for the next commit, after the file is reopened if the disk
+    /// failed; a bug stops the steps until the next start.
+    fn failed(&mut self, e: &StoreError, failing: &AtomicBool) {
+        if e.is_io() {
+            failing.store(true, Ordering::Relaxed); // reopen before the next batch
+        }
+        self.paused = true;
+        self.broken = matches!(e, StoreError::Internal(_));
     }
 
     /// Makes the steps since the last durable commit durable, so a restart need not redo them.
