@@ -24,7 +24,7 @@
 //! during a vacuum is gone from the tables, but its bytes are only gone after the next one.
 //! `copy_tables` is also what a logical backup can use.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +40,6 @@ use tokio::sync::oneshot;
 use super::tables::*;
 use super::writer::JobResult;
 use super::{CACHE_BYTES, Change, SendTables, Store, StoreError, apply, postings, search};
-use crate::model::ConvId;
 
 /// Entries written per transaction of the copy: bounds what redb holds in memory.
 const COPY_STEP: u64 = 50_000;
@@ -196,7 +195,7 @@ fn copy_postings(
         Err(e) => return Err(e.into()),
     };
     let messages = snapshot.open_table(CONVSEQ_MESSAGE)?;
-    let mut floors: HashMap<u64, u64> = HashMap::new();
+    let mut floors = search::Floors::default();
     let mut entries = source.iter()?;
     let (mut read, mut written) = (0, 0);
     loop {
@@ -209,14 +208,7 @@ fn copy_postings(
                 let (key, value) = entry?;
                 step += 1;
                 let (term, conv, first) = key.value();
-                let floor = match floors.get(&conv) {
-                    Some(floor) => *floor,
-                    None => {
-                        let floor = search::floor(&messages, ConvId(conv))?;
-                        floors.insert(conv, floor);
-                        floor
-                    }
-                };
+                let floor = floors.of(&messages, conv)?;
                 if first >= floor {
                     bytes += value.value().len();
                     out.insert((term, conv, first), value.value())?;

@@ -389,16 +389,9 @@ impl Store {
             let mut index = txn.open_table(TERMCONVFIRST_POSTINGS)?;
             let queued: Vec<(u64, u64)> =
                 queue.iter()?.take(most_terms).map(|entry| entry.map(|(key, _)| key.value())).collect::<Result<_, _>>()?;
-            let mut floors: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut floors = super::Floors::default();
             for (conv, term) in queued {
-                let floor = match floors.get(&conv) {
-                    Some(floor) => *floor,
-                    None => {
-                        let floor = super::floor(&messages, ConvId(conv))?;
-                        floors.insert(conv, floor);
-                        floor
-                    }
-                };
+                let floor = floors.of(&messages, conv)?;
                 let budget = most_blocks - swept.blocks;
                 let firsts: Vec<u64> = index
                     .range((term, conv, 0)..(term, conv, floor))?

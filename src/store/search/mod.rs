@@ -126,6 +126,22 @@ pub(crate) fn floor(messages: &impl ReadableTable<(u64, u64), &'static [u8]>, co
     Ok(first.map_or(u64::MAX, |(key, _)| key.value().1))
 }
 
+/// Each conversation's `floor`, read once per walk over many entries (a sweep step, the
+/// vacuum's copy of the index).
+#[derive(Default)]
+pub(crate) struct Floors(std::collections::HashMap<u64, u64>);
+
+impl Floors {
+    pub(crate) fn of(&mut self, messages: &impl ReadableTable<(u64, u64), &'static [u8]>, conv: u64) -> Result<u64, StoreError> {
+        if let Some(floor) = self.0.get(&conv) {
+            return Ok(*floor);
+        }
+        let floor = floor(messages, ConvId(conv))?;
+        self.0.insert(conv, floor);
+        Ok(floor)
+    }
+}
+
 /// The conversation's highest seq written at or before `ts` (`None`: every message is
 /// newer), found by halving: messages are stored in the order they were sent (one sent
 /// while the clock was set back may be passed over, as by `since`). A few reads, one when
