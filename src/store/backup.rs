@@ -217,12 +217,12 @@ impl Store {
                 other => other,
             });
             drop(snapshot);
-            drop(copied?.0); // closed before the check opens it again
-            let copying = started.elapsed();
             // The copy by tables leaves out the index entries of purged messages (and so
-            // starts with an empty sweep queue): those two tables may hold fewer.
-            let shrink = [super::tables::TERMCONVFIRST_POSTINGS.name(), super::tables::CONVTERM_PURGED.name()];
-            let entries = check(&counts, partial, &shrink)?;
+            // starts with an empty sweep queue): it must hold what was written.
+            let (db, written) = copied?;
+            drop(db); // closed before the check opens it again
+            let copying = started.elapsed();
+            let entries = check(&written, partial)?;
             return Ok(Copied { method: Method::Tables, entries, bytes: 0, copying, checking: started.elapsed() - copying });
         };
         let source = File::open(&self.inner.path).map_err(|e| backup_error("reading the data file", e))?;
@@ -245,7 +245,7 @@ impl Store {
         out.sync_all().map_err(|e| backup_error("syncing the backup file", e))?;
         drop(out);
         let copying = started.elapsed();
-        let entries = check(&counts, partial, &[])?;
+        let entries = check(&counts, partial)?;
         Ok(Copied { method: Method::Pages, entries, bytes: 0, copying, checking: started.elapsed() - copying })
     }
 }
@@ -289,9 +289,10 @@ pub(crate) fn table_counts(txn: &ReadTransaction) -> Result<BTreeMap<String, u64
 
 /// Opens the copy with redb's integrity check: the checksum of every page the commit reaches
 /// (a torn or stale page fails it), the allocator state rebuilt, then a clean close. Every
-/// table must then hold as many entries as the pinned snapshot did, which catches a header
-/// naming another commit than the one pinned; the tables in `shrink` may hold fewer.
-fn check(counts: &BTreeMap<String, u64>, copy: &Path, shrink: &[&str]) -> Result<u64, StoreError> {
+/// table must then hold `counts` entries: as many as the pinned snapshot did for a copy of
+/// its pages, which catches a header naming another commit than the one pinned; as many as
+/// were written for a copy by tables.
+fn check(counts: &BTreeMap<String, u64>, copy: &Path) -> Result<u64, StoreError> {
     let db = Database::builder()
         .set_check_integrity_on_open(true)
         // Each page is read once per pass; a cache would only cost copying.
@@ -299,19 +300,13 @@ fn check(counts: &BTreeMap<String, u64>, copy: &Path, shrink: &[&str]) -> Result
         .open(copy)
         .map_err(|e| StoreError::Backup(format!("the copy does not check out, so it was deleted: {e}")))?;
     let found = table_counts(&db.begin_read()?)?;
-    let shrinks = |name: &&String| shrink.contains(&name.as_str());
-    let same_tables = found.keys().filter(|n| !shrinks(n)).eq(counts.keys().filter(|n| !shrinks(n)));
-    let fits = |(name, want): (&String, &u64)| {
-        let have = found.get(name).copied().unwrap_or(0);
-        have == *want || (shrinks(&name) && have < *want)
-    };
-    if !same_tables || !counts.iter().all(fits) {
+    if &found != counts {
         return Err(StoreError::Backup(format!(
             "the copy's tables do not hold what the data file's did ({found:?} instead of {counts:?}), so it was deleted"
         )));
     }
     db.close().map_err(redb::Error::from)?;
-    Ok(found.values().sum())
+    Ok(counts.values().sum())
 }
 
 /// Turns the header of the pinned commit into the backup's: both slots name the pinned commit

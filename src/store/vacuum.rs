@@ -24,7 +24,7 @@
 //! during a vacuum is gone from the tables, but its bytes are only gone after the next one.
 //! `copy_tables` is also what a logical backup can use.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,8 +73,9 @@ pub struct Vacuumed {
 /// Copies every table of `snapshot` into a new data file at `dest`, which must not exist
 /// (created readable by its owner only), commits it durably and checks that each table holds
 /// as many entries as in the snapshot. A table this binary does not know is an error, never
-/// left behind. Returns the new file's database and the number of entries copied.
-pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database, u64), StoreError> {
+/// left behind. Returns the new file's database and the entries of each of its tables (the
+/// index's without those of purged messages, the sweep's queue empty).
+pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database, BTreeMap<String, u64>), StoreError> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -82,39 +83,39 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
         .open(dest)
         .map_err(|e| StoreError::Vacuum(format!("creating {}: {e}", dest.display())))?;
     let db = Database::builder().set_cache_size(CACHE_BYTES).create(dest)?;
-    let mut known = BTreeSet::new();
-    let mut entries = 0;
+    // What each table of the copy holds: every table of the snapshot, named once copied.
+    let mut written = BTreeMap::new();
     let mut unsynced = 0;
-    entries += copy(snapshot, &db, &mut unsynced, META, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, USER_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, NAME_USER, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, TOKENHASH_SESSION, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, USER_TOKENHASH, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, USER_STATUS, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONV_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVUSER_MEMBER, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVSEQ_MESSAGE, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVREV_SEQ, &mut known)?;
-    entries += copy_postings(snapshot, &db, &mut unsynced, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONV_INDEXEDSEQ, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONV_INDEXEDLOW, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, USERSENDNO_SEND, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, USERCONVCLIENTID_SENDNO, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONV_PURGEDSEQ, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVSEQREV_VERSION, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, N_AUDIT, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, INVITEHASH_INVITE, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, DAY_MESSAGES, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, DAYUSER_ACTIVE, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, FILE_RECORD, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, FILECHUNK_BYTES, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVSEQUSER_ACK, &mut known)?;
-    entries += copy(snapshot, &db, &mut unsynced, CONVSEQEMOJIUSER_TS, &mut known)?;
+    copy(snapshot, &db, &mut unsynced, META, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, USER_RECORD, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, NAME_USER, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, TOKENHASH_SESSION, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, USER_TOKENHASH, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, USER_STATUS, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONV_RECORD, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVUSER_MEMBER, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVSEQ_MESSAGE, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVREV_SEQ, &mut written)?;
+    copy_postings(snapshot, &db, &mut unsynced, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONV_INDEXEDSEQ, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONV_INDEXEDLOW, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, USERSENDNO_SEND, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, USERCONVCLIENTID_SENDNO, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONV_PURGEDSEQ, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVSEQREV_VERSION, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, N_AUDIT, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, INVITEHASH_INVITE, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, DAY_MESSAGES, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, DAYUSER_ACTIVE, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, FILE_RECORD, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, FILECHUNK_BYTES, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVSEQUSER_ACK, &mut written)?;
+    copy(snapshot, &db, &mut unsynced, CONVSEQEMOJIUSER_TS, &mut written)?;
     // The sweep's queue names entries below each conversation's first message, and the
     // copy of the index left all of those out: the copy's queue starts empty.
-    known.insert(CONVTERM_PURGED.name().to_string());
+    written.insert(CONVTERM_PURGED.name().to_string(), 0);
     for table in snapshot.list_tables()? {
-        if !known.contains(table.name()) {
+        if !written.contains_key(table.name()) {
             return Err(StoreError::Vacuum(format!("the data file has a table this binary does not know: {}", table.name())));
         }
     }
@@ -128,7 +129,7 @@ pub fn copy_tables(snapshot: &ReadTransaction, dest: &Path) -> Result<(Database,
     // The file grew by doubling while it was written: give back what is left at its end.
     let mut db = db;
     db.compact().map_err(|e| StoreError::Redb(e.into()))?;
-    Ok((db, entries))
+    Ok((db, written))
 }
 
 /// Copies one table in steps; a table missing from the snapshot stays missing.
@@ -137,12 +138,11 @@ fn copy<K: Key + 'static, V: Value + 'static>(
     dest: &Database,
     unsynced: &mut usize,
     table: TableDefinition<K, V>,
-    known: &mut BTreeSet<String>,
-) -> Result<u64, StoreError> {
-    known.insert(table.name().to_string());
+    written: &mut BTreeMap<String, u64>,
+) -> Result<(), StoreError> {
     let source = match snapshot.open_table(table) {
         Ok(source) => source,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let mut entries = source.iter()?;
@@ -175,7 +175,8 @@ fn copy<K: Key + 'static, V: Value + 'static>(
     if copied != expected {
         return Err(StoreError::Vacuum(format!("{}: copied {copied} entries of {expected}", table.name())));
     }
-    Ok(copied)
+    written.insert(table.name().to_string(), copied);
+    Ok(())
 }
 
 /// Copies the keyword index in steps like `copy`, without the entries below each
@@ -186,12 +187,11 @@ fn copy_postings(
     snapshot: &ReadTransaction,
     dest: &Database,
     unsynced: &mut usize,
-    known: &mut BTreeSet<String>,
-) -> Result<u64, StoreError> {
-    known.insert(TERMCONVFIRST_POSTINGS.name().to_string());
+    tables: &mut BTreeMap<String, u64>,
+) -> Result<(), StoreError> {
     let source = match snapshot.open_table(TERMCONVFIRST_POSTINGS) {
         Ok(source) => source,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let messages = snapshot.open_table(CONVSEQ_MESSAGE)?;
@@ -230,7 +230,8 @@ fn copy_postings(
     if read != expected {
         return Err(StoreError::Vacuum(format!("{}: read {read} entries of {expected}", TERMCONVFIRST_POSTINGS.name())));
     }
-    Ok(written)
+    tables.insert(TERMCONVFIRST_POSTINGS.name().to_string(), written);
+    Ok(())
 }
 
 /// Commits one step of a copy: durably once `SYNC_BYTES` were copied since the last durable
@@ -301,7 +302,7 @@ impl Store {
         let copied = copy_tables(&snapshot, &fresh.path);
         drop(snapshot);
         match copied {
-            Ok((db, entries)) => (fresh.db, fresh.entries) = (Some(db), entries),
+            Ok((db, written)) => (fresh.db, fresh.entries) = (Some(db), written.values().sum()),
             Err(e) => {
                 let _ = std::fs::remove_file(&fresh.path);
                 return Err(e);
